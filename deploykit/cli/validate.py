@@ -1,0 +1,71 @@
+"""`deploykit validate`: load the manifest and report every problem with its field path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from deploykit.errors import ManifestError
+from deploykit.manifest import DEFAULT_MANIFEST, load_manifest
+
+__all__ = ["ManifestArg", "register"]
+
+ManifestArg = typer.Argument(
+    Path(DEFAULT_MANIFEST), help="The manifest to read.", show_default=True, metavar="[FILE]"
+)
+
+HELP = """Load deploykit.yaml and check it: types, units, NATS subjects, cross references.
+
+On success prints a one-line summary and exits 0. On failure prints every problem as
+`FILE: path.to.field: what is wrong (what is allowed)` and exits 2.
+
+\b
+The manifest (see the commented deploykit.yaml in the repository):
+  version: 1
+  system: NAME                       lowercase, prefixes resources
+  buses: {NAME: {core: BOOL}}        NATS accounts; exactly one core bus
+  databases: {KEY: {engine: postgres|yugabyte, name, owner}}
+  streams: {NAME: {bus, subjects, retention, storage, replicas, max_age, max_bytes,
+            max_msgs, max_msg_size, discard, duplicate_window, backup, noisy}}
+  kv: {BUCKET: {bus, history, ttl, replicas, storage, max_value_size, max_bytes}}
+  object_stores: {NAME: {bus, max_age (required), replicas, storage, max_bytes}}
+  services: {NAME: {role: frontend|rpc|worker, bus, endpoints, calls, emits,
+             consumes: [{stream, consumer, mode: queue|fanout, filter, warmup}],
+             kv, object_stores, database, read_model, run: {image, command, port, env},
+             replicas, resources: {cpu, memory}}}
+  probes: [{name, request: {endpoint, payload}, expect: {reply, event, within}}]
+"""
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("validate", help=HELP)
+    def validate(
+        file: Path = ManifestArg,
+        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    ) -> None:
+        try:
+            manifest = load_manifest(file)
+        except ManifestError as exc:
+            if as_json:
+                problems = [
+                    {"file": exc.file, "path": p.path, "message": p.message, "allowed": p.allowed}
+                    for p in exc.problems
+                ]
+                typer.echo(json.dumps({"valid": False, "problems": problems}, indent=2))
+                raise typer.Exit(2) from None
+            raise
+        counts = {
+            "buses": len(manifest.buses),
+            "services": len(manifest.services),
+            "streams": len(manifest.streams),
+            "kv": len(manifest.kv),
+            "object_stores": len(manifest.object_stores),
+            "databases": len(manifest.databases),
+        }
+        if as_json:
+            typer.echo(json.dumps({"valid": True, "system": manifest.system, **counts}, indent=2))
+            return
+        summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items())
+        typer.echo(f"{file}: valid: system {manifest.system!r}: {summary}")
