@@ -34,9 +34,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
         key = loader.construct_object(key_node)
         if key in seen:
             mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
         seen.add(key)
     return loader.construct_mapping(node)
 
@@ -69,7 +67,7 @@ def parse_manifest(text: str, file: str = DEFAULT_MANIFEST) -> Manifest:
 
 def _parse_yaml(text: str, file: str) -> dict[str, Any]:
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
@@ -78,11 +76,18 @@ def _parse_yaml(text: str, file: str) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise ManifestError(file, [Problem("", f"YAML error: {exc}")]) from None
     if data is None:
-        raise ManifestError(file, [Problem("", "the file is empty", "a mapping with version, system, buses, ...")])
+        raise ManifestError(
+            file, [Problem("", "the file is empty", "a mapping with version, system, buses, ...")]
+        )
     if not isinstance(data, dict):
         kind = type(data).__name__
         raise ManifestError(
-            file, [Problem("", f"the document is a {kind}", "a mapping with version, system, buses, ...")]
+            file,
+            [
+                Problem(
+                    "", f"the document is a {kind}", "a mapping with version, system, buses, ..."
+                )
+            ],
         )
     return data
 

@@ -59,7 +59,8 @@ def _reserved(m: Manifest) -> Iterator[Problem]:
     for name in m.services:
         if name in RESERVED_SERVICES:
             yield Problem(
-                f"services.{name}", f"the service name {name!r} is reserved for deploykit's own user"
+                f"services.{name}",
+                f"the service name {name!r} is reserved for deploykit's own user",
             )
     for section in ("streams", "kv", "object_stores"):
         for name in getattr(m, section):
@@ -68,7 +69,9 @@ def _reserved(m: Manifest) -> Iterator[Problem]:
                     f"{section}.{name}",
                     f"names starting with {SMOKE_PREFIX!r} are reserved for the smoke test",
                 )
-    backing = {f"KV_{n}": f"kv.{n}" for n in m.kv} | {f"OBJ_{n}": f"object_stores.{n}" for n in m.object_stores}
+    backing = {f"KV_{n}": f"kv.{n}" for n in m.kv} | {
+        f"OBJ_{n}": f"object_stores.{n}" for n in m.object_stores
+    }
     for name in m.streams:
         if name in backing:
             yield Problem(
@@ -82,7 +85,9 @@ def _stream_subjects(m: Manifest) -> Iterator[Problem]:
         for index, subject in enumerate(stream.subjects):
             path = f"streams.{name}.subjects[{index}]"
             if subject.startswith(f"{SMOKE_PREFIX}."):
-                yield Problem(path, f"subjects under {SMOKE_PREFIX}.> are reserved for the smoke test")
+                yield Problem(
+                    path, f"subjects under {SMOKE_PREFIX}.> are reserved for the smoke test"
+                )
             for other_name, other_subject, other_bus in seen:
                 if other_bus == stream.bus and collide(subject, other_subject):
                     where = "itself" if other_name == name else f"stream {other_name!r}"
@@ -120,7 +125,9 @@ def _service_refs(m: Manifest) -> Iterator[Problem]:
             target, _, endpoint = call.partition(".")
             callee = m.services.get(target)
             if callee is None:
-                yield Problem(f"{base}.calls[{index}]", f"unknown service {target!r}", _known(m.services))
+                yield Problem(
+                    f"{base}.calls[{index}]", f"unknown service {target!r}", _known(m.services)
+                )
             elif endpoint not in callee.endpoints:
                 yield Problem(
                     f"{base}.calls[{index}]",
@@ -144,14 +151,20 @@ def _service_refs(m: Manifest) -> Iterator[Problem]:
             declared = getattr(m, section)
             for bucket in getattr(service, section):
                 if bucket not in declared:
-                    yield Problem(f"{base}.{section}.{bucket}", f"unknown {section} {bucket!r}", _known(declared))
+                    yield Problem(
+                        f"{base}.{section}.{bucket}",
+                        f"unknown {section} {bucket!r}",
+                        _known(declared),
+                    )
                 elif declared[bucket].bus != service.bus:
                     yield Problem(
                         f"{base}.{section}.{bucket}",
                         f"{bucket!r} is on bus {declared[bucket].bus!r}, the service on {service.bus!r}",
                     )
         if service.database is not None and service.database not in m.databases:
-            yield Problem(f"{base}.database", f"unknown database {service.database!r}", _known(m.databases))
+            yield Problem(
+                f"{base}.database", f"unknown database {service.database!r}", _known(m.databases)
+            )
 
 
 def _captured(m: Manifest, bus: str, subject: str) -> bool:
@@ -168,7 +181,9 @@ def _consumers(m: Manifest) -> Iterator[Problem]:
             path = f"services.{name}.consumes[{index}]"
             stream = m.streams.get(consume.stream)
             if stream is None:
-                yield Problem(f"{path}.stream", f"unknown stream {consume.stream!r}", _known(m.streams))
+                yield Problem(
+                    f"{path}.stream", f"unknown stream {consume.stream!r}", _known(m.streams)
+                )
                 continue
             if stream.bus != service.bus:
                 yield Problem(

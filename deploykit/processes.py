@@ -1,0 +1,147 @@
+"""Start, watch and stop local processes that outlive the command that started them.
+
+Each process has a pid file and a log file; a pid file whose process is gone (a crash, a
+killed terminal) is stale and is cleaned up instead of blocking the next start. Processes run
+in their own session so that stopping one stops its children and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploykit.errors import ProcessError
+
+__all__ = ["Proc", "pid_alive", "tail"]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    return True
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass(frozen=True)
+class Proc:
+    """A named process with its pid file and log file."""
+
+    name: str
+    pid_file: Path
+    log_file: Path
+
+    def pid(self) -> int | None:
+        """The pid if the process is running; a stale pid file is removed."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if pid_alive(pid):
+            return pid
+        self.pid_file.unlink(missing_ok=True)
+        return None
+
+    def start(
+        self,
+        argv: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        user: int | None = None,
+    ) -> int:
+        if (running := self.pid()) is not None:
+            raise ProcessError(f"{self.name} is already running (pid {running})")
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as log:
+            try:
+                child = subprocess.Popen(
+                    list(argv),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=cwd,
+                    start_new_session=True,
+                    user=user,
+                )
+            except OSError as exc:
+                raise ProcessError(f"{self.name}: cannot run {argv[0]}: {exc}") from None
+        self.pid_file.write_text(f"{child.pid}\n")
+        _reap_later(child)
+        return child.pid
+
+    def signal(self, sig: int) -> bool:
+        pid = self.pid()
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig)
+        return True
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """SIGTERM the process group, then SIGKILL after `timeout`. True if it was running."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            while pid_alive(pid):
+                time.sleep(0.02)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def wait_until(
+        self, ready: Callable[[], bool], timeout: float, what: str = "ready", poll: float = 0.05
+    ) -> None:
+        """Poll `ready` until true; fail naming the process and its last log lines."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pid() is None:
+                raise ProcessError(
+                    f"{self.name} exited before it was {what}; last lines of {self.log_file}:\n"
+                    f"{tail(self.log_file)}"
+                )
+            with contextlib.suppress(Exception):
+                if ready():
+                    return
+            time.sleep(poll)
+        raise ProcessError(
+            f"{self.name} was not {what} after {timeout:.0f}s; last lines of {self.log_file}:\n"
+            f"{tail(self.log_file)}"
+        )
+
+
+_children: list[subprocess.Popen[bytes]] = []
+
+
+def _reap_later(child: subprocess.Popen[bytes]) -> None:
+    """Keep a handle so a child we started and that died is reaped instead of left a zombie."""
+    _children[:] = [c for c in _children if c.poll() is None]
+    _children.append(child)

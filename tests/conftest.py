@@ -1,0 +1,34 @@
+"""Shared fixtures: real servers on free loopback ports, one per kind per session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploykit.localnats import LocalNats, local_cluster
+from deploykit.manifest import load_manifest
+from deploykit.model import Manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def reference_manifest() -> Manifest:
+    """The repository's own deploykit.yaml, the reference SaaS."""
+    return load_manifest(ROOT / "deploykit.yaml")
+
+
+@pytest.fixture(scope="session")
+def nats_single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNats]:
+    """One nats-server with JetStream and no auth, for tests that need a plain server."""
+    with local_cluster(tmp_path_factory.mktemp("nats-single"), size=1) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNats]:
+    """Three nats-server nodes in a cluster on loopback, rendered from the kit's template."""
+    with local_cluster(tmp_path_factory.mktemp("nats-cluster"), size=3) as cluster:
+        yield cluster
