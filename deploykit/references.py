@@ -15,7 +15,7 @@ from deploykit.subjects import collide, is_subset
 __all__ = ["RESERVED_SERVICES", "SMOKE_PREFIX", "check_references"]
 
 SMOKE_PREFIX = "deploykit"
-RESERVED_SERVICES = ("smoke", "provisioning")
+RESERVED_SERVICES = ("smoke", "provisioning", "sys")
 
 
 def check_references(m: Manifest) -> list[Problem]:

@@ -1,0 +1,89 @@
+"""Names deploykit derives from the manifest, and the runtime conventions apps follow.
+
+One place decides them, because the permission compiler, the JetStream reconciler, the apps,
+`dev`, `smoke` and `bench` must all agree:
+
+- Each bus is a NATS account of the same name; the system account is `SYS`.
+- Each service connects as the user named like the service, in its bus's account, with the
+  inbox prefix `_INBOX_<user>` (replies to it can only be read by it).
+- Per bus, deploykit adds a `smoke-<bus>` user (read-only on production assets) and a
+  `provisioning-<bus>` user (JetStream admin, used by the reconciler).
+- On the core bus, deploykit adds its own smoke assets: stream `DEPLOYKIT_SMOKE` on
+  `deploykit.smoke.>`, KV bucket and object store `deploykit_smoke`; only the smoke user writes them.
+- A `queue` consumer is one durable pull consumer, named as declared, created by the reconciler
+  and shared by every instance of the service.
+- A `fanout` consumer is one ephemeral pull consumer per instance, created by the instance
+  itself, named `<consumer>-<instance id>` (ack none, deliver all when it warms up, inactive
+  threshold `FANOUT_INACTIVE_THRESHOLD`); the reconciler leaves those alone.
+- Every `rpc` and `worker` instance registers a NATS Service (micro) named like the service
+  (rpc: with its endpoints; worker: no endpoints, registered only once warm-up is done), so
+  `$SRV.PING.<service>` discovery is the readiness signal; a frontend serves `GET /healthz`.
+- Apps read their settings from the environment, see `service_env`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FANOUT_INACTIVE_THRESHOLD",
+    "SMOKE_BUCKET",
+    "SMOKE_OBJECT_STORE",
+    "SMOKE_STREAM",
+    "SMOKE_SUBJECTS",
+    "SYSTEM_ACCOUNT",
+    "account",
+    "fanout_consumer_name",
+    "inbox_prefix",
+    "provisioning_user",
+    "service_env",
+    "smoke_user",
+]
+
+SYSTEM_ACCOUNT = "SYS"
+SMOKE_STREAM = "DEPLOYKIT_SMOKE"
+SMOKE_SUBJECTS = ("deploykit.smoke.>",)
+SMOKE_BUCKET = "deploykit_smoke"
+SMOKE_OBJECT_STORE = "deploykit_smoke"
+FANOUT_INACTIVE_THRESHOLD = 30.0  # seconds; an instance gone this long loses its consumer
+
+
+def account(bus: str) -> str:
+    return bus
+
+
+def inbox_prefix(user: str) -> str:
+    return f"_INBOX_{user}"
+
+
+def smoke_user(bus: str) -> str:
+    return f"smoke-{bus}"
+
+
+def provisioning_user(bus: str) -> str:
+    return f"provisioning-{bus}"
+
+
+def fanout_consumer_name(consumer: str, instance: str) -> str:
+    return f"{consumer}-{instance}"
+
+
+def service_env(
+    service: str,
+    nats_url: str,
+    user: str,
+    password: str,
+    database_url: str | None = None,
+    port: int | None = None,
+) -> dict[str, str]:
+    """The environment a service process gets, on every target (local, Railway, Kubernetes)."""
+    env = {
+        "DEPLOYKIT_SERVICE": service,
+        "NATS_URL": nats_url,
+        "NATS_USER": user,
+        "NATS_PASSWORD": password,
+        "NATS_INBOX_PREFIX": inbox_prefix(user),
+    }
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    if port:
+        env["PORT"] = str(port)
+    return env
