@@ -210,13 +210,16 @@ class Manifest(Strict):
                 buses[only] = {**(bus or {}), "core": True}
         cores = [n for n, b in buses.items() if isinstance(b, dict) and b.get("core") is True]
         data = {**data, "buses": buses}
-        if len(cores) != 1:
+        if not buses:
             return data
+        # Without exactly one core bus the manifest is refused by check_references, which says
+        # so once; filling in some bus here avoids a "bus is required" on every item as well.
+        default = cores[0] if cores else next(iter(buses))
         for section in ("streams", "kv", "object_stores", "services"):
             items = data.get(section)
             if isinstance(items, dict):
                 data[section] = {
-                    k: {"bus": cores[0], **v} if isinstance(v, dict) and "bus" not in v else v
+                    k: {"bus": default, **v} if isinstance(v, dict) and "bus" not in v else v
                     for k, v in items.items()
                 }
         return data

@@ -1,0 +1,34 @@
+"""The Pulumi program behind `pulumi up`: manifest + stack config → the tier's components.
+
+Everything is validated before the first resource is declared, so a bad manifest or stack
+config fails the preview with a clear message and deploys nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from deploykit.manifest import load_manifest
+from deploykit.stackconfig import parse_stack_config
+
+__all__ = ["deploy"]
+
+
+def deploy() -> None:
+    config = pulumi.Config("deploykit")
+    manifest = load_manifest(config.get("manifest") or "deploykit.yaml")
+    tier = config.require("tier")
+    raw: dict[str, Any] = {"deploykit:tier": tier}
+    if (settings := config.get_object(tier)) is not None:
+        raw[f"deploykit:{tier}"] = settings
+    stack = parse_stack_config(raw, f"stacks/Pulumi.{pulumi.get_stack()}.yaml")
+    if stack.tier == "small":
+        from components.small import SmallTier
+
+        SmallTier("small", manifest, stack.settings)
+    else:
+        from components.metal import MetalTier
+
+        MetalTier("metal", manifest, stack.settings)
