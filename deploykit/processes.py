@@ -18,7 +18,7 @@ from pathlib import Path
 
 from deploykit.errors import ProcessError
 
-__all__ = ["Proc", "pid_alive", "tail"]
+__all__ = ["Proc", "identity_options", "pid_alive", "tail"]
 
 
 def pid_alive(pid: int) -> bool:
@@ -67,8 +67,9 @@ class Proc:
         *,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
-        user: int | None = None,
+        user: tuple[int, int] | None = None,
     ) -> int:
+        """Start `argv` detached; `user` is (uid, gid) to run as, with no supplementary groups."""
         if (running := self.pid()) is not None:
             raise ProcessError(f"{self.name} is already running (pid {running})")
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +84,7 @@ class Proc:
                     env=env,
                     cwd=cwd,
                     start_new_session=True,
-                    user=user,
+                    **identity_options(user),
                 )
             except OSError as exc:
                 raise ProcessError(f"{self.name}: cannot run {argv[0]}: {exc}") from None
@@ -91,7 +92,7 @@ class Proc:
         _reap_later(child)
         return child.pid
 
-    def signal(self, sig: int) -> bool:
+    def send(self, sig: int) -> bool:
         pid = self.pid()
         if pid is None:
             return False
@@ -99,13 +100,13 @@ class Proc:
             os.killpg(pid, sig)
         return True
 
-    def stop(self, timeout: float = 10.0) -> bool:
-        """SIGTERM the process group, then SIGKILL after `timeout`. True if it was running."""
+    def stop(self, timeout: float = 10.0, sig: int = signal.SIGTERM) -> bool:
+        """Send `sig` to the process group, then SIGKILL after `timeout`. True if it was running."""
         pid = self.pid()
         if pid is None:
             return False
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
+            os.killpg(pid, sig)
         deadline = time.monotonic() + timeout
         while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -136,6 +137,15 @@ class Proc:
             f"{self.name} was not {what} after {timeout:.0f}s; last lines of {self.log_file}:\n"
             f"{tail(self.log_file)}"
         )
+
+
+def identity_options(user: tuple[int, int] | None) -> dict[str, object]:
+    """subprocess keyword arguments to run as (uid, gid), dropping our supplementary groups
+    (as root they include group 0, whose empty bits would then deny what "others" may do)."""
+    if user is None:
+        return {}
+    uid, gid = user
+    return {"user": uid, "group": gid, "extra_groups": []}
 
 
 _children: list[subprocess.Popen[bytes]] = []

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from deploykit.localnats import LocalNats, local_cluster
+from deploykit.localpg import LocalPostgres
 from deploykit.manifest import load_manifest
 from deploykit.model import Manifest
+from deploykit.ports import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,3 +34,14 @@ def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNats
     """Three nats-server nodes in a cluster on loopback, rendered from the kit's template."""
     with local_cluster(tmp_path_factory.mktemp("nats-cluster"), size=3) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
+    """A real PostgreSQL on a free loopback port, from the kit's own templates."""
+    server = LocalPostgres(tmp_path_factory.mktemp("postgres"), free_ports(1)[0], "test-superuser")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,184 @@
+"""A real PostgreSQL on loopback, configured from the kit's templates, for `dev` and the tests.
+
+Binaries come from the `pgserver` package (PostgreSQL 16) or the system's installation.
+PostgreSQL refuses to run as root; when we are root the server runs as an unprivileged system
+user (`deploykit`), which then needs to traverse the directories above its data directory.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from deploykit.errors import ProcessError
+from deploykit.pgconf import PgSettings, local_hba, render_pg_hba, render_postgresql_conf
+from deploykit.processes import Proc, identity_options
+
+__all__ = ["LocalPostgres", "find_pg_bindir"]
+
+SYSTEM_USER = "deploykit"
+SUPERUSER = "postgres"
+
+
+def find_pg_bindir() -> Path:
+    """PostgreSQL's bin directory: the pgserver package's, else pg_config's, else Debian's."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec and spec.submodule_search_locations:
+        candidate = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+        if (candidate / "postgres").exists():
+            return candidate
+    if pg_config := shutil.which("pg_config"):
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        candidate = Path(out.stdout.strip())
+        if (candidate / "postgres").exists():
+            return candidate
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), reverse=True)
+    if versions:
+        return versions[0].parent
+    raise ProcessError(
+        "PostgreSQL not found: install the pgserver package (scripts/bootstrap does) "
+        "or PostgreSQL itself (e.g. apt-get install postgresql)"
+    )
+
+
+def _server_user() -> tuple[int, int] | None:
+    """(uid, gid) to run PostgreSQL as: None (ourselves) unless we are root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SYSTEM_USER,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        entry = pwd.getpwnam(SYSTEM_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _let_traverse(path: Path) -> None:
+    """Give others execute (traverse, not list) on every directory above `path`."""
+    for parent in path.resolve().parents:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
+
+
+@dataclass
+class LocalPostgres:
+    directory: Path
+    port: int
+    password: str
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def proc(self) -> Proc:
+        return Proc("postgres", self.directory / "postgres.pid", self.directory / "postgres.log")
+
+    def url(
+        self, database: str = "postgres", user: str = SUPERUSER, password: str | None = None
+    ) -> str:
+        secret = self.password if password is None else password
+        return f"postgresql://{user}:{secret}@127.0.0.1:{self.port}/{database}"
+
+    def settings(self) -> PgSettings:
+        return PgSettings(port=self.port, socket_dir=str(self.directory), hba=local_hba())
+
+    def start(self, timeout: float = 30.0) -> None:
+        bindir = find_pg_bindir()
+        uid = _server_user()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if uid is not None:
+            _let_traverse(self.directory)
+            os.chown(self.directory, *uid)
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb(bindir, uid)
+        settings = self.settings()
+        (self.data_dir / "postgresql.conf").write_text(render_postgresql_conf(settings))
+        (self.data_dir / "pg_hba.conf").write_text(render_pg_hba(settings))
+        if self.proc.pid() is None:
+            self.proc.start([str(bindir / "postgres"), "-D", str(self.data_dir)], user=uid)
+        self.proc.wait_until(self._accepts, timeout, "accepting connections", poll=0.1)
+
+    def _initdb(self, bindir: Path, uid: tuple[int, int] | None) -> None:
+        pwfile = self.directory / ".initdb-password"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self.password)
+        if uid is not None:
+            os.chown(pwfile, *uid)
+        try:
+            result = subprocess.run(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    SUPERUSER,
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=peer",
+                    f"--pwfile={pwfile}",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+                **identity_options(uid),
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if result.returncode != 0:
+            raise ProcessError(f"initdb failed in {self.data_dir}:\n{result.stdout}{result.stderr}")
+
+    def _accepts(self) -> bool:
+        with psycopg.connect(self.url(), connect_timeout=1) as conn:
+            conn.execute("select 1")
+        return True
+
+    def stop(self) -> bool:
+        """Fast shutdown (SIGINT): clients are disconnected, committed data is safe."""
+        return self.proc.stop(timeout=30, sig=signal.SIGINT)
+
+    def ensure_database(self, name: str, owner: str, password: str) -> str:
+        """Create (or keep) the owner role with this password and its database; return its URL."""
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            exists = conn.execute("select 1 from pg_roles where rolname = %s", (owner,)).fetchone()
+            verb = "alter" if exists else "create"
+            conn.execute(
+                sql.SQL(f"{verb} role {{}} with login password {{}}").format(
+                    sql.Identifier(owner), sql.Literal(password)
+                )
+            )
+            if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
+                conn.execute(
+                    sql.SQL("create database {} owner {}").format(
+                        sql.Identifier(name), sql.Identifier(owner)
+                    )
+                )
+        return self.url(name, owner, password)
+
+    def version(self) -> str:
+        with psycopg.connect(self.url()) as conn:
+            row = conn.execute("show server_version").fetchone()
+        return str(row[0]) if row else ""

@@ -1,0 +1,84 @@
+"""The kit's own server runners against real servers: readiness, restart, crash recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import nats
+import psycopg
+import pytest
+
+from deploykit.errors import ProcessError
+from deploykit.localnats import LocalNats, plan_local_cluster
+from deploykit.localpg import LocalPostgres
+from deploykit.ports import free_ports
+
+pytestmark = pytest.mark.integration
+
+
+def test_cluster_accepts_a_replicated_stream_as_soon_as_it_is_ready(
+    nats_cluster: LocalNats,
+) -> None:
+    async def create() -> int:
+        nc = await nats.connect(nats_cluster.urls)
+        try:
+            js = nc.jetstream(timeout=5)
+            info = await js.add_stream(name="READY", subjects=["ready.>"], num_replicas=3)
+            await js.delete_stream("READY")
+            return info.config.num_replicas or 0
+        finally:
+            await nc.close()
+
+    assert asyncio.run(create()) == 3
+
+
+def test_postgres_keeps_committed_rows_after_kill_9(tmp_path: Path) -> None:
+    server = LocalPostgres(tmp_path / "pg", free_ports(1)[0], "pw")
+    server.start()
+    try:
+        url = server.ensure_database("app", "app", "app-pw")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("create table t (n int)")
+            for n in range(50):
+                conn.execute("insert into t values (%s)", (n,))
+        pid = server.proc.pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        server.start()
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select count(*) from t").fetchone() == (50,)
+        assert server.ensure_database("app", "app", "app-pw") == url
+    finally:
+        server.stop()
+    assert server.proc.pid() is None
+
+
+def test_stale_pid_file_does_not_block_a_start(tmp_path: Path) -> None:
+    cluster = plan_local_cluster(tmp_path, 1)
+    node = cluster.nodes[0]
+    cluster.proc(node).pid_file.parent.mkdir(parents=True, exist_ok=True)
+    cluster.proc(node).pid_file.write_text("999999\n")
+    cluster.start()
+    try:
+        assert cluster.proc(node).pid() not in (None, 999999)
+    finally:
+        cluster.stop()
+
+
+def test_a_server_that_cannot_start_names_itself_and_its_log(tmp_path: Path) -> None:
+    busy = free_ports(1)[0]
+    first = plan_local_cluster(tmp_path / "a", 1, ports=[busy, *free_ports(2)])
+    second = plan_local_cluster(tmp_path / "b", 1, ports=[busy, *free_ports(2)])
+    first.start()
+    try:
+        with pytest.raises(ProcessError) as caught:
+            second.start(timeout=10)
+        message = str(caught.value)
+        assert "deploykit-1 exited before it was healthy" in message
+        assert "address already in use" in message.lower()
+    finally:
+        first.stop()
+        second.stop()
