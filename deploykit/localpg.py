@@ -93,7 +93,16 @@ class LocalPostgres:
 
     @property
     def proc(self) -> Proc:
-        return Proc("postgres", self.directory / "postgres.pid", self.directory / "postgres.log")
+        return self.proc_in(self.directory)
+
+    @staticmethod
+    def proc_in(directory: Path) -> Proc:
+        return Proc("postgres", directory / "postgres.pid", directory / "postgres.log")
+
+    @staticmethod
+    def stop_in(directory: Path) -> bool:
+        """Fast shutdown (SIGINT): clients are disconnected, committed data is safe."""
+        return LocalPostgres.proc_in(directory).stop(timeout=30, sig=signal.SIGINT)
 
     def url(
         self, database: str = "postgres", user: str = SUPERUSER, password: str | None = None
@@ -157,8 +166,7 @@ class LocalPostgres:
         return True
 
     def stop(self) -> bool:
-        """Fast shutdown (SIGINT): clients are disconnected, committed data is safe."""
-        return self.proc.stop(timeout=30, sig=signal.SIGINT)
+        return self.stop_in(self.directory)
 
     def ensure_database(self, name: str, owner: str, password: str) -> str:
         """Create (or keep) the owner role with this password and its database; return its URL."""

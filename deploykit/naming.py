@@ -7,7 +7,8 @@ One place decides them, because the permission compiler, the JetStream reconcile
 - Each service connects as the user named like the service, in its bus's account, with the
   inbox prefix `_INBOX_<user>` (replies to it can only be read by it).
 - Per bus, deploykit adds a `smoke-<bus>` user (read-only on production assets) and a
-  `provisioning-<bus>` user (JetStream admin, used by the reconciler).
+  `provisioning-<bus>` user (JetStream admin, used by the reconciler). The system account has
+  one user, `system`, for cluster health checks.
 - On the core bus, deploykit adds its own smoke assets: stream `DEPLOYKIT_SMOKE` on
   `deploykit.smoke.>`, KV bucket and object store `deploykit_smoke`; only the smoke user writes them.
 - A `queue` consumer is one durable pull consumer, named as declared, created by the reconciler
@@ -30,6 +31,7 @@ __all__ = [
     "SMOKE_STREAM",
     "SMOKE_SUBJECTS",
     "SYSTEM_ACCOUNT",
+    "SYSTEM_USER",
     "account",
     "fanout_consumer_name",
     "inbox_prefix",
@@ -39,6 +41,7 @@ __all__ = [
 ]
 
 SYSTEM_ACCOUNT = "SYS"
+SYSTEM_USER = "system"
 SMOKE_STREAM = "DEPLOYKIT_SMOKE"
 SMOKE_SUBJECTS = ("deploykit.smoke.>",)
 SMOKE_BUCKET = "deploykit_smoke"

@@ -1,0 +1,132 @@
+"""What the local stack runs, decided from the manifest alone: pure, so it is tested exactly.
+
+The plan names every process with its command line and environment, and the stack outputs a
+client will read. Passwords come from the state (generated once, then reused).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import dataclass
+
+from deploykit import naming
+from deploykit.dev.state import DevState
+from deploykit.model import Manifest, Role
+from deploykit.outputs import (
+    DatabaseOutputs,
+    NatsCredential,
+    NatsOutputs,
+    ObservabilityOutputs,
+    ServiceOutput,
+    StackOutputs,
+)
+
+__all__ = ["ServiceRun", "database_urls", "nats_users", "plan_outputs", "plan_services"]
+
+
+@dataclass(frozen=True)
+class ServiceRun:
+    name: str
+    role: Role
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    port: int | None
+
+
+def nats_users(manifest: Manifest) -> dict[str, NatsCredential]:
+    """Every NATS user of the system without passwords: services, then per-bus smoke and
+    provisioning users, then the system user. Names follow `naming`."""
+    users: dict[str, NatsCredential] = {}
+    for name, service in manifest.services.items():
+        users[name] = NatsCredential(
+            account=naming.account(service.bus), role=service.role.value, service=name, user=name
+        )
+    for bus in manifest.buses:
+        for user, role in (
+            (naming.smoke_user(bus), "smoke"),
+            (naming.provisioning_user(bus), "provisioning"),
+        ):
+            users[user] = NatsCredential(account=naming.account(bus), role=role, user=user)
+    users[naming.SYSTEM_USER] = NatsCredential(
+        account=naming.SYSTEM_ACCOUNT, role="system", user=naming.SYSTEM_USER
+    )
+    return {
+        name: cred.model_copy(update={"inbox_prefix": naming.inbox_prefix(name)})
+        for name, cred in users.items()
+    }
+
+
+def database_urls(manifest: Manifest, state: DevState) -> dict[str, str]:
+    """Database key → URL as its owner role, on the local PostgreSQL."""
+    return {
+        key: (
+            f"postgresql://{manifest.database_owner(key)}:"
+            f"{state.password('pg:' + manifest.database_owner(key))}"
+            f"@127.0.0.1:{state.postgres_port}/{manifest.database_name(key)}"
+        )
+        for key in manifest.databases
+    }
+
+
+def plan_outputs(
+    manifest: Manifest, state: DevState, nats_urls: list[str], monitor_urls: list[str]
+) -> StackOutputs:
+    credentials = {
+        name: cred.model_copy(update={"password": state.password(f"nats:{name}")})
+        for name, cred in nats_users(manifest).items()
+    }
+    services = [
+        ServiceOutput(
+            name=name,
+            role=service.role.value,
+            instances=1,
+            endpoints={e: service.endpoint_subject(name, e) for e in service.endpoints},
+            url=f"http://127.0.0.1:{state.frontend_ports[name]}"
+            if name in state.frontend_ports
+            else None,
+        )
+        for name, service in manifest.services.items()
+    ]
+    engine = next((db.engine for db in manifest.databases.values()), "postgres")
+    return StackOutputs(
+        target="local",
+        system=manifest.system,
+        nats=NatsOutputs(
+            urls=nats_urls,
+            cluster_size=state.nodes,
+            monitor_urls=monitor_urls,
+            credentials=credentials,
+        ),
+        database=DatabaseOutputs(
+            engine=engine,
+            admin_url=f"postgresql://postgres:{state.password('pg:postgres')}@127.0.0.1:{state.postgres_port}/postgres",
+            urls=database_urls(manifest, state),
+        ),
+        services=services,
+        observability=ObservabilityOutputs(nats_monitor_urls=monitor_urls),
+    )
+
+
+def plan_services(manifest: Manifest, outputs: StackOutputs, state: DevState) -> list[ServiceRun]:
+    """One process per service, run like a Procfile entry, with its own credentials only."""
+    runs = []
+    urls = outputs.database.urls if outputs.database else {}
+    for name, service in manifest.services.items():
+        if not service.run.command:
+            continue
+        cred = outputs.credential(name)
+        port = state.frontend_ports.get(name)
+        env = naming.service_env(
+            name,
+            ",".join(outputs.nats.urls),
+            cred.user or name,
+            cred.password or "",
+            database_url=urls.get(service.database) if service.database else None,
+            port=port,
+        )
+        argv = tuple(shlex.split(service.run.command))
+        if argv and argv[0] in ("python", "python3"):
+            argv = (sys.executable, *argv[1:])
+        runs.append(ServiceRun(name, service.role, argv, {**service.run.env, **env}, port))
+    return runs

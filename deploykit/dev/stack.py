@@ -1,0 +1,328 @@
+"""The local stack's side effects: start what is not running, wait until ready, stop.
+
+`up` is idempotent and recovers: stale pid files are cleaned, ports taken by someone else are
+replaced by free ones, a changed NATS configuration is applied by reload, and whatever already
+runs is left alone. `down` stops exactly the processes whose pid files it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import nats
+
+from deploykit import naming
+from deploykit.dev.plan import ServiceRun, plan_outputs, plan_services
+from deploykit.dev.state import DevState, StateDir
+from deploykit.discovery import discover
+from deploykit.errors import ConfigError, ProcessError
+from deploykit.localnats import LocalNats, plan_local_cluster
+from deploykit.localpg import LocalPostgres
+from deploykit.manifest import load_manifest
+from deploykit.model import Manifest, Role
+from deploykit.outputs import StackOutputs
+from deploykit.authconf import render_accounts_block
+from deploykit.permissions import compile_authorization
+from deploykit.ports import free_ports, port_in_use
+from deploykit.processes import Proc, tail
+
+__all__ = ["LocalStack", "ProcessStatus"]
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ProcessStatus:
+    name: str
+    kind: str
+    pid: int | None
+    ports: tuple[int, ...]
+    log: Path
+
+
+class LocalStack:
+    def __init__(self, root: Path, manifest_path: Path, report: Report = print) -> None:
+        self.dir = StateDir(root)
+        self.manifest_path = manifest_path
+        self.report = report
+
+    # -- up -----------------------------------------------------------------------------------
+
+    def up(
+        self,
+        nodes: int = 3,
+        nats_port: int | None = None,
+        postgres_port: int | None = None,
+        timeout: float = 60.0,
+    ) -> StackOutputs:
+        manifest = load_manifest(self.manifest_path)
+        self.dir.create()
+        state = self._state(manifest, nodes, nats_port, postgres_port)
+        cluster = self._cluster(manifest, state)
+        outputs = plan_outputs(
+            manifest, state, cluster.urls, [n.monitor_url for n in cluster.nodes]
+        )
+        self.dir.save(state)
+
+        self._step("nats", f"{nodes} node(s)", lambda: self._start_nats(cluster))
+        postgres = LocalPostgres(
+            self.dir.postgres_dir, state.postgres_port, state.password("pg:postgres")
+        )
+        self._step(
+            "postgres",
+            f"port {state.postgres_port}",
+            lambda: self._start_postgres(manifest, state, postgres),
+        )
+        self._step("jetstream", "definitions", lambda: self._apply_jetstream(manifest, outputs))
+        runs = plan_services(manifest, outputs, state)
+        self._step("services", ", ".join(r.name for r in runs), lambda: self._start_services(runs))
+        self._step(
+            "ready",
+            "discovery and health",
+            lambda: self._wait_ready(manifest, outputs, runs, timeout),
+        )
+        self.dir.save_outputs(outputs.model_dump(mode="json"))
+        return outputs
+
+    def _step(self, name: str, what: str, action: Callable[[], str | None]) -> None:
+        started = time.monotonic()
+        detail = action()
+        self.report(f"✓ {name:<10} {detail or what} ({time.monotonic() - started:.1f}s)")
+
+    def _state(
+        self, manifest: Manifest, nodes: int, nats_port: int | None, postgres_port: int | None
+    ) -> DevState:
+        previous = self.dir.load()
+        if previous and previous.nodes != nodes:
+            raise ConfigError(
+                f"the local stack in {self.dir.root} was made with {previous.nodes} NATS node(s); "
+                f"run `deploykit dev down --wipe` to start afresh with {nodes}"
+            )
+        frontends = [n for n, s in manifest.services.items() if s.role is Role.FRONTEND]
+        state = previous or DevState(
+            manifest=str(self.manifest_path),
+            cluster_name=manifest.system,
+            nodes=nodes,
+            nats_ports=[],
+            postgres_port=0,
+        )
+        ours = self._our_ports()
+        if nats_port is not None:
+            state.nats_ports = [nats_port, *free_ports(3 * nodes - 1)]
+        elif not state.nats_ports or self._taken(state.nats_ports, ours):
+            if state.nats_ports:
+                self.report("• nats ports are taken by another process: choosing free ones")
+            state.nats_ports = free_ports(3 * nodes)
+        if postgres_port is not None:
+            state.postgres_port = postgres_port
+        elif not state.postgres_port or self._taken([state.postgres_port], ours):
+            state.postgres_port = free_ports(1)[0]
+        for name in frontends:
+            if name not in state.frontend_ports or self._taken([state.frontend_ports[name]], ours):
+                state.frontend_ports[name] = free_ports(1)[0]
+        return state
+
+    def _our_ports(self) -> set[int]:
+        """Ports held by processes of this stack that are still running."""
+        previous = self.dir.load()
+        if previous is None:
+            return set()
+        ours: set[int] = set()
+        cluster = self._layout(previous)
+        if any(cluster.proc(n).pid() for n in cluster.nodes):
+            ours |= set(previous.nats_ports)
+        if self._postgres_proc().pid():
+            ours.add(previous.postgres_port)
+        for name, port in previous.frontend_ports.items():
+            if self._service_proc(name).pid():
+                ours.add(port)
+        return ours
+
+    @staticmethod
+    def _taken(ports: list[int], ours: set[int]) -> bool:
+        return any(p not in ours and p and port_in_use(p) for p in ports)
+
+    def _cluster(self, manifest: Manifest, state: DevState) -> LocalNats:
+        authorization = compile_authorization(manifest)
+        passwords = {user: state.password(f"nats:{user}") for user in authorization.users}
+        cluster = plan_local_cluster(
+            self.dir.nats_dir,
+            state.nodes,
+            accounts={},
+            name=manifest.system,
+            ports=state.nats_ports,
+        )
+        cluster.accounts = render_accounts_block(authorization, passwords)
+        cluster.system_account = naming.SYSTEM_ACCOUNT
+        return cluster
+
+    def _start_nats(self, cluster: LocalNats) -> str:
+        before = {n.name: _read(cluster.config_path(n)) for n in cluster.nodes}
+        cluster.write_configs()
+        started, reloaded = 0, 0
+        for node in cluster.nodes:
+            proc = cluster.proc(node)
+            if proc.pid() is None:
+                cluster.start_node(node)
+                started += 1
+            elif before[node.name] != _read(cluster.config_path(node)):
+                proc.send(signal.SIGHUP)
+                reloaded += 1
+        cluster.wait_ready()
+        kept = len(cluster.nodes) - started - reloaded
+        return f"{len(cluster.nodes)} node(s): {started} started, {reloaded} reloaded, {kept} kept"
+
+    def _start_postgres(self, manifest: Manifest, state: DevState, postgres: LocalPostgres) -> str:
+        running = postgres.proc.pid() is not None
+        postgres.start()
+        for key in manifest.databases:
+            owner = manifest.database_owner(key)
+            postgres.ensure_database(
+                manifest.database_name(key), owner, state.password(f"pg:{owner}")
+            )
+        return f"port {state.postgres_port}, {len(manifest.databases)} database(s), {'kept' if running else 'started'}"
+
+    def _apply_jetstream(self, manifest: Manifest, outputs: StackOutputs) -> str:
+        from deploykit.jetstream import reconcile_outputs
+
+        return reconcile_outputs(manifest, outputs)
+
+    def _service_proc(self, name: str) -> Proc:
+        base = self.dir.services_dir
+        return Proc(name, base / f"{name}.pid", base / f"{name}.log")
+
+    def _postgres_proc(self) -> Proc:
+        return LocalPostgres.proc_in(self.dir.postgres_dir)
+
+    def _start_services(self, runs: list[ServiceRun]) -> str:
+        started = 0
+        repo = self.manifest_path.resolve().parent
+        for run in runs:
+            proc = self._service_proc(run.name)
+            if proc.pid() is None:
+                env = {**_base_env(), **run.env}
+                proc.start(run.argv, env=env, cwd=repo)
+                started += 1
+        return f"{started} started, {len(runs) - started} kept"
+
+    def _wait_ready(
+        self, manifest: Manifest, outputs: StackOutputs, runs: list[ServiceRun], timeout: float
+    ) -> str:
+        deadline = time.monotonic() + timeout
+        pending = {r.name for r in runs}
+        asyncio.run(self._await_services(manifest, outputs, runs, pending, deadline))
+        return f"{len(runs)} service(s) ready"
+
+    async def _await_services(
+        self,
+        manifest: Manifest,
+        outputs: StackOutputs,
+        runs: list[ServiceRun],
+        pending: set[str],
+        deadline: float,
+    ) -> None:
+        connections = {}
+        try:
+            for bus in {manifest.services[r.name].bus for r in runs}:
+                cred = outputs.credential(naming.smoke_user(bus))
+                connections[bus] = await nats.connect(outputs.nats.urls, **cred.connect_options())
+            async with httpx.AsyncClient(timeout=1.0) as http:
+                while pending:
+                    for run in runs:
+                        if run.name not in pending:
+                            continue
+                        proc = self._service_proc(run.name)
+                        if proc.pid() is None:
+                            raise ProcessError(
+                                f"service {run.name} exited before it was ready; last lines of "
+                                f"{proc.log_file}:\n{tail(proc.log_file)}"
+                            )
+                        if await _ready(run, manifest, connections, http):
+                            pending.discard(run.name)
+                    if pending and time.monotonic() > deadline:
+                        names = ", ".join(sorted(pending))
+                        logs = "\n".join(
+                            f"--- {n} ({self._service_proc(n).log_file}):\n{tail(self._service_proc(n).log_file, 10)}"
+                            for n in sorted(pending)
+                        )
+                        raise ProcessError(f"not ready in time: {names}\n{logs}")
+                    if pending:
+                        await asyncio.sleep(0.2)
+        finally:
+            for nc in connections.values():
+                await nc.close()
+
+    # -- down, status -------------------------------------------------------------------------
+
+    def processes(self) -> list[tuple[str, str, Proc, tuple[int, ...]]]:
+        """(name, kind, proc, ports) of everything this stack may have started."""
+        state = self.dir.load()
+        if state is None:
+            return []
+        items: list[tuple[str, str, Proc, tuple[int, ...]]] = []
+        for name in sorted(p.stem for p in self.dir.services_dir.glob("*.pid")) + sorted(
+            set(state.frontend_ports) - {p.stem for p in self.dir.services_dir.glob("*.pid")}
+        ):
+            port = state.frontend_ports.get(name)
+            items.append((name, "service", self._service_proc(name), (port,) if port else ()))
+        items.append(("postgres", "database", self._postgres_proc(), (state.postgres_port,)))
+        cluster = self._layout(state)
+        for i, node in enumerate(cluster.nodes):
+            ports = (node.client_port, node.monitor_port) + (
+                (node.cluster_port,) if state.nodes > 1 else ()
+            )
+            items.append((f"nats-{i + 1}", "nats", cluster.proc(node), ports))
+        return items
+
+    def status(self) -> list[ProcessStatus]:
+        return [
+            ProcessStatus(name, kind, proc.pid(), ports, proc.log_file)
+            for name, kind, proc, ports in self.processes()
+        ]
+
+    def down(self, wipe: bool = False) -> list[str]:
+        """Stop services first (they drain), then the database and NATS. Returns what stopped."""
+        stopped = []
+        for name, kind, proc, _ in self.processes():
+            halted = (
+                LocalPostgres(self.dir.postgres_dir, 0, "").stop()
+                if kind == "database"
+                else proc.stop()
+            )
+            if halted:
+                stopped.append(name)
+        if wipe:
+            self.dir.wipe()
+        return stopped
+
+
+async def _ready(
+    run: ServiceRun, manifest: Manifest, connections: dict, http: httpx.AsyncClient
+) -> bool:
+    if run.role is Role.FRONTEND:
+        try:
+            response = await http.get(f"http://127.0.0.1:{run.port}/healthz")
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+    nc = connections[manifest.services[run.name].bus]
+    return bool(await discover(nc, "PING", run.name, expect=1, timeout=0.3))
+
+
+def _base_env() -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
+    return {k: os.environ[k] for k in keep if k in os.environ} | {"PYTHONUNBUFFERED": "1"}
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
