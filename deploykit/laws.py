@@ -293,7 +293,7 @@ def denials(manifest: Manifest, name: str) -> list[Denial]:
             capability,
             _FORBIDDEN_RULE[capability],
             f"{base}.{_field(service, capability)}",
-            f"a {service.role.value} service {_uses(service, capability)}",
+            f"{_a(service.role)} service {_uses(service, capability)}",
         )
         for capability in sorted(declared(service) - ROLE_LAWS[service.role].may)
     ]
@@ -357,6 +357,10 @@ def _field(service: Service, capability: Capability) -> str:
     return _FIELD[capability]
 
 
+def _a(role: Role) -> str:
+    return f"an {role.value}" if role is Role.RPC else f"a {role.value}"
+
+
 def _uses(service: Service, capability: Capability) -> str:
     """What the service declares for a capability, in words: "emits a.b, a.c"."""
     match capability:
@@ -393,7 +397,7 @@ def _required(rule_id: str) -> Check:
                 yield (
                     f"service {name}",
                     f"services.{name}.{_FIELD[capability]}",
-                    f"a {service.role.value} service without {_FIELD[capability]}",
+                    f"{_a(service.role)} service without {_FIELD[capability]}",
                 )
 
     return check
@@ -407,7 +411,7 @@ def _calls_rpc(manifest: Manifest, _: int | None) -> Iterator[Hit]:
                 yield (
                     f"service {name}",
                     f"services.{name}.calls[{index}]",
-                    f"{call} is an endpoint of a {callee.role.value} service",
+                    f"{call} is an endpoint of {_a(callee.role)} service",
                 )
 
 

@@ -99,155 +99,33 @@ class Case:
     cluster_size: int | None = None
 
 
+# fmt: off
 BREAKS = [
-    Case(
-        "DK101",
-        svc("welcome", calls=["accounts.get"]),
-        "services.welcome.calls",
-        "a worker service calls accounts.get",
-    ),
-    Case(
-        "DK101",
-        svc("accounts", calls=["accounts.get"]),
-        "services.accounts.calls",
-        "a rpc service calls accounts.get",
-    ),
-    Case(
-        "DK102",
-        svc("welcome", endpoints={"status": {}}),
-        "services.welcome.endpoints",
-        "a worker service has endpoints status",
-    ),
-    Case(
-        "DK102",
-        svc("gateway", endpoints={"home": {}}),
-        "services.gateway.endpoints",
-        "a frontend service has endpoints home",
-    ),
-    Case(
-        "DK103",
-        svc("gateway", emits=["accounts.events.clicked"]),
-        "services.gateway.emits",
-        "a frontend service emits accounts.events.clicked",
-    ),
-    Case(
-        "DK104",
-        svc("gateway", consumes=[ACCOUNTS_QUEUE]),
-        "services.gateway.consumes",
-        "a frontend service consumes ACCOUNTS/billing",
-    ),
-    Case(
-        "DK104",
-        svc("accounts", consumes=[ACCOUNTS_QUEUE]),
-        "services.accounts.consumes",
-        "a rpc service consumes ACCOUNTS/billing",
-    ),
-    Case(
-        "DK105",
-        svc("gateway", kv={"flags": "write"}),
-        "services.gateway.kv",
-        "a frontend service writes flags",
-    ),
-    Case(
-        "DK105",
-        svc("gateway", object_stores={"exports": "write"}),
-        "services.gateway.object_stores",
-        "a frontend service writes exports",
-    ),
-    Case(
-        "DK106",
-        svc("billing", role="rpc"),
-        "services.billing.endpoints",
-        "a rpc service without endpoints",
-    ),
-    Case(
-        "DK107",
-        svc("billing", role="worker"),
-        "services.billing.consumes",
-        "a worker service without consumes",
-    ),
-    Case(
-        "DK108",
-        both(svc("welcome", endpoints={"status": {}}), call("gateway", "welcome.status")),
-        "services.gateway.calls[2]",
-        "welcome.status is an endpoint of a worker service",
-    ),
-    Case(
-        "DK201",
-        svc("projector", emits=["accounts.events.projected"]),
-        "services.projector.emits",
-        "it consumes through a fanout consumer and emits accounts.events.projected",
-    ),
-    Case(
-        "DK202",
-        svc("billing", role="worker", emits=["accounts.events.billed"]),
-        "services.billing.emits",
-        "it emits accounts.events.billed without a queue consumer",
-    ),
-    Case(
-        "DK203",
-        svc("projector", consumes=[PROJECTOR_NO_WARMUP]),
-        "services.projector.consumes[0].warmup",
-        "keeps a read model and its fanout consumer 'projector' does not warm up",
-    ),
-    Case(
-        "DK204",
-        svc("projector", consumes=[{**PROJECTOR_NO_WARMUP, "mode": "queue"}]),
-        "services.projector.consumes",
-        "keeps a read model without a fanout consumer",
-    ),
-    Case(
-        "DK301",
-        section("object_stores", "exports", max_bytes="2GiB"),
-        "object_stores.exports.max_bytes",
-        "max_bytes is 2147483648 bytes",
-    ),
-    Case(
-        "DK301",
-        drop("object_stores", "exports", "max_bytes"),
-        "object_stores.exports.max_bytes",
-        "max_bytes is unlimited",
-    ),
-    Case(
-        "DK302",
-        section("object_stores", "exports", max_age="30d"),
-        "object_stores.exports.max_age",
-        "max_age is 30d",
-    ),
-    Case(
-        "DK401",
-        section("streams", "ACCOUNTS", replicas=1),
-        "streams.ACCOUNTS.replicas",
-        "replicas is 1 on a 3-node cluster (want 3)",
-        cluster_size=3,
-    ),
-    Case(
-        "DK401",
-        section("streams", "ACCOUNTS", replicas=1),
-        "streams.ACCOUNTS.replicas",
-        "replicas is 1 on a 2-node cluster (want 2)",
-        cluster_size=2,
-    ),
-    Case(
-        "DK402",
-        section("streams", "ACCOUNTS", backup=False),
-        "streams.ACCOUNTS.backup",
-        "a core-bus stream without backup",
-    ),
-    Case(
-        "DK403",
-        both(drop("streams", "ACCOUNTS", "max_age"), drop("streams", "ACCOUNTS", "max_bytes")),
-        "streams.ACCOUNTS",
-        "no max_age, max_bytes or max_msgs",
-    ),
-    Case(
-        "DK501",
-        section("streams", "PAGEVIEWS", bus="core"),
-        "streams.PAGEVIEWS.bus",
-        "a noisy stream on the core bus 'core'",
-    ),
+    Case("DK101", svc("welcome", calls=["accounts.get"]), "services.welcome.calls", "a worker service calls accounts.get"),
+    Case("DK101", svc("accounts", calls=["accounts.get"]), "services.accounts.calls", "an rpc service calls accounts.get"),
+    Case("DK102", svc("welcome", endpoints={"status": {}}), "services.welcome.endpoints", "a worker service has endpoints status"),
+    Case("DK102", svc("gateway", endpoints={"home": {}}), "services.gateway.endpoints", "a frontend service has endpoints home"),
+    Case("DK103", svc("gateway", emits=["accounts.events.clicked"]), "services.gateway.emits", "a frontend service emits accounts.events.clicked"),
+    Case("DK104", svc("gateway", consumes=[ACCOUNTS_QUEUE]), "services.gateway.consumes", "a frontend service consumes ACCOUNTS/billing"),
+    Case("DK104", svc("accounts", consumes=[ACCOUNTS_QUEUE]), "services.accounts.consumes", "an rpc service consumes ACCOUNTS/billing"),
+    Case("DK105", svc("gateway", kv={"flags": "write"}), "services.gateway.kv", "a frontend service writes flags"),
+    Case("DK105", svc("gateway", object_stores={"exports": "write"}), "services.gateway.object_stores", "a frontend service writes exports"),
+    Case("DK106", svc("billing", role="rpc"), "services.billing.endpoints", "an rpc service without endpoints"),
+    Case("DK107", svc("billing", role="worker"), "services.billing.consumes", "a worker service without consumes"),
+    Case("DK108", both(svc("welcome", endpoints={"status": {}}), call("gateway", "welcome.status")), "services.gateway.calls[2]", "welcome.status is an endpoint of a worker service"),
+    Case("DK201", svc("projector", emits=["accounts.events.projected"]), "services.projector.emits", "it consumes through a fanout consumer and emits accounts.events.projected"),
+    Case("DK202", svc("billing", role="worker", emits=["accounts.events.billed"]), "services.billing.emits", "it emits accounts.events.billed without a queue consumer"),
+    Case("DK203", svc("projector", consumes=[PROJECTOR_NO_WARMUP]), "services.projector.consumes[0].warmup", "keeps a read model and its fanout consumer 'projector' does not warm up"),
+    Case("DK204", svc("projector", consumes=[{**PROJECTOR_NO_WARMUP, "mode": "queue"}]), "services.projector.consumes", "keeps a read model without a fanout consumer"),
+    Case("DK301", section("object_stores", "exports", max_bytes="2GiB"), "object_stores.exports.max_bytes", "max_bytes is 2147483648 bytes"),
+    Case("DK301", drop("object_stores", "exports", "max_bytes"), "object_stores.exports.max_bytes", "max_bytes is unlimited"),
+    Case("DK302", section("object_stores", "exports", max_age="30d"), "object_stores.exports.max_age", "max_age is 30d"),
+    Case("DK401", section("streams", "ACCOUNTS", replicas=1), "streams.ACCOUNTS.replicas", "replicas is 1 on a 3-node cluster (want 3)", cluster_size=3),
+    Case("DK401", section("streams", "ACCOUNTS", replicas=1), "streams.ACCOUNTS.replicas", "replicas is 1 on a 2-node cluster (want 2)", cluster_size=2),
+    Case("DK402", section("streams", "ACCOUNTS", backup=False), "streams.ACCOUNTS.backup", "a core-bus stream without backup"),
+    Case("DK403", both(drop("streams", "ACCOUNTS", "max_age"), drop("streams", "ACCOUNTS", "max_bytes")), "streams.ACCOUNTS", "no max_age, max_bytes or max_msgs"),
+    Case("DK501", section("streams", "PAGEVIEWS", bus="core"), "streams.PAGEVIEWS.bus", "a noisy stream on the core bus 'core'"),
 ]
-
 
 KEEPS = [
     Case("DK101", svc("gateway", calls=["accounts.get"]), "", ""),
@@ -259,12 +137,7 @@ KEEPS = [
     Case("DK107", svc("billing", role="worker", consumes=[ACCOUNTS_QUEUE]), "", ""),
     Case("DK108", keep(), "", ""),
     Case("DK201", keep(), "", ""),
-    Case(
-        "DK202",
-        svc("billing", role="worker", emits=["accounts.events.billed"], consumes=[ACCOUNTS_QUEUE]),
-        "",
-        "",
-    ),
+    Case("DK202", svc("billing", role="worker", emits=["accounts.events.billed"], consumes=[ACCOUNTS_QUEUE]), "", ""),
     Case("DK203", svc("welcome", consumes=[{**ACCOUNTS_QUEUE, "consumer": "welcome"}]), "", ""),
     Case("DK204", keep(), "", ""),
     Case("DK301", section("object_stores", "exports", max_bytes="1GiB"), "", ""),
@@ -276,6 +149,7 @@ KEEPS = [
     Case("DK403", drop("streams", "ACCOUNTS", "max_age"), "", ""),
     Case("DK501", section("streams", "PAGEVIEWS", noisy=True), "", ""),
 ]
+# fmt: on
 
 
 def test_every_rule_has_a_breaking_and_a_keeping_case() -> None:
