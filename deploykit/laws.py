@@ -405,9 +405,12 @@ def _required(rule_id: str) -> Check:
 
 def _calls_rpc(manifest: Manifest, _: int | None) -> Iterator[Hit]:
     for name, service in manifest.services.items():
+        if Capability.REQUEST not in granted(manifest, name):
+            continue  # DK101 already refuses every call
+        reachable = callable_endpoints(manifest, name)
         for index, call in enumerate(service.calls):
-            callee = manifest.services[call.partition(".")[0]]
-            if callee.role is not Role.RPC:
+            if call not in reachable:
+                callee = manifest.services[call.partition(".")[0]]
                 yield (
                     f"service {name}",
                     f"services.{name}.calls[{index}]",
