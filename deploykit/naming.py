@@ -7,8 +7,8 @@ One place decides them, because the permission compiler, the JetStream reconcile
 - Each service connects as the user named like the service, in its bus's account, with the
   inbox prefix `_INBOX_<user>` (replies to it can only be read by it).
 - Per bus, deploykit adds a `smoke-<bus>` user (read-only on production assets) and a
-  `provisioning-<bus>` user (JetStream admin, used by the reconciler). The system account has
-  one user, `system`, for cluster health checks.
+  `provisioning-<bus>` user (JetStream admin, used by the reconciler). The system account
+  has one user, `system`, for server and cluster checks (`$SYS.REQ.>`).
 - On the core bus, deploykit adds its own smoke assets: stream `DEPLOYKIT_SMOKE` on
   `deploykit.smoke.>`, KV bucket and object store `deploykit_smoke`; only the smoke user writes them.
 - A `queue` consumer is one durable pull consumer, named as declared, created by the reconciler
@@ -24,6 +24,8 @@ One place decides them, because the permission compiler, the JetStream reconcile
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 __all__ = [
     "FANOUT_INACTIVE_THRESHOLD",
     "SMOKE_BUCKET",
@@ -33,6 +35,7 @@ __all__ = [
     "SYSTEM_ACCOUNT",
     "SYSTEM_USER",
     "account",
+    "deploykit_users",
     "fanout_consumer_name",
     "inbox_prefix",
     "provisioning_user",
@@ -63,6 +66,11 @@ def smoke_user(bus: str) -> str:
 
 def provisioning_user(bus: str) -> str:
     return f"provisioning-{bus}"
+
+
+def deploykit_users(buses: Iterable[str]) -> list[str]:
+    """The NATS users deploykit adds besides one per service (names are unique per server)."""
+    return [*(u(bus) for bus in buses for u in (smoke_user, provisioning_user)), SYSTEM_USER]
 
 
 def fanout_consumer_name(consumer: str, instance: str) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from deploykit.errors import Problem
 from deploykit.model import ConsumeMode, Manifest
+from deploykit.naming import deploykit_users
 from deploykit.subjects import collide, is_subset
 
 __all__ = ["RESERVED_SERVICES", "SMOKE_PREFIX", "check_references"]
@@ -61,6 +62,11 @@ def _reserved(m: Manifest) -> Iterator[Problem]:
             yield Problem(
                 f"services.{name}",
                 f"the service name {name!r} is reserved for deploykit's own user",
+            )
+        elif name in deploykit_users(m.buses):
+            yield Problem(
+                f"services.{name}",
+                f"the service name {name!r} is the name of one of deploykit's NATS users",
             )
     for section in ("streams", "kv", "object_stores"):
         for name in getattr(m, section):

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from deploykit import __version__
-from deploykit.cli import dev, validate
+from deploykit.cli import dev, lint, render, validate
 from deploykit.errors import DeploykitError
 
 __all__ = ["app", "main"]
@@ -29,6 +29,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 validate.register(app)
+lint.register(app)
+render.register(app)
 dev.register(app)
 
 

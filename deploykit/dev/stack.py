@@ -19,6 +19,7 @@ import httpx
 import nats
 
 from deploykit import naming
+from deploykit.authconf import render_accounts_block
 from deploykit.dev.plan import ServiceRun, plan_outputs, plan_services
 from deploykit.dev.state import DevState, StateDir
 from deploykit.discovery import discover
@@ -28,7 +29,6 @@ from deploykit.localpg import LocalPostgres
 from deploykit.manifest import load_manifest
 from deploykit.model import Manifest, Role
 from deploykit.outputs import StackOutputs
-from deploykit.authconf import render_accounts_block
 from deploykit.permissions import compile_authorization
 from deploykit.ports import free_ports, port_in_use
 from deploykit.processes import Proc, tail

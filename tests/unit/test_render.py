@@ -54,7 +54,7 @@ def test_nats_config_for_a_cluster_node_is_exact() -> None:
         "# Accounts and users from deploykit's permission compiler: one account per bus, one user per\n"
         "# service. NATS configuration syntax accepts JSON, so the block is rendered as JSON.\n"
         'accounts: {\n  "core": {\n    "jetstream": "enabled",\n    "users": [\n      {\n'
-        '        "password": "p",\n        "user": "gw"\n      }\n    ]\n  }\n}\n'
+        '        "user": "gw",\n        "password": "p"\n      }\n    ]\n  }\n}\n'
         'system_account: "SYS"\n'
     )
 

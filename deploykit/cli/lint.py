@@ -1,0 +1,102 @@
+"""`deploykit lint`: check a valid manifest against the architecture's laws (`laws.py`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from deploykit.cli.validate import ManifestArg
+from deploykit.errors import ConfigError, ManifestError
+from deploykit.laws import RULES, TARGET_CLUSTER_SIZE, Finding, Severity, lint
+from deploykit.manifest import load_manifest
+
+__all__ = ["register"]
+
+
+class Target(StrEnum):
+    LOCAL = "local"
+    SMALL = "small"
+    METAL = "metal"
+
+
+HELP = (
+    "Check deploykit.yaml against the laws of the architecture.\n\n"
+    "Prints each finding with its rule id (DK101...), severity, the service or stream it "
+    "concerns, the law it breaks and the fix. Exits 1 when an error-level finding exists, 0 "
+    "otherwise, and 2 when the manifest is invalid (as `validate`).\n\n"
+    "The replication rule DK401 needs the cluster size: give `--target` (local, small and "
+    f"metal run {TARGET_CLUSTER_SIZE['metal']}-node clusters) or `--cluster-size N`; without "
+    "either it is skipped."
+)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("lint", help=HELP)
+    def lint_command(
+        file: Path = ManifestArg,
+        as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+        target: Target | None = typer.Option(
+            None, "--target", help="The target, for its cluster size."
+        ),
+        cluster_size: int | None = typer.Option(
+            None, "--cluster-size", help="NATS nodes in the cluster (overrides --target)."
+        ),
+    ) -> None:
+        size = _cluster_size(target, cluster_size)
+        try:
+            manifest = load_manifest(file)
+        except ManifestError as exc:
+            if as_json:
+                problems = [
+                    {"file": exc.file, "path": p.path, "message": p.message, "allowed": p.allowed}
+                    for p in exc.problems
+                ]
+                typer.echo(json.dumps({"valid": False, "problems": problems}, indent=2))
+                raise typer.Exit(2) from None
+            raise
+        findings = lint(manifest, size)
+        errors = sum(f.severity is Severity.ERROR for f in findings)
+        warnings = len(findings) - errors
+        if as_json:
+            document = {
+                "file": str(file),
+                "cluster_size": size,
+                "errors": errors,
+                "warnings": warnings,
+                "findings": [asdict(f) for f in findings],
+            }
+            typer.echo(json.dumps(document, indent=2))
+        else:
+            for finding in findings:
+                typer.echo(_text(str(file), finding))
+            typer.echo(_summary(str(file), errors, warnings, size))
+        if errors:
+            raise typer.Exit(1)
+
+
+def _cluster_size(target: Target | None, cluster_size: int | None) -> int | None:
+    if cluster_size is not None:
+        if cluster_size < 1:
+            raise ConfigError(f"--cluster-size must be 1 or more, got {cluster_size}")
+        return cluster_size
+    return TARGET_CLUSTER_SIZE[target.value] if target else None
+
+
+def _text(file: str, finding: Finding) -> str:
+    return (
+        f"{file}: {finding.path}: {finding.rule} {finding.severity.value}: "
+        f"{finding.concerns}: {finding.message}\n"
+        f"  law: {finding.law}\n"
+        f"  fix: {finding.fix}"
+    )
+
+
+def _summary(file: str, errors: int, warnings: int, size: int | None) -> str:
+    cluster = f"{size}-node cluster" if size else "cluster size unknown, DK401 skipped"
+    if not errors and not warnings:
+        return f"{file}: keeps every law ({len(RULES)} rules, {cluster})"
+    return f"{file}: {errors} error(s), {warnings} warning(s) ({cluster})"
