@@ -6,20 +6,27 @@ configured exactly as what runs on the VMs.
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-__all__ = ["TEMPLATES", "render"]
+__all__ = ["TEMPLATES", "nats_json", "render"]
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
+def nats_json(value: Any, indent: int | None = None) -> str:
+    """JSON that nats-server's config parser reads: Jinja's `tojson` writes `>` as `\\u003e`,
+    an escape the parser rejects, so subjects like `orders.>` need this filter instead."""
+    return json.dumps(value, indent=indent, ensure_ascii=False)
+
+
 @cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -27,6 +34,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
+    environment.filters["nats_json"] = nats_json
+    return environment
 
 
 def render(template: str, **context: Any) -> str:
