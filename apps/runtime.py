@@ -32,6 +32,7 @@ from nats.micro import Handler
 from nats.micro.service import Service, ServiceConfig
 
 from apps import __version__
+from deploykit import naming
 
 __all__ = [
     "ConfigError",
@@ -90,7 +91,7 @@ class Settings:
         password = env.get("NATS_PASSWORD") or None
         if bool(user) != bool(password):
             raise ConfigError("NATS_USER and NATS_PASSWORD must be set together")
-        inbox = env.get("NATS_INBOX_PREFIX") or (f"_INBOX_{user}" if user else "_INBOX")
+        inbox = env.get("NATS_INBOX_PREFIX") or (naming.inbox_prefix(user) if user else "_INBOX")
         if not SUBJECT_TOKEN.match(inbox):
             raise ConfigError(f"NATS_INBOX_PREFIX={inbox!r} is not a subject without wildcards")
         return cls(
@@ -156,12 +157,17 @@ async def _with_stop_signals(
 
 async def connect_nats(settings: Settings) -> Client:
     """Connect as the service's user with its own inbox prefix (the only inbox it may read),
-    reconnecting forever once connected; give up with `Fatal` if the first connection fails."""
-    last_error: list[str] = []
+    reconnecting forever once connected. The first connection is `Fatal` when refused (wrong
+    credentials) or when no server answers within CONNECT_DEADLINE."""
+    last_error = ""
+    refused = asyncio.Event()
 
     async def on_error(exc: Exception) -> None:
-        last_error[:] = [str(exc) or type(exc).__name__]
-        log.warning("nats: %s", last_error[0])
+        nonlocal last_error
+        last_error = (str(exc) or type(exc).__name__).removeprefix("nats: ")
+        log.warning("nats: %s", last_error)
+        if "authorization violation" in last_error.lower():
+            refused.set()
 
     async def on_disconnected() -> None:
         log.warning("nats: disconnected")
@@ -170,26 +176,33 @@ async def connect_nats(settings: Settings) -> Client:
         log.info("nats: reconnected")
 
     servers = ", ".join(redact(u) for u in settings.nats_urls)
-    try:
-        nc = await asyncio.wait_for(
-            nats.connect(
-                servers=settings.nats_urls,
-                name=settings.service,
-                user=settings.nats_user,
-                password=settings.nats_password,
-                inbox_prefix=settings.inbox_prefix,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=1,
-                connect_timeout=2,
-                error_cb=on_error,
-                disconnected_cb=on_disconnected,
-                reconnected_cb=on_reconnected,
-            ),
-            CONNECT_DEADLINE,
+    connecting = asyncio.ensure_future(
+        nats.connect(
+            servers=settings.nats_urls,
+            name=settings.service,
+            user=settings.nats_user,
+            password=settings.nats_password,
+            inbox_prefix=settings.inbox_prefix,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            connect_timeout=2,
+            error_cb=on_error,
+            disconnected_cb=on_disconnected,
+            reconnected_cb=on_reconnected,
         )
-    except (TimeoutError, OSError, nats.errors.Error) as exc:
-        reason = last_error[0] if last_error else str(exc) or type(exc).__name__
-        raise Fatal(f"cannot connect to NATS at {servers}: {reason}") from None
+    )
+    refusal = asyncio.ensure_future(refused.wait())
+    await asyncio.wait(
+        {connecting, refusal}, timeout=CONNECT_DEADLINE, return_when="FIRST_COMPLETED"
+    )
+    refusal.cancel()
+    if not connecting.done():
+        connecting.cancel()
+        raise Fatal(f"cannot connect to NATS at {servers}: {last_error or 'no answer'}")
+    try:
+        nc = connecting.result()
+    except (OSError, nats.errors.Error) as exc:
+        raise Fatal(f"cannot connect to NATS at {servers}: {exc}") from None
     log.info("connected to NATS at %s as %s", servers, settings.nats_user or "(no user)")
     return nc
 

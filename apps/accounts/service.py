@@ -133,17 +133,19 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     db = Database(settings.database_url)
     await db.ensure_schema(store.SCHEMA)
     nc = await connect_nats(settings)
-    accounts = Accounts(db, nc.jetstream())
-    endpoints = [
-        ("create", "accounts.rpc.create", accounts.tracked(accounts.create)),
-        ("get", "accounts.rpc.get", accounts.tracked(accounts.get)),
-    ]
-    description = "owns accounts; emits accounts.events.created"
-    service = await add_service(nc, settings, description, {}, endpoints)
-    await stop.wait()
-    log.info("stopping: finishing %d request(s) in flight", accounts.in_flight)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(accounts.idle.wait(), STOP_GRACE)
-    await service.stop()
-    await close_nats(nc)
-    await db.close()
+    try:
+        accounts = Accounts(db, nc.jetstream())
+        endpoints = [
+            ("create", "accounts.rpc.create", accounts.tracked(accounts.create)),
+            ("get", "accounts.rpc.get", accounts.tracked(accounts.get)),
+        ]
+        description = "owns accounts; emits accounts.events.created"
+        service = await add_service(nc, settings, description, {}, endpoints)
+        await stop.wait()
+        log.info("stopping: finishing %d request(s) in flight", accounts.in_flight)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(accounts.idle.wait(), STOP_GRACE)
+        await service.stop()
+    finally:
+        await close_nats(nc)
+        await db.close()

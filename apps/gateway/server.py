@@ -107,14 +107,14 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     nc = await connect_nats(settings)
     runner = web.AppRunner(Gateway(nc).app())
     await runner.setup()
-    site = web.TCPSite(runner, "0.0.0.0", settings.port)
     try:
-        await site.start()
-    except OSError as exc:
+        try:
+            await web.TCPSite(runner, "0.0.0.0", settings.port).start()
+        except OSError as exc:
+            raise Fatal(f"cannot listen on port {settings.port}: {exc.strerror}") from None
+        log.info("listening on :%d", settings.port)
+        await stop.wait()
+        log.info("stopping: finishing requests in flight")
+    finally:
+        await runner.cleanup()
         await close_nats(nc)
-        raise Fatal(f"cannot listen on port {settings.port}: {exc.strerror}") from None
-    log.info("listening on :%d", settings.port)
-    await stop.wait()
-    log.info("stopping: finishing requests in flight")
-    await runner.cleanup()
-    await close_nats(nc)

@@ -21,6 +21,7 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
 from nats.micro.service import Service
 
 from apps.projector.model import ReadModel
@@ -64,8 +65,20 @@ class Projector:
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
     nc = await connect_nats(settings)
-    js = nc.jetstream()
-    name = naming.fanout_consumer_name(CONSUMER, uuid.uuid4().hex[:12])
+    try:
+        name = naming.fanout_consumer_name(CONSUMER, uuid.uuid4().hex[:12])
+        pending = await create_consumer(nc.jetstream(), name)
+        projector = Projector(nc, settings, name, pending)
+        sub = await nc.jetstream().pull_subscribe_bind(name, stream=STREAM)
+        if pending == 0:
+            await projector.ready()
+        await consume(sub, stop, projector.handle, batch=256)
+    finally:
+        await close_nats(nc)
+
+
+async def create_consumer(js: JetStreamContext, name: str) -> int:
+    """This instance's own consumer; how many events it has to replay before it is ready."""
     config = ConsumerConfig(
         name=name,
         deliver_policy=DeliverPolicy.ALL,
@@ -75,14 +88,6 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     try:
         info = await js.add_consumer(STREAM, config)
     except nats.js.errors.APIError as exc:
-        await close_nats(nc)
         raise Fatal(f"cannot create consumer {STREAM}/{name}: {exc.description or exc}") from None
     log.info("consumer %s/%s created; replaying %d event(s)", STREAM, name, info.num_pending)
-    projector = Projector(nc, settings, name, info.num_pending)
-    sub = await js.pull_subscribe_bind(name, stream=STREAM)
-    if info.num_pending == 0:
-        await projector.ready()
-    try:
-        await consume(sub, stop, projector.handle, batch=256)
-    finally:
-        await close_nats(nc)
+    return info.num_pending

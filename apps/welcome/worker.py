@@ -77,20 +77,24 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     db = Database(settings.database_url)
     await db.ensure_schema(SCHEMA)
     nc = await connect_nats(settings)
-    js = nc.jetstream()
     try:
-        await js.consumer_info(STREAM, CONSUMER)
-    except nats.js.errors.NotFoundError:
-        await close_nats(nc)
-        raise Fatal(
-            f"consumer {STREAM}/{CONSUMER} does not exist: it is created with the JetStream "
-            "definitions (deploykit dev up, or the stack's reconcile), not by this worker"
-        ) from None
-    sub = await js.pull_subscribe_bind(CONSUMER, stream=STREAM)
-    metadata = {"stream": STREAM, "consumer": CONSUMER}
-    await add_service(nc, settings, "welcomes each new account, once", metadata)
-    try:
+        js = nc.jetstream()
+        sub = await bind(js)
+        metadata = {"stream": STREAM, "consumer": CONSUMER}
+        await add_service(nc, settings, "welcomes each new account, once", metadata)
         await consume(sub, stop, Welcome(db, js).handle)
     finally:
         await close_nats(nc)
         await db.close()
+
+
+async def bind(js: JetStreamContext) -> JetStreamContext.PullSubscription:
+    """The existing queue consumer: the reconciler creates it, this worker never does."""
+    try:
+        await js.consumer_info(STREAM, CONSUMER)
+    except nats.js.errors.NotFoundError:
+        raise Fatal(
+            f"consumer {STREAM}/{CONSUMER} does not exist: it is created with the JetStream "
+            "definitions (deploykit dev up, or the stack's reconcile), not by this worker"
+        ) from None
+    return await js.pull_subscribe_bind(CONSUMER, stream=STREAM)

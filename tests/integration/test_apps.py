@@ -244,14 +244,21 @@ def test_each_image_runs_its_app_with_the_dependencies_pinned_in_pyproject() -> 
         assert dockerfile.rstrip().endswith(f'CMD ["python", "-m", "apps.{app}"]')
 
 
-def test_bad_configuration_exits_2_naming_the_variable(apps: Apps) -> None:
+def test_bad_configuration_stops_the_app_with_a_clear_message(apps: Apps) -> None:
     no_database = apps.env("accounts")
     del no_database["DATABASE_URL"]
     bad_port = apps.env("gateway", port=8080) | {"PORT": "http"}
-    runs = [apps.start("accounts", no_database), apps.start("gateway", bad_port)]
-    assert [wait(p) for p in runs] == [2, 2]
+    wrong_password = apps.env("projector") | {"NATS_PASSWORD": "wrong"}
+    runs = [
+        apps.start("accounts", no_database),
+        apps.start("gateway", bad_port),
+        apps.start("projector", wrong_password),
+    ]
+    assert [wait(p) for p in runs] == [2, 2, 1]
     assert "bad configuration: DATABASE_URL is required" in output(runs[0])
     assert "bad configuration: PORT='http' is not a TCP port" in output(runs[1])
+    assert "cannot connect to NATS at nats://127.0.0.1:" in output(runs[2])
+    assert "Authorization Violation" in output(runs[2])
 
 
 def test_reference_saas_end_to_end(apps: Apps, nats_url: str, database_url: str) -> None:
