@@ -21,6 +21,7 @@ import sys
 import tomllib
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,15 +49,44 @@ HISTORY = 300  # events published at once: the welcome worker is killed while ha
 T = TypeVar("T")
 
 
+@dataclass
+class App:
+    """One app process and the file it logs to."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait(self, timeout: float = 15) -> int:
+        """The exit code; a process that hangs dumps its stacks (faulthandler) into its log."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)
+            self.proc.wait()
+            raise AssertionError(f"{self.proc.args} did not exit:\n{self.output()}") from None
+
+    def stop(self) -> int:
+        """SIGTERM and wait: a clean shutdown exits 0 on its own."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait()
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
 class Apps:
-    """The apps as real processes, each logging to its own file; all stopped at the end."""
+    """Starts the apps as real processes (`python -m apps.<name>`); kills leftovers at the end."""
 
     def __init__(self, logs: Path, nats_url: str, database_url: str) -> None:
         self.logs = logs
         self.nats_url = nats_url
         self.database_url = database_url
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.runs = 0
+        self.started: list[App] = []
 
     def env(self, name: str, port: int | None = None) -> dict[str, str]:
         env = naming.service_env(
@@ -64,9 +94,8 @@ class Apps:
         )
         return {"PATH": os.environ["PATH"], "PYTHONFAULTHANDLER": "1", **env}
 
-    def start(self, name: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        self.runs += 1
-        log = self.logs / f"{name}-{self.runs}.log"
+    def start(self, name: str, env: dict[str, str] | None = None) -> App:
+        log = self.logs / f"{name}-{len(self.started) + 1}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", f"apps.{name}"],
@@ -76,38 +105,11 @@ class Apps:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        proc.log = log  # type: ignore[attr-defined]
-        self.procs[f"{name}-{self.runs}"] = proc
-        return proc
+        self.started.append(App(proc, log))
+        return self.started[-1]
 
-    def stop(self, proc: subprocess.Popen[bytes]) -> int:
-        """SIGTERM and wait: a clean shutdown exits 0 on its own."""
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        return wait(proc)
-
-    def running(self) -> list[subprocess.Popen[bytes]]:
-        return [proc for proc in self.procs.values() if proc.poll() is None]
-
-    def kill_all(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-
-
-def output(proc: subprocess.Popen[bytes]) -> str:
-    return proc.log.read_text(errors="replace")  # type: ignore[attr-defined]
-
-
-def wait(proc: subprocess.Popen[bytes], timeout: float = 15) -> int:
-    """The exit code; a process that hangs dumps its stacks (faulthandler) into its log."""
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGABRT)
-        proc.wait()
-        raise AssertionError(f"{proc.args} did not exit:\n{output(proc)}") from None
+    def running(self) -> list[App]:
+        return [app for app in self.started if app.proc.poll() is None]
 
 
 def discovery_and_inbox(service: str) -> list[str]:
@@ -188,7 +190,8 @@ def apps(tmp_path: Path, nats_url: str, database_url: str) -> Iterator[Apps]:
     try:
         yield apps
     finally:
-        apps.kill_all()
+        for app in apps.running():
+            app.kill()
 
 
 async def until(
@@ -254,11 +257,11 @@ def test_bad_configuration_stops_the_app_with_a_clear_message(apps: Apps) -> Non
         apps.start("gateway", bad_port),
         apps.start("projector", wrong_password),
     ]
-    assert [wait(p) for p in runs] == [2, 2, 1]
-    assert "bad configuration: DATABASE_URL is required" in output(runs[0])
-    assert "bad configuration: PORT='http' is not a TCP port" in output(runs[1])
-    assert "cannot connect to NATS at nats://127.0.0.1:" in output(runs[2])
-    assert "Authorization Violation" in output(runs[2])
+    assert [app.wait() for app in runs] == [2, 2, 1]
+    assert "bad configuration: DATABASE_URL is required" in runs[0].output()
+    assert "bad configuration: PORT='http' is not a TCP port" in runs[1].output()
+    assert "cannot connect to NATS at nats://127.0.0.1:" in runs[2].output()
+    assert "Authorization Violation" in runs[2].output()
 
 
 def test_reference_saas_end_to_end(apps: Apps, nats_url: str, database_url: str) -> None:
@@ -332,10 +335,10 @@ class Stack:
         projector = self.apps.start("projector")
         self.apps.start("accounts")
         self.apps.start("gateway", self.apps.env("gateway", port=self.port))
-        assert wait(welcome) == 1
-        assert "consumer ACCOUNTS/welcome does not exist" in output(welcome)
-        assert wait(projector) == 1
-        assert "cannot create consumer ACCOUNTS/projector-" in output(projector)
+        assert welcome.wait() == 1
+        assert "consumer ACCOUNTS/welcome does not exist" in welcome.output()
+        assert projector.wait() == 1
+        assert "cannot create consumer ACCOUNTS/projector-" in projector.output()
         await until(lambda: ping(self.nc, "accounts"), "accounts to answer discovery")
         await until(lambda: self.http_ok("/healthz"), "gateway /healthz")
 
@@ -397,7 +400,7 @@ class Stack:
         await until(lambda: self.acked(ack.seq), "welcome to handle the event again")
         assert await self.count("SELECT count(*) FROM welcomes") == 1
         assert await self.stored(WELCOMED) == 1
-        assert "already welcomed (redelivery)" in output(self.welcome)
+        assert "already welcomed (redelivery)" in self.welcome.output()
 
     async def acked(self, seq: int) -> bool:
         return (await self.js.consumer_info("ACCOUNTS", "welcome")).ack_floor.stream_seq >= seq
@@ -409,7 +412,6 @@ class Stack:
         await self.js.publish_async_completed()
         await until(lambda: self.welcomes_above(1), "welcome to start on the history")
         self.welcome.kill()
-        self.welcome.wait()
         assert await self.count("SELECT count(*) FROM welcomes") < HISTORY + 1, "not mid-way"
         self.welcome = self.apps.start("welcome")
         await until(self.welcome_drained, "the restarted welcome to catch up", timeout=20)
@@ -420,7 +422,7 @@ class Stack:
         last_seq = (await self.js.stream_info("ACCOUNTS")).state.last_seq
         old = await until(lambda: self.projected(last_seq=last_seq), "the old read model")
         assert old["accounts"] == old["welcomed"] == str(HISTORY + 1)
-        assert self.apps.stop(self.projector) == 0, output(self.projector)
+        assert self.projector.stop() == 0, self.projector.output()
         self.projector = self.apps.start("projector")
         # Ask continuously from its start: its very first answer must have the whole history.
         first = await until(lambda: ping(self.nc, "projector"), "a new projector", poll=0.001)
@@ -440,8 +442,8 @@ class Stack:
         assert (await self.http.post("/accounts", json={"email": "bob@example.com"})).status == 201
 
     async def every_app_stops_cleanly_and_logs_no_secret(self) -> None:
-        for proc in self.apps.running():
-            assert self.apps.stop(proc) == 0, output(proc)
-        logs = "".join(output(p) for p in self.apps.procs.values())
+        for app in self.apps.running():
+            assert app.stop() == 0, app.output()
+        logs = "".join(app.output() for app in self.apps.started)
         assert NATS_PASSWORD not in logs
         assert DB_PASSWORD not in logs
