@@ -87,6 +87,8 @@ class Settings:
         if not re.fullmatch(r"[A-Za-z0-9_-]+", service):
             raise ConfigError(f"DEPLOYKIT_SERVICE={service!r}: use letters, digits, - and _")
         urls = [u.strip() for u in need("NATS_URL").split(",") if u.strip()]
+        if not urls:
+            raise ConfigError("NATS_URL lists no server")
         user = env.get("NATS_USER") or None
         password = env.get("NATS_PASSWORD") or None
         if bool(user) != bool(password):
