@@ -1,0 +1,4 @@
+from apps.accounts.service import main
+from apps.runtime import run
+
+run(main, database=True)

@@ -1,0 +1,4 @@
+from apps.projector.worker import main
+from apps.runtime import run
+
+run(main)

@@ -1,0 +1,2 @@
+"""welcome: a worker on the queue consumer `welcome` that turns each account creation into one
+accounts.events.welcomed event."""

@@ -1,0 +1,449 @@
+"""The reference SaaS end to end: the four apps as real processes (`python -m apps.<name>`, env
+from `naming.service_env`) against a real nats-server and a real PostgreSQL.
+
+Each app connects as its own user with least-privilege permissions (`PERMISSIONS`, what the
+permission compiler should grant), so a subject or JetStream API call an app uses without the
+right fails the test. The test itself plays the reconciler as an unrestricted `admin`: it creates
+the ACCOUNTS stream, the `welcome` queue consumer and the `flags` KV bucket as deploykit.yaml
+declares them. The nats-server is the module's own (it needs these users, and the test counts
+events in ACCOUNTS exactly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tomllib
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import nats
+import psycopg
+import pytest
+from nats.aio.client import Client
+from nats.js.api import AckPolicy, ConsumerConfig, KeyValueConfig, StreamConfig
+from nats.js.client import JetStreamContext
+
+from deploykit import naming
+from deploykit.localnats import local_cluster
+from deploykit.ports import free_ports
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+NATS_PASSWORD = "nats-secret-5d1e"
+DB_PASSWORD = "db-secret-8b2c"  # PostgreSQL here trusts local connections; it must not leak anyway
+CREATED = "accounts.events.created"
+WELCOMED = "accounts.events.welcomed"
+APPS = ("gateway", "accounts", "welcome", "projector")
+HISTORY = 300  # events published at once: the welcome worker is killed while handling them
+T = TypeVar("T")
+
+
+@dataclass
+class App:
+    """One app process and the file it logs to."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait(self, timeout: float = 15) -> int:
+        """The exit code; a process that hangs dumps its stacks (faulthandler) into its log."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)
+            self.proc.wait()
+            raise AssertionError(f"{self.proc.args} did not exit:\n{self.output()}") from None
+
+    def stop(self) -> int:
+        """SIGTERM and wait: a clean shutdown exits 0 on its own."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait()
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Apps:
+    """Starts the apps as real processes (`python -m apps.<name>`); kills leftovers at the end."""
+
+    def __init__(self, logs: Path, nats_url: str, database_url: str) -> None:
+        self.logs = logs
+        self.nats_url = nats_url
+        self.database_url = database_url
+        self.started: list[App] = []
+
+    def env(self, name: str, port: int | None = None) -> dict[str, str]:
+        env = naming.service_env(
+            name, self.nats_url, name, NATS_PASSWORD, self.database_url, port=port
+        )
+        return {"PATH": os.environ["PATH"], "PYTHONFAULTHANDLER": "1", **env}
+
+    def start(self, name: str, env: dict[str, str] | None = None) -> App:
+        log = self.logs / f"{name}-{len(self.started) + 1}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", f"apps.{name}"],
+                cwd=ROOT,
+                env=env or self.env(name),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.started.append(App(proc, log))
+        return self.started[-1]
+
+    def running(self) -> list[App]:
+        return [app for app in self.started if app.proc.poll() is None]
+
+
+def discovery_and_inbox(service: str) -> list[str]:
+    return ["$SRV.*", f"$SRV.*.{service}", f"$SRV.*.{service}.*", f"_INBOX_{service}.>"]
+
+
+# Least privilege, as the permission compiler should grant it: the apps must work with exactly
+# this. NATS wildcards match whole tokens only, so `projector-<id>` cannot be granted as a
+# prefix: a fanout service gets any consumer name on its stream except the queue consumers.
+PERMISSIONS: dict[str, dict[str, Any]] = {
+    "gateway": {
+        "publish": [
+            "accounts.rpc.create",
+            "accounts.rpc.get",
+            "$JS.API.STREAM.INFO.KV_flags",
+            "$JS.API.STREAM.MSG.GET.KV_flags",
+            "$JS.API.DIRECT.GET.KV_flags.$KV.flags.>",
+        ],
+        "subscribe": ["_INBOX_gateway.>"],
+    },
+    "accounts": {
+        "publish": ["accounts.events.created"],
+        "subscribe": [
+            "accounts.rpc.create q",
+            "accounts.rpc.get q",
+            *discovery_and_inbox("accounts"),
+        ],
+    },
+    "welcome": {
+        "publish": [
+            "$JS.API.CONSUMER.INFO.ACCOUNTS.welcome",
+            "$JS.API.CONSUMER.MSG.NEXT.ACCOUNTS.welcome",
+            "$JS.ACK.ACCOUNTS.welcome.>",
+            "accounts.events.welcomed",
+        ],
+        "subscribe": discovery_and_inbox("welcome"),
+    },
+    "projector": {
+        "publish": {
+            "allow": ["$JS.API.CONSUMER.CREATE.ACCOUNTS.*", "$JS.API.CONSUMER.MSG.NEXT.ACCOUNTS.*"],
+            "deny": [
+                "$JS.API.CONSUMER.CREATE.ACCOUNTS.welcome",
+                "$JS.API.CONSUMER.MSG.NEXT.ACCOUNTS.welcome",
+            ],
+        },
+        "subscribe": discovery_and_inbox("projector"),
+    },
+}
+
+
+def nats_accounts() -> dict[str, Any]:
+    """One bus (account) with a user per app and an unrestricted admin (the test itself)."""
+    users = [{"user": "admin", "password": NATS_PASSWORD}]
+    for service, permissions in PERMISSIONS.items():
+        rules = {"allow_responses": service != "gateway", **permissions}
+        users.append({"user": service, "password": NATS_PASSWORD, "permissions": rules})
+    return {"core": {"jetstream": "enabled", "users": users}, "SYS": {}}
+
+
+@pytest.fixture(scope="module")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with local_cluster(tmp_path_factory.mktemp("apps-nats"), accounts=nats_accounts()) as cluster:
+        yield cluster.url
+
+
+@pytest.fixture(scope="module")
+def database_url(postgres_uri: str) -> str:
+    """A fresh database of its own, reached with a URL that carries a password."""
+    name = f"apps_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_uri, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres_uri.replace("postgres:@/postgres", f"postgres:{DB_PASSWORD}@/{name}")
+
+
+@pytest.fixture
+def apps(tmp_path: Path, nats_url: str, database_url: str) -> Iterator[Apps]:
+    apps = Apps(tmp_path, nats_url, database_url)
+    try:
+        yield apps
+    finally:
+        for app in apps.running():
+            app.kill()
+
+
+async def until(
+    check: Callable[[], Awaitable[T]], what: str, timeout: float = 10, poll: float = 0.02
+) -> T:
+    """Poll `check` until it returns something truthy (errors count as not yet)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            if result := await check():
+                return result
+        except Exception:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(poll)
+
+
+async def ping(nc: Client, service: str) -> dict[str, Any]:
+    """The first answer to NATS Service discovery for `service`."""
+    reply = await nc.request(f"$SRV.PING.{service}", b"", timeout=0.5)
+    return json.loads(reply.data)
+
+
+async def events(js: JetStreamContext, subject: str, account_id: str) -> list[Any]:
+    """Every message stored on `subject` for one account, read with a throwaway consumer."""
+    sub = await js.pull_subscribe(
+        subject, stream="ACCOUNTS", config=ConsumerConfig(ack_policy=AckPolicy.NONE)
+    )
+    info = await sub.consumer_info()
+    msgs: list[Any] = []
+    while len(msgs) < info.num_pending:
+        msgs += await sub.fetch(min(256, info.num_pending - len(msgs)), timeout=2)
+    await js.delete_consumer("ACCOUNTS", info.name)
+    await sub.unsubscribe()
+    return [m for m in msgs if json.loads(m.data)["id"] == account_id]
+
+
+def test_each_image_runs_its_app_with_the_dependencies_pinned_in_pyproject() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pinned = {*project["dependencies"], *project["optional-dependencies"]["apps"]}
+    for app in APPS:
+        dockerfile = (ROOT / "apps" / app / "Dockerfile").read_text()
+        install = next(
+            line for line in dockerfile.splitlines() if "pip install --no-deps ." in line
+        )
+        wanted = set(re.findall(r'"([^"]+)"', install))
+        assert wanted <= pinned, f"{app}: {wanted - pinned} differ from pyproject.toml"
+        assert {re.split(r"[<>=\[]", w)[0] for w in wanted} == {"nats-py", "psycopg", "aiohttp"}
+        assert "FROM python:3.11-slim" in dockerfile
+        assert "USER app" in dockerfile
+        assert dockerfile.rstrip().endswith(f'CMD ["python", "-m", "apps.{app}"]')
+
+
+def test_bad_configuration_stops_the_app_with_a_clear_message(apps: Apps) -> None:
+    no_database = apps.env("accounts")
+    del no_database["DATABASE_URL"]
+    bad_port = apps.env("gateway", port=8080) | {"PORT": "http"}
+    wrong_password = apps.env("projector") | {"NATS_PASSWORD": "wrong"}
+    runs = [
+        apps.start("accounts", no_database),
+        apps.start("gateway", bad_port),
+        apps.start("projector", wrong_password),
+    ]
+    assert [app.wait() for app in runs] == [2, 2, 1]
+    assert "bad configuration: DATABASE_URL is required" in runs[0].output()
+    assert "bad configuration: PORT='http' is not a TCP port" in runs[1].output()
+    assert "cannot connect to NATS at nats://127.0.0.1:" in runs[2].output()
+    assert "Authorization Violation" in runs[2].output()
+
+
+def test_reference_saas_end_to_end(apps: Apps, nats_url: str, database_url: str) -> None:
+    async def scenario() -> None:
+        async with Stack(apps, nats_url, database_url) as stack:
+            await stack.workers_refuse_to_start_without_their_stream()
+            await stack.an_event_that_cannot_be_stored_fails_the_request()
+            await stack.reconcile_then_start_the_workers()
+            await stack.the_retried_request_stores_the_account_and_its_event_once()
+            await stack.the_gateway_maps_replies_and_errors()
+            await stack.welcome_and_projector_follow()
+            await stack.a_redelivered_event_changes_nothing()
+            await stack.welcome_killed_mid_way_loses_and_duplicates_nothing()
+            await stack.a_new_projector_is_ready_only_after_replaying_history()
+            await stack.the_signup_flag_turns_signups_off_and_on()
+            await stack.every_app_stops_cleanly_and_logs_no_secret()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+class Stack:
+    """The running system and the test's own connections to NATS, PostgreSQL and HTTP."""
+
+    def __init__(self, apps: Apps, nats_url: str, database_url: str) -> None:
+        self.apps = apps
+        self.nats_url = nats_url
+        self.database_url = database_url
+        self.port = free_ports(1)[0]
+        self.ada = ""
+
+    async def __aenter__(self) -> Stack:
+        self.nc = await nats.connect(self.nats_url, user="admin", password=NATS_PASSWORD)
+        self.js = self.nc.jetstream()
+        self.db = await psycopg.AsyncConnection.connect(self.database_url, autocommit=True)
+        self.http = aiohttp.ClientSession(f"http://127.0.0.1:{self.port}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.http.close()
+        await self.db.close()
+        await self.nc.close()
+
+    async def count(self, sql: str, *params: Any) -> int:
+        cur = await self.db.execute(sql, params)
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def welcomes_above(self, n: int) -> bool:
+        return await self.count("SELECT count(*) FROM welcomes") > n
+
+    async def stored(self, subject: str) -> int:
+        """How many messages ACCOUNTS holds on `subject`."""
+        info = await self.js.stream_info("ACCOUNTS", subjects_filter=subject)
+        return (info.state.subjects or {}).get(subject, 0)
+
+    async def projected(self, **expected: int) -> dict[str, str] | None:
+        """The projector's read model as discovery shows it, once it matches `expected`."""
+        metadata: dict[str, str] = (await ping(self.nc, "projector"))["metadata"]
+        return metadata if all(metadata[k] == str(v) for k, v in expected.items()) else None
+
+    async def welcome_drained(self) -> bool:
+        info = await self.js.consumer_info("ACCOUNTS", "welcome")
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    async def http_ok(self, path: str) -> bool:
+        async with self.http.get(path) as r:
+            return r.status == 200
+
+    async def workers_refuse_to_start_without_their_stream(self) -> None:
+        welcome = self.apps.start("welcome")
+        projector = self.apps.start("projector")
+        self.apps.start("accounts")
+        self.apps.start("gateway", self.apps.env("gateway", port=self.port))
+        assert welcome.wait() == 1
+        assert "consumer ACCOUNTS/welcome does not exist" in welcome.output()
+        assert projector.wait() == 1
+        assert "cannot create consumer ACCOUNTS/projector-" in projector.output()
+        await until(lambda: ping(self.nc, "accounts"), "accounts to answer discovery")
+        await until(lambda: self.http_ok("/healthz"), "gateway /healthz")
+
+    async def an_event_that_cannot_be_stored_fails_the_request(self) -> None:
+        r = await self.http.post("/accounts", json={"email": " Ada@Example.com "})
+        assert r.status == 503, await r.text()
+        assert "retry" in (await r.json())["error"]
+        cur = await self.db.execute("SELECT id FROM accounts WHERE email = 'ada@example.com'")
+        row = await cur.fetchone()
+        assert row is not None, "the row is stored before the event"
+        self.ada = str(row[0])
+
+    async def reconcile_then_start_the_workers(self) -> None:
+        """The reconciler's part (stream, queue consumer, KV bucket), then the workers."""
+        await self.js.add_stream(
+            StreamConfig(name="ACCOUNTS", subjects=["accounts.events.>"], duplicate_window=120)
+        )
+        await self.js.add_consumer(
+            "ACCOUNTS", ConsumerConfig(durable_name="welcome", filter_subject=CREATED, ack_wait=2)
+        )
+        self.kv = await self.js.create_key_value(KeyValueConfig(bucket="flags", history=5))
+        self.welcome = self.apps.start("welcome")
+        self.projector = self.apps.start("projector")
+        await until(lambda: ping(self.nc, "welcome"), "welcome to answer discovery")
+        await until(lambda: ping(self.nc, "projector"), "projector to answer discovery")
+
+    async def the_retried_request_stores_the_account_and_its_event_once(self) -> None:
+        for _ in range(2):  # the client's retry, and one more: idempotent by email
+            r = await self.http.post("/accounts", json={"email": "ada@example.com"})
+            assert r.status == 201, await r.text()
+            assert (await r.json())["id"] == self.ada
+        assert await self.count("SELECT count(*) FROM accounts") == 1
+        created = await events(self.js, CREATED, self.ada)
+        assert len(created) == 1
+        assert created[0].headers["Nats-Msg-Id"] == self.ada
+        assert await self.stored(CREATED) == 1
+
+    async def the_gateway_maps_replies_and_errors(self) -> None:
+        r = await self.http.get(f"/accounts/{self.ada}")
+        assert r.status == 200
+        assert (await r.json())["email"] == "ada@example.com"
+        assert (await self.http.get(f"/accounts/{uuid.uuid4()}")).status == 404
+        assert (await self.http.get("/accounts/not-a-uuid")).status == 400
+        assert (await self.http.post("/accounts", json={"email": "nobody"})).status == 400
+        assert (await self.http.post("/accounts", data=b"not json")).status == 400
+
+    async def welcome_and_projector_follow(self) -> None:
+        await until(lambda: events(self.js, WELCOMED, self.ada), "the welcomed event")
+        assert (
+            await self.count("SELECT count(*) FROM welcomes WHERE account_id = %s", self.ada) == 1
+        )
+        model = await until(lambda: self.projected(accounts=1, welcomed=1), "the read model")
+        assert model["last_account"] == self.ada
+        assert await self.stored(WELCOMED) == 1
+
+    async def a_redelivered_event_changes_nothing(self) -> None:
+        created = (await events(self.js, CREATED, self.ada))[0]
+        ack = await self.js.publish(CREATED, created.data, headers={"Nats-Msg-Id": "again"})
+        await until(lambda: self.acked(ack.seq), "welcome to handle the event again")
+        assert await self.count("SELECT count(*) FROM welcomes") == 1
+        assert await self.stored(WELCOMED) == 1
+        assert "already welcomed (redelivery)" in self.welcome.output()
+
+    async def acked(self, seq: int) -> bool:
+        return (await self.js.consumer_info("ACCOUNTS", "welcome")).ack_floor.stream_seq >= seq
+
+    async def welcome_killed_mid_way_loses_and_duplicates_nothing(self) -> None:
+        for i in range(HISTORY):
+            payload = json.dumps({"id": str(uuid.uuid4()), "email": f"user{i}@example.com"})
+            await self.js.publish_async(CREATED, payload.encode())
+        await self.js.publish_async_completed()
+        await until(lambda: self.welcomes_above(1), "welcome to start on the history")
+        self.welcome.kill()
+        assert await self.count("SELECT count(*) FROM welcomes") < HISTORY + 1, "not mid-way"
+        self.welcome = self.apps.start("welcome")
+        await until(self.welcome_drained, "the restarted welcome to catch up", timeout=20)
+        assert await self.count("SELECT count(*) FROM welcomes") == HISTORY + 1
+        assert await self.stored(WELCOMED) == HISTORY + 1
+
+    async def a_new_projector_is_ready_only_after_replaying_history(self) -> None:
+        last_seq = (await self.js.stream_info("ACCOUNTS")).state.last_seq
+        old = await until(lambda: self.projected(last_seq=last_seq), "the old read model")
+        assert old["accounts"] == old["welcomed"] == str(HISTORY + 1)
+        assert self.projector.stop() == 0, self.projector.output()
+        self.projector = self.apps.start("projector")
+        # Ask continuously from its start: its very first answer must have the whole history.
+        first = await until(lambda: ping(self.nc, "projector"), "a new projector", poll=0.001)
+        assert first["metadata"]["consumer"] != old["consumer"]
+        assert {k: first["metadata"][k] for k in ("accounts", "welcomed", "last_seq")} == {
+            k: old[k] for k in ("accounts", "welcomed", "last_seq")
+        }
+
+    async def the_signup_flag_turns_signups_off_and_on(self) -> None:
+        await self.kv.put("signup_enabled", b"false")
+        r = await self.http.post("/accounts", json={"email": "bob@example.com"})
+        assert r.status == 403, await r.text()
+        assert (
+            await self.count("SELECT count(*) FROM accounts WHERE email = 'bob@example.com'") == 0
+        )
+        await self.kv.put("signup_enabled", b"true")
+        assert (await self.http.post("/accounts", json={"email": "bob@example.com"})).status == 201
+
+    async def every_app_stops_cleanly_and_logs_no_secret(self) -> None:
+        for app in self.apps.running():
+            assert app.stop() == 0, app.output()
+        logs = "".join(app.output() for app in self.apps.started)
+        assert NATS_PASSWORD not in logs
+        assert DB_PASSWORD not in logs
