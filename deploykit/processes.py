@@ -18,7 +18,7 @@ from pathlib import Path
 
 from deploykit.errors import ProcessError
 
-__all__ = ["Proc", "identity_options", "pid_alive", "tail"]
+__all__ = ["Proc", "identity_options", "pid_alive", "reap_children", "tail"]
 
 
 def pid_alive(pid: int) -> bool:
@@ -52,14 +52,20 @@ class Proc:
 
     def pid(self) -> int | None:
         """The pid if the process is running; a stale pid file is removed."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
+        reap_children()
+        pid = self._recorded_pid()
+        if pid is None:
             return None
         if pid_alive(pid):
             return pid
         self.pid_file.unlink(missing_ok=True)
         return None
+
+    def _recorded_pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
 
     def start(
         self,
@@ -123,11 +129,12 @@ class Proc:
     ) -> None:
         """Poll `ready` until true; fail naming the process and its last log lines."""
         deadline = time.monotonic() + timeout
+        started = self._recorded_pid()
         while time.monotonic() < deadline:
             if self.pid() is None:
                 raise ProcessError(
-                    f"{self.name} exited before it was {what}; last lines of {self.log_file}:\n"
-                    f"{tail(self.log_file)}"
+                    f"{self.name} exited before it was {what}{_exit_note(started)}; "
+                    f"last lines of {self.log_file}:\n{tail(self.log_file)}"
                 )
             with contextlib.suppress(Exception):
                 if ready():
@@ -149,9 +156,26 @@ def identity_options(user: tuple[int, int] | None) -> dict[str, object]:
 
 
 _children: list[subprocess.Popen[bytes]] = []
+_exit_codes: dict[int, int] = {}
 
 
 def _reap_later(child: subprocess.Popen[bytes]) -> None:
-    """Keep a handle so a child we started and that died is reaped instead of left a zombie."""
-    _children[:] = [c for c in _children if c.poll() is None]
+    reap_children()
     _children.append(child)
+
+
+def reap_children() -> None:
+    """Reap the children we started that have exited. A zombie still answers kill(pid, 0), so
+    a server restarted in the same process (PostgreSQL checking its postmaster.pid) would take
+    its dead predecessor for a live one."""
+    for child in _children:
+        if child.poll() is not None:
+            _exit_codes[child.pid] = child.returncode
+    _children[:] = [c for c in _children if c.returncode is None]
+
+
+def _exit_note(pid: int | None) -> str:
+    code = _exit_codes.get(pid) if pid is not None else None
+    if code is None:
+        return ""
+    return f" (killed by signal {-code})" if code < 0 else f" (exit code {code})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from pathlib import Path
 
 import nats
@@ -47,6 +48,9 @@ def test_postgres_keeps_committed_rows_after_kill_9(tmp_path: Path) -> None:
         pid = server.proc.pid()
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while server.proc.pid() is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
         server.start()
         with psycopg.connect(url) as conn:
             assert conn.execute("select count(*) from t").fetchone() == (50,)
