@@ -11,7 +11,7 @@ import sys
 import typer
 
 from deploykit import __version__
-from deploykit.cli import validate
+from deploykit.cli import nats, validate
 from deploykit.errors import DeploykitError
 
 __all__ = ["app", "main"]
@@ -29,6 +29,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 validate.register(app)
+nats.register(app)
 
 
 def _version(value: bool) -> None:

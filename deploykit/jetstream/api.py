@@ -213,8 +213,8 @@ async def connect(url: str, credential: NatsCredential | None = None) -> Client:
                 servers,
                 name="deploykit-jetstream",
                 connect_timeout=5,
-                allow_reconnect=False,
-                max_reconnect_attempts=0,
+                max_reconnect_attempts=2,  # each server twice, then give up (0 is forever)
+                reconnect_time_wait=0.5,
                 error_cb=quiet,
                 **options,
             )
