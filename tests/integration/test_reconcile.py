@@ -137,7 +137,9 @@ def test_apply_creates_everything_and_a_second_apply_changes_nothing(
             ("create", f"object_store {prefix.lower()}_obj"),
         ]
         result = await apply(conn, first)
-        assert result.mutations == len(first.steps)
+        assert sorted(s.label for s in result.done) == sorted(s.label for s in first.steps)
+        # one request per step, plus retries while a fresh cluster's meta leader settles
+        assert result.mutations >= len(first.steps)
 
         api = JetStreamApi(conn)
         stream = await api.stream_info(prefix)
