@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from nats.aio.client import Client
 
 from deploykit.errors import ConfigError
-from deploykit.jetstream.api import JetStreamApi, cluster_size, connect
+from deploykit.jetstream.api import JetStreamApi, connect
+from deploykit.jetstream.api import cluster_size as detect_cluster_size
 from deploykit.jetstream.apply import DEFAULT_CONCURRENCY, ApplyResult, apply_plan, check_allowed
 from deploykit.jetstream.desired import declared_streams, desired_state
 from deploykit.jetstream.plan import Plan, compute_plan
@@ -48,7 +49,7 @@ async def plan(
     prune: bool = False,
 ) -> Plan:
     """The plan for `bus` over `conn`; `cluster_size` None reads it from the server."""
-    size = cluster_size if cluster_size is not None else _detected(conn)
+    size = cluster_size if cluster_size is not None else detect_cluster_size(conn)
     return await plan_with(JetStreamApi(conn), manifest, bus, cluster_size=size, prune=prune)
 
 
@@ -64,10 +65,6 @@ async def apply(
     return await apply_plan(
         JetStreamApi(conn), plan, allow_destroy=allow_destroy, prune=prune, concurrency=concurrency
     )
-
-
-def _detected(conn: Client) -> int | None:
-    return cluster_size(conn)
 
 
 async def _reconcile(

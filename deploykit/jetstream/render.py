@@ -33,7 +33,7 @@ def print_plan(console: Console, plan: Plan) -> None:
         details = [c.render() for c in step.changes]
         if step.note:
             details.append(step.note)
-        if step.destroys_data:
+        if step.destroys_data and "destroys" not in step.note:
             details.append("[bold red]destroys data[/]")
         table.add_row(action, step.label, "\n".join(details) or "-")
     for item in plan.undeclared:

@@ -22,7 +22,7 @@ from nats.aio.client import Client
 from nats.js.api import KeyValueConfig, ObjectStoreConfig
 
 from deploykit.errors import PlanRefused
-from deploykit.jetstream import JetStreamApi, Plan, apply, plan, plan_with, reconcile
+from deploykit.jetstream import ApplyError, JetStreamApi, Plan, apply, plan, plan_with, reconcile
 from deploykit.jetstream.api import ApiError
 from deploykit.jetstream.immutable import consumer_refusal, stream_refusal
 from deploykit.localnats import LocalNats
@@ -315,6 +315,29 @@ def test_an_undeclared_stream_is_kept_without_prune_and_deleted_with_it(
         assert await api.stream_info(old) is not None
         await apply(conn, pruning, prune=True, allow_destroy=True)
         assert await api.stream_info(old) is None
+
+    run(nats_single, body)
+
+
+def test_a_step_the_server_rejects_is_reported_with_what_was_done(
+    nats_single: LocalNats, prefix: str
+) -> None:
+    manifest, subject = manifest_for(prefix)
+
+    async def body(conn: Client) -> None:
+        api = JetStreamApi(conn)
+        await api.create_stream({"name": f"{prefix}_OLD", "subjects": [subject]})
+        p = only_ours(await plan(conn, manifest, "core"), prefix)
+        with pytest.raises(ApplyError) as failed:
+            await apply(conn, p)
+        lines = str(failed.value).splitlines()
+        assert lines[0] == f"bus core: 1 step(s) failed, {len(p.steps) - 2} applied"
+        assert lines[1].startswith(f"  create stream {prefix}: failed: STREAM.CREATE.{prefix}: ")
+        assert "subjects overlap with an existing stream (error 10065)" in lines[1]
+        done = {s.label for s in failed.value.result.done}
+        assert f"stream {prefix}_LOG" in done
+        assert f"consumer {prefix}/work" not in done  # its stream failed: never attempted
+        assert await api.stream_info(f"{prefix}_LOG") is not None
 
     run(nats_single, body)
 
