@@ -30,13 +30,11 @@ A target is either
       one account, so one bus: --bus is required if the manifest has several
   --outputs FILE
       a stack outputs JSON: every bus, each with its provisioning-<bus> user
-Replicas are capped at the cluster size: --cluster-size, else the outputs'
-cluster_size, else the number of servers the target advertises.
+
+Replicas are capped at the cluster size: --cluster-size, else the outputs' cluster_size, else the number of servers the target advertises.
 """
 
-PLAN_HELP = f"""Show what `nats apply` would change, per bus: create, update (each field, old →
-new), replace (a change the server refuses in place: destroys data), delete (undeclared
-objects, with --prune), and drift from what the manifest declares.
+PLAN_HELP = f"""Show what `nats apply` would change, per bus: create, update (each field, old → new), replace (a change the server refuses in place: destroys data), delete (undeclared objects, with --prune), and drift from what the manifest declares.
 
 \b
 Exit codes (like `terraform plan -detailed-exitcode`):
@@ -47,9 +45,7 @@ Exit codes (like `terraform plan -detailed-exitcode`):
 
 APPLY_HELP = f"""Make the target's JetStream definitions match the manifest, then print what was done.
 
-Replace and delete destroy data: the whole plan is refused, and nothing changed, unless
---allow-destroy is given; undeclared objects are only deleted with --prune (and
---allow-destroy). Exit 0 on success, 2 on any error.
+Replace and delete destroy data: the whole plan is refused, and nothing changed, unless --allow-destroy is given; undeclared objects are only deleted with --prune (and --allow-destroy). Exit 0 on success, 2 on any error.
 {TARGET_HELP}"""
 
 

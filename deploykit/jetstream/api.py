@@ -91,6 +91,8 @@ class JetStreamApi:
             ) from None
         except nats.errors.TimeoutError:
             raise ConnectError(f"{subject}: the JetStream API did not answer in time") from None
+        except nats.errors.Error as exc:
+            raise ConnectError(f"{subject}: {exc}") from None
         data = json.loads(msg.data)
         error = data.get("error")
         if error:
