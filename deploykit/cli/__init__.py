@@ -11,7 +11,7 @@ import sys
 import typer
 
 from deploykit import __version__
-from deploykit.cli import dev, lint, render, validate
+from deploykit.cli import dev, lint, nats, render, validate
 from deploykit.errors import DeploykitError
 
 __all__ = ["app", "main"]
@@ -31,6 +31,7 @@ app = typer.Typer(
 validate.register(app)
 lint.register(app)
 render.register(app)
+nats.register(app)
 dev.register(app)
 
 

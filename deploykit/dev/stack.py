@@ -24,6 +24,7 @@ from deploykit.dev.plan import ServiceRun, plan_outputs, plan_services
 from deploykit.dev.state import DevState, StateDir
 from deploykit.discovery import discover
 from deploykit.errors import ConfigError, ProcessError
+from deploykit.jetstream import reconcile
 from deploykit.localnats import LocalNats, plan_local_cluster
 from deploykit.localpg import LocalPostgres
 from deploykit.manifest import load_manifest
@@ -190,9 +191,12 @@ class LocalStack:
         return f"port {state.postgres_port}, {len(manifest.databases)} database(s), {'kept' if running else 'started'}"
 
     def _apply_jetstream(self, manifest: Manifest, outputs: StackOutputs) -> str:
-        from deploykit.jetstream import reconcile_outputs
-
-        return reconcile_outputs(manifest, outputs)
+        credentials = {
+            bus: outputs.credential(naming.provisioning_user(bus)) for bus in manifest.buses
+        }
+        results = reconcile(",".join(outputs.nats.urls), credentials, manifest)
+        steps = sum(len(r.done) for r in results.values())
+        return f"{steps} change(s) on {len(results)} bus(es)" if steps else "no changes"
 
     def _service_proc(self, name: str) -> Proc:
         base = self.dir.services_dir

@@ -1,0 +1,1 @@
+"""Pulumi components of deploykit: one module per concern (see design.md, "Where things go")."""

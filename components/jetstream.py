@@ -1,0 +1,323 @@
+"""JetStream definitions as Pulumi resources, over the same reconciler as `deploykit nats`.
+
+A dynamic provider (`JetStreamProvider`) serves four resources: `Stream`, `Consumer`,
+`KeyValueBucket` and `ObjectStoreBucket`. Their `config` input is the server JSON that
+`deploykit.jetstream.desired` builds, and their state is what the server holds for those
+fields, so:
+
+- `diff` asks `deploykit.jetstream.plan.diff_config`, the reconciler's own comparison, and
+  reports a replacement exactly when the reconciler would (a change the server refuses in place);
+- `read` projects the server's config onto the declared fields: `pulumi refresh` shows drift,
+  and `import_` (whose id is the stream name, or `STREAM/consumer`) adopts an existing object;
+- `update` sends the server's own config with the declared fields laid over it (consumers
+  with action "update", so a failed update never replaces one);
+- `delete` (also the first half of a replace) refuses unless `allow_destroy` is true.
+
+The `JetStream` component creates every object of one bus from the manifest, streams
+protected (`protect=True`) by default. Connection details are secret inputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypedDict, TypeVar
+
+import pulumi
+from pulumi.dynamic import (
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from deploykit.errors import ConfigError, PlanRefused
+from deploykit.jetstream.api import JetStreamApi, connect
+from deploykit.jetstream.desired import Desired, Kind, desired_state
+from deploykit.jetstream.plan import diff_config, update_body
+from deploykit.model import Manifest
+from deploykit.outputs import NatsCredential
+
+__all__ = [
+    "Connection",
+    "Consumer",
+    "JetStream",
+    "JetStreamProvider",
+    "KeyValueBucket",
+    "ObjectStoreBucket",
+    "Stream",
+]
+
+T = TypeVar("T")
+_IDENTITY = ("kind", "stream", "consumer")
+
+
+class Connection(TypedDict, total=False):
+    """How the provider reaches the account of one bus (a provisioning user)."""
+
+    url: str
+    user: str | None
+    password: str | None
+    creds: str | None
+
+
+def _ints(value: Any) -> Any:
+    """Pulumi carries numbers as floats; the server wants its integers (durations) back."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    return value
+
+
+def _run(props: dict[str, Any], work: Callable[[JetStreamApi], Awaitable[T]]) -> T:
+    """Connect with the resource's connection, do `work`, close: one call, one connection."""
+    conn_props = props.get("connection") or {}
+    if not conn_props.get("url"):
+        raise ConfigError("the JetStream resource has no connection url")
+    credential = None
+    if conn_props.get("user") or conn_props.get("creds"):
+        credential = NatsCredential(
+            account="",
+            role="provisioning",
+            user=conn_props.get("user"),
+            password=conn_props.get("password"),
+            creds=conn_props.get("creds"),
+        )
+
+    async def session() -> T:
+        conn = await connect(conn_props["url"], credential)
+        try:
+            return await work(JetStreamApi(conn))
+        finally:
+            await conn.close()
+
+    return asyncio.run(session())
+
+
+def _identity(id_: str, props: dict[str, Any]) -> tuple[Kind, str, str | None]:
+    """(kind, stream, consumer) from the state, or from an import id."""
+    if props.get("stream"):
+        return props["kind"], props["stream"], props.get("consumer")
+    stream, _, consumer = id_.partition("/")
+    if consumer:
+        return "consumer", stream, consumer
+    kind: Kind = "kv" if stream.startswith("KV_") else "stream"
+    return ("object_store" if stream.startswith("OBJ_") else kind), stream, None
+
+
+def _id(stream: str, consumer: str | None) -> str:
+    return f"{stream}/{consumer}" if consumer else stream
+
+
+def _project(declared: dict[str, Any], actual: dict[str, Any]) -> dict[str, Any]:
+    """The server's values of the declared fields (the plan's zero-value rule for omitted ones)."""
+    changed = {c.field: c.old for c in diff_config("stream", declared, actual)}
+    return {k: changed.get(k, v) for k, v in declared.items()}
+
+
+async def _info(api: JetStreamApi, stream: str, consumer: str | None) -> dict[str, Any] | None:
+    if consumer is None:
+        return await api.stream_info(stream)
+    return await api.consumer_info(stream, consumer)
+
+
+class JetStreamProvider(ResourceProvider):
+    """CRUD for any JetStream object; the resource's `kind` says which."""
+
+    serialize_as_secret_always = False  # holds no secret: the connection is a secret input
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        _, stream, consumer = _identity("", props)
+        config = _ints(props["config"])
+
+        async def work(api: JetStreamApi) -> dict[str, Any]:
+            if consumer is None:
+                return await api.create_stream(config)
+            return await api.create_consumer(stream, config, "create")
+
+        actual = _run(props, work)
+        return CreateResult(_id(stream, consumer), {**props, "config": _project(config, actual)})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        kind, stream, consumer = _identity(id_, props)
+        actual = _run(props, lambda api: _info(api, stream, consumer))
+        if actual is None:
+            return ReadResult(None, {})
+        declared = _ints(props.get("config") or {})
+        outs = {**props, "kind": kind, "stream": stream, "consumer": consumer}
+        return ReadResult(id_, {**outs, "config": _project(declared, actual)})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        kind = news.get("kind", olds.get("kind"))
+        changes = diff_config(
+            kind, _ints(news.get("config") or {}), _ints(olds.get("config") or {})
+        )
+        replaces = [k for k in _IDENTITY if olds.get(k) != news.get(k)]
+        if any(c.refused for c in changes):
+            replaces.append("config")
+        other = any(olds.get(k) != news.get(k) for k in ("connection", "allow_destroy"))
+        return DiffResult(
+            changes=bool(changes or replaces or other),
+            replaces=replaces,
+            delete_before_replace=True,
+        )
+
+    def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        kind, stream, consumer = _identity(id_, news)
+        config = _ints(news["config"])
+
+        async def work(api: JetStreamApi) -> dict[str, Any]:
+            actual = await _info(api, stream, consumer)
+            if actual is None:
+                raise ConfigError(f"{kind} {id_} is gone from the server: run `pulumi refresh`")
+            refused = [c for c in diff_config(kind, config, actual) if c.refused]
+            if refused:
+                raise PlanRefused(
+                    f"{kind} {id_}: the server refuses {refused[0].field} in place "
+                    f"({refused[0].refused}); run `pulumi refresh` to plan a replacement"
+                )
+            body = update_body(config, actual)
+            if consumer is None:
+                return await api.update_stream(body)
+            return await api.create_consumer(stream, body, "update")
+
+        actual = _run(news, work)
+        return UpdateResult({**news, "config": _project(config, actual)})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        kind, stream, consumer = _identity(id_, props)
+        if not props.get("allow_destroy"):
+            raise PlanRefused(
+                f"{kind} {id_}: refusing to delete it (and its data): "
+                "set allow_destroy=True on the resource to allow it"
+            )
+
+        async def work(api: JetStreamApi) -> None:
+            if await _info(api, stream, consumer) is None:
+                return
+            if consumer is None:
+                await api.delete_stream(stream)
+            else:
+                await api.delete_consumer(stream, consumer)
+
+        _run(props, work)
+
+
+_PROVIDER = JetStreamProvider()
+
+
+class _JetStreamObject(Resource):
+    config: pulumi.Output[dict[str, Any]]
+    _kind: Kind
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        connection: pulumi.Input[Connection],
+        config: dict[str, Any],
+        stream: str,
+        consumer: str | None = None,
+        allow_destroy: bool = False,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {
+            "connection": pulumi.Output.secret(connection),
+            "kind": self._kind,
+            "stream": stream,
+            "consumer": consumer,
+            "config": config,
+            "allow_destroy": allow_destroy,
+        }
+        secret = pulumi.ResourceOptions(additional_secret_outputs=["connection"])
+        super().__init__(_PROVIDER, name, props, pulumi.ResourceOptions.merge(secret, opts))
+
+
+class Stream(_JetStreamObject, module="deploykit", name="Stream"):
+    _kind = "stream"
+
+
+class Consumer(_JetStreamObject, module="deploykit", name="Consumer"):
+    _kind = "consumer"
+
+
+class KeyValueBucket(_JetStreamObject, module="deploykit", name="KeyValueBucket"):
+    _kind = "kv"
+
+
+class ObjectStoreBucket(_JetStreamObject, module="deploykit", name="ObjectStoreBucket"):
+    _kind = "object_store"
+
+
+_RESOURCES: dict[Kind, type[_JetStreamObject]] = {
+    "stream": Stream,
+    "consumer": Consumer,
+    "kv": KeyValueBucket,
+    "object_store": ObjectStoreBucket,
+}
+
+
+class JetStream(pulumi.ComponentResource):
+    """Every JetStream object of one bus, from the manifest: streams, consumers, KV, stores."""
+
+    objects: dict[str, _JetStreamObject]
+
+    def __init__(
+        self,
+        name: str,
+        manifest: Manifest,
+        bus: str,
+        connection: pulumi.Input[Connection],
+        *,
+        cluster_size: int | None,
+        allow_destroy: bool = False,
+        protect_streams: bool = True,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("deploykit:nats:JetStream", name, {}, opts)
+        self._name = name
+        self._connection = pulumi.Output.secret(connection)
+        self._allow_destroy = allow_destroy
+        self._protect_streams = protect_streams
+        desired = desired_state(manifest, bus, cluster_size)
+        self._warn(desired.warnings)
+        self.objects = {}
+        for obj in desired.objects:
+            self.objects[obj.label] = self._create(obj)
+        self.register_outputs(
+            {
+                "bus": bus,
+                "objects": sorted(self.objects),
+                "streams": sorted(o.stream for o in desired.objects if o.consumer is None),
+            }
+        )
+
+    def _warn(self, warnings: list[str]) -> None:
+        for warning in warnings:
+            pulumi.log.warn(warning, resource=self)
+
+    def _create(self, obj: Desired) -> _JetStreamObject:
+        """One child; a consumer depends on its stream, a stream is protected by default."""
+        depends = []
+        if obj.consumer is not None:
+            depends = [self.objects[f"stream {obj.stream}"]]
+        opts = pulumi.ResourceOptions(
+            parent=self,
+            depends_on=depends,
+            protect=self._protect_streams and obj.kind == "stream",
+        )
+        child = f"{self._name}-{obj.kind.replace('_', '-')}-{obj.name.replace('/', '-')}"
+        return _RESOURCES[obj.kind](
+            child,
+            connection=self._connection,
+            config=obj.config,
+            stream=obj.stream,
+            consumer=obj.consumer,
+            allow_destroy=self._allow_destroy,
+            opts=opts,
+        )
