@@ -266,7 +266,8 @@ async def consume(
                 await asyncio.sleep(1)
                 continue
             missing = 0
-            await handle(msgs)
+            if msgs:  # fetch can return an empty batch, e.g. across a reconnect
+                await handle(msgs)
     finally:
         # Before the connection drains: draining a pull subscription waits for its pending
         # queue, which fetch never marks done.

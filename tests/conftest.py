@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from deploykit.dev.stack import LocalStack
 from deploykit.localnats import LocalNats, local_cluster
 from deploykit.localpg import LocalPostgres
 from deploykit.manifest import load_manifest
@@ -45,3 +46,19 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The reference system brought up once by `deploykit dev` (3 NATS nodes, PostgreSQL, the
+    four apps). Tests that break something must put it back (`dev_stack.up()` is idempotent)."""
+    stack = LocalStack(
+        tmp_path_factory.mktemp("dev") / ".deploykit",
+        ROOT / "deploykit.yaml",
+        report=lambda _: None,
+    )
+    stack.up(nodes=3)
+    try:
+        yield stack
+    finally:
+        stack.down()

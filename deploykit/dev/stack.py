@@ -150,16 +150,16 @@ class LocalStack:
     def _taken(ports: list[int], ours: set[int]) -> bool:
         return any(p not in ours and p and port_in_use(p) for p in ports)
 
+    def _layout(self, state: DevState) -> LocalNats:
+        """The cluster's nodes, ports and files as `state` recorded them (no accounts)."""
+        return plan_local_cluster(
+            self.dir.nats_dir, state.nodes, name=state.cluster_name, ports=state.nats_ports
+        )
+
     def _cluster(self, manifest: Manifest, state: DevState) -> LocalNats:
         authorization = compile_authorization(manifest)
         passwords = {user: state.password(f"nats:{user}") for user in authorization.users}
-        cluster = plan_local_cluster(
-            self.dir.nats_dir,
-            state.nodes,
-            accounts={},
-            name=manifest.system,
-            ports=state.nats_ports,
-        )
+        cluster = self._layout(state)
         cluster.accounts = render_accounts_block(authorization, passwords)
         cluster.system_account = naming.SYSTEM_ACCOUNT
         return cluster

@@ -1,0 +1,181 @@
+"""`deploykit dev` end to end: the reference SaaS on a real 3-node cluster and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from typing import Any
+
+import httpx
+import nats
+import psycopg
+import pytest
+
+from deploykit import naming
+from deploykit.dev.stack import LocalStack
+from deploykit.discovery import discover
+from deploykit.outputs import StackOutputs, load_outputs
+from deploykit.processes import pid_alive
+
+pytestmark = pytest.mark.integration
+
+
+def outputs_of(stack: LocalStack) -> StackOutputs:
+    return load_outputs(stack.dir.outputs_file)
+
+
+def gateway(outputs: StackOutputs) -> str:
+    return next(s.url for s in outputs.services if s.name == "gateway" and s.url)
+
+
+async def subject_counts(outputs: StackOutputs) -> dict[str, int]:
+    """Messages per subject in ACCOUNTS, read as the smoke user (stream info only)."""
+    cred = outputs.credential(naming.smoke_user("core"))
+    nc = await nats.connect(outputs.nats.urls, **cred.connect_options())
+    try:
+        reply = await nc.request(
+            "$JS.API.STREAM.INFO.ACCOUNTS", json.dumps({"subjects_filter": ">"}).encode(), timeout=5
+        )
+        return json.loads(reply.data)["state"].get("subjects", {})
+    finally:
+        await nc.close()
+
+
+async def projector_metadata(outputs: StackOutputs) -> list[dict[str, Any]]:
+    cred = outputs.credential(naming.smoke_user("core"))
+    nc = await nats.connect(outputs.nats.urls, **cred.connect_options())
+    try:
+        return [r.get("metadata", {}) for r in await discover(nc, "INFO", "projector", timeout=0.5)]
+    finally:
+        await nc.close()
+
+
+def wait_for(check: Any, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def test_outputs_are_private_and_complete(dev_stack: LocalStack) -> None:
+    outputs = outputs_of(dev_stack)
+    assert dev_stack.dir.outputs_file.stat().st_mode & 0o777 == 0o600
+    assert dev_stack.dir.state_file.stat().st_mode & 0o777 == 0o600
+    assert dev_stack.dir.root.stat().st_mode & 0o077 in (0, 0o011)
+    assert outputs.target == "local" and outputs.nats.cluster_size == 3
+    assert {
+        "gateway",
+        "accounts",
+        "welcome",
+        "projector",
+        "smoke-core",
+        "provisioning-core",
+    } <= set(outputs.nats.credentials)
+    assert all(c.password for c in outputs.nats.credentials.values())
+    assert outputs.database and set(outputs.database.urls) == {"accounts"}
+    assert "********" in json.dumps(outputs.redacted())
+    assert outputs.database.admin_url and outputs.database.admin_url.split(":")[2].split("@")[
+        0
+    ] not in json.dumps(outputs.redacted())
+
+
+def test_an_account_flows_through_the_whole_architecture(dev_stack: LocalStack) -> None:
+    outputs = outputs_of(dev_stack)
+    before = asyncio.run(subject_counts(outputs))
+    response = httpx.post(
+        f"{gateway(outputs)}/accounts", json={"email": "grace@example.com"}, timeout=10
+    )
+    assert response.status_code == 201, response.text
+    account = response.json()
+
+    assert outputs.database
+    with psycopg.connect(outputs.database.urls["accounts"]) as conn:
+        row = conn.execute("select email from accounts where id = %s", (account["id"],)).fetchone()
+        assert row == ("grace@example.com",)
+        welcomed = wait_for(
+            lambda: conn.execute(
+                "select 1 from welcomes where account_id = %s", (account["id"],)
+            ).fetchone()
+        )
+        assert welcomed
+
+    after = wait_for(
+        lambda: (
+            (c := asyncio.run(subject_counts(outputs))).get("accounts.events.welcomed", 0)
+            > before.get("accounts.events.welcomed", 0)
+            and c
+        )
+    )
+    for subject in ("accounts.events.created", "accounts.events.welcomed"):
+        assert after[subject] == before.get(subject, 0) + 1
+
+    def projected() -> bool:
+        metadata = asyncio.run(projector_metadata(outputs))
+        return bool(metadata) and str(account["id"]) in json.dumps(metadata)
+
+    assert wait_for(projected), asyncio.run(projector_metadata(outputs))
+
+
+def test_a_restarted_projector_warms_up_from_history(dev_stack: LocalStack) -> None:
+    outputs = outputs_of(dev_stack)
+    httpx.post(f"{gateway(outputs)}/accounts", json={"email": "warm@example.com"}, timeout=10)
+    created = asyncio.run(subject_counts(outputs))["accounts.events.created"]
+    proc = next(p for n, _, p, _ in dev_stack.processes() if n == "projector")
+    old = proc.pid()
+    assert old and proc.stop()
+    dev_stack.up(nodes=3)
+    assert proc.pid() not in (None, old)
+    metadata = asyncio.run(projector_metadata(outputs))
+    assert metadata and int(metadata[0]["accounts"]) >= created
+
+
+def test_a_second_up_says_so_and_changes_nothing(dev_stack: LocalStack) -> None:
+    lines: list[str] = []
+    pids = {n: p.pid() for n, _, p, _ in dev_stack.processes()}
+    LocalStack(dev_stack.dir.root, dev_stack.manifest_path, report=lines.append).up(nodes=3)
+    assert {n: p.pid() for n, _, p, _ in dev_stack.processes()} == pids
+    assert any("0 started, 0 reloaded, 3 kept" in line for line in lines), lines
+    assert any("jetstream  no changes" in line for line in lines), lines
+
+
+def test_up_with_another_node_count_is_refused(dev_stack: LocalStack) -> None:
+    from deploykit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="made with 3 NATS node"):
+        LocalStack(dev_stack.dir.root, dev_stack.manifest_path, report=lambda _: None).up(nodes=1)
+
+
+def test_kill_9_of_everything_then_up_recovers(dev_stack: LocalStack) -> None:
+    pids = [p.pid() for _, _, p, _ in dev_stack.processes()]
+    assert all(pids)
+    for pid in pids:
+        assert pid
+        os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: not any(pid_alive(p) for p in pids if p))
+    dev_stack.up(nodes=3)
+    assert all(p.pid() for _, _, p, _ in dev_stack.processes())
+    outputs = outputs_of(dev_stack)
+    response = httpx.post(
+        f"{gateway(outputs)}/accounts", json={"email": "after-crash@example.com"}, timeout=10
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_down_leaves_no_process_behind_and_keeps_data(dev_stack: LocalStack) -> None:
+    pids = [p.pid() for _, _, p, _ in dev_stack.processes()]
+    stopped = dev_stack.down()
+    assert len(stopped) == len(pids)
+    assert not any(pid_alive(p) for p in pids if p)
+    assert (dev_stack.dir.postgres_dir / "data" / "PG_VERSION").exists()
+    dev_stack.up(nodes=3)
+    outputs = outputs_of(dev_stack)
+    assert outputs.database
+    with psycopg.connect(outputs.database.urls["accounts"]) as conn:
+        assert conn.execute(
+            "select count(*) from accounts where email = 'grace@example.com'"
+        ).fetchone() == (1,)
