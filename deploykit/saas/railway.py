@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -126,8 +127,13 @@ class RailwayClient:
         poll_limit: int = 180,
         page_size: int = 50,
     ) -> None:
+        parts = urlsplit(base_url)
+        self._path = parts.path
         self._http = HttpClient(
-            RAILWAY, base_url, {"Authorization": f"Bearer {token}"}, sleep=sleep
+            RAILWAY,
+            f"{parts.scheme}://{parts.netloc}",
+            {"Authorization": f"Bearer {token}"},
+            sleep=sleep,
         )
         self._sleep = sleep
         self._poll_interval = poll_interval
@@ -273,12 +279,12 @@ class RailwayClient:
         self, field: str, document: str, variables: dict[str, Any], *, idempotent: bool
     ) -> Any:
         body = {"query": document.strip(), "variables": variables}
-        response = self._http.request("POST", "", json=body, idempotent=idempotent)
+        response = self._http.request("POST", self._path, json=body, idempotent=idempotent)
         payload = response.json()
         errors = payload.get("errors") or []
         if errors:
             message = "; ".join(str(error.get("message", error)) for error in errors)
             lowered = message.lower()
             status = 401 if "not authorized" in lowered else 404 if "not found" in lowered else 400
-            raise self._http.error("POST", field, status, message)
+            raise self._http.error("GraphQL", field, status, message)
         return payload["data"][field]

@@ -200,14 +200,13 @@ class FakeNeon(FakeServer):
         op = self.operations.get(op_id)
         if op is None or op["project_id"] != project_id:
             return error(404, "operation not found")
-        reply = json_reply(200, {"operation": dict(op)})
-        if op["status"] == "scheduling":
+        if op["status"] == "scheduling":  # time passed since the last look: one step further
             op["status"] = "running"
         elif op["status"] == "running":
             failed = op["action"] == self.fail_action
             op["status"] = "failed" if failed else "finished"
             op["error"] = "compute failed to start" if failed else None
-        return reply
+        return json_reply(200, {"operation": dict(op)})
 
     def _branch(self, project_id: str, branch_id: str) -> dict | None:
         return self.projects[project_id]["branches"].get(branch_id)
