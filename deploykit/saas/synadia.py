@@ -68,6 +68,7 @@ class Account(_Response):
     jwt_sync_status: Literal["InProgress", "Complete", "Failed"]
     jwt_sync_error: str | None = None
     account_public_key: str | None = None
+    jwt_settings: dict[str, Any] | None = None
     system: SystemInfo
 
 
