@@ -151,6 +151,7 @@ def run(program: Callable[[], Any], config: dict[str, str], secrets: list[str]) 
     Stack exports land in `engine.exports` as name → (value, is it secret).
     """
     engine = Engine()
+    asyncio.set_event_loop(asyncio.new_event_loop())  # earlier tests may have closed theirs
     pulumi.runtime.set_all_config(config, secrets)
     monitor = _RecordingMonitor(engine)
     pulumi.runtime.set_mocks(
