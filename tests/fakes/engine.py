@@ -15,18 +15,18 @@ from typing import Any
 import pulumi
 from pulumi.runtime.mocks import MockMonitor
 
-__all__ = ["SECRET_SIG", "Engine", "Registration", "is_secret_value", "run"]
+__all__ = ["Engine", "Registration", "plain", "run"]
 
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # how the wire format marks a secret value
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # how the wire format marks a secret value
 
 
-def is_secret_value(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("4dabf18193072939515e22adb298388d") == SECRET_SIG
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("4dabf18193072939515e22adb298388d") == _SECRET_SIG
 
 
 def plain(value: Any) -> Any:
     """An input as the program gave it, secret markers removed."""
-    if is_secret_value(value):
+    if _is_secret(value):
         return plain(value["value"])
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
@@ -50,7 +50,7 @@ class Registration:
         return plain(self.inputs.get(key))
 
     def is_secret(self, key: str) -> bool:
-        return is_secret_value(self.inputs.get(key))
+        return _is_secret(self.inputs.get(key))
 
 
 def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
