@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 UNLIMITED_ALLOWANCE = 64 * 1024**2  # bytes reserved for a stream without max_bytes
+# deploykit's own smoke assets on the core bus (naming.py): name, replicas, max_bytes, as the
+# reconciler declares them (its desired.smoke_assets); read them from there once it is merged.
 SMOKE_ASSETS = (
     (naming.SMOKE_STREAM, 3, 8 * 1024**2),
     (naming.SMOKE_BUCKET, 3, -1),

@@ -103,6 +103,7 @@ class Frontends(pulumi.ComponentResource):
     def url(self, name: str) -> pulumi.Output[str]:
         if domain := self._frontend(name).domain:
             return pulumi.Output.from_input(f"https://{domain}")
+        # Vercel's default production domain, when the project's name is still free there
         return self.projects[name].name.apply(lambda project: f"https://{project}.vercel.app")
 
 
