@@ -222,9 +222,10 @@ class FakeRailway(FakeServer):
         return True
 
     def _variables(self, variables: dict[str, Any]) -> dict[str, str]:
-        project_id, environment_id, service_id = need(
-            variables, "projectId", "environmentId", "serviceId"
-        )
+        project_id, environment_id = need(variables, "projectId", "environmentId")
+        service_id = variables.get("serviceId")
+        if service_id is None:  # optional in the schema: the environment's shared variables
+            return dict(self.variables.get((environment_id, ""), {}))
         service = self._service_of(service_id)
         provided = {
             "RAILWAY_PROJECT_ID": project_id,
