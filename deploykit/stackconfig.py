@@ -28,12 +28,15 @@ class SynadiaSettings(_Config):
     apiUrl: str = "https://cloud.synadia.com"
     systemId: str = ""
     existingCredentials: bool = False
+    url: str = "tls://connect.ngs.global"
+    maxReplicas: Literal[1, 3] = 1
 
 
 class NeonSettings(_Config):
     regionId: str = "aws-us-east-2"
     pgVersion: Annotated[int, Field(ge=14, le=17)] = 16
     orgId: str = ""
+    branch: Annotated[str, Field(min_length=1)] = "main"
 
 
 class RailwaySettings(_Config):
@@ -56,6 +59,7 @@ class VercelSettings(_Config):
 class GrafanaSettings(_Config):
     stackSlug: str = ""
     region: str = "us"
+    existingStack: bool = False
 
 
 class SmallConfig(_Config):

@@ -1,0 +1,241 @@
+"""Services on Railway: a project and environment, one Railway service per rpc and worker service.
+
+Each service runs the manifest's container image with its replicas; its variables (NATS creds,
+database URL, telemetry token) are one secret map, replaced as a whole and deployed once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
+
+from components.small.dynamic import ApiProvider, changed
+from deploykit.errors import ConfigError
+from deploykit.model import Manifest, Role
+from deploykit.saas.http import NotFound
+from deploykit.saas.railway import DEFAULT_URL, RAILWAY, RailwayClient
+from deploykit.stackconfig import RailwaySettings
+
+__all__ = [
+    "ProjectProvider",
+    "RailwayProject",
+    "RailwayService",
+    "ServiceProvider",
+    "Services",
+    "deployed_services",
+]
+
+PROVIDED = "RAILWAY_"  # variables Railway sets on every service; not ours to compare
+
+
+class _RailwayProvider(ApiProvider):
+    service = RAILWAY
+    token_key = "railwayToken"
+
+    def _client(self) -> RailwayClient:
+        return RailwayClient(self.require_token(), self.api_url, **self.client_options)
+
+
+class ProjectProvider(_RailwayProvider):
+    """A Railway project whose first environment carries the configured name."""
+
+    replace_on = ("workspace_id", "environment")
+    update_on = ("name",)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        with self._client() as api:
+            project, environment_id = api.create_project(
+                props["name"], props["workspace_id"], props["environment"]
+            )
+        return CreateResult(project.id, {**props, "environment_id": environment_id})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        with self._client() as api:
+            try:
+                project = api.get_project(id_)
+            except NotFound:
+                return ReadResult("", {})
+            environment_id = api.environment_id(id_, props["environment"])
+        return ReadResult(id_, {**props, "name": project.name, "environment_id": environment_id})
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        with self._client() as api:
+            api.rename_project(id_, news["name"])
+        return UpdateResult({**olds, **news})
+
+    def delete(self, id_: str, _props: dict[str, Any]) -> None:
+        with self._client() as api, contextlib.suppress(NotFound):
+            api.delete_project(id_)
+
+
+class ServiceProvider(_RailwayProvider):
+    """A service from a container image: replicas, variables, and a deployment that must succeed."""
+
+    replace_on = ("project_id", "environment_id")
+    update_on = ("name", "image", "replicas", "variables")
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        project_id, environment_id = props["project_id"], props["environment_id"]
+        with self._client() as api:
+            service = api.create_service(project_id, environment_id, props["name"], props["image"])
+            api.update_instance(environment_id, service.id, props["image"], props["replicas"])
+            api.set_variables(project_id, environment_id, service.id, props["variables"])
+            deployment = api.deploy(environment_id, service.id)
+        return CreateResult(service.id, {**props, "deployment_id": deployment})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        project_id, environment_id = props["project_id"], props["environment_id"]
+        with self._client() as api:
+            try:
+                service = api.get_service(id_)
+                instance = api.get_instance(environment_id, id_)
+                variables = api.get_variables(project_id, environment_id, id_)
+            except NotFound:
+                return ReadResult("", {})
+        outs = {
+            **props,
+            "name": service.name,
+            "image": instance.source.image if instance.source else None,
+            "replicas": instance.num_replicas,
+            "variables": {k: v for k, v in variables.items() if not k.startswith(PROVIDED)},
+        }
+        return ReadResult(id_, outs)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        project_id, environment_id = news["project_id"], news["environment_id"]
+        deployment = olds.get("deployment_id")
+        with self._client() as api:
+            if changed(olds, news, ("name",)):
+                api.rename_service(id_, news["name"])
+            if changed(olds, news, ("image", "replicas")):
+                api.update_instance(environment_id, id_, news["image"], news["replicas"])
+            if changed(olds, news, ("variables",)):
+                api.set_variables(project_id, environment_id, id_, news["variables"])
+            if changed(olds, news, ("image", "replicas", "variables")):
+                deployment = api.deploy(environment_id, id_)
+        return UpdateResult({**news, "deployment_id": deployment})
+
+    def delete(self, id_: str, _props: dict[str, Any]) -> None:
+        with self._client() as api, contextlib.suppress(NotFound):
+            api.delete_service(id_)
+
+
+class RailwayProject(pulumi.dynamic.Resource, module="small", name="RailwayProject"):
+    """A Railway project and the id of its environment."""
+
+    environment_id: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        provider: ProjectProvider,
+        settings: RailwaySettings,
+        project_name: str,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        props = {
+            "name": project_name,
+            "workspace_id": settings.workspaceId,
+            "environment": settings.environment,
+            "environment_id": None,
+        }
+        super().__init__(provider, resource_name, props, opts)
+
+
+class RailwayService(pulumi.dynamic.Resource, module="small", name="RailwayService"):
+    """One service; `variables` are a secret map."""
+
+    deployment_id: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        provider: ServiceProvider,
+        project: RailwayProject,
+        *,
+        service_name: str,
+        image: str,
+        replicas: int,
+        variables: pulumi.Input[Mapping[str, str]],
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        props = {
+            "project_id": project.id,
+            "environment_id": project.environment_id,
+            "name": service_name,
+            "image": image,
+            "replicas": replicas,
+            "variables": pulumi.Output.secret(variables),
+            "deployment_id": None,
+        }
+        secret = pulumi.ResourceOptions(additional_secret_outputs=["variables"])
+        super().__init__(provider, resource_name, props, pulumi.ResourceOptions.merge(opts, secret))
+
+
+class Services(pulumi.ComponentResource):
+    """deploykit:small:Services, the rpc and worker services of the manifest on Railway."""
+
+    def __init__(
+        self,
+        name: str,
+        manifest: Manifest,
+        settings: RailwaySettings,
+        env: Mapping[str, Mapping[str, pulumi.Input[str]]],
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        wait_for: Sequence[pulumi.Resource] = (),
+    ) -> None:
+        super().__init__("deploykit:small:Services", name, {}, opts)
+        self._name = name
+        self._manifest = manifest
+        self.names = deployed_services(manifest)
+        self.project = self.create_project(settings)
+        self.services = self.create_services(env, list(wait_for))
+        self.register_outputs({"project_id": self.project.id})
+
+    def create_project(self, settings: RailwaySettings) -> RailwayProject:
+        return RailwayProject(
+            f"{self._name}-project",
+            ProjectProvider(DEFAULT_URL),
+            settings,
+            self._manifest.system,
+            pulumi.ResourceOptions(parent=self),
+        )
+
+    def create_services(
+        self, env: Mapping[str, Mapping[str, pulumi.Input[str]]], wait_for: list[pulumi.Resource]
+    ) -> dict[str, RailwayService]:
+        provider = ServiceProvider(DEFAULT_URL)
+        services: dict[str, RailwayService] = {}
+        for name in self.names:
+            service = self._manifest.services[name]
+            services[name] = RailwayService(
+                f"{self._name}-{name}",
+                provider,
+                self.project,
+                service_name=name,
+                image=str(service.run.image),
+                replicas=service.replicas,
+                variables=pulumi.Output.all(**env[name]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=wait_for),
+            )
+        return services
+
+
+def deployed_services(manifest: Manifest) -> list[str]:
+    """The rpc and worker services, each of which must name its container image."""
+    names = [n for n, s in manifest.services.items() if s.role in (Role.RPC, Role.WORKER)]
+    missing = [n for n in names if not manifest.services[n].run.image]
+    if missing:
+        raise ConfigError(
+            "\n".join(
+                f"services.{n}.run.image: the small tier runs services on Railway from a "
+                "container image; set one"
+                for n in missing
+            )
+        )
+    return names

@@ -1,0 +1,240 @@
+"""The small tier: Synadia Cloud, Neon, Railway, Vercel and Grafana Cloud from one manifest.
+
+    buses ──► JetStream definitions ─┐
+      │                              ├──► services (Railway) ──┐
+      │        database (Neon) ──────┘                         ├──► stack outputs
+      ├─────────────────────────────────► frontends (Vercel) ──┘
+    metrics (Grafana Cloud) ─► telemetry variables of every service
+
+The JetStream step is a hook (`JetStreamStep`) so that the reconciler's component plugs in here;
+it is given the buses' connection and waits for every account and user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import pulumi
+
+from components.small.env import service_env
+from components.small.grafana import Metrics
+from components.small.neon import Database
+from components.small.railway import Services, deployed_services
+from components.small.synadia import Nats, NatsConnection
+from components.small.vercel import Frontends, frontend_services
+from deploykit.errors import ConfigError
+from deploykit.model import Manifest
+from deploykit.outputs import StackOutputs, parse_outputs
+from deploykit.stackconfig import SmallConfig
+
+__all__ = ["JetStreamStep", "SmallTier", "default_authorization"]
+
+SECRET_OUTPUTS = frozenset({"nats", "database"})
+
+
+class JetStreamStep(Protocol):
+    """Applies the JetStream definitions of the manifest to the buses; returns what to wait on.
+
+    `nats.credentials["provisioning-<bus>"]` holds the creds of the user allowed to manage
+    JetStream on that bus; `nats.cluster_size` is the replica count the plan allows. `opts`
+    carries the parent and the dependency on every Synadia account and user.
+    """
+
+    def __call__(
+        self, name: str, manifest: Manifest, nats: NatsConnection, opts: pulumi.ResourceOptions
+    ) -> pulumi.Resource: ...
+
+
+def default_authorization(manifest: Manifest) -> dict[str, Any]:
+    """The permission compiler's document for the manifest (deploykit.permissions)."""
+    try:
+        from deploykit.permissions import (  # type: ignore[import-not-found]
+            compile_authorization,
+            render_authorization_json,
+        )
+    except ImportError:
+        raise ConfigError(
+            "the small tier creates NATS users with the permissions of deploykit.permissions, "
+            "which is not installed; pass SmallTier(authorization=...) or set "
+            "nats.existingCredentials"
+        ) from None
+    return render_authorization_json(compile_authorization(manifest))
+
+
+class SmallTier(pulumi.ComponentResource):
+    """deploykit:small:SmallTier, the whole system on the small tier, exporting the stack outputs."""
+
+    def __init__(
+        self,
+        name: str,
+        manifest: Manifest,
+        settings: SmallConfig,
+        *,
+        authorization: Mapping[str, Any] | None = None,
+        jetstream: JetStreamStep | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("deploykit:small:SmallTier", name, {}, opts)
+        self._name = name
+        self._manifest = manifest
+        self._settings = settings
+        self.check_tokens()
+        self.nats = self.create_buses(authorization)
+        self.definitions = self.apply_jetstream(jetstream)
+        self.database = self.create_database()
+        self.metrics = self.create_metrics()
+        self.services = self.run_services()
+        self.frontends = self.publish_frontends()
+        self.outputs = self.describe_outputs()
+        self.export_outputs()
+        self.register_outputs({"outputs": self.outputs})
+
+    def _opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def check_tokens(self) -> None:
+        """Every API token the manifest needs is set, or one message lists how to set them."""
+        manifest, settings = self._manifest, self._settings
+        needed = [("grafana", "cloudAccessPolicyToken", "a Grafana Cloud access policy token")]
+        if not settings.nats.existingCredentials:
+            needed.append(("deploykit", "synadiaToken", "a Synadia Cloud personal access token"))
+        if manifest.databases:
+            needed.append(("deploykit", "neonApiKey", "a Neon API key"))
+        if deployed_services(manifest):
+            needed.append(("deploykit", "railwayToken", "a Railway account or workspace token"))
+        if frontend_services(manifest, settings.vercel):
+            needed.append(("vercel", "apiToken", "a Vercel API token"))
+        missing = [
+            f"  pulumi config set --secret {space}:{key} <{what}>"
+            for space, key, what in needed
+            if pulumi.Config(space).get_secret(key) is None
+        ]
+        if missing:
+            raise ConfigError(
+                "the small stack needs these secrets (docs/small.md):\n" + "\n".join(missing)
+            )
+
+    def create_buses(self, authorization: Mapping[str, Any] | None) -> Nats:
+        if authorization is None and not self._settings.nats.existingCredentials:
+            authorization = default_authorization(self._manifest)
+        return Nats(
+            f"{self._name}-nats", self._manifest, self._settings.nats, authorization, self._opts()
+        )
+
+    def apply_jetstream(self, jetstream: JetStreamStep | None) -> pulumi.Resource | None:
+        if jetstream is None:
+            pulumi.log.warn(
+                "no JetStream step was given: the streams, consumers, KV buckets and object "
+                "stores of the manifest are not created by this stack",
+                resource=self,
+            )
+            return None
+        opts = self._opts(depends_on=self.nats.resources)
+        return jetstream(f"{self._name}-jetstream", self._manifest, self.nats.connection, opts)
+
+    def create_database(self) -> Database | None:
+        if not self._manifest.databases:
+            return None
+        return Database(f"{self._name}-database", self._manifest, self._settings.neon, self._opts())
+
+    def create_metrics(self) -> Metrics:
+        return Metrics(
+            f"{self._name}-metrics", self._manifest, self._settings.grafana, self._opts()
+        )
+
+    def _env(self, name: str, *, with_port: bool) -> dict[str, pulumi.Input[str]]:
+        urls = self.database.urls if self.database else {}
+        return service_env(
+            self._manifest.system,
+            name,
+            self._manifest.services[name],
+            self.nats.connection,
+            urls,
+            self.metrics.telemetry,
+            with_port=with_port,
+        )
+
+    def run_services(self) -> Services | None:
+        names = deployed_services(self._manifest)
+        if not names:
+            return None
+        wait_for: list[pulumi.Resource] = (
+            list(self.database.databases.values()) if self.database else []
+        )
+        if self.definitions is not None:
+            wait_for.append(self.definitions)
+        env = {name: self._env(name, with_port=True) for name in names}
+        return Services(
+            f"{self._name}-services",
+            self._manifest,
+            self._settings.railway,
+            env,
+            self._opts(),
+            wait_for=wait_for,
+        )
+
+    def publish_frontends(self) -> Frontends | None:
+        names = frontend_services(self._manifest, self._settings.vercel)
+        if not names:
+            return None
+        env = {name: self._env(name, with_port=False) for name in names}
+        return Frontends(
+            f"{self._name}-frontends", self._manifest, self._settings.vercel, env, self._opts()
+        )
+
+    def describe_outputs(self) -> pulumi.Output[dict[str, Any]]:
+        """The stack outputs document (deploykit.outputs), validated once its values are known."""
+        manifest, nats = self._manifest, self._settings.nats
+        parts: dict[str, pulumi.Input[Any]] = {
+            "credentials": self.nats.connection.credentials,
+            "frontend_urls": pulumi.Output.all(**self.frontends.urls) if self.frontends else {},
+            "grafana_url": self.metrics.stack.url,
+            "prometheus_url": self.metrics.stack.prometheus_url,
+        }
+        if self.database:
+            parts["admin_url"] = self.database.admin_url
+            parts["database_urls"] = pulumi.Output.all(**self.database.urls)
+
+        def document(values: dict[str, Any]) -> dict[str, Any]:
+            data = {
+                "target": "small",
+                "system": manifest.system,
+                "nats": {
+                    "urls": [nats.url],
+                    "cluster_size": nats.maxReplicas,
+                    "credentials": values["credentials"],
+                },
+                "database": {
+                    "engine": "postgres",
+                    "admin_url": values["admin_url"],
+                    "urls": values["database_urls"],
+                }
+                if "admin_url" in values
+                else None,
+                "services": [
+                    {
+                        "name": name,
+                        "role": service.role.value,
+                        "instances": service.replicas,
+                        "endpoints": {
+                            e: service.endpoint_subject(name, e) for e in service.endpoints
+                        },
+                        "url": values["frontend_urls"].get(name),
+                    }
+                    for name, service in manifest.services.items()
+                ],
+                "observability": {
+                    "grafana_url": values["grafana_url"],
+                    "prometheus_url": values["prometheus_url"],
+                },
+            }
+            return parse_outputs(data, "the small stack outputs").model_dump(mode="json")
+
+        return pulumi.Output.secret(pulumi.Output.all(**parts).apply(document))
+
+    def export_outputs(self) -> None:
+        """One stack output per key of StackOutputs; credentials and database URLs stay secret."""
+        for key in StackOutputs.model_fields:
+            value = self.outputs.apply(lambda document, key=key: document[key])
+            pulumi.export(key, value if key in SECRET_OUTPUTS else pulumi.Output.unsecret(value))

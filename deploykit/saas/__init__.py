@@ -1,0 +1,13 @@
+"""Small typed clients for the SaaS APIs behind the `small` stack.
+
+http.py      the one transport: auth header, retries with backoff, errors mapped to deploykit errors
+synadia.py   Synadia Cloud control plane (accounts, NATS users, creds)
+neon.py      Neon API v2 (projects, roles, databases, connection URIs, operations)
+railway.py   Railway public GraphQL API (projects, services, variables, deployments)
+"""
+
+from __future__ import annotations
+
+from deploykit.saas.http import ApiError, AuthError, NotFound, QuotaError
+
+__all__ = ["ApiError", "AuthError", "NotFound", "QuotaError"]

@@ -1,0 +1,236 @@
+"""Synadia Cloud control-plane client: accounts, NATS users and their creds files.
+
+Built against the Synadia Control Plane OpenAPI document (`info.version: beta`),
+synadia-io/control-plane-sdk-go `syncp/api/openapi.yaml`: servers `{baseUrl}/api/core/beta`, bearer
+auth with a personal access token. Facts this client relies on, checked in that document:
+- `POST /systems/{systemId}/accounts` (createAccount) → 201 AccountViewResponse; only `name` is
+  required. `jwt_sync_status` (InProgress | Complete | Failed) is the only sign of asynchronous
+  work, so a new or changed account is polled with `GET /accounts/{accountId}` until Complete.
+- `GET /accounts/{accountId}/account-sk-groups` lists signing-key groups; `sk_group_id` is required
+  by `POST /accounts/{accountId}/nats-users` (NatsUserCreateRequest: `name`, `sk_group_id`,
+  `jwt_settings` = Permissions {pub, sub, resp} + UserLimits).
+- `PATCH /nats-users/{userId}` (NatsUserUpdateRequest) changes permissions; deletes answer 204.
+- `POST /nats-users/{userId}/creds` (downloadNatsUserCreds) returns the creds file as text/plain;
+  every call is a new issuance (a fresh JWT), so callers download once and keep the result.
+- Error bodies have no schema in the spec, so only the status code is interpreted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from deploykit.saas.http import ApiError, HttpClient, Service
+
+__all__ = [
+    "DEFAULT_URL",
+    "SYNADIA",
+    "Account",
+    "NatsUser",
+    "Permission",
+    "ResponsePermission",
+    "SynadiaClient",
+    "System",
+    "UserJwtSettings",
+]
+
+DEFAULT_URL = "https://cloud.synadia.com"
+SYNADIA = Service(
+    "Synadia Cloud",
+    "Create a personal access token at https://cloud.synadia.com/profile/personal-access-tokens "
+    "and set it with `pulumi config set --secret deploykit:synadiaToken <token>`.",
+)
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class System(_Response):
+    id: str
+    name: str
+    jetstream_enabled: bool = False
+    jetstream_tiers: list[str] | None = None
+
+
+class SystemInfo(_Response):
+    id: str
+    name: str
+    server_urls: str | None = None
+
+
+class Account(_Response):
+    id: str
+    name: str
+    jwt_sync_status: Literal["InProgress", "Complete", "Failed"]
+    jwt_sync_error: str | None = None
+    account_public_key: str | None = None
+    jwt_settings: dict[str, Any] | None = None
+    system: SystemInfo
+
+
+class SkGroup(_Response):
+    id: str
+    name: str
+    disabled: bool = False
+
+
+class AccountInfo(_Response):
+    id: str
+    name: str
+
+
+class NatsUser(_Response):
+    id: str
+    name: str
+    account: AccountInfo
+    user_public_key: str
+    sk_group_id: str | None = None
+    jwt_settings: dict[str, Any] | None = None
+
+
+class Permission(BaseModel):
+    """Permission (spec): subjects a user may or may not use."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    allow: list[str] | None = None
+    deny: list[str] | None = None
+
+
+class ResponsePermission(BaseModel):
+    """ResponsePermission (spec): both fields are required when `resp` is present."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max: int
+    ttl: int
+
+
+class UserJwtSettings(BaseModel):
+    """NatsUserJwtSettings (spec): Permissions + UserLimits, the body's `jwt_settings`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    pub: Permission | None = None
+    sub: Permission | None = None
+    resp: ResponsePermission | None = None
+    subs: int | None = None
+    data: int | None = None
+    payload: int | None = None
+    bearer_token: bool | None = None
+    allowed_connection_types: list[str] | None = None
+    src: list[str] | None = None
+    times: list[dict[str, str]] | None = None
+    times_location: str | None = None
+    tags: list[str] | None = None
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class SynadiaClient:
+    """The calls deploykit makes to Synadia Cloud, one method per operation it uses."""
+
+    def __init__(
+        self,
+        token: str,
+        base_url: str = DEFAULT_URL,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        poll_interval: float = 1.0,
+        poll_limit: int = 120,
+    ) -> None:
+        self._http = HttpClient(
+            SYNADIA,
+            base_url.rstrip("/") + "/api/core/beta",
+            {"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            sleep=sleep,
+        )
+        self._sleep = sleep
+        self._poll_interval = poll_interval
+        self._poll_limit = poll_limit
+
+    def __enter__(self) -> SynadiaClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._http.close()
+
+    def get_system(self, system_id: str) -> System:
+        return System.model_validate(self._http.request("GET", f"/systems/{system_id}").json())
+
+    def create_account(
+        self, system_id: str, name: str, jwt_settings: Mapping[str, Any] | None = None
+    ) -> Account:
+        body: dict[str, Any] = {"name": name}
+        if jwt_settings:
+            body["jwt_settings"] = dict(jwt_settings)
+        response = self._http.request("POST", f"/systems/{system_id}/accounts", json=body)
+        return Account.model_validate(response.json())
+
+    def get_account(self, account_id: str) -> Account:
+        return Account.model_validate(self._http.request("GET", f"/accounts/{account_id}").json())
+
+    def update_account(self, account_id: str, jwt_settings: Mapping[str, Any]) -> Account:
+        body = {"jwt_settings": dict(jwt_settings)}
+        response = self._http.request("PATCH", f"/accounts/{account_id}", json=body)
+        return Account.model_validate(response.json())
+
+    def delete_account(self, account_id: str) -> None:
+        self._http.request("DELETE", f"/accounts/{account_id}")
+
+    def wait_account_synced(self, account_id: str) -> Account:
+        """Poll until the account's JWT reached the NATS servers (`jwt_sync_status` Complete)."""
+        for _ in range(self._poll_limit):
+            account = self.get_account(account_id)
+            if account.jwt_sync_status == "Complete":
+                return account
+            if account.jwt_sync_status == "Failed":
+                raise ApiError(
+                    f"Synadia Cloud could not push account {account.name!r} to its servers "
+                    f"({account.jwt_sync_error or 'no reason given'}); fix it in the Synadia "
+                    "Cloud console or run again"
+                )
+            self._sleep(self._poll_interval)
+        raise ApiError(
+            f"Synadia Cloud: account {account_id} is still syncing after "
+            f"{self._poll_limit * self._poll_interval:.0f}s; run again to continue"
+        )
+
+    def default_sk_group(self, account_id: str) -> str:
+        """The signing-key group new users are issued from: "Default", else the first enabled."""
+        response = self._http.request("GET", f"/accounts/{account_id}/account-sk-groups")
+        groups = [SkGroup.model_validate(item) for item in response.json()["items"]]
+        enabled = [group for group in groups if not group.disabled]
+        for group in enabled:
+            if group.name.lower() == "default":
+                return group.id
+        if enabled:
+            return enabled[0].id
+        raise ApiError(
+            f"Synadia Cloud: account {account_id} has no enabled signing-key group to issue "
+            "users from; create one in the Synadia Cloud console"
+        )
+
+    def create_user(
+        self, account_id: str, name: str, sk_group_id: str, jwt_settings: UserJwtSettings
+    ) -> NatsUser:
+        body = {"name": name, "sk_group_id": sk_group_id, "jwt_settings": jwt_settings.body()}
+        response = self._http.request("POST", f"/accounts/{account_id}/nats-users", json=body)
+        return NatsUser.model_validate(response.json())
+
+    def get_user(self, user_id: str) -> NatsUser:
+        return NatsUser.model_validate(self._http.request("GET", f"/nats-users/{user_id}").json())
+
+    def update_user(self, user_id: str, jwt_settings: UserJwtSettings) -> NatsUser:
+        body = {"jwt_settings": jwt_settings.body()}
+        response = self._http.request("PATCH", f"/nats-users/{user_id}", json=body)
+        return NatsUser.model_validate(response.json())
+
+    def delete_user(self, user_id: str) -> None:
+        self._http.request("DELETE", f"/nats-users/{user_id}")
+
+    def download_creds(self, user_id: str) -> str:
+        """A creds file (JWT + NKey seed) for the user. Retrying only issues another one."""
+        return self._http.request("POST", f"/nats-users/{user_id}/creds", idempotent=True).text

@@ -1,0 +1,287 @@
+"""A fake Synadia Cloud control plane, following the Synadia Control Plane OpenAPI document.
+
+Reference: synadia-io/control-plane-sdk-go `syncp/api/openapi.yaml` (`info.version: beta`,
+servers `{baseUrl}/api/core/beta`, bearer auth). What this fake holds the client to:
+- createAccount 201 AccountViewResponse (required keys as in the schema), only `name` required,
+  unknown keys refused; `jwt_sync_status` InProgress until polled, then Complete.
+- createUser 201 NatsUserViewResponse; `name` and `sk_group_id` required (400 without), the group
+  must be the account's; `jwt_settings` only with Permissions/UserLimits keys; `resp` needs both
+  `max` and `ttl` (ResponsePermission).
+- PATCH account/user answer 200; DELETE answers 204; unknown ids 404.
+- `POST /nats-users/{id}/creds` answers text/plain, a creds file with a fresh JWT each time.
+- Error bodies are opaque text (the spec gives them no schema).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+from typing import Any
+
+from tests.fakes.server import FakeServer, Reply, Request, ids, json_reply, text_reply
+
+__all__ = ["FakeSynadia", "creds_file", "jwt_claims"]
+
+PREFIX = "/api/core/beta"
+ACCOUNT_KEYS = {
+    "name",
+    "jwt_settings",
+    "user_jwt_expires_in_secs",
+    "connectors",
+    "connectors_log_stream",
+    "workloads",
+    "workloads_log_stream",
+}
+ACCOUNT_JWT_KEYS = {
+    "limits",
+    "tags",
+    "mappings",
+    "revocations",
+    "authorization",
+    "description",
+    "info_url",
+}
+LIMIT_KEYS = {
+    "subs", "data", "payload", "conn", "leaf", "imports", "exports", "wildcards",
+    "disallow_bearer", "mem_storage", "disk_storage", "streams", "consumer", "max_ack_pending",
+    "mem_max_stream_bytes", "disk_max_stream_bytes", "max_bytes_required", "tiered_limits",
+}  # fmt: skip
+JETSTREAM_LIMIT_KEYS = {
+    "mem_storage", "disk_storage", "streams", "consumer", "max_ack_pending",
+    "mem_max_stream_bytes", "disk_max_stream_bytes", "max_bytes_required",
+}  # fmt: skip
+USER_KEYS = {"name", "sk_group_id", "jwt_settings", "jwt_expires_in_secs"}
+USER_JWT_KEYS = {
+    "pub", "sub", "resp", "subs", "data", "payload", "bearer_token",
+    "allowed_connection_types", "src", "times", "times_location", "tags",
+}  # fmt: skip
+
+
+class FakeSynadia(FakeServer):
+    def __init__(self, token: str = "synadia-test-token", tiers: tuple[str, ...] = ("R1",)) -> None:
+        super().__init__()
+        self.token = token
+        self.system = {
+            "id": "sys-1",
+            "name": "NGS",
+            "jetstream_enabled": True,
+            "jetstream_tiers": list(tiers),
+            "server_urls": "tls://connect.ngs.global",
+            "state": "Connected",
+        }
+        self.accounts: dict[str, dict[str, Any]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self.groups: dict[str, list[dict[str, Any]]] = {}
+        self._unsynced: set[str] = set()
+        self._account_ids = ids("ACC")
+        self._user_ids = ids("USR")
+        self._issued = itertools.count(1)
+
+    def handle(self, request: Request) -> Reply:
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return text_reply(401, "Unauthorized")
+        if not request.path.startswith(PREFIX):
+            return text_reply(404, "Not Found")
+        path = request.path[len(PREFIX) :]
+        for pattern, handler in self._routes():
+            match = re.fullmatch(pattern, f"{request.method} {path}")
+            if match:
+                return handler(request, *match.groups())
+        return text_reply(404, "Not Found")
+
+    def _routes(self) -> list[tuple[str, Any]]:
+        return [
+            (r"GET /systems/([^/]+)", self._get_system),
+            (r"POST /systems/([^/]+)/accounts", self._create_account),
+            (r"GET /accounts/([^/]+)", self._get_account),
+            (r"PATCH /accounts/([^/]+)", self._update_account),
+            (r"DELETE /accounts/([^/]+)", self._delete_account),
+            (r"GET /accounts/([^/]+)/account-sk-groups", self._list_groups),
+            (r"POST /accounts/([^/]+)/nats-users", self._create_user),
+            (r"GET /nats-users/([^/]+)", self._get_user),
+            (r"PATCH /nats-users/([^/]+)", self._update_user),
+            (r"DELETE /nats-users/([^/]+)", self._delete_user),
+            (r"POST /nats-users/([^/]+)/creds", self._creds),
+        ]
+
+    def _get_system(self, _: Request, system_id: str) -> Reply:
+        if system_id != self.system["id"]:
+            return text_reply(404, "system not found")
+        return json_reply(200, self.system)
+
+    def _create_account(self, request: Request, system_id: str) -> Reply:
+        if system_id != self.system["id"]:
+            return text_reply(404, "system not found")
+        body = request.json()
+        problem = _unknown(body, ACCOUNT_KEYS) or self._bad_account_jwt(body.get("jwt_settings"))
+        if problem or not body.get("name"):
+            return text_reply(400, problem or "name is required")
+        account_id = next(self._account_ids)
+        self.accounts[account_id] = {
+            "id": account_id,
+            "name": body["name"],
+            "auth_type": "jwt",
+            "connectors": False,
+            "workloads": False,
+            "created": "2026-01-01T00:00:00Z",
+            "is_platform_account": False,
+            "is_scp_account": False,
+            "is_system_account": False,
+            "nsc_managed": False,
+            "jwt_sync_error": None,
+            "jwt_sync_status": "InProgress",
+            "user_jwt_expires_in_secs": body.get("user_jwt_expires_in_secs", 0),
+            "account_public_key": f"A{account_id}",
+            "jwt_settings": body.get("jwt_settings", {}),
+            "system": {k: self.system[k] for k in ("id", "name", "server_urls", "jetstream_tiers")},
+            "team": {"id": "team-1", "name": "acme"},
+        }
+        self.groups[account_id] = [
+            {"id": f"SKG-{account_id}", "name": "Default", "disabled": False, "is_scoped": False}
+        ]
+        self._unsynced.add(account_id)
+        return json_reply(201, self.accounts[account_id])
+
+    def _bad_account_jwt(self, settings: Any) -> str | None:
+        if settings is None:
+            return None
+        limits = settings.get("limits", {})
+        tiers = limits.get("tiered_limits", {})
+        for tier, tier_limits in tiers.items():
+            if tier not in self.system["jetstream_tiers"]:
+                return f"tier {tier} is not available on this system"
+            if problem := _unknown(tier_limits, JETSTREAM_LIMIT_KEYS):
+                return problem
+        return _unknown(settings, ACCOUNT_JWT_KEYS) or _unknown(limits, LIMIT_KEYS)
+
+    def _get_account(self, _: Request, account_id: str) -> Reply:
+        account = self.accounts.get(account_id)
+        if account is None:
+            return text_reply(404, "account not found")
+        if account_id in self._unsynced:
+            self._unsynced.discard(account_id)
+            return json_reply(200, account)
+        return json_reply(200, {**account, "jwt_sync_status": "Complete"})
+
+    def _update_account(self, request: Request, account_id: str) -> Reply:
+        if account_id not in self.accounts:
+            return text_reply(404, "account not found")
+        body = request.json()
+        problem = _unknown(body, {"jwt_settings", "user_jwt_expires_in_secs", "name"})
+        if problem := problem or self._bad_account_jwt(body.get("jwt_settings")):
+            return text_reply(400, problem)
+        self.accounts[account_id]["jwt_settings"] = body.get("jwt_settings", {})
+        self._unsynced.add(account_id)
+        return json_reply(200, self.accounts[account_id])
+
+    def _delete_account(self, _: Request, account_id: str) -> Reply:
+        if self.accounts.pop(account_id, None) is None:
+            return text_reply(404, "account not found")
+        self.users = {k: u for k, u in self.users.items() if u["account"]["id"] != account_id}
+        return Reply(204)
+
+    def _list_groups(self, _: Request, account_id: str) -> Reply:
+        if account_id not in self.accounts:
+            return text_reply(404, "account not found")
+        return json_reply(200, {"items": self.groups[account_id]})
+
+    def _create_user(self, request: Request, account_id: str) -> Reply:
+        account = self.accounts.get(account_id)
+        if account is None:
+            return text_reply(404, "account not found")
+        body = request.json()
+        if problem := _unknown(body, USER_KEYS) or _bad_user_jwt(body.get("jwt_settings")):
+            return text_reply(400, problem)
+        if not body.get("name") or not body.get("sk_group_id"):
+            return text_reply(400, "name and sk_group_id are required")
+        if body["sk_group_id"] not in {g["id"] for g in self.groups[account_id]}:
+            return text_reply(400, "sk_group_id does not belong to the account")
+        user_id = next(self._user_ids)
+        self.users[user_id] = {
+            "id": user_id,
+            "name": body["name"],
+            "sk_group_id": body["sk_group_id"],
+            "user_public_key": f"U{user_id}",
+            "jwt": "",
+            "jwt_expires_at_max": 0,
+            "jwt_expires_in_secs": body.get("jwt_expires_in_secs", 0),
+            "jwt_settings": body.get("jwt_settings", {}),
+            "claims": {},
+            "created": "2026-01-01T00:00:00Z",
+            "account": {"id": account_id, "name": account["name"]},
+            "system": account["system"],
+            "team": account["team"],
+        }
+        return json_reply(201, self.users[user_id])
+
+    def _get_user(self, _: Request, user_id: str) -> Reply:
+        user = self.users.get(user_id)
+        return json_reply(200, user) if user else text_reply(404, "nats user not found")
+
+    def _update_user(self, request: Request, user_id: str) -> Reply:
+        if user_id not in self.users:
+            return text_reply(404, "nats user not found")
+        body = request.json()
+        allowed = {"name", "jwt_settings", "jwt_expires_in_secs"}
+        if problem := _unknown(body, allowed) or _bad_user_jwt(body.get("jwt_settings")):
+            return text_reply(400, problem)
+        self.users[user_id].update(body)
+        return json_reply(200, self.users[user_id])
+
+    def _delete_user(self, _: Request, user_id: str) -> Reply:
+        if self.users.pop(user_id, None) is None:
+            return text_reply(404, "nats user not found")
+        return Reply(204)
+
+    def _creds(self, _: Request, user_id: str) -> Reply:
+        user = self.users.get(user_id)
+        if user is None:
+            return text_reply(404, "nats user not found")
+        return text_reply(200, creds_file(user, next(self._issued)))
+
+
+def creds_file(user: dict[str, Any], issuance: int) -> str:
+    """A creds file shaped like nsc's: a JWT whose payload carries the user's permissions."""
+    payload = {"name": user["name"], "sub": user["user_public_key"], "jti": issuance}
+    payload["nats"] = user["jwt_settings"]
+    encoded = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    return (
+        "-----BEGIN NATS USER JWT-----\n"
+        f"eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.{encoded}.c2ln\n"
+        "------END NATS USER JWT------\n\n"
+        "************************* IMPORTANT *************************\n"
+        "NKEY Seed printed below can be used to sign and prove identity.\n\n"
+        "-----BEGIN USER NKEY SEED-----\n"
+        f"SUA{user['id']}SEED\n"
+        "------END USER NKEY SEED------\n"
+    )
+
+
+def jwt_claims(creds: str) -> dict[str, Any]:
+    """The payload of the JWT inside a creds file, to check what permissions it carries."""
+    token = creds.split("-----BEGIN NATS USER JWT-----\n", 1)[1].split("\n", 1)[0]
+    encoded = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+
+
+def _unknown(body: Any, allowed: set[str]) -> str | None:
+    if not isinstance(body, dict):
+        return "expected a JSON object"
+    extra = sorted(set(body) - allowed)
+    return f"unknown field(s): {', '.join(extra)}" if extra else None
+
+
+def _bad_user_jwt(settings: Any) -> str | None:
+    if settings is None:
+        return None
+    if problem := _unknown(settings, USER_JWT_KEYS):
+        return problem
+    for key in ("pub", "sub"):
+        if key in settings and (problem := _unknown(settings[key], {"allow", "deny"})):
+            return f"{key}: {problem}"
+    resp = settings.get("resp")
+    if resp is not None and not {"max", "ttl"} <= set(resp):
+        return "resp needs both max and ttl"
+    return None

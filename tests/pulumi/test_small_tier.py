@@ -1,0 +1,534 @@
+"""The whole `small` program under Pulumi's mock runtime: resources, inputs, dependencies, secrets."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.small import SmallTier
+from components.small.synadia import NatsConnection
+from deploykit.errors import ConfigError
+from deploykit.manifest import load_manifest
+from deploykit.model import Manifest
+from deploykit.outputs import StackOutputs
+from deploykit.stackconfig import SmallConfig
+from tests.fakes.authorization import AUTHORIZATION
+from tests.fakes.engine import Engine, plain, run
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pulumiverse_grafana")
+
+ROOT = Path(__file__).resolve().parents[2]
+DYNAMIC = "pulumi-python:dynamic/small:"
+TOKENS = {
+    "deploykit:synadiaToken": "syn-secret-token",
+    "deploykit:neonApiKey": "neon-secret-key",
+    "deploykit:railwayToken": "railway-secret-token",
+    "vercel:apiToken": "vercel-secret-token",
+    "grafana:cloudAccessPolicyToken": "grafana-secret-token",
+}
+SETTINGS: dict[str, Any] = {
+    "nats": {"systemId": "sys-1"},
+    "neon": {"regionId": "aws-eu-central-1", "pgVersion": 17},
+    "railway": {"workspaceId": "ws-1"},
+    "grafana": {"stackSlug": "acme"},
+    "vercel": {
+        "team": "acme-team",
+        "frontends": {
+            "gateway": {
+                "repository": "acme/gateway",
+                "rootDirectory": "apps/gateway",
+                "domain": "app.acme.test",
+            }
+        },
+    },
+}
+USERS = ["gateway", "accounts", "welcome", "projector", "smoke-core", "provisioning-core"]
+USERS += ["smoke-analytics", "provisioning-analytics"]
+
+
+class Definitions(pulumi.ComponentResource):
+    """Stands in for the JetStream component the reconciler's branch provides (one stream)."""
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions) -> None:
+        super().__init__("test:jetstream:Definitions", name, {}, opts)
+        self.stream = pulumi.CustomResource(
+            "test:jetstream:Stream", f"{name}-stream", {}, pulumi.ResourceOptions(parent=self)
+        )
+        self.register_outputs({})
+
+
+@pytest.fixture(scope="module")
+def manifest() -> Manifest:
+    return load_manifest(ROOT / "deploykit.yaml")
+
+
+def deploy(
+    manifest: Manifest,
+    settings: dict[str, Any] = SETTINGS,
+    config: dict[str, str] = TOKENS,
+    **kwargs: Any,
+) -> Engine:
+    small = SmallConfig.model_validate(settings)
+    return run(lambda: SmallTier("small", manifest, small, **kwargs), dict(config), list(config))
+
+
+@pytest.fixture(scope="module")
+def given() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture(scope="module")
+def engine(manifest: Manifest, given: dict[str, Any]) -> Engine:
+    def jetstream(
+        name: str, manifest: Manifest, nats: NatsConnection, opts: pulumi.ResourceOptions
+    ) -> pulumi.Resource:
+        given.update(name=name, manifest=manifest, nats=nats)
+        return Definitions(name, opts)
+
+    return deploy(manifest, authorization=AUTHORIZATION, jetstream=jetstream)
+
+
+def names(engine: Engine, typ: str) -> list[str]:
+    return sorted(r.name for r in engine.of_type(typ))
+
+
+def test_the_graph_has_one_of_each_thing_the_manifest_declares(engine: Engine) -> None:
+    assert names(engine, DYNAMIC + "SynadiaAccount") == ["small-nats-analytics", "small-nats-core"]
+    assert names(engine, DYNAMIC + "SynadiaUser") == sorted(
+        f"small-nats-{'analytics' if u.endswith('analytics') else 'core'}-{u}" for u in USERS
+    )
+    assert names(engine, DYNAMIC + "NeonProject") == ["small-database-project"]
+    assert names(engine, DYNAMIC + "NeonRole") == ["small-database-role-accounts"]
+    assert names(engine, DYNAMIC + "NeonDatabase") == ["small-database-db-accounts"]
+    assert names(engine, DYNAMIC + "RailwayProject") == ["small-services-project"]
+    assert names(engine, DYNAMIC + "RailwayService") == [
+        "small-services-accounts",
+        "small-services-projector",
+        "small-services-welcome",
+    ]
+    assert names(engine, "vercel:index/project:Project") == ["small-frontends-gateway"]
+    assert names(engine, "vercel:index/projectDomain:ProjectDomain") == [
+        "small-frontends-gateway-domain"
+    ]
+    assert names(engine, "grafana:cloud/stack:Stack") == ["small-metrics-stack"]
+    assert len(engine.of_type("grafana:oss/dashboard:Dashboard")) == 3
+    assert len(engine.of_type("grafana:alerting/ruleGroup:RuleGroup")) == 1
+    assert names(engine, "test:jetstream:Definitions") == ["small-jetstream"]
+
+
+def test_components_use_the_deploykit_small_type_tokens_and_parent_everything(
+    engine: Engine,
+) -> None:
+    components = {
+        r.name: r.type for r in engine.registrations.values() if r.type.startswith("deploykit:")
+    }
+    assert components == {
+        "small": "deploykit:small:SmallTier",
+        "small-nats": "deploykit:small:Nats",
+        "small-database": "deploykit:small:Database",
+        "small-metrics": "deploykit:small:Metrics",
+        "small-services": "deploykit:small:Services",
+        "small-frontends": "deploykit:small:Frontends",
+    }
+    tier = engine.registrations["small"].urn
+    for registration in engine.registrations.values():
+        if registration.type == "pulumi:pulumi:Stack" or registration.name == "small":
+            continue
+        chain, urn = [], registration.parent
+        while urn and urn != tier:
+            chain.append(urn)
+            urn = engine.by_urn(urn).parent
+        assert urn == tier, f"{registration.name} is not under the SmallTier"
+        assert registration.name.startswith("small-"), registration.name
+
+
+def test_users_get_the_documents_permissions_and_accounts_their_jetstream_limits(
+    engine: Engine,
+) -> None:
+    user = engine.registrations["small-nats-core-accounts"]
+    assert user.input("jwt_settings") == AUTHORIZATION["accounts"]["core"]["users"]["accounts"]
+    assert user.input("name") == "accounts"
+    core = engine.registrations["small-nats-core"]
+    assert core.input("system_id") == "sys-1"
+    assert core.input("name") == "core"
+    tiers = core.input("jwt_settings")["limits"]["tiered_limits"]
+    assert set(tiers) == {"R1"}  # maxReplicas 1: every R3 stream runs as R1 on the free plan
+    assert user.input("account_id") == "small-nats-core-id"
+
+
+def test_services_run_their_image_with_replicas_and_their_own_variables(
+    engine: Engine, manifest: Manifest
+) -> None:
+    project = engine.registrations["small-services-project"]
+    assert (project.input("name"), project.input("workspace_id"), project.input("environment")) == (
+        "acme",
+        "ws-1",
+        "production",
+    )
+    service = engine.registrations["small-services-accounts"]
+    assert service.input("image") == "ghcr.io/acme/accounts:latest"
+    assert service.input("replicas") == 2
+    assert service.input("environment_id") == "env-test"
+    variables = service.input("variables")
+    assert variables["DEPLOYKIT_SERVICE"] == "accounts"
+    assert variables["NATS_URL"] == "tls://connect.ngs.global"
+    assert variables["NATS_CREDS"] == "--creds of accounts--"
+    assert variables["NATS_INBOX_PREFIX"] == "_INBOX_accounts"
+    assert variables["DATABASE_URL"] == "postgresql://accounts:pw@ep-test.neon.tech/accounts"
+    assert variables["OTEL_SERVICE_NAME"] == "accounts"
+    assert variables["OTEL_RESOURCE_ATTRIBUTES"] == "service.namespace=acme"
+    assert (
+        variables["OTEL_EXPORTER_OTLP_ENDPOINT"]
+        == "https://otlp-gateway-prod-us-east-0.grafana.net/otlp"
+    )
+    basic = base64.b64encode(b"small-metrics-stack-id:glc_test_token").decode()
+    assert variables["OTEL_EXPORTER_OTLP_HEADERS"] == f"Authorization=Basic%20{basic}"
+    assert "DATABASE_URL" not in engine.registrations["small-services-projector"].input("variables")
+
+
+def test_frontend_project_variables_and_domain(engine: Engine) -> None:
+    project = engine.registrations["small-frontends-gateway"]
+    assert project.input("name") == "acme-gateway"
+    assert project.input("framework") == "nextjs"
+    assert project.input("gitRepository") == {"type": "github", "repo": "acme/gateway"}
+    assert project.input("rootDirectory") == "apps/gateway"
+    variables = {
+        r.input("key"): r
+        for r in engine.of_type(
+            "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
+        )
+    }
+    assert set(variables) >= {"DEPLOYKIT_SERVICE", "NATS_URL", "NATS_CREDS", "NATS_INBOX_PREFIX"}
+    assert "PORT" not in variables and "DATABASE_URL" not in variables
+    assert variables["NATS_CREDS"].input("value") == "--creds of gateway--"
+    for variable in variables.values():
+        assert variable.input("sensitive") is True
+        assert variable.input("targets") == ["production", "preview"]
+        assert variable.input("projectId") == "small-frontends-gateway-id"
+    domain = engine.registrations["small-frontends-gateway-domain"]
+    assert domain.input("domain") == "app.acme.test"
+    provider = engine.registrations["small-frontends-provider"]
+    assert provider.input("team") == "acme-team"
+
+
+def test_database_on_the_configured_region_and_version(engine: Engine) -> None:
+    project = engine.registrations["small-database-project"]
+    assert project.input("region_id") == "aws-eu-central-1"
+    assert project.input("pg_version") == 17
+    assert project.input("branch") == "main"
+    database = engine.registrations["small-database-db-accounts"]
+    assert (database.input("name"), database.input("owner")) == ("accounts", "accounts")
+    assert database.input("branch_id") == "br-test"
+
+
+def test_grafana_stack_dashboards_alerts_and_push_token(engine: Engine) -> None:
+    stack = engine.registrations["small-metrics-stack"]
+    assert (stack.input("slug"), stack.input("regionSlug")) == ("acme", "us")
+    folder = engine.registrations["small-metrics-folder"]
+    for board in engine.of_type("grafana:oss/dashboard:Dashboard"):
+        assert board.input("folder") == folder.input("uid") == "deploykit-acme"
+        assert json.loads(board.input("configJson"))["uid"].startswith("acme-")
+    alerts = engine.registrations["small-metrics-alerts"]
+    assert alerts.input("rules")[0]["datas"][0]["datasourceUid"] == "grafanacloud-prom"
+    lookups = [
+        args for token, args in engine.invokes if token == "grafana:oss/getDataSource:getDataSource"
+    ]
+    assert lookups == [{"name": "grafanacloud-acme-prom"}]
+    policy = engine.registrations["small-metrics-push"]
+    assert policy.input("scopes") == ["metrics:write", "logs:write", "traces:write"]
+    assert policy.input("realms") == [{"type": "stack", "identifier": "small-metrics-stack-id"}]
+    dashboards_provider = engine.registrations["small-metrics-stack-provider"]
+    assert folder.provider.startswith(dashboards_provider.urn)
+
+
+def urns(engine: Engine, typ: str) -> set[str]:
+    return {r.urn for r in engine.of_type(typ)}
+
+
+def test_jetstream_waits_for_every_account_and_user(engine: Engine, given: dict[str, Any]) -> None:
+    definitions = engine.registrations["small-jetstream"]
+    needed = urns(engine, DYNAMIC + "SynadiaAccount") | urns(engine, DYNAMIC + "SynadiaUser")
+    assert needed <= set(definitions.dependencies)
+    assert definitions.parent == engine.registrations["small"].urn
+    nats = given["nats"]
+    assert (nats.urls, nats.cluster_size) == (["tls://connect.ngs.global"], 1)
+    assert given["name"] == "small-jetstream"
+
+
+def test_services_wait_for_the_database_and_the_jetstream_definitions(engine: Engine) -> None:
+    database = engine.registrations["small-database-db-accounts"].urn
+    definitions = engine.registrations["small-jetstream-stream"].urn  # a component: its children
+    for service in engine.of_type(DYNAMIC + "RailwayService"):
+        assert {database, definitions} <= set(service.dependencies), service.name
+    accounts = engine.registrations["small-services-accounts"]
+    own_user = engine.registrations["small-nats-core-accounts"].urn
+    other_user = engine.registrations["small-nats-core-welcome"].urn
+    assert own_user in accounts.dependencies and other_user not in accounts.dependencies
+    role = engine.registrations["small-database-role-accounts"].urn
+    assert role in engine.registrations["small-database-db-accounts"].dependencies
+
+
+def test_every_credential_is_secret(engine: Engine) -> None:
+    for user in engine.of_type(DYNAMIC + "SynadiaUser"):
+        assert user.secret_outputs == ["creds"]
+    assert engine.registrations["small-database-role-accounts"].secret_outputs == ["password"]
+    assert engine.registrations["small-database-db-accounts"].secret_outputs == ["uri"]
+    assert engine.registrations["small-database-project"].secret_outputs == ["admin_uri"]
+    for service in engine.of_type(DYNAMIC + "RailwayService"):
+        assert service.is_secret("variables") and service.secret_outputs == ["variables"]
+    for variable in engine.of_type(
+        "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
+    ):
+        assert variable.is_secret("value"), variable.input("key")
+    assert engine.registrations["small-frontends-provider"].is_secret("apiToken")
+    assert engine.registrations["small-metrics-cloud"].is_secret("cloudAccessPolicyToken")
+    assert engine.registrations["small-metrics-stack-provider"].is_secret("auth")
+    assert "key" in engine.registrations["small-metrics-deploykit-token"].secret_outputs
+    assert "token" in engine.registrations["small-metrics-push-token"].secret_outputs
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+def test_api_tokens_are_never_resource_inputs_in_plain_text(engine: Engine) -> None:
+    """Only provider inputs carry tokens, as secrets; dynamic providers pickle none."""
+    checked = 0
+    for registration in engine.registrations.values():
+        for key, value in registration.inputs.items():
+            if key == "__provider":
+                texts = [base64.b64decode(plain(value)).decode("latin-1")]
+            elif registration.is_secret(key):
+                continue
+            else:
+                texts = list(_strings(plain(value)))
+            for text in texts:
+                checked += 1
+                for token in TOKENS.values():
+                    assert token not in text, f"{registration.name}.{key} holds a token"
+    assert checked > 100
+
+
+def test_exports_are_the_stack_outputs_shape_with_secrets_kept(engine: Engine) -> None:
+    assert set(engine.exports) == set(StackOutputs.model_fields)
+    secret = {key for key, (_, is_secret) in engine.exports.items() if is_secret}
+    assert secret == {"nats", "database"}
+    outputs = StackOutputs.model_validate(
+        {key: value for key, (value, _) in engine.exports.items()}
+    )
+    assert outputs.target == "small" and outputs.system == "acme"
+    assert set(outputs.nats.credentials) == set(USERS)
+    smoke = outputs.credential("smoke-core")
+    assert (smoke.account, smoke.role, smoke.creds) == ("core", "smoke", "--creds of smoke-core--")
+    assert outputs.credential("accounts").service == "accounts"
+    assert outputs.credential("provisioning-analytics").account == "analytics"
+    assert outputs.database is not None
+    assert outputs.database.urls == {
+        "accounts": "postgresql://accounts:pw@ep-test.neon.tech/accounts"
+    }
+    services = {s.name: s for s in outputs.services}
+    assert services["gateway"].url == "https://app.acme.test"
+    assert services["accounts"].endpoints == {
+        "create": "accounts.rpc.create",
+        "get": "accounts.rpc.get",
+    }
+    assert services["welcome"].instances == 2
+    assert outputs.observability.grafana_url == "https://acme.grafana.net"
+
+
+def test_whole_program_with_existing_credentials(manifest: Manifest) -> None:
+    """components/program.py as `pulumi up --stack small` runs it, with creds made by hand."""
+    from components.program import deploy as program
+
+    settings = {**SETTINGS, "nats": {"existingCredentials": True}}
+    creds = {f"deploykit:natsCreds.{user}": f"hand-made creds of {user}" for user in USERS}
+    config = {
+        "deploykit:tier": "small",
+        "deploykit:small": json.dumps(settings),
+        "deploykit:manifest": str(ROOT / "deploykit.yaml"),
+        **TOKENS,
+        **creds,
+    }
+    del config["deploykit:synadiaToken"]
+    engine = run(program, config, [*TOKENS, *creds])
+    assert engine.of_type(DYNAMIC + "SynadiaUser") == []
+    assert engine.of_type(DYNAMIC + "SynadiaAccount") == []
+    outputs = StackOutputs.model_validate(
+        {key: value for key, (value, _) in engine.exports.items()}
+    )
+    assert outputs.credential("welcome").creds == "hand-made creds of welcome"
+    assert engine.exports["nats"][1] is True
+    variables = engine.registrations["small-services-welcome"].input("variables")
+    assert variables["NATS_CREDS"] == "hand-made creds of welcome"
+
+
+def test_existing_credentials_missing_say_which_to_set(manifest: Manifest) -> None:
+    settings = {**SETTINGS, "nats": {"existingCredentials": True}}
+    config = {"deploykit:natsCreds.gateway": "x", **TOKENS}
+    with pytest.raises(ConfigError) as caught:
+        deploy(manifest, settings, config)
+    message = str(caught.value)
+    assert "pulumi config set --secret deploykit:natsCreds.accounts" in message
+    assert "natsCreds.gateway " not in message
+
+
+def test_missing_tokens_are_listed_together(manifest: Manifest) -> None:
+    config = {
+        k: v for k, v in TOKENS.items() if k not in ("deploykit:neonApiKey", "vercel:apiToken")
+    }
+    with pytest.raises(ConfigError) as caught:
+        deploy(manifest, config=config, authorization=AUTHORIZATION)
+    assert "pulumi config set --secret deploykit:neonApiKey <a Neon API key>" in str(caught.value)
+    assert "pulumi config set --secret vercel:apiToken <a Vercel API token>" in str(caught.value)
+    assert "railwayToken" not in str(caught.value)
+
+
+def test_the_permission_compiler_is_used_when_no_document_is_given(
+    manifest: Manifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled: list[Manifest] = []
+    module = types.ModuleType("deploykit.permissions")
+    module.compile_authorization = lambda m: compiled.append(m) or "compiled"  # type: ignore[attr-defined]
+    module.render_authorization_json = lambda a: AUTHORIZATION if a == "compiled" else None  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "deploykit.permissions", module)
+    engine = deploy(manifest)
+    assert compiled == [manifest]
+    assert len(engine.of_type(DYNAMIC + "SynadiaUser")) == len(USERS)
+
+
+def test_without_the_permission_compiler_the_error_says_what_to_do(
+    manifest: Manifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "deploykit.permissions", None)
+    with pytest.raises(ConfigError, match=r"deploykit\.permissions, which is not installed"):
+        deploy(manifest)
+
+
+@pytest.mark.parametrize(
+    ("document", "fragment"),
+    [
+        ({"accounts": {"core": {"users": {}}}}, "has no account 'analytics'"),
+        (
+            {"accounts": {**AUTHORIZATION["accounts"], "logs": {"users": {}}}},
+            "account 'logs', which is no bus",
+        ),
+        (
+            {
+                "accounts": {
+                    **AUTHORIZATION["accounts"],
+                    "core": {"users": {"gateway": {"pub": {"allow": []}}}},
+                }
+            },
+            "has no user 'accounts' in account 'core'",
+        ),
+        (
+            {
+                "accounts": {
+                    **AUTHORIZATION["accounts"],
+                    "core": {"users": {"gateway": {"pubs": {}}}},
+                }
+            },
+            "accounts.core.users.gateway.pubs: Extra inputs are not permitted",
+        ),
+    ],
+)
+def test_a_bad_authorization_document_is_refused_before_anything_is_created(
+    manifest: Manifest, document: dict[str, Any], fragment: str
+) -> None:
+    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.").replace("(", r"\(")):
+        deploy(manifest, authorization=document)
+
+
+def test_yugabyte_is_deployed_as_postgres_and_says_so(
+    manifest: Manifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (ROOT / "deploykit.yaml").read_text().replace("engine: postgres", "engine: yugabyte")
+    (tmp_path / "deploykit.yaml").write_text(text)
+    yugabyte = load_manifest(tmp_path / "deploykit.yaml")
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *a, **k: warnings.append(message))
+    engine = deploy(yugabyte, authorization=AUTHORIZATION)
+    assert any(
+        "engine: yugabyte, but the small tier runs PostgreSQL 17 on Neon" in w for w in warnings
+    )
+    assert any("no JetStream step was given" in w for w in warnings)
+    assert engine.exports["database"][0]["engine"] == "postgres"
+
+
+def test_an_existing_grafana_stack_is_looked_up_not_created(manifest: Manifest) -> None:
+    settings = {**SETTINGS, "grafana": {"stackSlug": "acme", "existingStack": True}}
+    engine = deploy(manifest, settings, authorization=AUTHORIZATION)
+    assert engine.of_type("grafana:cloud/stack:Stack") == []
+    assert ("grafana:cloud/getStack:getStack", {"slug": "acme"}) in engine.invokes
+    policy = engine.registrations["small-metrics-push"]
+    assert policy.input("realms") == [{"type": "stack", "identifier": "4242"}]
+
+
+@pytest.mark.parametrize(
+    ("settings", "fragment"),
+    [
+        ({**SETTINGS, "nats": {"systemId": ""}}, "nats.systemId is empty"),
+        ({**SETTINGS, "grafana": {"stackSlug": ""}}, "grafana.stackSlug is empty"),
+        (
+            {**SETTINGS, "vercel": {"frontends": {"accounts": {}}}},
+            "names accounts, which is no frontend",
+        ),
+    ],
+)
+def test_incomplete_settings_name_the_key(
+    manifest: Manifest, settings: dict[str, Any], fragment: str
+) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        deploy(manifest, settings, authorization=AUTHORIZATION)
+
+
+def test_a_service_without_an_image_cannot_go_to_railway(manifest: Manifest) -> None:
+    services = dict(manifest.services)
+    services["welcome"] = services["welcome"].model_copy(
+        update={"run": services["welcome"].run.model_copy(update={"image": None})}
+    )
+    broken = manifest.model_copy(update={"services": services})
+    with pytest.raises(
+        ConfigError, match=r"services\.welcome\.run\.image: the small tier runs services on Railway"
+    ):
+        deploy(broken, authorization=AUTHORIZATION)
+
+
+def test_a_manifest_without_database_or_frontends_creates_neither(manifest: Manifest) -> None:
+    welcome = manifest.services["welcome"].model_copy(update={"database": None})
+    services = {"welcome": welcome, "projector": manifest.services["projector"]}
+    lean = manifest.model_copy(update={"services": services, "databases": {}, "probes": []})
+    core = AUTHORIZATION["accounts"]["core"]["users"]
+    document = {
+        "accounts": {
+            "core": {
+                "users": {
+                    u: core[u] for u in ("welcome", "projector", "smoke-core", "provisioning-core")
+                }
+            },
+            "analytics": AUTHORIZATION["accounts"]["analytics"],
+        }
+    }
+    config = {
+        k: v for k, v in TOKENS.items() if k not in ("deploykit:neonApiKey", "vercel:apiToken")
+    }
+    engine = deploy(lean, {**SETTINGS, "vercel": {}}, config, authorization=document)
+    assert "small-database" not in engine.registrations
+    assert "small-frontends" not in engine.registrations
+    assert engine.exports["database"][0] is None
+    assert "DATABASE_URL" not in engine.registrations["small-services-welcome"].input("variables")

@@ -1,0 +1,136 @@
+"""The Synadia Cloud client against the local fake of the control-plane API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from deploykit.saas import ApiError, AuthError, NotFound
+from deploykit.saas.synadia import Permission, ResponsePermission, SynadiaClient, UserJwtSettings
+from tests.fakes.server import json_reply, text_reply
+from tests.fakes.synadia import FakeSynadia, jwt_claims
+
+SETTINGS = UserJwtSettings(
+    pub=Permission(allow=["accounts.rpc.>", "_INBOX_web.>"]),
+    sub=Permission(allow=["_INBOX_web.>"], deny=["$SYS.>"]),
+    resp=ResponsePermission(max=1, ttl=0),
+)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSynadia]:
+    with FakeSynadia() as server:
+        yield server
+
+
+@pytest.fixture
+def waits() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def client(fake: FakeSynadia, waits: list[float]) -> Iterator[SynadiaClient]:
+    with SynadiaClient(fake.token, fake.url, sleep=waits.append) as api:
+        yield api
+
+
+def test_account_is_created_in_the_system_and_polled_until_synced(
+    client: SynadiaClient, fake: FakeSynadia, waits: list[float]
+) -> None:
+    limits = {"limits": {"tiered_limits": {"R1": {"disk_storage": 1024, "streams": 2}}}}
+    account = client.create_account("sys-1", "core", limits)
+    assert account.jwt_sync_status == "InProgress"
+    assert client.wait_account_synced(account.id).jwt_sync_status == "Complete"
+    assert waits == [1.0]
+    (create,) = fake.calls("POST", "/accounts")
+    assert create.path == "/api/core/beta/systems/sys-1/accounts"
+    assert create.json() == {"name": "core", "jwt_settings": limits}
+    assert fake.accounts[account.id]["jwt_settings"] == limits
+
+
+def test_user_gets_the_permissions_and_a_creds_file_that_carries_them(
+    client: SynadiaClient, fake: FakeSynadia
+) -> None:
+    account = client.create_account("sys-1", "core")
+    group = client.default_sk_group(account.id)
+    user = client.create_user(account.id, "web", group, SETTINGS)
+    assert (user.account.name, user.sk_group_id) == ("core", group)
+    creds = client.download_creds(user.id)
+    assert "BEGIN USER NKEY SEED" in creds
+    assert jwt_claims(creds)["nats"] == SETTINGS.body()
+    assert SETTINGS.body()["resp"] == {"max": 1, "ttl": 0}
+
+
+def test_update_changes_permissions_and_the_next_creds(client: SynadiaClient) -> None:
+    account = client.create_account("sys-1", "core")
+    user = client.create_user(account.id, "web", client.default_sk_group(account.id), SETTINGS)
+    narrower = UserJwtSettings(pub=Permission(allow=["accounts.rpc.get"]))
+    assert client.update_user(user.id, narrower).jwt_settings == {
+        "pub": {"allow": ["accounts.rpc.get"]}
+    }
+    assert jwt_claims(client.download_creds(user.id))["nats"] == narrower.body()
+
+
+def test_read_after_delete_is_not_found(client: SynadiaClient) -> None:
+    account = client.create_account("sys-1", "core")
+    user = client.create_user(account.id, "web", client.default_sk_group(account.id), SETTINGS)
+    assert client.get_user(user.id).name == "web"
+    client.delete_user(user.id)
+    client.delete_account(account.id)
+    with pytest.raises(NotFound):
+        client.get_user(user.id)
+    with pytest.raises(NotFound, match="Synadia Cloud: GET /accounts/"):
+        client.get_account(account.id)
+
+
+def test_a_bad_token_says_where_to_get_a_good_one(fake: FakeSynadia) -> None:
+    with SynadiaClient("wrong", fake.url) as api, pytest.raises(AuthError) as caught:
+        api.get_system("sys-1")
+    message = str(caught.value)
+    assert "Synadia Cloud refused the token (401" in message
+    assert "deploykit:synadiaToken" in message
+    assert "wrong" not in message
+
+
+def test_429_is_retried_after_the_time_the_server_asks(
+    client: SynadiaClient, fake: FakeSynadia, waits: list[float]
+) -> None:
+    fake.fail_next(text_reply(429, "slow down", **{"Retry-After": "7"}), times=2)
+    assert client.get_system("sys-1").jetstream_tiers == ["R1"]
+    assert waits == [7.0, 7.0]
+    assert len(fake.calls("GET", "/systems/sys-1")) == 3
+
+
+def test_5xx_on_a_read_is_retried_with_backoff_but_not_on_a_create(
+    client: SynadiaClient, fake: FakeSynadia, waits: list[float]
+) -> None:
+    fake.fail_next(text_reply(502, "bad gateway"), times=2, method="GET")
+    assert client.get_system("sys-1").name == "NGS"
+    assert waits == [0.5, 1.0]
+    fake.fail_next(json_reply(500, {"message": "boom"}), method="POST")
+    with pytest.raises(ApiError, match=r"POST /systems/sys-1/accounts failed with 500: boom"):
+        client.create_account("sys-1", "core")
+    assert len(fake.calls("POST", "/accounts")) == 1
+    assert fake.accounts == {}
+
+
+def test_persistent_429_gives_up_with_advice(client: SynadiaClient, fake: FakeSynadia) -> None:
+    fake.fail_next(text_reply(429, "slow down"), times=10)
+    with pytest.raises(ApiError, match="still failed with 429 after 5 attempts"):
+        client.get_system("sys-1")
+
+
+def test_unknown_fields_are_refused_by_the_fake_as_by_the_spec(client: SynadiaClient) -> None:
+    with pytest.raises(ApiError, match="tier R3 is not available"):
+        client.create_account("sys-1", "core", {"limits": {"tiered_limits": {"R3": {}}}})
+
+
+def test_failed_sync_is_an_error_naming_the_account(
+    client: SynadiaClient, fake: FakeSynadia
+) -> None:
+    account = client.create_account("sys-1", "core")
+    fake.accounts[account.id].update(jwt_sync_status="Failed", jwt_sync_error="resolver down")
+    fake.fail_next(json_reply(200, fake.accounts[account.id]), method="GET")
+    with pytest.raises(ApiError, match=r"could not push account 'core'.*resolver down"):
+        client.wait_account_synced(account.id)
