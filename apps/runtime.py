@@ -10,12 +10,15 @@ one clear line. Secrets (NATS password, URL credentials) are never logged.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +73,7 @@ class Settings:
     nats_user: str | None
     nats_password: str | None = field(repr=False)
     inbox_prefix: str
+    nats_creds: str | None = field(default=None, repr=False)
     database_url: str | None = field(default=None, repr=False)
     port: int = 8080
 
@@ -93,6 +97,11 @@ class Settings:
         password = env.get("NATS_PASSWORD") or None
         if bool(user) != bool(password):
             raise ConfigError("NATS_USER and NATS_PASSWORD must be set together")
+        creds = env.get("NATS_CREDS") or None
+        if creds and user:
+            raise ConfigError(
+                "set NATS_CREDS (a .creds document) or NATS_USER/NATS_PASSWORD, not both"
+            )
         inbox = env.get("NATS_INBOX_PREFIX") or (naming.inbox_prefix(user) if user else "_INBOX")
         if not SUBJECT_TOKEN.match(inbox):
             raise ConfigError(f"NATS_INBOX_PREFIX={inbox!r} is not a subject without wildcards")
@@ -102,6 +111,7 @@ class Settings:
             nats_user=user,
             nats_password=password,
             inbox_prefix=inbox,
+            nats_creds=creds,
             database_url=need("DATABASE_URL") if database else None,
             port=_port(env.get("PORT", "8080")) if port else 8080,
         )
@@ -157,6 +167,18 @@ async def _with_stop_signals(
     await main(settings, stop)
 
 
+def creds_file(document: str) -> str:
+    """The .creds document (Synadia Cloud's JWT and seed, from NATS_CREDS) in a 0600 file in a
+    0700 directory of our own, kept for the life of the process: every reconnect reads it."""
+    directory = tempfile.mkdtemp(prefix="deploykit-creds-")
+    path = os.path.join(directory, "user.creds")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(document)
+    atexit.register(shutil.rmtree, directory, True)
+    return path
+
+
 async def connect_nats(settings: Settings) -> Client:
     """Connect as the service's user with its own inbox prefix (the only inbox it may read),
     reconnecting forever once connected. The first connection is `Fatal` when refused (wrong
@@ -184,6 +206,7 @@ async def connect_nats(settings: Settings) -> Client:
             name=settings.service,
             user=settings.nats_user,
             password=settings.nats_password,
+            user_credentials=creds_file(settings.nats_creds) if settings.nats_creds else None,
             inbox_prefix=settings.inbox_prefix,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,

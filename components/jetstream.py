@@ -38,12 +38,14 @@ from deploykit.jetstream.api import JetStreamApi, connect
 from deploykit.jetstream.desired import Desired, Kind, desired_state
 from deploykit.jetstream.plan import diff_config, update_body
 from deploykit.model import Manifest
+from deploykit.naming import provisioning_user
 from deploykit.outputs import NatsCredential
 
 __all__ = [
     "Connection",
     "Consumer",
     "JetStream",
+    "JetStreamDefinitions",
     "JetStreamProvider",
     "KeyValueBucket",
     "ObjectStoreBucket",
@@ -321,3 +323,46 @@ class JetStream(pulumi.ComponentResource):
             allow_destroy=self._allow_destroy,
             opts=opts,
         )
+
+
+class JetStreamDefinitions(pulumi.ComponentResource):
+    """Every bus's JetStream objects, each bus reconciled as its own `provisioning-<bus>` user.
+
+    `credentials` maps NATS users to the fields of `NatsCredential` (as the stack outputs
+    carry them); only the provisioning users' are read, and they stay secret.
+    """
+
+    buses: dict[str, JetStream]
+
+    def __init__(
+        self,
+        name: str,
+        manifest: Manifest,
+        urls: list[str],
+        cluster_size: int | None,
+        credentials: pulumi.Input[dict[str, dict[str, Any]]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("deploykit:nats:JetStreamDefinitions", name, {}, opts)
+        secret = pulumi.Output.secret(credentials)
+        self.buses = {
+            bus: JetStream(
+                f"{name}-{bus}",
+                manifest,
+                bus,
+                secret.apply(lambda creds, b=bus: _connection(urls, creds[provisioning_user(b)])),
+                cluster_size=cluster_size,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for bus in manifest.buses
+        }
+        self.register_outputs({"buses": sorted(self.buses)})
+
+
+def _connection(urls: list[str], credential: dict[str, Any]) -> Connection:
+    return Connection(
+        url=",".join(urls),
+        user=credential.get("user"),
+        password=credential.get("password"),
+        creds=credential.get("creds"),
+    )

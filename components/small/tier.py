@@ -17,18 +17,21 @@ from typing import Any, Protocol
 
 import pulumi
 
+from components.jetstream import JetStreamDefinitions
 from components.small.env import service_env
 from components.small.grafana import Metrics
 from components.small.neon import Database
 from components.small.railway import Services, deployed_services
 from components.small.synadia import Nats, NatsConnection
 from components.small.vercel import Frontends, frontend_services
+from deploykit.authconf import render_authorization_json
 from deploykit.errors import ConfigError
 from deploykit.model import Manifest
 from deploykit.outputs import StackOutputs, parse_outputs
+from deploykit.permissions import compile_authorization
 from deploykit.stackconfig import SmallConfig
 
-__all__ = ["JetStreamStep", "SmallTier", "default_authorization"]
+__all__ = ["JetStreamStep", "SmallTier", "default_authorization", "default_jetstream"]
 
 SECRET_OUTPUTS = frozenset({"nats", "database"})
 
@@ -46,20 +49,33 @@ class JetStreamStep(Protocol):
     ) -> pulumi.Resource: ...
 
 
+def default_jetstream(
+    name: str, manifest: Manifest, nats: NatsConnection, opts: pulumi.ResourceOptions
+) -> pulumi.Resource:
+    """The reconciler's own Pulumi resources, each bus as its `provisioning-<bus>` user."""
+    return JetStreamDefinitions(
+        name, manifest, nats.urls, nats.cluster_size, nats.credentials, opts
+    )
+
+
 def default_authorization(manifest: Manifest) -> dict[str, Any]:
-    """The permission compiler's document for the manifest (deploykit.permissions)."""
-    try:
-        from deploykit.permissions import (  # type: ignore[import-not-found]
-            compile_authorization,
-            render_authorization_json,
-        )
-    except ImportError:
-        raise ConfigError(
-            "the small tier creates NATS users with the permissions of deploykit.permissions, "
-            "which is not installed; pass SmallTier(authorization=...) or set "
-            "nats.existingCredentials"
-        ) from None
-    return render_authorization_json(compile_authorization(manifest))
+    """The permission compiler's document, as Synadia's user `jwt_settings` per bus account.
+
+    Synadia Cloud runs the system account itself, so the compiler's `SYS` account is left out.
+    """
+    document = render_authorization_json(compile_authorization(manifest))
+    return {
+        "accounts": {
+            account["name"]: {
+                "users": {
+                    user["name"]: {k: v for k, v in user["permissions"].items() if v is not None}
+                    for user in account["users"]
+                }
+            }
+            for account in document["accounts"]
+            if account["name"] != document["system_account"]
+        }
+    }
 
 
 class SmallTier(pulumi.ComponentResource):
@@ -122,16 +138,10 @@ class SmallTier(pulumi.ComponentResource):
             f"{self._name}-nats", self._manifest, self._settings.nats, authorization, self._opts()
         )
 
-    def apply_jetstream(self, jetstream: JetStreamStep | None) -> pulumi.Resource | None:
-        if jetstream is None:
-            pulumi.log.warn(
-                "no JetStream step was given: the streams, consumers, KV buckets and object "
-                "stores of the manifest are not created by this stack",
-                resource=self,
-            )
-            return None
+    def apply_jetstream(self, jetstream: JetStreamStep | None) -> pulumi.Resource:
+        step = jetstream or default_jetstream
         opts = self._opts(depends_on=self.nats.resources)
-        return jetstream(f"{self._name}-jetstream", self._manifest, self.nats.connection, opts)
+        return step(f"{self._name}-jetstream", self._manifest, self.nats.connection, opts)
 
     def create_database(self) -> Database | None:
         if not self._manifest.databases:

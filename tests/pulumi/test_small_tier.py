@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,12 +13,12 @@ import pytest
 
 from components.small import SmallTier
 from components.small.synadia import NatsConnection
+from components.small.tier import default_authorization
 from deploykit.errors import ConfigError
 from deploykit.manifest import load_manifest
 from deploykit.model import Manifest
 from deploykit.outputs import StackOutputs
 from deploykit.stackconfig import SmallConfig
-from tests.fakes.authorization import AUTHORIZATION
 from tests.fakes.engine import Engine, plain, run
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pulumiverse_grafana")
@@ -50,6 +48,7 @@ SETTINGS: dict[str, Any] = {
         },
     },
 }
+AUTHORIZATION = default_authorization(load_manifest(ROOT / "deploykit.yaml"))
 USERS = ["gateway", "accounts", "welcome", "projector", "smoke-core", "provisioning-core"]
 USERS += ["smoke-analytics", "provisioning-analytics"]
 
@@ -398,25 +397,25 @@ def test_missing_tokens_are_listed_together(manifest: Manifest) -> None:
     assert "railwayToken" not in str(caught.value)
 
 
-def test_the_permission_compiler_is_used_when_no_document_is_given(
-    manifest: Manifest, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    compiled: list[Manifest] = []
-    module = types.ModuleType("deploykit.permissions")
-    module.compile_authorization = lambda m: compiled.append(m) or "compiled"  # type: ignore[attr-defined]
-    module.render_authorization_json = lambda a: AUTHORIZATION if a == "compiled" else None  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "deploykit.permissions", module)
+def test_without_a_document_users_get_the_permission_compilers_rights(manifest: Manifest) -> None:
     engine = deploy(manifest)
-    assert compiled == [manifest]
-    assert len(engine.of_type(DYNAMIC + "SynadiaUser")) == len(USERS)
+    users = {r.name: r for r in engine.of_type(DYNAMIC + "SynadiaUser")}
+    assert len(users) == len(USERS)
+    gateway = plain(users["small-nats-core-gateway"].input("jwt_settings"))
+    assert gateway["pub"]["allow"][:2] == ["accounts.rpc.create", "accounts.rpc.get"]
+    assert gateway["sub"]["allow"] == ["_INBOX_gateway.>"]
+    assert "resp" not in gateway
 
 
-def test_without_the_permission_compiler_the_error_says_what_to_do(
-    manifest: Manifest, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "deploykit.permissions", None)
-    with pytest.raises(ConfigError, match=r"deploykit\.permissions, which is not installed"):
-        deploy(manifest)
+def test_without_a_hook_the_reconcilers_resources_create_every_bus(manifest: Manifest) -> None:
+    engine = deploy(manifest, authorization=AUTHORIZATION)
+    assert names(engine, "deploykit:nats:JetStreamDefinitions") == ["small-jetstream"]
+    assert names(engine, "deploykit:nats:JetStream") == [
+        "small-jetstream-analytics",
+        "small-jetstream-core",
+    ]
+    streams = [r.name for r in engine.registrations.values() if "stream-ACCOUNTS" in r.name]
+    assert streams == ["small-jetstream-core-stream-ACCOUNTS"]
 
 
 @pytest.mark.parametrize(
@@ -466,7 +465,6 @@ def test_yugabyte_is_deployed_as_postgres_and_says_so(
     assert any(
         "engine: yugabyte, but the small tier runs PostgreSQL 17 on Neon" in w for w in warnings
     )
-    assert any("no JetStream step was given" in w for w in warnings)
     assert engine.exports["database"][0]["engine"] == "postgres"
 
 
