@@ -35,13 +35,14 @@ from nats.js.client import JetStreamContext
 
 from deploykit import naming
 from deploykit.localnats import local_cluster
+from deploykit.localpg import LocalPostgres
 from deploykit.ports import free_ports
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 NATS_PASSWORD = "nats-secret-5d1e"
-DB_PASSWORD = "db-secret-8b2c"  # PostgreSQL here trusts local connections; it must not leak anyway
+DB_PASSWORD = "db-secret-8b2c"  # the owner role's password (SCRAM): it must not leak into logs
 CREATED = "accounts.events.created"
 WELCOMED = "accounts.events.welcomed"
 APPS = ("gateway", "accounts", "welcome", "projector")
@@ -176,12 +177,10 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def database_url(postgres_uri: str) -> str:
-    """A fresh database of its own, reached with a URL that carries a password."""
+def database_url(postgres: LocalPostgres) -> str:
+    """A fresh database and owner role of its own, reached with a URL that carries a password."""
     name = f"apps_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_uri, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return postgres_uri.replace("postgres:@/postgres", f"postgres:{DB_PASSWORD}@/{name}")
+    return postgres.ensure_database(name, name, DB_PASSWORD)
 
 
 @pytest.fixture
