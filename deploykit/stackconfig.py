@@ -130,6 +130,11 @@ class MetalNats(_Config):
     exporterVersion: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = "0.17.3"
 
 
+class MetalMonitoring(_Config):
+    prometheusVersion: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = "2.53.3"
+    retention: Annotated[str, Field(pattern=r"^\d+[dwy]$")] = "30d"
+
+
 class MetalKubernetes(_Config):
     existingKubeconfig: bool = False
     k3sVersion: str = "v1.31.4+k3s1"
@@ -165,6 +170,7 @@ class MetalConfig(_Config):
     nats: MetalNats = Field(default_factory=MetalNats)
     kubernetes: MetalKubernetes = Field(default_factory=MetalKubernetes)
     backup: Backup = Field(default_factory=Backup)
+    monitoring: MetalMonitoring = Field(default_factory=MetalMonitoring)
     domains: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ from deploykit.metal import layout
 from deploykit.metal.shell import (
     ensure_packages,
     http_ok,
+    install_release,
     put_file,
     q,
     script,
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 USER = "nats"
+RELEASES = "https://github.com/nats-io"
 
 
 @dataclass(frozen=True)
@@ -128,31 +130,14 @@ def exporter_unit(node: NatsNode, binary: str = layout.NATS_EXPORTER_BINARY) -> 
     )
 
 
-def _release(project: str, version: str, asset: str, sums: str, binary: str, target: str) -> str:
-    """Download a GitHub release of nats-io/`project`, check its checksum, install `binary`."""
-    base = f"https://github.com/nats-io/{project}/releases/download/v{version}"
-    return script(
-        'tmp="$(mktemp -d)"',
-        "trap 'rm -rf \"$tmp\"' EXIT",
-        f'asset="{asset}"',
-        f'curl -fsSL -o "$tmp/$asset.tar.gz" "{base}/$asset.tar.gz"',
-        f'curl -fsSL -o "$tmp/sums" "{base}/{sums}"',
-        '(cd "$tmp" && grep " $asset.tar.gz$" sums | sha256sum -c --quiet -)',
-        'tar -xzf "$tmp/$asset.tar.gz" -C "$tmp"',
-        f'install -m 0755 "$(find "$tmp" -type f -name {binary} | head -n 1)" {target}',
-    ).rstrip("\n")
-
-
 def install_server_script(version: str) -> str:
     """The official nats-server release, unless that version is already installed. Replacing
     the binary does not touch the running server: `restart_script` does, one node at a time."""
-    download = _release(
-        "nats-server",
-        version,
+    download = install_release(
+        f"{RELEASES}/nats-server/releases/download/v{version}",
         f"nats-server-v{version}-linux-$(dpkg --print-architecture)",
         "SHA256SUMS",
-        "nats-server",
-        layout.NATS_BINARY,
+        {"nats-server": layout.NATS_BINARY},
     )
     return script(
         ensure_packages(["ca-certificates", "curl"]),
@@ -167,13 +152,11 @@ def install_server_script(version: str) -> str:
 
 def install_exporter_script(version: str) -> str:
     arch = '$(dpkg --print-architecture | sed "s/amd64/x86_64/")'
-    download = _release(
-        "prometheus-nats-exporter",
-        version,
+    download = install_release(
+        f"{RELEASES}/prometheus-nats-exporter/releases/download/v{version}",
         f"prometheus-nats-exporter-v{version}-linux-{arch}",
         "checksums.txt",
-        "prometheus-nats-exporter",
-        layout.NATS_EXPORTER_BINARY,
+        {"prometheus-nats-exporter": layout.NATS_EXPORTER_BINARY},
     )
     return script(
         f'if ! {layout.NATS_EXPORTER_BINARY} -version 2>&1 | grep -q "{version}"; then',

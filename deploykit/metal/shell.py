@@ -13,6 +13,7 @@ __all__ = [
     "as_root",
     "ensure_packages",
     "http_ok",
+    "install_release",
     "put_file",
     "q",
     "script",
@@ -84,3 +85,21 @@ def system_user(name: str, home: str) -> str:
         f"id -u {name} >/dev/null 2>&1 || "
         f"useradd --system --home-dir {home} --shell /usr/sbin/nologin {name}"
     )
+
+
+def install_release(base: str, asset: str, sums: str, binaries: dict[str, str]) -> str:
+    """Download `base/asset.tar.gz`, check it against the release's checksum file `sums`, and
+    install each named binary of the archive (`name → target path`)."""
+    return script(
+        'tmp="$(mktemp -d)"',
+        "trap 'rm -rf \"$tmp\"' EXIT",
+        f'asset="{asset}"',
+        f'curl -fsSL -o "$tmp/$asset.tar.gz" "{base}/$asset.tar.gz"',
+        f'curl -fsSL -o "$tmp/sums" "{base}/{sums}"',
+        '(cd "$tmp" && grep " $asset.tar.gz$" sums | sha256sum -c --quiet -)',
+        'tar -xzf "$tmp/$asset.tar.gz" -C "$tmp"',
+        *(
+            f'install -m 0755 "$(find "$tmp" -type f -name {name} | head -n 1)" {target}'
+            for name, target in binaries.items()
+        ),
+    ).rstrip("\n")
