@@ -7,12 +7,14 @@ Keys are camelCase, as Pulumi config keys conventionally are.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -89,6 +91,14 @@ ByteSize = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
 DEFAULT_DATABASE_VERSIONS = {"postgres": "16", "yugabyte": "2.20.1.0-b97"}
 
 
+def _network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an address or a network like 10.0.0.0/24") from None
+    return value
+
+
 class Host(_Config):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
     address: Annotated[str, Field(min_length=1)]
@@ -105,6 +115,7 @@ class Host(_Config):
 class MetalDatabase(_Config):
     engine: Literal["postgres", "yugabyte"] = "postgres"
     version: str = ""
+    clients: list[Annotated[str, AfterValidator(_network)]] = Field(default_factory=list)
 
     @property
     def release(self) -> str:

@@ -79,8 +79,8 @@ def slot_name(host: str) -> str:
 
 
 def _cidr(address: str) -> str:
-    ip = ipaddress.ip_address(address)
-    return f"{ip}/{32 if ip.version == 4 else 128}"
+    """An address becomes a one-host network; a network (10.0.0.0/24) stays as it is."""
+    return str(ipaddress.ip_network(address, strict=False))
 
 
 def postgres_settings(
