@@ -11,7 +11,7 @@ import base64
 import re
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,19 +61,14 @@ class Registration:
     inputs: dict[str, Any]
 
 
-@dataclass
 class Recorder(MockMonitor):
     """The mock monitor, keeping what the engine would see: parents, dependencies, secrecy."""
 
-    registrations: dict[str, Registration] = field(default_factory=dict)
-    secrets: set[str] = field(default_factory=set)
-
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
-        self.registrations = {}
-        self.secrets = set()
+        self.registrations: dict[str, Registration] = {}
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method's name
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             self.registrations[response.urn] = Registration(
