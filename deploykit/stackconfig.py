@@ -186,10 +186,10 @@ class MetalConfig(_Config):
 
     @model_validator(mode="after")
     def _roles_covered(self) -> MetalConfig:
-        for what in ("name", "address"):
+        for what, plural in (("name", "names"), ("address", "addresses")):
             values = [getattr(h, what) for h in self.hosts]
             if len(set(values)) != len(values):
-                raise ValueError(f"host {what}s must be unique")
+                raise ValueError(f"host {plural} must be unique")
         present = {role for host in self.hosts for role in host.roles}
         needed = {"nats", "database", "monitoring"}
         if not self.kubernetes.existingKubeconfig:
