@@ -7,6 +7,7 @@ the certificates and passwords flowing through the graph are real ones."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import subprocess
@@ -204,6 +205,8 @@ class Program:
 
 
 def run_program(manifest: Manifest, settings: MetalConfig) -> Program:
+    # Pulumi's runtime needs a current event loop; an earlier asyncio.run() may have closed it.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = Mocks()
     monitor = Recorder(mocks)
     pulumi.runtime.set_mocks(

@@ -212,7 +212,7 @@ def test_k3s_first_server_starts_the_cluster_and_agents_join_it() -> None:
     assert "K3S_URL=https://10.0.0.1:6443 sh -s - agent --node-ip 10.0.0.2" in agent
     kubeconfig = "server: https://127.0.0.1:6443\n"
     assert k3s.kubeconfig_for(kubeconfig, first) == "server: https://203.0.113.1:6443\n"
-    with pytest.raises(ValueError, match="does not name https://127.0.0.1:6443"):
+    with pytest.raises(ValueError, match=r"does not name https://127\.0\.0\.1:6443"):
         k3s.kubeconfig_for("server: https://elsewhere:6443\n", first)
 
 
