@@ -7,15 +7,34 @@ Keys are camelCase, as Pulumi config keys conventionally are.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from deploykit.errors import ConfigError, Problem
+from deploykit.model import Manifest, Role
+from deploykit.units import parse_size
 
-__all__ = ["MetalConfig", "SmallConfig", "StackFile", "load_stack_file", "parse_stack_config"]
+__all__ = [
+    "MetalConfig",
+    "SmallConfig",
+    "StackFile",
+    "check_metal_manifest",
+    "load_stack_file",
+    "parse_stack_config",
+]
 
 PROJECT = "deploykit"
 
@@ -71,28 +90,69 @@ class SmallConfig(_Config):
 
 
 HostRole = Literal["nats", "database", "kubernetes-server", "kubernetes-agent", "monitoring"]
+ByteSize = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
+
+DEFAULT_DATABASE_VERSIONS = {"postgres": "16", "yugabyte": "2.20.1.0-b97"}
+
+
+def _network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an address or a network like 10.0.0.0/24") from None
+    return value
 
 
 class Host(_Config):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
-    address: str
+    address: Annotated[str, Field(min_length=1)]
     privateAddress: str = ""
     sshUser: str = "root"
     roles: Annotated[list[HostRole], Field(min_length=1)]
 
+    @property
+    def private(self) -> str:
+        """Where servers listen and route: the private address, else the only one there is."""
+        return self.privateAddress or self.address
+
 
 class MetalDatabase(_Config):
     engine: Literal["postgres", "yugabyte"] = "postgres"
-    version: str = "16"
+    version: str = ""
+    clients: list[Annotated[str, AfterValidator(_network)]] = Field(default_factory=list)
+
+    @property
+    def release(self) -> str:
+        return self.version or DEFAULT_DATABASE_VERSIONS[self.engine]
+
+    @model_validator(mode="after")
+    def _version_fits_engine(self) -> MetalDatabase:
+        if self.engine == "postgres" and not re.fullmatch(r"1[4-7]", self.release):
+            raise ValueError(f"postgres version {self.version!r}: expected a major version 14-17")
+        if self.engine == "yugabyte" and not re.fullmatch(r"\d+\.\d+\.\d+\.\d+-b\d+", self.release):
+            raise ValueError(
+                f"yugabyte version {self.version!r}: expected a release like 2.20.1.0-b97"
+            )
+        return self
 
 
 class MetalNats(_Config):
-    version: str = "2.12.3"
+    version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = "2.12.3"
     tls: Literal["generate", "provided"] = "generate"
+    maxFileStore: ByteSize = 20 * 1024**3
+    maxMemoryStore: ByteSize = 1024**3
+    syncInterval: Annotated[str, Field(pattern=r"^(always|\d+(ms|s|m|h))$")] = "2m"
+    exporterVersion: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = "0.17.3"
+
+
+class MetalMonitoring(_Config):
+    prometheusVersion: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = "2.53.3"
+    retention: Annotated[str, Field(pattern=r"^\d+[dwy]$")] = "30d"
 
 
 class MetalKubernetes(_Config):
     existingKubeconfig: bool = False
+    k3sVersion: str = "v1.31.4+k3s1"
 
 
 class Backup(_Config):
@@ -100,6 +160,23 @@ class Backup(_Config):
     bucket: str = ""
     region: str = ""
     accessKeyId: str = ""
+    schedule: str = "0 3 * * *"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.bucket)
+
+    @model_validator(mode="after")
+    def _all_or_nothing(self) -> Backup:
+        given = {"endpoint": self.endpoint, "bucket": self.bucket, "accessKeyId": self.accessKeyId}
+        missing = [key for key, value in given.items() if not value]
+        if 0 < len(missing) < len(given):
+            raise ValueError(
+                f"backup storage needs endpoint, bucket and accessKeyId; missing {', '.join(missing)}"
+            )
+        if len(self.schedule.split()) != 5:
+            raise ValueError(f"schedule {self.schedule!r}: expected a cron expression of 5 fields")
+        return self
 
 
 class MetalConfig(_Config):
@@ -108,13 +185,15 @@ class MetalConfig(_Config):
     nats: MetalNats = Field(default_factory=MetalNats)
     kubernetes: MetalKubernetes = Field(default_factory=MetalKubernetes)
     backup: Backup = Field(default_factory=Backup)
+    monitoring: MetalMonitoring = Field(default_factory=MetalMonitoring)
     domains: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _roles_covered(self) -> MetalConfig:
-        names = [h.name for h in self.hosts]
-        if len(set(names)) != len(names):
-            raise ValueError("host names must be unique")
+        for what, plural in (("name", "names"), ("address", "addresses")):
+            values = [getattr(h, what) for h in self.hosts]
+            if len(set(values)) != len(values):
+                raise ValueError(f"host {plural} must be unique")
         present = {role for host in self.hosts for role in host.roles}
         needed = {"nats", "database", "monitoring"}
         if not self.kubernetes.existingKubeconfig:
@@ -122,6 +201,42 @@ class MetalConfig(_Config):
         missing = sorted(needed - present)
         if missing:
             raise ValueError(f"no host has the role(s) {', '.join(missing)}")
+        return self
+
+    @model_validator(mode="after")
+    def _counts(self) -> MetalConfig:
+        """Host counts that cannot work, refused before anything is created."""
+        nats = len(self.hosts_with("nats"))
+        if nats % 2 == 0:
+            raise ValueError(
+                f"{nats} hosts have the role nats: use an odd number (1, 3 or 5), "
+                "an even cluster tolerates no more failures than the odd one below it"
+            )
+        databases = len(self.hosts_with("database"))
+        if self.database.engine == "postgres" and databases > 2:
+            raise ValueError(
+                f"{databases} hosts have the role database: postgres runs a primary and at most "
+                "one streaming replica (use engine yugabyte for more)"
+            )
+        if self.database.engine == "yugabyte" and databases < 3:
+            raise ValueError(
+                f"{databases} host(s) have the role database: yugabyte runs with replication "
+                "factor 3 and needs at least 3"
+            )
+        if len(self.hosts_with("monitoring")) > 1:
+            raise ValueError("more than one host has the role monitoring: give it to exactly one")
+        servers = len(self.hosts_with("kubernetes-server"))
+        if self.kubernetes.existingKubeconfig and servers + len(
+            self.hosts_with("kubernetes-agent")
+        ):
+            raise ValueError(
+                "kubernetes.existingKubeconfig is true but hosts have kubernetes roles: "
+                "remove the roles or install k3s"
+            )
+        if servers % 2 == 0 and servers:
+            raise ValueError(
+                f"{servers} hosts have the role kubernetes-server: embedded etcd needs an odd number"
+            )
         return self
 
     def hosts_with(self, role: HostRole) -> list[Host]:
@@ -160,6 +275,75 @@ def parse_stack_config(config: dict[str, Any], source: str) -> StackFile:
     return stack
 
 
+def check_metal_manifest(
+    manifest: Manifest, settings: MetalConfig, source: str = "stacks/Pulumi.metal.yaml"
+) -> None:
+    """What the metal stack config must provide for this manifest, all problems at once, before
+    any resource is declared (a 5-minute `pulumi up` should not fail on its last resource)."""
+    problems = [*_replicas_fit(manifest, settings), *_databases_fit(manifest, settings)]
+    problems += _services_fit(manifest, settings)
+    if problems:
+        raise ConfigError("\n".join(p.render(source) for p in problems))
+
+
+def _replicas_fit(manifest: Manifest, settings: MetalConfig) -> list[Problem]:
+    nats = len(settings.hosts_with("nats"))
+    assets = [
+        (f"{section}.{name}", item.replicas)
+        for section in ("streams", "kv", "object_stores")
+        for name, item in getattr(manifest, section).items()
+    ]
+    return [
+        Problem(
+            f"{PROJECT}:metal.hosts",
+            f"{where} in the manifest has replicas {replicas} but only {nats} host(s) have the "
+            "role nats",
+            f"give the role nats to at least {replicas} hosts",
+        )
+        for where, replicas in assets
+        if replicas > nats
+    ]
+
+
+def _databases_fit(manifest: Manifest, settings: MetalConfig) -> list[Problem]:
+    return [
+        Problem(
+            f"{PROJECT}:metal.database.engine",
+            f"is {settings.database.engine!r} but the manifest's database {key!r} uses "
+            f"{database.engine!r}",
+            "one engine per system",
+        )
+        for key, database in manifest.databases.items()
+        if database.engine != settings.database.engine
+    ]
+
+
+def _services_fit(manifest: Manifest, settings: MetalConfig) -> list[Problem]:
+    problems = []
+    for service, domain in settings.domains.items():
+        where = f"{PROJECT}:metal.domains.{service}"
+        found = manifest.services.get(service)
+        if found is None or found.role is not Role.FRONTEND:
+            frontends = sorted(n for n, s in manifest.services.items() if s.role is Role.FRONTEND)
+            problems.append(
+                Problem(where, "names no frontend of the manifest", f"frontends: {frontends}")
+            )
+        elif found.run.port is None:
+            problems.append(
+                Problem(where, f"{service} serves {domain} but has no run.port in the manifest")
+            )
+    for name, service in manifest.services.items():
+        if not service.run.image:
+            problems.append(
+                Problem(
+                    f"{PROJECT}:metal",
+                    f"service {name} has no run.image in the manifest",
+                    "Kubernetes runs container images",
+                )
+            )
+    return problems
+
+
 def load_stack_file(path: str | Path) -> StackFile:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
@@ -178,6 +362,8 @@ SECRET_KEYS = (
     "kubeconfig",
     "backupSecretAccessKey",
     "natsCreds",
+    "natsTls",
+    "grafanaAdminPassword",
 )
 
 

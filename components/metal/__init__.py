@@ -1,0 +1,24 @@
+"""The `metal` tier: NATS and the database on VMs over SSH, apps on Kubernetes, Prometheus
+and Grafana. `MetalTier` is the whole stack; the other components are its parts:
+
+    MetalTier
+     ├── Certificates      the stack's CA and host certificates (openssl, or provided)
+     ├── NatsCluster       nats-server per host, rolled out one node at a time behind gates
+     ├── (JetStream hook)  the reconciler's resources, after the gates
+     ├── Database          PostgreSQL primary + replica, or YugabyteDB RF3
+     ├── Kubernetes        k3s on the hosts, or a given kubeconfig
+     ├── Apps              per service: Secret, Deployment, PDB, Service, Ingress
+     ├── JetStreamBackups  a CronJob per bus with streams marked for backup
+     └── Monitoring        node_exporter, Prometheus, Grafana
+"""
+
+from components.metal.inputs import (
+    JetStreamContext,
+    JetStreamHook,
+    MetalSecrets,
+    NatsAuth,
+    NatsUser,
+)
+from components.metal.tier import MetalTier
+
+__all__ = ["JetStreamContext", "JetStreamHook", "MetalSecrets", "MetalTier", "NatsAuth", "NatsUser"]

@@ -1,0 +1,153 @@
+"""Prometheus and Grafana on the monitoring host, node_exporter on every host. (NATS's and
+PostgreSQL's exporters are installed beside their servers.)"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_command import remote
+
+from components.metal.kubernetes import Kubernetes
+from components.metal.remote import Hosts
+from deploykit.metal import layout
+from deploykit.metal import monitoring as plan
+from deploykit.metal.shell import put_file, script
+from deploykit.model import Manifest
+from deploykit.stackconfig import MetalConfig
+
+__all__ = ["Monitoring", "MonitoringArgs"]
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    manifest: Manifest
+    settings: MetalConfig
+    runner: Hosts
+    kubernetes: Kubernetes
+    namespace: str
+    prometheus_token: pulumi.Resource
+    grafana_admin_password: pulumi.Output[str]
+    depends_on: Sequence[pulumi.Resource]
+
+
+class Monitoring(pulumi.ComponentResource):
+    def __init__(
+        self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("deploykit:metal:Monitoring", name, {}, opts)
+        self.args, self.name = args, name
+        self.host = args.settings.hosts_with("monitoring")[0]
+        self._node_exporters()
+        installed = self._install_prometheus()
+        access = self._kubernetes_access(installed)
+        self.prometheus = self._configure_prometheus([installed, *access])
+        self.grafana = self._grafana()
+        self.register_outputs({"host": self.host.name})
+
+    def _run(self, step: str, body: str, **kwargs: Any) -> remote.Command:
+        return self.args.runner.run(f"{self.name}-{step}", self.host, body, self, **kwargs)
+
+    def _node_exporters(self) -> None:
+        for host in self.args.settings.hosts:
+            self.args.runner.run(
+                f"{self.name}-{host.name}-node-exporter",
+                host,
+                plan.node_exporter_script(host),
+                self,
+            )
+
+    def _install_prometheus(self) -> remote.Command:
+        settings = self.args.settings.monitoring
+        installed = self._run(
+            "prometheus-install", plan.prometheus_install_script(settings.prometheusVersion)
+        )
+        return self._run(
+            "prometheus-unit",
+            script(put_file("/etc/systemd/system/prometheus.service"), "systemctl daemon-reload"),
+            stdin=plan.prometheus_unit(self.host, retention=settings.retention),
+            depends_on=[installed],
+        )
+
+    def _kubernetes_access(self, after: remote.Command) -> list[remote.Command]:
+        """The token and CA Prometheus uses to list the apps' pods, read back from the cluster."""
+        token = k8s.core.v1.Secret.get(
+            f"{self.name}-prometheus-token",
+            f"{self.args.namespace}/prometheus-token",
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=self.args.kubernetes.provider,
+                depends_on=[self.args.prometheus_token],
+            ),
+        )
+        data = pulumi.Output.secret(token.data)
+        return [
+            self._run(
+                f"prometheus-{file.rsplit('/', 1)[1]}",
+                put_file(file, mode="0640", group="prometheus"),
+                stdin=data.apply(lambda d, k=key: base64.b64decode(d[k]).decode()),
+                depends_on=[after],
+            )
+            for file, key in ((plan.K8S_TOKEN, "token"), (plan.K8S_CA, "ca.crt"))
+        ]
+
+    def _configure_prometheus(self, after: list[remote.Command]) -> remote.Command:
+        """Rules, then the configuration naming them (each checked by promtool), then reload."""
+        args = self.args
+        discovery = args.kubernetes.api_server.apply(
+            lambda server: plan.prometheus_config(
+                args.manifest.system, args.settings, plan.AppsDiscovery(server, args.namespace)
+            )
+        )
+        rules = self._run(
+            "prometheus-rules",
+            plan.put_rules_script(),
+            stdin=plan.alert_rules(args.manifest, args.settings),
+            depends_on=after,
+        )
+        config = self._run(
+            "prometheus-config",
+            plan.put_prometheus_config_script(),
+            stdin=discovery,
+            depends_on=[rules],
+        )
+        return self._run(
+            "prometheus-start",
+            plan.prometheus_reload_script(),
+            depends_on=[config, *args.depends_on],
+            triggers=[discovery, plan.alert_rules(args.manifest, args.settings)],
+        )
+
+    def _grafana(self) -> remote.Command:
+        installed = self._run("grafana-install", plan.grafana_install_script())
+        prometheus_url = f"http://{self.host.private}:{layout.PROMETHEUS_PORT}"
+        files = {
+            "/etc/grafana/provisioning/datasources/deploykit.yml": plan.grafana_datasource(
+                prometheus_url
+            ),
+            "/etc/grafana/provisioning/dashboards/deploykit.yml": plan.grafana_dashboard_provider(),
+            **{
+                f"{plan.DASHBOARD_DIR}/{file}": text
+                for file, text in plan.dashboards(self.args.manifest).items()
+            },
+        }
+        written = [
+            self._run(
+                f"grafana-{path.rsplit('/', 2)[-2]}-{path.rsplit('/', 1)[1].replace('.', '-')}",
+                put_file(path, mode="0640", group="grafana"),
+                stdin=text,
+                depends_on=[installed],
+            )
+            for path, text in files.items()
+        ]
+        return self._run(
+            "grafana-start",
+            plan.grafana_password_script(),
+            stdin=self.args.grafana_admin_password,
+            depends_on=written,
+            triggers=[*files.values()],
+        )

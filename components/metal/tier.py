@@ -1,0 +1,230 @@
+"""`MetalTier`: the whole `metal` stack, from the manifest and `stacks/Pulumi.metal.yaml`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.metal.apps import Apps, AppsArgs
+from components.metal.backup import JetStreamBackups, JetStreamBackupsArgs
+from components.metal.database import Database, DatabaseArgs
+from components.metal.inputs import JetStreamContext, JetStreamHook, MetalSecrets, NatsAuth
+from components.metal.kubernetes import Kubernetes
+from components.metal.monitoring import Monitoring, MonitoringArgs
+from components.metal.nats import NatsCluster, NatsClusterArgs
+from components.metal.remote import Hosts
+from components.metal.tls import Certificates
+from deploykit.errors import ConfigError
+from deploykit.metal.backup import backup_buses
+from deploykit.metal.outputs import nats_urls, stack_outputs
+from deploykit.model import Manifest
+from deploykit.naming import provisioning_user
+from deploykit.outputs import StackOutputs
+from deploykit.stackconfig import MetalConfig, check_metal_manifest
+
+__all__ = ["MetalTier"]
+
+
+class MetalTier(pulumi.ComponentResource):
+    """NATS and the database on the hosts (systemd, over SSH), the apps on Kubernetes,
+    Prometheus and Grafana on the monitoring host; exports the stack outputs shape.
+
+    `auth`: the permission compiler's accounts block and users (required).
+    `jetstream`: applies the JetStream definitions; called once the NATS cluster passed its
+    health gates, its resource is then awaited by the apps and the backups.
+    `secrets`: defaults to the stack's secret config keys (see `MetalSecrets.from_config`).
+    """
+
+    outputs: pulumi.Output[dict[str, Any]]
+
+    def __init__(
+        self,
+        name: str,
+        manifest: Manifest,
+        settings: MetalConfig,
+        auth: NatsAuth | None = None,
+        *,
+        jetstream: JetStreamHook | None = None,
+        secrets: MetalSecrets | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        check_metal_manifest(manifest, settings)
+        auth = _checked(manifest, auth)
+        secrets = secrets or MetalSecrets.from_config(settings)
+        super().__init__("deploykit:metal:MetalTier", name, {}, opts)
+        self.manifest, self.settings, self.auth, self.secrets = manifest, settings, auth, secrets
+        self.name, self.runner = name, Hosts(secrets.ssh_private_key)
+        self.namespace = f"{manifest.system}-{pulumi.get_stack()}"
+        self.certificates = self._certificates()
+        self.nats = self._nats()
+        self.streams = self._jetstream(jetstream)
+        self.database = self._database()
+        self.kubernetes = self._kubernetes()
+        self.apps = self._apps()
+        self._backups()
+        self._monitoring()
+        self.outputs = self._export_outputs()
+        self.register_outputs({"outputs": self.outputs})
+
+    def _opts(self, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
+
+    def _certificates(self) -> Certificates:
+        return Certificates(
+            f"{self.name}-tls",
+            self.manifest.system,
+            self.settings.hosts,
+            provided=self.secrets.nats_tls,
+            opts=self._opts(),
+        )
+
+    def _nats(self) -> NatsCluster:
+        args = NatsClusterArgs(
+            system=self.manifest.system,
+            hosts=self.settings.hosts_with("nats"),
+            settings=self.settings.nats,
+            accounts=self.auth.accounts,
+            system_account=self.auth.system_account,
+            certificates=self.certificates,
+            runner=self.runner,
+        )
+        return NatsCluster(f"{self.name}-nats", args, self._opts())
+
+    def _jetstream(self, hook: JetStreamHook | None) -> list[pulumi.Resource]:
+        """The JetStream definitions, by the reconciler's resources, after the health gates."""
+        if hook is None:
+            return []
+        context = JetStreamContext(
+            urls=nats_urls(self.settings, public=True),
+            provisioning={
+                bus: self.auth.users[provisioning_user(bus)]
+                for bus in self.manifest.buses
+                if provisioning_user(bus) in self.auth.users
+            },
+            ca_certificate=self.certificates.ca,
+            opts=self._opts(*self.nats.gates),
+        )
+        created = hook(context)
+        return [created] if created is not None else []
+
+    def _database(self) -> Database:
+        clients = [
+            h.private
+            for h in self.settings.hosts
+            if {"kubernetes-server", "kubernetes-agent"} & set(h.roles)
+        ]
+        args = DatabaseArgs(
+            manifest=self.manifest,
+            settings=self.settings,
+            clients=clients,
+            certificates=self.certificates,
+            runner=self.runner,
+            backup_secret_access_key=self.secrets.backup_secret_access_key,
+        )
+        return Database(f"{self.name}-db", args, self._opts())
+
+    def _kubernetes(self) -> Kubernetes:
+        return Kubernetes(
+            f"{self.name}-k8s",
+            self.settings,
+            self.runner,
+            existing_kubeconfig=self.secrets.kubeconfig,
+            opts=self._opts(),
+        )
+
+    def _apps(self) -> Apps:
+        args = AppsArgs(
+            manifest=self.manifest,
+            settings=self.settings,
+            namespace=self.namespace,
+            kubernetes=self.kubernetes,
+            nats_urls=nats_urls(self.settings, public=False),
+            users=self.auth.users,
+            database_urls=self.database.urls,
+            ca_certificate=self.certificates.ca,
+            depends_on=[*self.nats.gates, *self.streams, self.database.ready],
+        )
+        return Apps(f"{self.name}-apps", args, self._opts())
+
+    def _backups(self) -> None:
+        key = self.secrets.backup_secret_access_key
+        if not self.settings.backup.enabled or key is None:
+            return
+        args = JetStreamBackupsArgs(
+            manifest=self.manifest,
+            backup=self.settings.backup,
+            namespace=self.namespace,
+            kubernetes=self.kubernetes,
+            nats_urls=nats_urls(self.settings, public=False),
+            users=self.auth.users,
+            ca_certificate=self.certificates.ca,
+            secret_access_key=key,
+            depends_on=[self.apps.namespace, *self.nats.gates, *self.streams],
+        )
+        JetStreamBackups(f"{self.name}-backup", args, self._opts())
+
+    def _monitoring(self) -> None:
+        args = MonitoringArgs(
+            manifest=self.manifest,
+            settings=self.settings,
+            runner=self.runner,
+            kubernetes=self.kubernetes,
+            namespace=self.namespace,
+            prometheus_token=self.apps.prometheus_token,
+            grafana_admin_password=self.secrets.grafana_admin_password,
+            depends_on=[self.nats.ready, self.database.ready],
+        )
+        Monitoring(f"{self.name}-monitoring", args, self._opts())
+
+    def _export_outputs(self) -> pulumi.Output[dict[str, Any]]:
+        """The stack outputs shape (checked against `StackOutputs`), exported key by key."""
+        users = self.auth.users
+        names = list(users)
+        database = self.database
+        keys = list(database.urls)
+        values = pulumi.Output.all(
+            pulumi.Output.all(*(users[n].password for n in names)),
+            database.admin_url,
+            pulumi.Output.all(*(database.urls[k] for k in keys)),
+            pulumi.Output.all(*database.replica_urls),
+        )
+
+        def document(v: list[Any]) -> dict[str, Any]:
+            passwords, admin_url, urls, replica_urls = v
+            credentials = {
+                n: {
+                    "account": users[n].account,
+                    "role": users[n].role,
+                    "service": users[n].service,
+                    "password": p,
+                }
+                for n, p in zip(names, passwords, strict=True)
+            }
+            db = {
+                "engine": self.settings.database.engine,
+                "admin_url": admin_url,
+                "urls": dict(zip(keys, urls, strict=True)),
+                "replica_urls": list(replica_urls),
+            }
+            data = stack_outputs(self.manifest, self.settings, credentials, db)
+            return StackOutputs.model_validate(data).model_dump(mode="json")
+
+        outputs = pulumi.Output.secret(values.apply(document))
+        for key in StackOutputs.model_fields:
+            pulumi.export(key, outputs.apply(lambda o, k=key: o[k]))
+        return outputs
+
+
+def _checked(manifest: Manifest, auth: NatsAuth | None) -> NatsAuth:
+    """Every service and every backed-up bus needs its NATS user in `auth`."""
+    if auth is None:
+        raise ConfigError(
+            "the metal tier needs the NATS accounts and users of the permission compiler: "
+            "MetalTier(..., auth=NatsAuth(accounts=..., users=...))"
+        )
+    needed = [*manifest.services, *(provisioning_user(b) for b in backup_buses(manifest))]
+    missing = [user for user in needed if user not in auth.users]
+    if missing:
+        raise ConfigError(f"NatsAuth has no user(s) {', '.join(missing)}")
+    return auth

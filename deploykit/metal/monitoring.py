@@ -1,0 +1,409 @@
+"""Prometheus and Grafana on the monitoring host, exporters on the others.
+
+- node_exporter (Debian's package) on every host; prometheus-nats-exporter beside each
+  nats-server (see `nats.py`); Debian's postgres_exporter on each PostgreSQL host;
+- prometheus.yml scraping them all, and the apps' pods through Kubernetes service discovery;
+- alert rules for the hosts, NATS/JetStream (some generated from the manifest's streams and
+  consumers), the database and the apps;
+- Grafana (from Grafana's apt repository) with the Prometheus data source and three
+  dashboards provisioned as files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from deploykit.metal import layout
+from deploykit.metal.shell import ensure_packages, install_release, put_file, script, system_user
+from deploykit.model import ConsumeMode, Manifest
+from deploykit.render import render
+from deploykit.stackconfig import Host, MetalConfig
+
+__all__ = [
+    "DASHBOARD_DIR",
+    "PROMETHEUS_CONFIG",
+    "PROMETHEUS_RULES",
+    "AppsDiscovery",
+    "alert_rules",
+    "dashboards",
+    "grafana_dashboard_provider",
+    "grafana_datasource",
+    "grafana_install_script",
+    "grafana_password_script",
+    "node_exporter_script",
+    "postgres_exporter_script",
+    "prometheus_config",
+    "prometheus_install_script",
+    "prometheus_reload_script",
+    "prometheus_unit",
+    "put_prometheus_config_script",
+    "put_rules_script",
+]
+
+PROMETHEUS_BINARY = "/usr/local/bin/prometheus"
+PROMTOOL = "/usr/local/bin/promtool"
+PROMETHEUS_DATA = "/var/lib/prometheus"
+PROMETHEUS_CONFIG = "/etc/prometheus/prometheus.yml"
+PROMETHEUS_RULES = "/etc/prometheus/deploykit-rules.yml"
+K8S_TOKEN = "/etc/prometheus/kubernetes-token"
+K8S_CA = "/etc/prometheus/kubernetes-ca.crt"
+DASHBOARD_DIR = "/var/lib/grafana/dashboards/deploykit"
+CONSUMER_LAG = 1000
+
+
+@dataclass(frozen=True)
+class AppsDiscovery:
+    """Where Prometheus finds the apps: the Kubernetes API and the namespace of the stack."""
+
+    api_server: str
+    namespace: str
+
+
+def _targets(hosts: Sequence[Host], port: int) -> list[dict[str, Any]]:
+    return [{"targets": [f"{h.private}:{port}"], "labels": {"host": h.name}} for h in hosts]
+
+
+def prometheus_config(system: str, settings: MetalConfig, apps: AppsDiscovery | None = None) -> str:
+    database = settings.hosts_with("database")
+    jobs: list[dict[str, Any]] = [
+        {"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]},
+        {"job_name": "node", "static_configs": _targets(settings.hosts, layout.NODE_EXPORTER_PORT)},
+        {
+            "job_name": "nats",
+            "static_configs": _targets(settings.hosts_with("nats"), layout.NATS_EXPORTER_PORT),
+        },
+    ]
+    if settings.database.engine == "postgres":
+        jobs.append(
+            {
+                "job_name": "postgres",
+                "static_configs": _targets(database, layout.POSTGRES_EXPORTER_PORT),
+            }
+        )
+    else:
+        for process, port, hosts in (
+            ("master", layout.YB_MASTER_UI_PORT, database[:3]),
+            ("tserver", layout.YB_TSERVER_UI_PORT, database),
+        ):
+            jobs.append(
+                {
+                    "job_name": f"yb-{process}",
+                    "metrics_path": "/prometheus-metrics",
+                    "static_configs": _targets(hosts, port),
+                }
+            )
+    if apps:
+        jobs.append(_apps_job(apps))
+    config = {
+        "global": {
+            "scrape_interval": "15s",
+            "evaluation_interval": "15s",
+            "external_labels": {"system": system},
+        },
+        "rule_files": [PROMETHEUS_RULES],
+        "scrape_configs": jobs,
+    }
+    header = "# Rendered by deploykit (deploykit/metal/monitoring.py); do not edit.\n"
+    return header + yaml.safe_dump(config, sort_keys=False)
+
+
+def _apps_job(apps: AppsDiscovery) -> dict[str, Any]:
+    """Pods annotated `prometheus.io/scrape` (every service with a port), by pod address."""
+    return {
+        "job_name": "apps",
+        "kubernetes_sd_configs": [
+            {
+                "role": "pod",
+                "api_server": apps.api_server,
+                "namespaces": {"names": [apps.namespace]},
+                "authorization": {"credentials_file": K8S_TOKEN},
+                "tls_config": {"ca_file": K8S_CA},
+            }
+        ],
+        "relabel_configs": [
+            {
+                "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
+                "regex": "true",
+                "action": "keep",
+            },
+            {
+                "source_labels": [
+                    "__meta_kubernetes_pod_ip",
+                    "__meta_kubernetes_pod_annotation_prometheus_io_port",
+                ],
+                "separator": ":",
+                "target_label": "__address__",
+            },
+            {
+                "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"],
+                "target_label": "service",
+            },
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+        ],
+    }
+
+
+def alert_rules(manifest: Manifest, settings: MetalConfig, apps: bool = True) -> str:
+    """The rule file; per-consumer and per-stream rules come from the manifest's limits."""
+    consumers = [
+        {
+            "service": name,
+            "stream": consume.stream,
+            "name": consume.consumer,
+            "max_ack_pending": consume.max_ack_pending,
+            "threshold": max(1, int(consume.max_ack_pending * 0.9)),
+        }
+        for name, svc in manifest.services.items()
+        for consume in svc.consumes
+        if consume.mode is ConsumeMode.QUEUE and consume.max_ack_pending > 0
+    ]
+    full_streams = [
+        {"name": name, "threshold": int(stream.max_bytes * 0.8)}
+        for name, stream in manifest.streams.items()
+        if stream.discard == "new" and stream.max_bytes > 0
+    ]
+    return render(
+        "prometheus/rules.yml.j2",
+        nats_hosts=len(settings.hosts_with("nats")),
+        consumer_lag=CONSUMER_LAG,
+        consumers=consumers,
+        full_streams=full_streams,
+        engine=settings.database.engine,
+        replica=len(settings.hosts_with("database")) > 1,
+        apps=apps,
+    )
+
+
+def node_exporter_script(host: Host) -> str:
+    """Debian's node_exporter, listening on the private address only."""
+    return script(
+        ensure_packages(["prometheus-node-exporter"]),
+        f"echo 'ARGS=\"--web.listen-address={host.private}:{layout.NODE_EXPORTER_PORT}\"' "
+        "> /etc/default/prometheus-node-exporter",
+        "systemctl enable prometheus-node-exporter",
+        "systemctl restart prometheus-node-exporter",
+    )
+
+
+def postgres_exporter_script(host: Host, socket_dir: str) -> str:
+    """Debian's postgres_exporter (installed with PostgreSQL), as the `prometheus` role through
+    the local socket (peer authentication, so no password)."""
+    dsn = f"user=prometheus host={socket_dir} dbname=postgres sslmode=disable"
+    return script(
+        "cat > /etc/default/prometheus-postgres-exporter <<'EOF'",
+        f"DATA_SOURCE_NAME='{dsn}'",
+        f"ARGS='--web.listen-address={host.private}:{layout.POSTGRES_EXPORTER_PORT}'",
+        "EOF",
+        "systemctl enable prometheus-postgres-exporter",
+        "systemctl restart prometheus-postgres-exporter",
+    )
+
+
+def prometheus_unit(host: Host, binary: str = PROMETHEUS_BINARY, retention: str = "30d") -> str:
+    return render(
+        "systemd/prometheus.service.j2",
+        binary=binary,
+        config=PROMETHEUS_CONFIG,
+        data_dir=PROMETHEUS_DATA,
+        retention=retention,
+        listen=f"{host.private}:{layout.PROMETHEUS_PORT}",
+    )
+
+
+def prometheus_install_script(version: str) -> str:
+    """The official Prometheus release (Debian's build lacks Kubernetes service discovery),
+    with promtool, which checks every file before it is installed."""
+    base = f"https://github.com/prometheus/prometheus/releases/download/v{version}"
+    return script(
+        ensure_packages(["ca-certificates", "curl"]),
+        system_user("prometheus", PROMETHEUS_DATA),
+        f"install -d -o prometheus -g prometheus -m 0750 {PROMETHEUS_DATA}",
+        "install -d -o root -g prometheus -m 0750 /etc/prometheus",
+        f'if ! {PROMETHEUS_BINARY} --version 2>/dev/null | grep -q "version {version} "; then',
+        install_release(
+            base,
+            f"prometheus-{version}.linux-$(dpkg --print-architecture)",
+            "sha256sums.txt",
+            {"prometheus": PROMETHEUS_BINARY, "promtool": PROMTOOL},
+        ),
+        "fi",
+    )
+
+
+def put_rules_script() -> str:
+    return put_file(
+        PROMETHEUS_RULES, mode="0644", group="prometheus", check=f"{PROMTOOL} check rules {{file}}"
+    )
+
+
+def put_prometheus_config_script() -> str:
+    """promtool checks the configuration (and the rule file it names) before it is installed."""
+    return put_file(
+        PROMETHEUS_CONFIG,
+        mode="0640",
+        group="prometheus",
+        check=f"{PROMTOOL} check config {{file}}",
+    )
+
+
+def prometheus_reload_script() -> str:
+    return script(
+        "systemctl daemon-reload",
+        "systemctl enable prometheus",
+        "if systemctl is-active --quiet prometheus; then systemctl reload prometheus; "
+        "else systemctl start prometheus; fi",
+    )
+
+
+def grafana_install_script() -> str:
+    """Grafana OSS from Grafana's apt repository (Debian has no Grafana package)."""
+    return script(
+        ensure_packages(["apt-transport-https", "ca-certificates", "curl", "gpg"]),
+        "if [ ! -f /etc/apt/keyrings/grafana.gpg ]; then",
+        "install -d -m 0755 /etc/apt/keyrings",
+        "curl -fsSL https://apt.grafana.com/gpg.key | gpg --dearmor -o /etc/apt/keyrings/grafana.gpg",
+        "echo 'deb [signed-by=/etc/apt/keyrings/grafana.gpg] https://apt.grafana.com stable main' "
+        "> /etc/apt/sources.list.d/grafana.list",
+        "apt-get update -q",
+        "fi",
+        ensure_packages(["grafana"]),
+        f"install -d -o root -g grafana -m 0750 {DASHBOARD_DIR}",
+        "systemctl enable grafana-server",
+    )
+
+
+def grafana_password_script() -> str:
+    """Start Grafana (or restart it, for new provisioning), then set the admin password from
+    stdin once its database exists."""
+    return script(
+        "systemctl restart grafana-server",
+        f"until curl -fsS -m 2 -o /dev/null http://127.0.0.1:{layout.GRAFANA_PORT}/api/health; "
+        "do sleep 1; done",
+        "grafana cli --homepath /usr/share/grafana --config /etc/grafana/grafana.ini "
+        "admin reset-admin-password --password-from-stdin",
+    )
+
+
+def grafana_datasource(prometheus_url: str) -> str:
+    return render("grafana/datasource.yml.j2", prometheus_url=prometheus_url)
+
+
+def grafana_dashboard_provider() -> str:
+    return render("grafana/dashboards.yml.j2", folder="deploykit", path=DASHBOARD_DIR)
+
+
+def _panel(title: str, exprs: list[tuple[str, str]], x: int, y: int, unit: str = "short") -> dict:
+    return {
+        "type": "timeseries",
+        "title": title,
+        "datasource": {"type": "prometheus", "uid": "deploykit-prometheus"},
+        "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "targets": [
+            {"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend}
+            for i, (expr, legend) in enumerate(exprs)
+        ],
+    }
+
+
+def _dashboard(uid: str, title: str, panels: list[tuple[str, list[tuple[str, str]], str]]) -> str:
+    return json.dumps(
+        {
+            "uid": uid,
+            "title": title,
+            "tags": ["deploykit"],
+            "schemaVersion": 39,
+            "time": {"from": "now-6h", "to": "now"},
+            "refresh": "30s",
+            "panels": [
+                _panel(name, exprs, (i % 2) * 12, (i // 2) * 8, unit)
+                for i, (name, exprs, unit) in enumerate(panels)
+            ],
+        },
+        indent=2,
+    )
+
+
+def dashboards(manifest: Manifest) -> dict[str, str]:
+    """File name → dashboard JSON: NATS/JetStream, the database, and the manifest's services."""
+    nats = _dashboard(
+        "deploykit-nats",
+        f"{manifest.system}: NATS and JetStream",
+        [
+            ("Connections", [("gnatsd_varz_connections", "{{host}}")], "short"),
+            ("Messages in/s", [("rate(gnatsd_varz_in_msgs[5m])", "{{host}}")], "short"),
+            ("Routes", [("gnatsd_varz_routes", "{{host}}")], "short"),
+            (
+                "JetStream storage used",
+                [
+                    (
+                        "jetstream_server_total_message_bytes / jetstream_server_max_storage",
+                        "{{server_name}}",
+                    )
+                ],
+                "percentunit",
+            ),
+            (
+                "Stream messages",
+                [("max by (stream_name) (jetstream_stream_total_messages)", "{{stream_name}}")],
+                "short",
+            ),
+            (
+                "Consumer pending",
+                [
+                    (
+                        'max by (stream_name, consumer_name) (jetstream_consumer_num_pending{is_consumer_leader="true"})',
+                        "{{stream_name}}/{{consumer_name}}",
+                    )
+                ],
+                "short",
+            ),
+        ],
+    )
+    database = _dashboard(
+        "deploykit-database",
+        f"{manifest.system}: database",
+        [
+            ("Up", [('up{job=~"postgres|yb-master|yb-tserver"}', "{{job}} {{host}}")], "short"),
+            ("Connections", [("sum by (host) (pg_stat_activity_count)", "{{host}}")], "short"),
+            (
+                "Replication lag",
+                [("pg_replication_lag_seconds or pg_replication_lag", "{{host}}")],
+                "s",
+            ),
+            (
+                "Transactions/s",
+                [("sum by (host) (rate(pg_stat_database_xact_commit[5m]))", "{{host}}")],
+                "short",
+            ),
+        ],
+    )
+    services = _dashboard(
+        "deploykit-services",
+        f"{manifest.system}: services",
+        [
+            ("Pods up", [('sum by (service) (up{job="apps"})', "{{service}}")], "short"),
+            *(
+                (
+                    f"{name}: {consume.consumer} pending",
+                    [
+                        (
+                            f'max(jetstream_consumer_num_pending{{stream_name="{consume.stream}", '
+                            f'consumer_name="{consume.consumer}"}})',
+                            consume.consumer,
+                        )
+                    ],
+                    "short",
+                )
+                for name, svc in manifest.services.items()
+                for consume in svc.consumes
+                if consume.mode is ConsumeMode.QUEUE
+            ),
+        ],
+    )
+    return {"nats.json": nats, "database.json": database, "services.json": services}

@@ -1,0 +1,466 @@
+"""The whole `metal` program under Pulumi's mock runtime, for a 3-host and a 5-host inventory:
+the resource graph, the dependencies (nothing touches NATS before the cluster's health gates),
+secrecy (no secret value anywhere outside a secret), and each host's rendered NATS config.
+
+Local commands (the CA, host certificates, generated passwords) really run in the mocks, so
+the certificates and passwords flowing through the graph are real ones."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime.mocks import MockMonitor
+from pulumi_command import local
+
+from components.metal import JetStreamContext, MetalSecrets, MetalTier, NatsAuth, NatsUser
+from deploykit.errors import ConfigError
+from deploykit.manifest import load_manifest, parse_manifest
+from deploykit.model import Manifest
+from deploykit.naming import provisioning_user, smoke_user
+from deploykit.outputs import StackOutputs
+from deploykit.stackconfig import MetalConfig, load_stack_file
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+SSH_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nssh-key-for-tests\n-----END OPENSSH PRIVATE KEY-----"
+)
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: default
+  cluster: {certificate-authority-data: Q0EK, server: "https://127.0.0.1:6443"}
+contexts:
+- name: default
+  context: {cluster: default, user: default}
+current-context: default
+users:
+- name: default
+  user: {client-certificate-data: Q0VSVAo=, client-key-data: kubeconfig-client-key-for-tests}
+"""
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    dependencies: list[str]
+    secret_outputs: list[str]
+    inputs: dict[str, Any]
+
+
+class Recorder(MockMonitor):
+    """The mock monitor, keeping what the engine would see: parents, dependencies, secrecy."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: dict[str, Registration] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method's name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations[response.urn] = Registration(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                dependencies=list(request.dependencies),
+                secret_outputs=list(request.additionalSecretOutputs),
+                inputs=json_format.MessageToDict(request.object),
+            )
+        return response
+
+
+def _unwrap(value: Any) -> Any:
+    """A mock sees secret inputs wrapped; the command behind them needs the value."""
+    if isinstance(value, dict) and SECRET_SIG in value:
+        return value["value"]
+    return value
+
+
+class Mocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.secrets: set[str] = set()
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        state = dict(args.inputs)
+        inputs = {k: _unwrap(v) for k, v in args.inputs.items()}
+        if args.typ == "command:local:Command":  # openssl: the CA, certificates, passwords
+            run = subprocess.run(
+                [*inputs.get("interpreter", ["/bin/sh", "-c"]), inputs["create"]],
+                input=inputs.get("stdin", ""),
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            state["stdout"] = run.stdout
+            self.secrets |= set(re.findall(r"-----BEGIN PRIVATE KEY-----\n[^-]+", run.stdout))
+            if "openssl rand" in inputs["create"]:
+                self.secrets.add(run.stdout.strip())
+        elif args.typ == "command:remote:Command":
+            state["stdout"] = KUBECONFIG if "k3s.yaml" in inputs["create"] else ""
+        elif args.typ == "kubernetes:core/v1:Secret" and args.resource_id:
+            encoded = base64.b64encode(b"prometheus-token-for-tests").decode()
+            state["data"] = {"token": encoded, "ca.crt": base64.b64encode(b"CA").decode()}
+            self.secrets.add("prometheus-token-for-tests")
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+        return {}, None
+
+
+def hand_written_auth(manifest: Manifest) -> NatsAuth:
+    """A small accounts block as the permission compiler would give it (no permissions)."""
+    users: dict[str, NatsUser] = {}
+    for name, service in manifest.services.items():
+        users[name] = NatsUser(service.bus, service.role.value, f"pw-{name}", name)
+    for bus in manifest.buses:
+        users[smoke_user(bus)] = NatsUser(bus, "smoke", f"pw-{smoke_user(bus)}")
+        users[provisioning_user(bus)] = NatsUser(
+            bus, "provisioning", f"pw-{provisioning_user(bus)}"
+        )
+    accounts: dict[str, Any] = {
+        bus: {
+            "jetstream": "enabled",
+            "users": [
+                {"user": n, "password": u.password} for n, u in users.items() if u.account == bus
+            ],
+        }
+        for bus in manifest.buses
+    }
+    accounts["SYS"] = {"users": [{"user": "system", "password": "pw-system"}]}
+    return NatsAuth(accounts=pulumi.Output.secret(accounts), users=users)
+
+
+def five_hosts() -> MetalConfig:
+    """5 NATS hosts, YugabyteDB on 3, an HA k3s control plane, backups to S3."""
+    hosts = [
+        {
+            "name": f"vm{i}",
+            "address": f"198.51.100.{i}",
+            "privateAddress": f"10.1.0.{i}",
+            "sshUser": "deploy",
+            "roles": [
+                "nats",
+                *(["database"] if i <= 3 else []),
+                "kubernetes-server" if i <= 3 else "kubernetes-agent",
+                *(["monitoring"] if i == 5 else []),
+            ],
+        }
+        for i in range(1, 6)
+    ]
+    return MetalConfig.model_validate(
+        {
+            "hosts": hosts,
+            "database": {"engine": "yugabyte"},
+            "backup": {
+                "endpoint": "https://s3.example.com",
+                "bucket": "acme-backups",
+                "accessKeyId": "AKIATEST",
+                "region": "eu-1",
+            },
+            "domains": {"gateway": "api.example.com"},
+        }
+    )
+
+
+@dataclass
+class Program:
+    manifest: Manifest
+    settings: MetalConfig
+    registrations: dict[str, Registration]
+    secrets: set[str]
+    outputs: dict[str, Any]
+    jetstream: str
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations.values() if r.type == type_]
+
+    def named(self, name: str) -> Registration:
+        return next(r for r in self.registrations.values() if r.name == name)
+
+    def closure(self, urn: str) -> set[str]:
+        """Everything `urn` waits for, directly or not."""
+        seen: set[str] = set()
+        todo = [urn]
+        while todo:
+            for dep in self.registrations[todo.pop()].dependencies:
+                if dep not in seen and dep in self.registrations:
+                    seen.add(dep)
+                    todo.append(dep)
+        return seen
+
+
+def run_program(manifest: Manifest, settings: MetalConfig) -> Program:
+    # Pulumi's runtime needs a current event loop; an earlier asyncio.run() may have closed it.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    mocks = Mocks()
+    monitor = Recorder(mocks)
+    pulumi.runtime.set_mocks(
+        mocks, project="deploykit", stack="metal", preview=False, monitor=monitor
+    )
+    auth = hand_written_auth(manifest)
+    secrets = MetalSecrets(
+        ssh_private_key=pulumi.Output.secret(SSH_KEY),
+        grafana_admin_password=pulumi.Output.secret("grafana-admin-for-tests"),
+        backup_secret_access_key=pulumi.Output.secret("s3-secret-for-tests"),
+    )
+    hooked: list[str] = []
+
+    def apply_jetstream(context: JetStreamContext) -> pulumi.Resource:
+        hooked.extend(context.urls)
+        return local.Command("jetstream-apply", create="true", opts=context.opts)
+
+    captured: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def build() -> pulumi.Output[Any]:
+        tier = MetalTier(
+            "metal", manifest, settings, auth, jetstream=apply_jetstream, secrets=secrets
+        )
+        return tier.outputs.apply(captured.update)
+
+    build()
+    known = {
+        SSH_KEY,
+        "grafana-admin-for-tests",
+        "s3-secret-for-tests",
+        "kubeconfig-client-key-for-tests",
+    }
+    known |= {u.password for u in auth.users.values()} | mocks.secrets  # type: ignore[misc]
+    assert hooked, "the JetStream hook was not called"
+    return Program(manifest, settings, monitor.registrations, known, captured, "jetstream-apply")
+
+
+@pytest.fixture(scope="module", params=["3 hosts", "5 hosts"])
+def program(request: pytest.FixtureRequest) -> Iterator[Program]:
+    manifest = load_manifest(ROOT / "deploykit.yaml")
+    if request.param == "3 hosts":
+        settings = load_stack_file(ROOT / "stacks/Pulumi.metal.yaml").settings
+    else:
+        settings = five_hosts()
+        data = yaml.safe_load((ROOT / "deploykit.yaml").read_text())
+        data["databases"]["accounts"]["engine"] = "yugabyte"
+        manifest = parse_manifest(yaml.safe_dump(data))
+    assert isinstance(settings, MetalConfig)
+    yield run_program(manifest, settings)
+
+
+def test_outputs_have_the_stack_outputs_shape(program: Program) -> None:
+    outputs = StackOutputs.model_validate(program.outputs)
+    nats_hosts = program.settings.hosts_with("nats")
+    assert outputs.target == "metal" and outputs.system == "acme"
+    assert outputs.nats.urls == [f"tls://{h.address}:4222" for h in nats_hosts]
+    assert outputs.nats.cluster_size == len(nats_hosts)
+    assert (
+        outputs.credentials
+        if False
+        else outputs.nats.credentials["gateway"].password == "pw-gateway"
+    )
+    assert outputs.nats.credentials["gateway"].inbox_prefix == "_INBOX_gateway"
+    assert outputs.database is not None
+    assert outputs.database.engine == program.settings.database.engine
+    assert set(outputs.database.urls) == {"accounts"}
+    assert outputs.database.urls["accounts"].startswith("postgresql://accounts:")
+    assert [s.name for s in outputs.services] == list(program.manifest.services)
+    assert next(s for s in outputs.services if s.name == "gateway").url == "http://api.example.com"
+
+
+def test_every_nats_host_gets_a_config_naming_its_peers(program: Program) -> None:
+    hosts = program.settings.hosts_with("nats")
+    names = set()
+    for host in hosts:
+        step = program.named(f"metal-nats-{host.name}-config")
+        config = step.inputs["stdin"]
+        assert config[SECRET_SIG], "the NATS config holds passwords: it must be secret"
+        text = config["value"]
+        routes = re.findall(r'"nats-route://([\d.]+):6222"', text)
+        assert routes == [h.private for h in hosts if h is not host]
+        assert f'listen: "{host.private}:6222"' in text
+        assert f'http: "{host.private}:8222"' in text
+        names.add(re.search(r'server_name: "([^"]+)"', text).group(1))  # type: ignore[union-attr]
+        assert '"user": "gateway"' in text and 'system_account: "SYS"' in text
+    assert names == {f"acme-{h.name}" for h in hosts}
+
+
+def test_nodes_restart_one_at_a_time_behind_health_gates(program: Program) -> None:
+    hosts = program.settings.hosts_with("nats")
+    previous_gate: str | None = None
+    for host in hosts:
+        restart = program.named(f"metal-nats-{host.name}-restart")
+        gate = program.named(f"metal-nats-{host.name}-health")
+        config = program.named(f"metal-nats-{host.name}-config")
+        assert restart.urn in gate.dependencies and config.urn in restart.dependencies
+        if previous_gate:
+            assert previous_gate in restart.dependencies
+        assert "healthz?js-enabled-only=true" in gate.inputs["create"]
+        previous_gate = gate.urn
+
+
+def test_nothing_touches_nats_before_the_cluster_is_healthy(program: Program) -> None:
+    gates = {r.urn for r in program.registrations.values() if r.name.endswith("-health")}
+    assert len(gates) == len(program.settings.hosts_with("nats"))
+    clients = [
+        program.named(program.jetstream),
+        *program.of_type("kubernetes:apps/v1:Deployment"),
+        *program.of_type("kubernetes:batch/v1:CronJob"),
+        program.named("metal-monitoring-prometheus-start"),
+    ]
+    for client in clients:
+        missing = gates - program.closure(client.urn)
+        assert not missing, f"{client.name} does not wait for {sorted(missing)}"
+    assert program.named(program.jetstream).urn in program.closure(
+        program.of_type("kubernetes:apps/v1:Deployment")[0].urn
+    )
+
+
+def _plain_strings(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            return
+        for item in value.values():
+            yield from _plain_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _plain_strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+def test_no_secret_value_appears_outside_a_secret(program: Program) -> None:
+    assert len(program.secrets) > 10
+    for registration in program.registrations.values():
+        for text in _plain_strings(registration.inputs):
+            leaked = [s for s in program.secrets if s and s in text]
+            assert not leaked, f"{registration.name} holds a secret in plain text"
+
+
+def test_connections_and_secret_outputs_are_secret(program: Program) -> None:
+    remote_steps = program.of_type("command:remote:Command")
+    assert remote_steps
+    for step in remote_steps:
+        assert SECRET_SIG in step.inputs["connection"], step.name
+    for step in program.of_type("command:local:Command"):
+        if step.name != program.jetstream:
+            assert step.secret_outputs == ["stdout"], step.name
+    for secret in program.of_type("kubernetes:core/v1:Secret"):
+        if "stringData" in secret.inputs:
+            assert SECRET_SIG in secret.inputs["stringData"], secret.name
+    provider = program.of_type("pulumi:providers:kubernetes")[0]
+    assert SECRET_SIG in provider.inputs["kubeconfig"]
+
+
+def test_components_are_typed_and_everything_has_a_parent(program: Program) -> None:
+    tier = program.of_type("deploykit:metal:MetalTier")
+    assert len(tier) == 1
+    components = {r.type for r in program.registrations.values() if r.type.startswith("deploykit:")}
+    assert {
+        "deploykit:metal:NatsCluster",
+        "deploykit:metal:Database",
+        "deploykit:metal:Apps",
+        "deploykit:metal:Monitoring",
+        "deploykit:metal:Certificates",
+        "deploykit:metal:Kubernetes",
+    } <= components
+    for registration in program.registrations.values():
+        if registration is not tier[0]:
+            assert "deploykit:metal:" in registration.parent, registration.name
+
+
+def test_apps_get_their_own_credentials_and_database(program: Program) -> None:
+    secrets = {r.name: r for r in program.of_type("kubernetes:core/v1:Secret")}
+    env = secrets["metal-apps-accounts-secret"].inputs["stringData"]["value"]
+    assert env["NATS_USER"] == "accounts" and env["NATS_PASSWORD"] == "pw-accounts"
+    assert env["DATABASE_URL"].startswith("postgresql://accounts:")
+    assert (
+        env["NATS_URL"].split(",")[0]
+        == f"tls://{program.settings.hosts_with('nats')[0].private}:4222"
+    )
+    assert "BEGIN CERTIFICATE" in env["ca.pem"]
+    gateway = secrets["metal-apps-gateway-secret"].inputs["stringData"]["value"]
+    assert "DATABASE_URL" not in gateway and gateway["PORT"] == "8080"
+    deployments = {r.name: r for r in program.of_type("kubernetes:apps/v1:Deployment")}
+    assert set(deployments) == {f"metal-apps-{s}-deployment" for s in program.manifest.services}
+    ingresses = program.of_type("kubernetes:networking.k8s.io/v1:Ingress")
+    assert [i.inputs["spec"]["rules"][0]["host"] for i in ingresses] == ["api.example.com"]
+
+
+def test_the_database_engine_decides_the_steps(program: Program) -> None:
+    names = {r.name for r in program.of_type("command:remote:Command")}
+    database_hosts = program.settings.hosts_with("database")
+    if program.settings.database.engine == "postgres":
+        primary, replica = database_hosts
+        assert f"metal-db-{primary.name}-initdb" in names
+        clone = program.named(f"metal-db-{replica.name}-basebackup")
+        assert program.named(f"metal-db-{primary.name}-provision").urn in clone.dependencies
+        assert not any("yb" in n or "master" in n for n in names)
+    else:
+        assert {f"metal-db-{h.name}-master-start" for h in database_hosts} <= names
+        tserver = program.named(f"metal-db-{database_hosts[0].name}-tserver-start")
+        masters = {program.named(f"metal-db-{h.name}-master-start").urn for h in database_hosts}
+        assert masters <= set(tserver.dependencies)
+        assert not any("initdb" in n for n in names)
+
+
+def test_backups_follow_the_stack_config(program: Program) -> None:
+    cronjobs = program.of_type("kubernetes:batch/v1:CronJob")
+    names = {r.name for r in program.registrations.values()}
+    if program.settings.backup.enabled:
+        assert [c.name for c in cronjobs] == ["metal-backup-core-cronjob"]
+        script = cronjobs[0].inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"][
+            "initContainers"
+        ][0]["command"][2]
+        assert "stream backup --check ACCOUNTS" in script
+    else:
+        assert cronjobs == [] and not any("pgbackrest" in n for n in names)
+
+
+def test_k3s_servers_start_before_agents_join(program: Program) -> None:
+    first, *others = program.settings.hosts_with("kubernetes-server")
+    started = program.named(f"metal-k8s-{first.name}-k3s-server")
+    assert "--cluster-init" in started.inputs["create"] or not others
+    for host in program.settings.hosts_with("kubernetes-agent"):
+        assert started.urn in program.named(f"metal-k8s-{host.name}-k3s-agent").dependencies
+    kubeconfig = program.named("metal-k8s-kubeconfig")
+    assert {"stdout", "stderr"} <= set(kubeconfig.secret_outputs)
+    assert yaml.safe_load(KUBECONFIG)["clusters"][0]["cluster"]["server"].endswith("6443")
+
+
+def test_missing_secret_config_is_refused_naming_the_key() -> None:
+    settings = load_stack_file(ROOT / "stacks/Pulumi.metal.yaml").settings
+    assert isinstance(settings, MetalConfig)
+    with pytest.raises(ConfigError, match="deploykit:sshPrivateKey: required"):
+        MetalSecrets.from_config(settings, pulumi.Config("deploykit-nothing-set"))
+
+
+def test_a_manifest_the_inventory_cannot_hold_is_refused_before_any_resource() -> None:
+    manifest = load_manifest(ROOT / "deploykit.yaml")
+    settings = MetalConfig.model_validate(
+        {
+            "hosts": [
+                {
+                    "name": "solo",
+                    "address": "10.0.0.1",
+                    "roles": ["nats", "database", "kubernetes-server", "monitoring"],
+                }
+            ]
+        }
+    )
+    with pytest.raises(ConfigError) as caught:
+        MetalTier("metal", manifest, settings, hand_written_auth(manifest))
+    assert "deploykit:metal.hosts: streams.ACCOUNTS in the manifest has replicas 3" in str(
+        caught.value
+    )
