@@ -63,6 +63,7 @@ class Connection(TypedDict, total=False):
     user: str | None
     password: str | None
     creds: str | None
+    ca: str | None
 
 
 def _ints(value: Any) -> Any:
@@ -92,7 +93,7 @@ def _run(props: dict[str, Any], work: Callable[[JetStreamApi], Awaitable[T]]) ->
         )
 
     async def session() -> T:
-        conn = await connect(conn_props["url"], credential)
+        conn = await connect(conn_props["url"], credential, conn_props.get("ca"))
         try:
             return await work(JetStreamApi(conn))
         finally:
@@ -283,6 +284,9 @@ class JetStream(pulumi.ComponentResource):
     ) -> None:
         super().__init__("deploykit:nats:JetStream", name, {}, opts)
         self._name = name
+        # A component's depends_on does not reach its children: pass it on, so that nothing
+        # talks to NATS before what the caller waits for (e.g. the metal cluster's health gates).
+        self._depends_on = list(opts.depends_on or []) if opts else []
         self._connection = pulumi.Output.secret(connection)
         self._allow_destroy = allow_destroy
         self._protect_streams = protect_streams
@@ -305,9 +309,9 @@ class JetStream(pulumi.ComponentResource):
 
     def _create(self, obj: Desired) -> _JetStreamObject:
         """One child; a consumer depends on its stream, a stream is protected by default."""
-        depends = []
+        depends = list(self._depends_on)
         if obj.consumer is not None:
-            depends = [self.objects[f"stream {obj.stream}"]]
+            depends.append(self.objects[f"stream {obj.stream}"])
         opts = pulumi.ResourceOptions(
             parent=self,
             depends_on=depends,
@@ -341,28 +345,34 @@ class JetStreamDefinitions(pulumi.ComponentResource):
         urls: list[str],
         cluster_size: int | None,
         credentials: pulumi.Input[dict[str, dict[str, Any]]],
+        ca_certificate: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("deploykit:nats:JetStreamDefinitions", name, {}, opts)
-        secret = pulumi.Output.secret(credentials)
+        secret = pulumi.Output.secret(pulumi.Output.all(credentials, ca_certificate))
         self.buses = {
             bus: JetStream(
                 f"{name}-{bus}",
                 manifest,
                 bus,
-                secret.apply(lambda creds, b=bus: _connection(urls, creds[provisioning_user(b)])),
+                secret.apply(
+                    lambda both, b=bus: _connection(urls, both[0][provisioning_user(b)], both[1])
+                ),
                 cluster_size=cluster_size,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=list(opts.depends_on or []) if opts else []
+                ),
             )
             for bus in manifest.buses
         }
         self.register_outputs({"buses": sorted(self.buses)})
 
 
-def _connection(urls: list[str], credential: dict[str, Any]) -> Connection:
+def _connection(urls: list[str], credential: dict[str, Any], ca: str | None) -> Connection:
     return Connection(
         url=",".join(urls),
         user=credential.get("user"),
         password=credential.get("password"),
         creds=credential.get("creds"),
+        ca=ca,
     )

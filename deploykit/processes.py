@@ -31,10 +31,6 @@ def pid_alive(pid: int) -> bool:
     with contextlib.suppress(OSError):
         stat = Path(f"/proc/{pid}/stat").read_text()
         if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            # Reap it if it is our child: a zombie keeps its pid, so a restarted PostgreSQL
-            # would find its old postmaster.pid lock still "in use" and refuse to start.
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
             return False
     return True
 

@@ -7,6 +7,7 @@ from typing import Any
 import pulumi
 
 from components.metal.apps import Apps, AppsArgs
+from components.metal.auth import compiled_auth, reconciled_jetstream
 from components.metal.backup import JetStreamBackups, JetStreamBackupsArgs
 from components.metal.database import Database, DatabaseArgs
 from components.metal.inputs import JetStreamContext, JetStreamHook, MetalSecrets, NatsAuth
@@ -50,9 +51,11 @@ class MetalTier(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         check_metal_manifest(manifest, settings)
-        auth = _checked(manifest, auth)
+        if auth is not None:
+            _checked(manifest, auth)
         secrets = secrets or MetalSecrets.from_config(settings)
         super().__init__("deploykit:metal:MetalTier", name, {}, opts)
+        auth = auth or compiled_auth(manifest, name, self)
         self.manifest, self.settings, self.auth, self.secrets = manifest, settings, auth, secrets
         self.name, self.runner = name, Hosts(secrets.ssh_private_key)
         self.namespace = f"{manifest.system}-{pulumi.get_stack()}"
@@ -93,8 +96,9 @@ class MetalTier(pulumi.ComponentResource):
 
     def _jetstream(self, hook: JetStreamHook | None) -> list[pulumi.Resource]:
         """The JetStream definitions, by the reconciler's resources, after the health gates."""
-        if hook is None:
-            return []
+        hook = hook or reconciled_jetstream(
+            self.manifest, f"{self.name}-jetstream", len(self.settings.hosts_with("nats"))
+        )
         context = JetStreamContext(
             urls=nats_urls(self.settings, public=True),
             provisioning={
@@ -216,13 +220,8 @@ class MetalTier(pulumi.ComponentResource):
         return outputs
 
 
-def _checked(manifest: Manifest, auth: NatsAuth | None) -> NatsAuth:
+def _checked(manifest: Manifest, auth: NatsAuth) -> NatsAuth:
     """Every service and every backed-up bus needs its NATS user in `auth`."""
-    if auth is None:
-        raise ConfigError(
-            "the metal tier needs the NATS accounts and users of the permission compiler: "
-            "MetalTier(..., auth=NatsAuth(accounts=..., users=...))"
-        )
     needed = [*manifest.services, *(provisioning_user(b) for b in backup_buses(manifest))]
     missing = [user for user in needed if user not in auth.users]
     if missing:

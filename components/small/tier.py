@@ -54,7 +54,7 @@ def default_jetstream(
 ) -> pulumi.Resource:
     """The reconciler's own Pulumi resources, each bus as its `provisioning-<bus>` user."""
     return JetStreamDefinitions(
-        name, manifest, nats.urls, nats.cluster_size, nats.credentials, opts
+        name, manifest, nats.urls, nats.cluster_size, nats.credentials, opts=opts
     )
 
 

@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import re
+import ssl
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,12 +193,17 @@ def redact_url(url: str) -> str:
     return re.sub(r"//[^/@,]*@", "//", url)
 
 
-async def connect(url: str, credential: NatsCredential | None = None) -> Client:
+async def connect(
+    url: str, credential: NatsCredential | None = None, ca_certificate: str | None = None
+) -> Client:
     """One connection for one bus (account), failing fast with a message free of secrets.
 
-    A `.creds` document is written to a 0600 temporary file for the time of the handshake.
+    A `.creds` document is written to a 0600 temporary file for the time of the handshake;
+    `ca_certificate` (PEM) is the CA a `tls://` server's certificate must chain to.
     """
     options: dict[str, Any] = credential.connect_options() if credential else {}
+    if ca_certificate:
+        options["tls"] = ssl.create_default_context(cadata=ca_certificate)
 
     async def quiet(_exc: Exception) -> None:
         """nats-py logs connection errors itself; the ConnectError below says it once."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
 import subprocess
 from collections.abc import Iterator
@@ -21,13 +22,12 @@ import pytest
 import yaml
 from google.protobuf import json_format
 from pulumi.runtime.mocks import MockMonitor
-from pulumi_command import local
 
-from components.metal import JetStreamContext, MetalSecrets, MetalTier, NatsAuth, NatsUser
+from components.metal import MetalSecrets, MetalTier
+from components.program import deploy
 from deploykit.errors import ConfigError
 from deploykit.manifest import load_manifest, parse_manifest
 from deploykit.model import Manifest
-from deploykit.naming import provisioning_user, smoke_user
 from deploykit.outputs import StackOutputs
 from deploykit.stackconfig import MetalConfig, load_stack_file
 
@@ -122,29 +122,6 @@ class Mocks(pulumi.runtime.Mocks):
         return {}, None
 
 
-def hand_written_auth(manifest: Manifest) -> NatsAuth:
-    """A small accounts block as the permission compiler would give it (no permissions)."""
-    users: dict[str, NatsUser] = {}
-    for name, service in manifest.services.items():
-        users[name] = NatsUser(service.bus, service.role.value, f"pw-{name}", name)
-    for bus in manifest.buses:
-        users[smoke_user(bus)] = NatsUser(bus, "smoke", f"pw-{smoke_user(bus)}")
-        users[provisioning_user(bus)] = NatsUser(
-            bus, "provisioning", f"pw-{provisioning_user(bus)}"
-        )
-    accounts: dict[str, Any] = {
-        bus: {
-            "jetstream": "enabled",
-            "users": [
-                {"user": n, "password": u.password} for n, u in users.items() if u.account == bus
-            ],
-        }
-        for bus in manifest.buses
-    }
-    accounts["SYS"] = {"users": [{"user": "system", "password": "pw-system"}]}
-    return NatsAuth(accounts=pulumi.Output.secret(accounts), users=users)
-
-
 def five_hosts() -> MetalConfig:
     """5 NATS hosts, YugabyteDB on 3, an HA k3s control plane, backups to S3."""
     hosts = [
@@ -212,25 +189,16 @@ def run_program(manifest: Manifest, settings: MetalConfig) -> Program:
     pulumi.runtime.set_mocks(
         mocks, project="deploykit", stack="metal", preview=False, monitor=monitor
     )
-    auth = hand_written_auth(manifest)
     secrets = MetalSecrets(
         ssh_private_key=pulumi.Output.secret(SSH_KEY),
         grafana_admin_password=pulumi.Output.secret("grafana-admin-for-tests"),
         backup_secret_access_key=pulumi.Output.secret("s3-secret-for-tests"),
     )
-    hooked: list[str] = []
-
-    def apply_jetstream(context: JetStreamContext) -> pulumi.Resource:
-        hooked.extend(context.urls)
-        return local.Command("jetstream-apply", create="true", opts=context.opts)
-
     captured: dict[str, Any] = {}
 
     @pulumi.runtime.test
     def build() -> pulumi.Output[Any]:
-        tier = MetalTier(
-            "metal", manifest, settings, auth, jetstream=apply_jetstream, secrets=secrets
-        )
+        tier = MetalTier("metal", manifest, settings, secrets=secrets)
         return tier.outputs.apply(captured.update)
 
     build()
@@ -240,9 +208,8 @@ def run_program(manifest: Manifest, settings: MetalConfig) -> Program:
         "s3-secret-for-tests",
         "kubeconfig-client-key-for-tests",
     }
-    known |= {u.password for u in auth.users.values()} | mocks.secrets  # type: ignore[misc]
-    assert hooked, "the JetStream hook was not called"
-    return Program(manifest, settings, monitor.registrations, known, captured, "jetstream-apply")
+    known |= mocks.secrets  # the CA and host keys, and every generated password
+    return Program(manifest, settings, monitor.registrations, known, captured, "metal-jetstream")
 
 
 @pytest.fixture(scope="module", params=["3 hosts", "5 hosts"])
@@ -265,11 +232,7 @@ def test_outputs_have_the_stack_outputs_shape(program: Program) -> None:
     assert outputs.target == "metal" and outputs.system == "acme"
     assert outputs.nats.urls == [f"tls://{h.address}:4222" for h in nats_hosts]
     assert outputs.nats.cluster_size == len(nats_hosts)
-    assert (
-        outputs.credentials
-        if False
-        else outputs.nats.credentials["gateway"].password == "pw-gateway"
-    )
+    assert outputs.nats.credentials["gateway"].password in program.secrets
     assert outputs.nats.credentials["gateway"].inbox_prefix == "_INBOX_gateway"
     assert outputs.database is not None
     assert outputs.database.engine == program.settings.database.engine
@@ -313,8 +276,9 @@ def test_nodes_restart_one_at_a_time_behind_health_gates(program: Program) -> No
 def test_nothing_touches_nats_before_the_cluster_is_healthy(program: Program) -> None:
     gates = {r.urn for r in program.registrations.values() if r.name.endswith("-health")}
     assert len(gates) == len(program.settings.hosts_with("nats"))
+    stream = program.named(f"{program.jetstream}-core-stream-ACCOUNTS")
     clients = [
-        program.named(program.jetstream),
+        stream,
         *program.of_type("kubernetes:apps/v1:Deployment"),
         *program.of_type("kubernetes:batch/v1:CronJob"),
         program.named("metal-monitoring-prometheus-start"),
@@ -322,9 +286,8 @@ def test_nothing_touches_nats_before_the_cluster_is_healthy(program: Program) ->
     for client in clients:
         missing = gates - program.closure(client.urn)
         assert not missing, f"{client.name} does not wait for {sorted(missing)}"
-    assert program.named(program.jetstream).urn in program.closure(
-        program.of_type("kubernetes:apps/v1:Deployment")[0].urn
-    )
+    # depending on a component is depending on its children: the apps wait for the streams
+    assert stream.urn in program.closure(program.of_type("kubernetes:apps/v1:Deployment")[0].urn)
 
 
 def _plain_strings(value: Any) -> Iterator[str]:
@@ -377,13 +340,15 @@ def test_components_are_typed_and_everything_has_a_parent(program: Program) -> N
     } <= components
     for registration in program.registrations.values():
         if registration is not tier[0]:
-            assert "deploykit:metal:" in registration.parent, registration.name
+            assert "$deploykit:" in registration.parent, registration.name
 
 
 def test_apps_get_their_own_credentials_and_database(program: Program) -> None:
     secrets = {r.name: r for r in program.of_type("kubernetes:core/v1:Secret")}
     env = secrets["metal-apps-accounts-secret"].inputs["stringData"]["value"]
-    assert env["NATS_USER"] == "accounts" and env["NATS_PASSWORD"] == "pw-accounts"
+    assert env["NATS_USER"] == "accounts"
+    assert env["NATS_PASSWORD"] == program.outputs["nats"]["credentials"]["accounts"]["password"]
+    assert env["NATS_PASSWORD"] in program.secrets, "a password made once by openssl rand"
     assert env["DATABASE_URL"].startswith("postgresql://accounts:")
     assert (
         env["NATS_URL"].split(",")[0]
@@ -460,7 +425,47 @@ def test_a_manifest_the_inventory_cannot_hold_is_refused_before_any_resource() -
         }
     )
     with pytest.raises(ConfigError) as caught:
-        MetalTier("metal", manifest, settings, hand_written_auth(manifest))
+        MetalTier("metal", manifest, settings)
     assert "deploykit:metal.hosts: streams.ACCOUNTS in the manifest has replicas 3" in str(
         caught.value
+    )
+
+
+def test_the_pulumi_program_deploys_the_committed_metal_stack() -> None:
+    """`pulumi up --stack metal` as __main__.py runs it: stack file + secret config keys."""
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    mocks = Mocks()
+    monitor = Recorder(mocks)
+    pulumi.runtime.set_mocks(
+        mocks, project="deploykit", stack="metal", preview=False, monitor=monitor
+    )
+    stack = yaml.safe_load((ROOT / "stacks/Pulumi.metal.yaml").read_text())["config"]
+    config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in stack.items()}
+    secrets = {"deploykit:sshPrivateKey": SSH_KEY, "deploykit:grafanaAdminPassword": "admin-pw"}
+    config |= secrets | {"deploykit:manifest": str(ROOT / "deploykit.yaml")}
+    pulumi.runtime.set_all_config(config, list(secrets))
+
+    @pulumi.runtime.test
+    def build() -> pulumi.Output[Any]:
+        deploy()
+        return pulumi.Output.from_input(True)
+
+    build()
+    registrations = monitor.registrations.values()
+    types = {r.type for r in registrations}
+    assert {"deploykit:metal:MetalTier", "deploykit:nats:JetStreamDefinitions"} <= types
+    passwords = sorted(r.name for r in registrations if "-nats-password-" in r.name)
+    assert passwords == sorted(
+        f"metal-nats-password-{user}"
+        for user in (
+            "accounts",
+            "gateway",
+            "projector",
+            "welcome",
+            "system",
+            "smoke-core",
+            "provisioning-core",
+            "smoke-analytics",
+            "provisioning-analytics",
+        )
     )
