@@ -9,10 +9,9 @@ from pathlib import Path
 
 import typer
 
-from deploykit.cli.validate import ManifestArg
-from deploykit.errors import ConfigError, ManifestError
+from deploykit.cli.validate import ManifestArg, load_or_report
+from deploykit.errors import ConfigError
 from deploykit.laws import RULES, TARGET_CLUSTER_SIZE, Finding, Severity, lint
-from deploykit.manifest import load_manifest
 
 __all__ = ["register"]
 
@@ -47,17 +46,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         size = _cluster_size(target, cluster_size)
-        try:
-            manifest = load_manifest(file)
-        except ManifestError as exc:
-            if as_json:
-                problems = [
-                    {"file": exc.file, "path": p.path, "message": p.message, "allowed": p.allowed}
-                    for p in exc.problems
-                ]
-                typer.echo(json.dumps({"valid": False, "problems": problems}, indent=2))
-                raise typer.Exit(2) from None
-            raise
+        manifest = load_or_report(file, as_json)
         findings = lint(manifest, size)
         errors = sum(f.severity is Severity.ERROR for f in findings)
         warnings = len(findings) - errors

@@ -9,8 +9,9 @@ import typer
 
 from deploykit.errors import ManifestError
 from deploykit.manifest import DEFAULT_MANIFEST, load_manifest
+from deploykit.model import Manifest
 
-__all__ = ["ManifestArg", "register"]
+__all__ = ["ManifestArg", "load_or_report", "register"]
 
 ManifestArg = typer.Argument(
     Path(DEFAULT_MANIFEST), help="The manifest to read.", show_default=True, metavar="[FILE]"
@@ -39,23 +40,29 @@ The manifest (see the commented deploykit.yaml in the repository):
 """
 
 
+def load_or_report(file: Path, as_json: bool) -> Manifest:
+    """The manifest; when invalid, with --json its problems are printed as JSON (exit 2),
+    otherwise the ManifestError goes on to the CLI's handler."""
+    try:
+        return load_manifest(file)
+    except ManifestError as exc:
+        if not as_json:
+            raise
+        problems = [
+            {"file": exc.file, "path": p.path, "message": p.message, "allowed": p.allowed}
+            for p in exc.problems
+        ]
+        typer.echo(json.dumps({"valid": False, "problems": problems}, indent=2))
+        raise typer.Exit(2) from None
+
+
 def register(app: typer.Typer) -> None:
     @app.command("validate", help=HELP)
     def validate(
         file: Path = ManifestArg,
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
-        try:
-            manifest = load_manifest(file)
-        except ManifestError as exc:
-            if as_json:
-                problems = [
-                    {"file": exc.file, "path": p.path, "message": p.message, "allowed": p.allowed}
-                    for p in exc.problems
-                ]
-                typer.echo(json.dumps({"valid": False, "problems": problems}, indent=2))
-                raise typer.Exit(2) from None
-            raise
+        manifest = load_or_report(file, as_json)
         counts = {
             "buses": len(manifest.buses),
             "services": len(manifest.services),
