@@ -111,6 +111,8 @@ def _targets(
                 text = creds.read_text(encoding="utf-8")
             except OSError as exc:
                 raise ConfigError(f"--creds {creds}: cannot read: {exc.strerror}") from None
+            except UnicodeDecodeError:
+                raise ConfigError(f"--creds {creds}: not a .creds document (not text)") from None
     elif password:
         raise ConfigError("--password needs --user")
 
