@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -116,12 +117,17 @@ def _targets(
     elif password:
         raise ConfigError("--password needs --user")
 
+    try:
+        in_url = urlsplit(url.split(",")[0].strip()).username
+    except ValueError:  # not a URL: connecting says so
+        in_url = None
+
     def credential(bus: str) -> NatsCredential | None:
         """Replies come to the user's own inbox, the only one its permissions let it read: the
-        named user's, or with a .creds document the bus's provisioning user's."""
-        if not (user or text):
+        named user's (option or URL), or with a .creds document the bus's provisioning user's."""
+        if not (user or text or in_url):
             return None
-        inbox = inbox_prefix(user or provisioning_user(bus))
+        inbox = inbox_prefix(user or in_url or provisioning_user(bus))
         return NatsCredential(
             account="",
             role="provisioning",

@@ -11,12 +11,9 @@ loopback: a nats-server of this module's own, closed ports, a sandbox folder.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
-import io
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,12 +26,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deploykit.cli import main
 from deploykit.dev.plan import plan_outputs
 from deploykit.dev.state import DevState
 from deploykit.jetstream import JetStreamApi
 from deploykit.localnats import LocalNats, local_cluster
 from deploykit.manifest import load_manifest
+from tests.reliability.clirun import Outcome, cli
 
 pytestmark = pytest.mark.integration
 
@@ -60,37 +57,6 @@ EXIT_CODES: dict[tuple[str, ...], set[int]] = {
     ("dev", "down"): {0, 2},
     ("dev", "up"): {0, 2},
 }
-
-
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
-
-
-def cli(*args: str, cwd: Path | None = None) -> Outcome:
-    """`deploykit ARGS` in-process, through the console script's entry point."""
-    out, err = io.StringIO(), io.StringIO()
-    argv, here = sys.argv, os.getcwd()
-    sys.argv = ["deploykit", *args]
-    code = 0
-    try:
-        if cwd is not None:
-            os.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main()
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-    finally:
-        sys.argv = argv
-        os.chdir(here)
-    return Outcome(code, out.getvalue(), err.getvalue())
 
 
 def command_of(args: list[str]) -> tuple[str, ...]:
@@ -346,7 +312,7 @@ class Sandbox:
         files = [self.valid, self.invalid, *(str(root / n) for n in FILES), str(root), ""]
         port = live.nodes[0].client_port
         urls = [live.url, f"nats://u:pw@127.0.0.1:{port}", f"tls://127.0.0.1:{port}"]
-        urls += ["nats://127.0.0.1:99999", "::", "", "💥"]
+        urls += ["nats://127.0.0.1:99999", "nats://[::1", "::", "", "💥"]
         numbers = ["0", "-3", "1", "3", "9", "x", "1e400", "99999999999999999999"]
         dirs = [
             str(self.precious.parent),
