@@ -25,7 +25,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -178,6 +178,15 @@ class Publisher:
     def acks_since(self, moment: float) -> int:
         return sum(1 for t in self.ack_times if t >= moment)
 
+    async def wait_for_acks(self, count: int, since: float, timeout: float) -> bool:
+        """At least `count` acks since `since` (monotonic time), within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.acks_since(since) < count:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
     async def run(self, give_up: float = 10.0) -> None:
         await asyncio.gather(*(self._worker(w, give_up) for w in range(self.workers)))
 
@@ -303,7 +312,8 @@ async def cluster_fault(
         )
         await _retry(lambda: js.add_stream(config))
         info = await _retry(lambda: js.stream_info(stream))
-        assert info.cluster and info.cluster.leader
+        if not (info.cluster and info.cluster.leader):
+            raise RuntimeError(f"stream {stream} has no leader to choose a victim by")
         followers = [r.name for r in info.cluster.replicas or []]
         name = info.cluster.leader if victim == "leader" else followers[0]
         node = next(n for n in cluster.nodes if n.name == name)
@@ -311,19 +321,19 @@ async def cluster_fault(
 
         publisher = Publisher(js, f"{stream.lower()}.x")
         running = asyncio.create_task(publisher.run())
-        await until(lambda: _ready(publisher.acks_since(0) >= 200), publish_s + 10)
+        await publisher.wait_for_acks(200, 0, publish_s + 10)
         await asyncio.sleep(publish_s)
         faulted = time.monotonic()
         signal_and_wait(proc, signal.SIGKILL if fault == "kill" else signal.SIGSTOP)
         # Available without the victim: acks resume while it is still down (bounded wait).
-        await until(lambda: _ready(publisher.acks_since(faulted) >= 100), 30)
+        await publisher.wait_for_acks(100, faulted, 30)
         acks_after_fault = publisher.acks_since(faulted)
         if fault == "kill":
             cluster.start_node(node)
         else:
             proc.send(signal.SIGCONT)
         healed = time.monotonic()
-        await until(lambda: _ready(publisher.acks_since(healed) >= 200), 30)
+        await publisher.wait_for_acks(200, healed, 30)
         await asyncio.sleep(publish_s)
         publisher.stop.set()
         await running
@@ -353,7 +363,7 @@ async def cluster_fault(
         duplicates_absorbed=publisher.duplicates,
         unavailable_s=longest_gap(publisher.ack_times),
         note=(
-            f"{publisher.attempts - publisher.sent} retries; 3 nodes at seq {target[1]} "
+            f"{publisher.attempts - publisher.sent} retries; all 3 nodes at seq {target[1]} "
             f"{caught_s:.1f}s after the last publish"
         ),
     )
@@ -367,10 +377,6 @@ async def cluster_fault(
         states,
         figures,
     )
-
-
-async def _ready(value: bool) -> bool:
-    return value
 
 
 # -- a queue worker killed mid-handling ------------------------------------------------------
@@ -423,7 +429,7 @@ class WorkerSystem:
 
 
 @contextlib.contextmanager
-def worker_system(directory: Path, database_url: str):  # type: ignore[no-untyped-def]
+def worker_system(directory: Path, database_url: str) -> Iterator[WorkerSystem]:
     """Yield a `WorkerSystem` on `database_url` (an empty database), stopped afterwards."""
     manifest = fault_manifest()
     authorization = compile_authorization(manifest)
@@ -447,6 +453,7 @@ def worker_system(directory: Path, database_url: str):  # type: ignore[no-untype
 @dataclass
 class WorkerRun:
     sent: int
+    acked: int
     rows: int
     missing_rows: list[str]
     welcomed_events: int
@@ -469,13 +476,16 @@ async def worker_fault(system: WorkerSystem, events: int = 600) -> WorkerRun:
     ids = [str(uuid.uuid4()) for _ in range(events)]
     try:
         await until(lambda: _pings(smoke, 1), 30)
+        pending = []
         for i, account in enumerate(ids):
             payload = json.dumps({"id": account, "email": f"fault{i}@example.com"}).encode()
-            await js.publish_async(
-                "accounts.events.created", payload, headers={"Nats-Msg-Id": account}
+            pending.append(
+                await js.publish_async(
+                    "accounts.events.created", payload, headers={"Nats-Msg-Id": account}
+                )
             )
-        await js.publish_async_completed()
-        acked = events  # publish_async_completed raises unless every publish was acknowledged
+        acks = await asyncio.gather(*pending, return_exceptions=True)
+        acked = sum(not isinstance(a, BaseException) for a in acks)
 
         async def welcomed_rows() -> int:
             return await asyncio.to_thread(_count_rows, system.database_url, ids)
@@ -528,6 +538,7 @@ async def worker_fault(system: WorkerSystem, events: int = 600) -> WorkerRun:
     )
     return WorkerRun(
         sent=events,
+        acked=acked,
         rows=events - len(missing),
         missing_rows=missing,
         welcomed_events=welcomed,
@@ -732,7 +743,8 @@ def local_stack_fault(
             r = http.post(f"{gateway}/accounts", json={"email": f"kill-{tag}-{i}@example.com"})
             if r.status_code == 201:
                 created.append(r.json()["id"])
-    assert outputs.database
+    if outputs.database is None:
+        raise RuntimeError("the local stack's outputs name no database")
     db = outputs.database.urls["accounts"]
     _wait(lambda: _welcomes(db, created) == dict.fromkeys(created, 1), 15)
     procs = {name: proc for name, _, proc, _ in stack.processes()}

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from deploykit.jetstream.desired import desired_state
 from deploykit.localnats import LocalNats, local_cluster
 from deploykit.manifest import load_manifest
 from deploykit.permissions import compile_authorization
+from tests.reliability.clirun import Outcome, cli
 
 pytestmark = pytest.mark.integration
 
@@ -95,18 +96,25 @@ class Target:
     cluster: LocalNats
     manifest: Path
     password: str
-    env: dict[str, str] = field(default_factory=dict)
 
-    def cli(self, *args: str, port: int | None = None) -> subprocess.CompletedProcess[str]:
-        url = self.cluster.urls[0] if port is None else f"nats://127.0.0.1:{port}"
+    def args(self, verb: str, url: str) -> list[str]:
         user = naming.provisioning_user("core")
+        return ["nats", verb, "-f", str(self.manifest), "--url", url, "--user", user]
+
+    def cut_apply(self, relay: CuttingRelay) -> subprocess.CompletedProcess[str]:
+        """`deploykit nats apply` as its own process, through the relay that cuts it off."""
         return subprocess.run(
-            [DEPLOYKIT, "nats", *args, "-f", str(self.manifest), "--url", url, "--user", user],
+            [DEPLOYKIT, *self.args("apply", f"nats://127.0.0.1:{relay.port}")],
             env={**os.environ, "NATS_PASSWORD": self.password},
             capture_output=True,
             text=True,
             timeout=60,
         )
+
+    def cli(self, verb: str, *options: str) -> Outcome:
+        """`deploykit nats VERB` straight to the server (in-process, see clirun.py)."""
+        args = [*self.args(verb, self.cluster.urls[0]), *options]
+        return cli(*args, env={"NATS_PASSWORD": self.password})
 
 
 def manifest_data() -> dict[str, Any]:
@@ -175,7 +183,7 @@ def test_an_apply_cut_midway_is_planned_exactly_and_completed(
 ) -> None:
     declared = {d.label for d in desired_state(load_manifest(target.manifest), "core", 1).objects}
     relay = CuttingRelay(target.cluster.nodes[0].client_port, cut_after)
-    cut = target.cli("apply", port=relay.port)
+    cut = target.cut_apply(relay)
     relay.close()
     assert relay.forwarded >= cut_after, "the relay never cut: the apply finished first"
     assert cut.returncode == 2, cut.stdout + cut.stderr
@@ -184,14 +192,14 @@ def test_an_apply_cut_midway_is_planned_exactly_and_completed(
     present = server_objects(target)
     assert present < declared, f"nothing or everything was applied: {present}"
     plan = target.cli("plan", "--json")
-    assert plan.returncode == 2, plan.stderr
-    (bus,) = json.loads(plan.stdout)["buses"]
+    assert plan.code == 2, plan.err
+    (bus,) = json.loads(plan.out)["buses"]
     planned = {f"{s['kind']} {s['name']}": s["action"] for s in bus["steps"]}
     assert planned == dict.fromkeys(declared - present, "create")
     assert set(bus["unchanged"]) == present and bus["undeclared"] == []
 
     done = target.cli("apply")
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.err
     assert server_objects(target) == declared
     again = target.cli("plan")
-    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.code == 0, again.text

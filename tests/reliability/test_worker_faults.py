@@ -36,6 +36,7 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
     run = asyncio.run(worker_fault(system))
     record(run.figures)
 
+    assert run.acked == run.sent, "the stream did not acknowledge every created event"
     assert run.in_flight_at_kill > 0, "the worker was not killed in the middle of a batch"
     assert run.drained, "the consumer still has pending or unacknowledged messages"
     assert run.missing_rows == [], f"{len(run.missing_rows)} accounts processed zero times"
