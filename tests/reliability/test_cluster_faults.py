@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from deploykit.localnats import LocalNats, local_cluster
-from tests.reliability.faults import ClusterRun, Figures, cluster_fault
+from tests.reliability.faults import CLUSTER_FAULTS, ClusterRun, Figures, cluster_fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -24,10 +24,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNats]:
         yield nodes
 
 
-@pytest.mark.parametrize(
-    ("victim", "fault"),
-    [("follower", "kill"), ("leader", "kill"), ("leader", "pause")],
-)
+@pytest.mark.parametrize(("victim", "fault"), CLUSTER_FAULTS)
 def test_no_acknowledged_message_is_lost_or_stored_twice(
     cluster: LocalNats, record: Callable[[Figures], None], victim: str, fault: str
 ) -> None:

@@ -12,27 +12,18 @@ from collections.abc import Callable
 import pytest
 
 from deploykit.dev.stack import LocalStack
-from tests.reliability.faults import Figures, local_stack_fault
+from tests.reliability.faults import KILL_ORDERS, Figures, local_stack_fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-NATS = ["nats-1", "nats-2", "nats-3"]
-SERVICES = ["gateway", "accounts", "welcome", "projector"]
 
-ORDERS = {
-    "servers-first": [*NATS, "postgres", *SERVICES],
-    "services-first": [*reversed(SERVICES), "postgres", *reversed(NATS)],
-    "dependencies-only": ["postgres", "nats-2"],
-}
-
-
-@pytest.mark.parametrize("order", list(ORDERS), ids=list(ORDERS))
+@pytest.mark.parametrize("order", list(KILL_ORDERS), ids=list(KILL_ORDERS))
 def test_up_recovers_from_kill_9_in_any_order(
     dev_stack: LocalStack, record: Callable[[Figures], None], order: str
 ) -> None:
     names = {name for name, *_ in dev_stack.processes()}
-    assert set(ORDERS[order]) <= names, f"unknown processes: {set(ORDERS[order]) - names}"
-    run = local_stack_fault(dev_stack, order, ORDERS[order])
+    assert set(KILL_ORDERS[order]) <= names, f"unknown processes: {set(KILL_ORDERS[order]) - names}"
+    run = local_stack_fault(dev_stack, order, KILL_ORDERS[order])
     record(run.figures)
 
     assert run.accounts_before, "no account was created before the crash"
