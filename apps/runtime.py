@@ -327,16 +327,25 @@ class Database:
             reason = str(exc).strip().replace(secret, "***") if secret else str(exc).strip()
             raise Fatal(f"cannot prepare PostgreSQL at {redact(self._url)}: {reason}") from None
 
-    async def fetchone(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    async def _execute(self, sql: str, params: Sequence[Any]) -> psycopg.AsyncCursor[Any]:
+        """A connection that died since its last use (PostgreSQL restarted) fails its next
+        statement: reopen it and send the statement once more. Safe because every statement
+        of the apps is idempotent (`ON CONFLICT`, reads), should the first one have run."""
         conn = await self.connection()
-        cur = await conn.execute(sql, params)
+        try:
+            return await conn.execute(sql, params)
+        except psycopg.OperationalError:
+            if not conn.broken:
+                raise
+        return await (await self.connection()).execute(sql, params)
+
+    async def fetchone(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+        cur = await self._execute(sql, params)
         return await cur.fetchone()
 
     async def execute(self, sql: str, params: Sequence[Any]) -> int:
         """Run one statement; the number of rows it touched."""
-        conn = await self.connection()
-        cur = await conn.execute(sql, params)
-        return cur.rowcount
+        return (await self._execute(sql, params)).rowcount
 
     async def close(self) -> None:
         if self._conn is not None:

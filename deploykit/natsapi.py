@@ -29,6 +29,7 @@ __all__ = [
     "MICRO_QUEUE_GROUP",
     "SERVICE_DISCOVERY",
     "SYSTEM_REQUESTS",
+    "consumer_redefinition",
     "consumer_takeover",
     "kv_read",
     "kv_stream",
@@ -126,14 +127,20 @@ def own_consumers(stream: str) -> tuple[str, ...]:
     )
 
 
-def consumer_takeover(stream: str, consumer: str) -> tuple[str, ...]:
-    """What `own_consumers` would otherwise allow on somebody else's consumer."""
+def consumer_redefinition(stream: str, consumer: str) -> tuple[str, ...]:
+    """What `own_consumers` would otherwise allow on a durable consumer the reconciler owns:
+    creating (redefining) and deleting it."""
     return (
         f"{API}.CONSUMER.CREATE.{stream}.{consumer}",
         f"{API}.CONSUMER.CREATE.{stream}.{consumer}.>",
-        f"{API}.CONSUMER.MSG.NEXT.{stream}.{consumer}",
         f"{API}.CONSUMER.DELETE.{stream}.{consumer}",
     )
+
+
+def consumer_takeover(stream: str, consumer: str) -> tuple[str, ...]:
+    """What `own_consumers` would otherwise allow on somebody else's consumer."""
+    create, create_filtered, delete = consumer_redefinition(stream, consumer)
+    return (create, create_filtered, f"{API}.CONSUMER.MSG.NEXT.{stream}.{consumer}", delete)
 
 
 def _get(stream: str) -> tuple[str, ...]:

@@ -131,7 +131,8 @@ def _state(manifest: Manifest, name: str) -> list[str]:
 
 def _consumers(manifest: Manifest, name: str) -> tuple[list[str], list[str]]:
     """Pull rights on its queue consumers, own-consumer rights on its fanout streams, and
-    denials that keep a fanout instance off every other declared consumer of those streams."""
+    denials that keep a fanout instance off every other declared consumer of those streams
+    (and from redefining or deleting its own queue consumers there: the reconciler's)."""
     service = manifest.services[name]
     allow: list[str] = []
     deny: list[str] = []
@@ -145,8 +146,11 @@ def _consumers(manifest: Manifest, name: str) -> tuple[list[str], list[str]]:
     for stream in fanout_streams:
         for other_name, other in manifest.services.items():
             for consume in other.consumes:
-                mine = other_name == name and consume.mode is ConsumeMode.QUEUE
-                if consume.stream == stream and consume.mode is ConsumeMode.QUEUE and not mine:
+                if consume.stream != stream or consume.mode is not ConsumeMode.QUEUE:
+                    continue
+                if other_name == name:
+                    deny += natsapi.consumer_redefinition(stream, consume.consumer)
+                else:
                     deny += natsapi.consumer_takeover(stream, consume.consumer)
     return allow, deny
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -18,7 +19,7 @@ from deploykit.jetstream.apply import check_allowed
 from deploykit.jetstream.render import plans_json, print_plan, print_result
 from deploykit.manifest import DEFAULT_MANIFEST, load_manifest
 from deploykit.model import Manifest
-from deploykit.naming import provisioning_user
+from deploykit.naming import inbox_prefix, provisioning_user
 from deploykit.outputs import NatsCredential, load_outputs
 
 __all__ = ["register"]
@@ -102,22 +103,41 @@ def _targets(
             "--url connects to one account: name its bus with --bus "
             f"(one of {', '.join(sorted(manifest.buses))})"
         )
-    credential = None
+    text = None
     if user or creds:
         if user and creds:
             raise ConfigError("give --user/--password or --creds, not both")
-        text = None
         if creds:
             try:
                 text = creds.read_text(encoding="utf-8")
             except OSError as exc:
                 raise ConfigError(f"--creds {creds}: cannot read: {exc.strerror}") from None
-        credential = NatsCredential(
-            account="", role="provisioning", user=user, password=password, creds=text
-        )
+            except UnicodeDecodeError:
+                raise ConfigError(f"--creds {creds}: not a .creds document (not text)") from None
     elif password:
         raise ConfigError("--password needs --user")
-    return [Target(b, url, credential, cluster_size) for b in buses or list(manifest.buses)]
+
+    try:
+        in_url = urlsplit(url.split(",")[0].strip()).username
+    except ValueError:  # not a URL: connecting says so
+        in_url = None
+
+    def credential(bus: str) -> NatsCredential | None:
+        """Replies come to the user's own inbox, the only one its permissions let it read: the
+        named user's (option or URL), or with a .creds document the bus's provisioning user's."""
+        if not (user or text or in_url):
+            return None
+        inbox = inbox_prefix(user or in_url or provisioning_user(bus))
+        return NatsCredential(
+            account="",
+            role="provisioning",
+            user=user,
+            password=password,
+            creds=text,
+            inbox_prefix=inbox,
+        )
+
+    return [Target(b, url, credential(b), cluster_size) for b in buses or list(manifest.buses)]
 
 
 async def _run(

@@ -292,9 +292,23 @@ class LocalStack:
         ]
 
     def down(self, wipe: bool = False) -> list[str]:
-        """Stop services first (they drain), then the database and NATS. Returns what stopped."""
+        """Stop services first (they drain), then the database and NATS. Returns what stopped.
+
+        `wipe` removes the folder only if it holds nothing but what `up` creates; with a state
+        file too broken to name the processes, it stops every process a pid file records."""
+        if wipe and (foreign := self.dir.foreign()):
+            raise ConfigError(
+                f"{self.dir.root} is not a local stack folder (it holds {', '.join(foreign[:3])}): "
+                "nothing was stopped or removed"
+            )
+        try:
+            items = self.processes()
+        except ConfigError:
+            if not wipe:
+                raise
+            items = [(p.stem, "process", p, ()) for p in self.dir.recorded_processes()]
         stopped = []
-        for name, kind, proc, _ in self.processes():
+        for name, kind, proc, _ in items:
             halted = (
                 LocalPostgres(self.dir.postgres_dir, 0, "").stop()
                 if kind == "database"

@@ -13,25 +13,37 @@ import os
 import secrets
 import shutil
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from deploykit.errors import ConfigError
 from deploykit.outputs import write_secret_file
+from deploykit.processes import Proc
 
 __all__ = ["DevState", "StateDir"]
+
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class DevState(BaseModel):
     """What a local stack was brought up with; stable across `up`s so clients keep working."""
 
     manifest: str
-    cluster_name: str
-    nodes: int
-    nats_ports: list[int] = Field(description="client, monitor, cluster ports per node")
-    postgres_port: int
-    frontend_ports: dict[str, int] = Field(default_factory=dict)
+    cluster_name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")  # names files: no paths
+    nodes: int = Field(ge=1, le=5)
+    nats_ports: list[Port] = Field(description="client, monitor, cluster ports per node")
+    postgres_port: Port | Literal[0]
+    frontend_ports: dict[str, Port] = Field(default_factory=dict)
     passwords: dict[str, str] = Field(default_factory=dict, repr=False)
+
+    @model_validator(mode="after")
+    def _ports_per_node(self) -> DevState:
+        if self.nats_ports and len(self.nats_ports) != 3 * self.nodes:
+            raise ValueError(
+                f"nats_ports: want 3 per node ({3 * self.nodes}), got {len(self.nats_ports)}"
+            )
+        return self
 
     def password(self, key: str) -> str:
         """The password for `key`, generated on first use and kept afterwards."""
@@ -88,5 +100,26 @@ class StateDir:
     def save_outputs(self, outputs: dict[str, object]) -> None:
         write_secret_file(self.outputs_file, json.dumps(outputs, indent=2))
 
+    def foreign(self) -> list[str]:
+        """What the folder holds that `up` did not put there (sorted names)."""
+        if not self.root.is_dir():
+            return [self.root.name] if self.root.exists() else []
+        return sorted(p.name for p in self.root.iterdir() if p.name not in _OURS)
+
+    def recorded_processes(self) -> list[Proc]:
+        """A Proc for every pid file `up` may have written, services first."""
+        pid_files = [
+            *sorted(self.services_dir.glob("*.pid")),
+            self.postgres_dir / "postgres.pid",
+            *sorted(self.nats_dir.glob("*.pid")),
+        ]
+        return [Proc(p.stem, p, p.with_suffix(".log")) for p in pid_files if p.exists()]
+
     def wipe(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+_OURS = frozenset(
+    {"state.json", "outputs.json", ".state.json.tmp", ".outputs.json.tmp"}
+    | {"nats", "postgres", "services"}
+)

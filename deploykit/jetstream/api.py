@@ -11,6 +11,7 @@ leader settles.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -198,17 +199,23 @@ async def connect(
 ) -> Client:
     """One connection for one bus (account), failing fast with a message free of secrets.
 
-    A `.creds` document is written to a 0600 temporary file for the time of the handshake;
-    `ca_certificate` (PEM) is the CA a `tls://` server's certificate must chain to.
+    Credentials the server refuses end the attempt at once: against a cluster, nats-py would
+    otherwise retry the servers it discovers forever. A `.creds` document is written to a
+    0600 temporary file for the time of the handshake; `ca_certificate` (PEM) is the CA a
+    `tls://` server's certificate must chain to.
     """
     options: dict[str, Any] = credential.connect_options() if credential else {}
     if ca_certificate:
         options["tls"] = ssl.create_default_context(cadata=ca_certificate)
+    refused = asyncio.Event()
 
-    async def quiet(_exc: Exception) -> None:
+    async def quiet(exc: Exception) -> None:
         """nats-py logs connection errors itself; the ConnectError below says it once."""
+        if "authorization violation" in str(exc).lower():
+            refused.set()
 
     servers = [u.strip() for u in url.split(",") if u.strip()]
+    who = f" as {credential.user}" if credential and credential.user else ""
     with tempfile.TemporaryDirectory(prefix="deploykit-creds-") as tmp:
         if credential and credential.creds:
             path = os.path.join(tmp, "user.creds")
@@ -216,8 +223,9 @@ async def connect(
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(credential.creds)
             options["user_credentials"] = path
-        try:
-            return await nats.connect(
+        conn = Client()
+        connecting = asyncio.ensure_future(
+            conn.connect(
                 servers,
                 name="deploykit-jetstream",
                 connect_timeout=5,
@@ -226,11 +234,27 @@ async def connect(
                 error_cb=quiet,
                 **options,
             )
+        )
+        refusal = asyncio.ensure_future(refused.wait())
+        await asyncio.wait({connecting, refusal}, return_when=asyncio.FIRST_COMPLETED)
+        refusal.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, nats.errors.Error):
+                await connecting
+            await conn.close()
+        try:
+            if refused.is_set():
+                raise ConnectError(
+                    f"cannot connect to {redact_url(url)}{who}: the server refused the "
+                    "credentials (authorization violation)"
+                )
+            connecting.result()
         except (TimeoutError, nats.errors.Error, OSError) as exc:
-            who = f" as {credential.user}" if credential and credential.user else ""
             raise ConnectError(
                 f"cannot connect to {redact_url(url)}{who}: {type(exc).__name__} {exc}".strip()
             ) from None
+        return conn
 
 
 def cluster_size(conn: Client) -> int | None:
