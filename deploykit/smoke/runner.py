@@ -26,7 +26,7 @@ from deploykit.smoke.checks import GROUPS, Check, catalogue
 from deploykit.smoke.context import Context
 from deploykit.smoke.results import CheckFailed, CheckResult, Outcome, SmokeRun, Status
 
-__all__ = ["CLEANUP_GRACE", "matches", "run_smoke", "select"]
+__all__ = ["CLEANUP_GRACE", "matches", "run_checks", "run_smoke", "select"]
 
 CLEANUP_GRACE = 1.0  # seconds a timed-out check gets to undo what it wrote
 _EXPECTED = (
@@ -102,7 +102,7 @@ async def _timed(check: Check, ctx: Context) -> tuple[Outcome, float]:
     return outcome, time.monotonic() - started
 
 
-async def _run(
+async def run_checks(
     checks: Sequence[Check], manifest: Manifest, outputs: StackOutputs, timeout: float
 ) -> list[CheckResult]:
     ctx = Context(manifest, outputs, timeout, secrets.token_hex(6))
@@ -149,7 +149,7 @@ def run_smoke(
     checks = select(catalogue(manifest, outputs), only, skip)
     started_at = datetime.now(UTC)
     started = time.monotonic()
-    results = asyncio.run(_run(checks, manifest, outputs, timeout))
+    results = asyncio.run(run_checks(checks, manifest, outputs, timeout))
     return SmokeRun(
         system=outputs.system,
         target=outputs.target,
