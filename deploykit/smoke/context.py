@@ -43,6 +43,19 @@ class NatsSession:
     errors: list[str] = field(default_factory=list)
 
 
+def _refused(shown: str, user: str, exc: BaseException) -> str:
+    if (
+        isinstance(exc, nats.errors.AuthorizationError)
+        or "authorization violation" in str(exc).lower()
+    ):
+        return (
+            f"cannot connect to {shown} as {user}: authorization violation "
+            "(the server refuses this user's credentials)"
+        )
+    cause = f"{type(exc).__name__} {exc}".strip()
+    return f"cannot connect to {shown} as {user}: {cause}"
+
+
 class Context:
     def __init__(
         self, manifest: Manifest, outputs: StackOutputs, timeout: float, run_id: str
@@ -101,17 +114,11 @@ class Context:
                     ),
                     self.budget(CONNECT_TIMEOUT),
                 )
-            except nats.errors.AuthorizationError:
-                raise CheckFailed(
-                    f"cannot connect to {shown} as {user}: authorization violation "
-                    "(the server refuses this user's credentials)"
-                ) from None
             except nats.errors.NoServersError:
                 cause = errors[-1] if errors else "no server answered"
                 raise CheckFailed(f"cannot connect to {shown}: nothing answers ({cause})") from None
             except (TimeoutError, nats.errors.Error, OSError) as exc:
-                cause = f"{type(exc).__name__} {exc}".strip()
-                raise CheckFailed(f"cannot connect to {shown} as {user}: {cause}") from None
+                raise CheckFailed(_refused(shown, user, exc)) from None
         session = NatsSession(user, client, time.monotonic() - started, errors)
         self._opened.append(session)
         return session

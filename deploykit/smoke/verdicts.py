@@ -1,8 +1,11 @@
 """Pure judgements: what the servers answered → pass or fail, with a message naming the cause.
 
-The checks fetch; these functions decide. The thresholds follow `nats server check`: a raft
-peer is unhealthy when it is offline, not current, or unseen for longer than
-`SEEN_CRITICAL`; account usage fails at `USAGE_CRITICAL` of a limit.
+The checks fetch; these functions decide. The thresholds are the defaults of
+`nats server check jetstream`: a raft peer is healthy when it is online, was heard from within
+`SEEN_CRITICAL` seconds and is at most `LAG_CRITICAL` operations behind; the meta cluster's
+peers must also say they are current (`nats server check meta`). A stream replica that is
+briefly not current while a message is being replicated is therefore not a failure. Account
+usage fails at `USAGE_CRITICAL` of a limit.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from deploykit.smoke.results import Metric, Outcome, failed, passed
 from deploykit.smoke.serverjson import AccountInfo, ClusterInfo, PeerInfo, ServiceInfo
 
 __all__ = [
+    "LAG_CRITICAL",
     "SEEN_CRITICAL",
     "USAGE_CRITICAL",
     "Standby",
@@ -32,7 +36,8 @@ __all__ = [
     "replica_problems",
 ]
 
-SEEN_CRITICAL = 10.0  # seconds since a raft peer was last heard from
+SEEN_CRITICAL = 5.0  # seconds since a raft peer was last heard from
+LAG_CRITICAL = 200  # operations a raft peer may be behind its leader
 USAGE_CRITICAL = 0.9  # share of an account limit
 _NS = 1e9
 _VIOLATION = re.compile(r'permissions violation for (publish|subscription) to "([^"]+)"', re.I)
@@ -50,15 +55,17 @@ def human_bytes(n: float) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _peer_problems(peers: Iterable[PeerInfo]) -> list[str]:
+def _peer_problems(peers: Iterable[PeerInfo], *, must_be_current: bool) -> list[str]:
     problems = []
     for peer in peers:
         if peer.offline:
             problems.append(f"{peer.name} offline")
-        elif not peer.current:
+        elif must_be_current and not peer.current:
             problems.append(f"{peer.name} not current (lag {peer.lag})")
         elif peer.active / _NS > SEEN_CRITICAL:
             problems.append(f"{peer.name} last seen {peer.active / _NS:.1f}s ago")
+        elif peer.lag > LAG_CRITICAL:
+            problems.append(f"{peer.name} {peer.lag} operations behind")
     return problems
 
 
@@ -70,7 +77,7 @@ def judge_meta(meta: ClusterInfo | None, expect: int) -> Outcome:
         return failed("the JetStream meta cluster has no leader")
     peers = len(meta.replicas) + 1
     problems = [] if peers == expect else [f"{peers} peers of {expect} expected"]
-    problems += _peer_problems(meta.replicas)
+    problems += _peer_problems(meta.replicas, must_be_current=True)
     metrics = (
         Metric("peers", peers),
         Metric("peers_offline", sum(p.offline for p in meta.replicas)),
@@ -89,7 +96,8 @@ def replica_problems(cluster: ClusterInfo | None, replicas: int) -> list[str]:
         return ["no leader"]
     known = len(cluster.replicas) + 1
     problems = [f"{known} of {replicas} replicas"] if replicas and known < replicas else []
-    return problems + [f"replica {p}" for p in _peer_problems(cluster.replicas)]
+    peers = _peer_problems(cluster.replicas, must_be_current=False)
+    return problems + [f"replica {p}" for p in peers]
 
 
 def judge_account(bus: str, info: AccountInfo) -> Outcome:

@@ -36,7 +36,9 @@ OUTPUTS = {
 }
 
 
-def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [DEPLOYKIT, "smoke", *args],
         cwd=cwd,
@@ -82,7 +84,9 @@ def fake_pulumi(tmp_path: Path) -> Path:
 
 def test_stack_reads_the_outputs_with_the_pulumi_cli(tmp_path: Path, fake_pulumi: Path) -> None:
     env = {**os.environ, "PATH": f"{fake_pulumi}:{os.environ['PATH']}"}
-    result = run("--stack", "small", "--file", MANIFEST, "--list", "--only", "nats", cwd=tmp_path, env=env)
+    result = run(
+        "--stack", "small", "--file", MANIFEST, "--list", "--only", "nats", cwd=tmp_path, env=env
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "nats.connect.smoke-core",

@@ -25,7 +25,13 @@ NS = 1_000_000_000
 
 
 def peer(name: str, current: bool = True, offline: bool = False, active: float = 0.2, lag: int = 0):
-    return {"name": name, "current": current, "offline": offline, "active": int(active * NS), "lag": lag}
+    return {
+        "name": name,
+        "current": current,
+        "offline": offline,
+        "active": int(active * NS),
+        "lag": lag,
+    }
 
 
 def meta(leader: str | None, *peers: dict) -> ClusterInfo:
@@ -60,6 +66,11 @@ def test_a_healthy_meta_cluster_passes_with_its_leader_and_peer_count() -> None:
             meta("acme-1", peer("acme-2", active=12.5), peer("acme-3")),
             3,
             "meta cluster led by acme-1: acme-2 last seen 12.5s ago",
+        ),
+        (
+            meta("acme-1", peer("acme-2", lag=500), peer("acme-3")),
+            3,
+            "meta cluster led by acme-1: acme-2 500 operations behind",
         ),
         (meta("acme-1", peer("acme-2")), 3, "meta cluster led by acme-1: 2 peers of 3 expected"),
         (meta(None), 3, "the JetStream meta cluster has no leader"),
@@ -110,8 +121,14 @@ def test_replica_problems_of_streams_and_consumers() -> None:
         "2 of 3 replicas",
         "replica acme-2 offline",
     ]
-    assert replica_problems(meta("acme-1", peer("acme-2", current=False, lag=7)), 0) == [
-        "replica acme-2 not current (lag 7)"
+    # a replica catching up with the last few messages is healthy (nats server check jetstream)
+    catching_up = meta("acme-1", peer("acme-2", current=False, lag=7), peer("acme-3"))
+    assert replica_problems(catching_up, 3) == []
+    assert replica_problems(meta("acme-1", peer("acme-2", lag=201), peer("acme-3")), 0) == [
+        "replica acme-2 201 operations behind"
+    ]
+    assert replica_problems(meta("acme-1", peer("acme-2", active=6), peer("acme-3")), 3) == [
+        "replica acme-2 last seen 6.0s ago"
     ]
 
 
@@ -135,7 +152,9 @@ def info(instance: str, **endpoints: str) -> ServiceInfo:
         {
             "name": "accounts",
             "id": instance,
-            "endpoints": [{"name": n, "subject": s, "queue_group": "q"} for n, s in endpoints.items()],
+            "endpoints": [
+                {"name": n, "subject": s, "queue_group": "q"} for n, s in endpoints.items()
+            ],
         }
     )
 
@@ -213,8 +232,8 @@ def test_an_event_correlates_with_the_reply_by_shared_keys_then_by_message_id() 
 
 def test_permission_refusal_is_found_for_the_exact_subject() -> None:
     errors = [
-        "Error: nats: permissions violation for publish to \"accounts.events.created\"",
-        "Error: nats: permissions violation for subscription to \"x.y\"",
+        'Error: nats: permissions violation for publish to "accounts.events.created"',
+        'Error: nats: permissions violation for subscription to "x.y"',
     ]
     assert permission_refusal(errors, "accounts.events.created") == (
         "permissions violation for publish to 'accounts.events.created'"
