@@ -31,7 +31,8 @@ __all__ = ["CATALOGUE_HELP", "GROUPS", "Check", "catalogue"]
 CATALOGUE_HELP = """\
   nats.connect.<user>        every user of the outputs connects (connect time, rtt)
   nats.jetstream.<bus>       JetStream answers on the bus's account; limits not nearly used
-  nats.cluster               a meta leader, cluster_size peers, every peer current
+  nats.cluster               a meta leader, cluster_size peers, each current (online,
+                             seen within 5 s, at most 200 operations behind)
   nats.monitor               every monitor URL's /healthz, JetStream enabled
   jetstream.<kind>.<name>    each declared stream, consumer (STREAM/name), kv, object_store,
                              deploykit's own included: exists, matches the declaration field

@@ -40,7 +40,6 @@ class PeerInfo(_Lenient):
     """A raft peer as the group's leader sees it; `active` is ns since it was last heard from."""
 
     name: str
-    current: bool = False
     offline: bool = False
     active: int = 0
     lag: int = 0
