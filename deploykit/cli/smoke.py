@@ -37,10 +37,12 @@ Checks (--only/--skip take a group, a name, or a glob; --list shows them):
 {CATALOGUE_HELP}
 \b
 Formats and exit codes:
-  table (default), --json     0 all pass, 1 a check failed, 2 bad input or configuration
-  --format nagios             0 OK, 2 CRITICAL (a check failed), 3 UNKNOWN (bad input)
-  --format prometheus         always 0; the status is in deploykit_smoke_status_code
-  --junit FILE                also write JUnit XML for CI (with any format)
+  table (default), --json   0 all pass, 1 a check failed, 2 bad input
+  --format nagios           0 OK, 2 CRITICAL (a check failed),
+                            3 UNKNOWN (bad input); never 1 (WARNING)
+  --format prometheus       always 0: the status is a metric
+                            (deploykit_smoke_status_code)
+  --junit FILE              also write JUnit XML for CI, with any format
 """
 
 

@@ -29,25 +29,25 @@ from deploykit.smoke.results import Outcome
 __all__ = ["CATALOGUE_HELP", "GROUPS", "Check", "catalogue"]
 
 CATALOGUE_HELP = """\
-  nats.connect.<user>        every user of the outputs connects (connect time, rtt)
-  nats.jetstream.<bus>       JetStream answers on the bus's account; limits not nearly used
-  nats.cluster               a meta leader, cluster_size peers, each current (online,
-                             seen within 5 s, at most 200 operations behind)
-  nats.monitor               every monitor URL's /healthz, JetStream enabled
-  jetstream.<kind>.<name>    each declared stream, consumer (STREAM/name), kv, object_store,
-                             deploykit's own included: exists, matches the declaration field
-                             by field, replicas current
-  roundtrip.stream           publish to DEPLOYKIT_SMOKE, fetch it back, acknowledge it
-  roundtrip.kv               KV deploykit_smoke: create, update, stale update refused, delete
-  roundtrip.object_store     object store deploykit_smoke: put, get, delete
-  services.<name>            rpc and workers: instances in NATS Service discovery, endpoints,
-                             PING; frontends: GET /healthz
-  laws.frontend.<user>       the server refuses a frontend's publish to an event subject
-  database.<key>             connects, reports its version
-  database.replication       standbys streaming, their lag (metal tier; skipped otherwise)
-  observability.prometheus   answers (skipped when the outputs name no Prometheus)
-  observability.grafana      answers (skipped when the outputs name no Grafana)
-  probes.<name>              the manifest's probes: request, reply keys, the event it causes
+  nats.connect.<user>       each user of the outputs connects (time, rtt)
+  nats.jetstream.<bus>      JetStream answers; account limits not nearly used
+  nats.cluster              a meta leader, cluster_size peers, each current
+                            (online, seen < 5 s, <= 200 operations behind)
+  nats.monitor              each monitor URL's /healthz, JetStream enabled
+  jetstream.<kind>.<name>   each declared stream, consumer (STREAM/name), kv,
+                            object_store (deploykit's own too): exists,
+                            matches field by field, replicas current
+  roundtrip.stream          publish to DEPLOYKIT_SMOKE, fetch it back, ack
+  roundtrip.kv              create, update, stale update refused, delete
+  roundtrip.object_store    put, get, delete (object store deploykit_smoke)
+  services.<name>           rpc, worker: instances in NATS Service discovery,
+                            endpoints, PING; frontend: GET /healthz
+  laws.frontend.<user>      the server refuses a frontend's event publish
+  database.<key>            connects, reports its version
+  database.replication      standbys streaming, lag (metal; else skipped)
+  observability.prometheus  answers (skipped when the outputs name none)
+  observability.grafana     answers (skipped when the outputs name none)
+  probes.<name>             the manifest's probes: reply keys, caused event
 """
 
 GROUPS = (

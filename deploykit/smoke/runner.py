@@ -103,11 +103,23 @@ async def _timed(check: Check, ctx: Context) -> tuple[Outcome, float]:
 
 
 async def run_checks(
-    checks: Sequence[Check], manifest: Manifest, outputs: StackOutputs, timeout: float
+    checks: Sequence[Check],
+    manifest: Manifest,
+    outputs: StackOutputs,
+    timeout: float,
+    concurrency: int | None = None,
 ) -> list[CheckResult]:
+    """Every check's result, in order. `concurrency` caps how many run at once (None: all;
+    `bench/smoke.py` compares with 1); a check's time starts when its turn comes."""
     ctx = Context(manifest, outputs, timeout, secrets.token_hex(6))
     secret_values = ctx.secrets()
-    tasks = [asyncio.create_task(_timed(c, ctx)) for c in checks]
+    turns = asyncio.Semaphore(concurrency or len(checks) or 1)
+
+    async def in_turn(check: Check) -> tuple[Outcome, float]:
+        async with turns:
+            return await _timed(check, ctx)
+
+    tasks = [asyncio.create_task(in_turn(c)) for c in checks]
     try:
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ import pytest
 
 from deploykit import naming
 from deploykit.dev.stack import LocalStack
-from deploykit.localpg import LocalPostgres
+from deploykit.localpg import LocalPostgres, find_pg_bindir
 from deploykit.manifest import load_manifest
 from deploykit.outputs import StackOutputs, load_outputs
 from deploykit.ports import free_ports
@@ -330,3 +331,56 @@ def test_the_command_in_every_format(dev_stack: LocalStack, tmp_path: Path) -> N
     table = cli("--outputs", str(bad), "--only", "nats.connect", cwd=tmp_path)
     assert table.returncode == 1
     assert "FAIL" in table.stdout and "wrong" not in table.stdout
+
+
+@pytest.fixture()
+def replica(postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A streaming standby of the session's PostgreSQL (`pg_basebackup -R`), as on metal."""
+    directory = tmp_path_factory.mktemp("replica")
+    owner = postgres.data_dir.stat()
+    done = subprocess.run(
+        [
+            str(find_pg_bindir() / "pg_basebackup"),
+            *("-h", "127.0.0.1", "-p", str(postgres.port), "-U", "postgres"),
+            *("-D", str(directory / "data"), "-R", "-X", "stream", "-c", "fast"),
+        ],
+        env={"PGPASSWORD": postgres.password, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for path in [directory / "data", *(directory / "data").rglob("*")]:
+        os.chown(path, owner.st_uid, owner.st_gid)
+    (directory / "data").chmod(0o700)
+    standby = LocalPostgres(directory, free_ports(1)[0], postgres.password)
+    standby.start()
+    try:
+        yield standby.url()
+    finally:
+        standby.stop()
+
+
+def test_replication_streams_on_the_metal_shape(postgres: LocalPostgres, replica: str) -> None:
+    metal = StackOutputs.model_validate(
+        {
+            "target": "metal",
+            "system": "acme",
+            "nats": {"urls": ["nats://127.0.0.1:9"]},
+            "database": {"admin_url": postgres.url(), "replica_urls": [replica]},
+        }
+    )
+    run = smoke(metal, only=["database.replication"])
+    check = result(run, "database.replication")
+    assert check.status is Status.PASS, check.message
+    assert check.message.startswith("1 standby(s) streaming: ")
+    assert "lag" in check.message and postgres.password not in check.message
+    assert {m.name for m in check.metrics} == {"replay_lag_seconds", "lag_bytes"}
+
+    primary_only = metal.model_copy(
+        update={"database": metal.database.model_copy(update={"replica_urls": [postgres.url()]})}  # type: ignore[union-attr]
+    )
+    check = result(smoke(primary_only, only=["database.replication"]), "database.replication")
+    assert check.status is Status.FAIL
+    assert check.message == "replica 1 is not a standby (not in recovery)"
