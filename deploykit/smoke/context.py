@@ -57,6 +57,8 @@ def _refused(shown: str, user: str, exc: BaseException) -> str:
 
 
 class Context:
+    """One run's shared state; `close` ends every connection it opened."""
+
     def __init__(
         self, manifest: Manifest, outputs: StackOutputs, timeout: float, run_id: str
     ) -> None:

@@ -30,12 +30,9 @@ async def declared(ctx: Context, bus: str, obj: Desired) -> Outcome:
     try:
         data = await js_request(ctx, session, subject)
     except ApiError as exc:
-        if exc.err_code not in (STREAM_NOT_FOUND, CONSUMER_NOT_FOUND):
-            raise
-        data = None
-
-    if data is None:
-        return failed(f"{obj.label} is missing: declared on bus {bus}, not on the server")
+        if exc.err_code in (STREAM_NOT_FOUND, CONSUMER_NOT_FOUND):
+            return failed(f"{obj.label} is missing: declared on bus {bus}, not on the server")
+        raise
     info = (StreamInfo if obj.consumer is None else ConsumerInfo).model_validate(data)
     if obj.consumer is None:
         plan = compute_plan(DesiredState(bus, [obj]), {obj.stream: info.config}, {})
