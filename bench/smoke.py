@@ -30,7 +30,7 @@ from deploykit.model import Manifest
 from deploykit.outputs import StackOutputs
 from deploykit.smoke.checks import catalogue
 from deploykit.smoke.results import CheckResult, Status
-from deploykit.smoke.runner import run_checks, select
+from deploykit.smoke.runner import quiet_library_logs, run_checks, select
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--skip", action="append", default=[], help="check names to leave out")
     args = parser.parse_args()
+    quiet_library_logs()
     bench(args.runs, args.nodes, args.skip)
 
 

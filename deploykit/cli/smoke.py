@@ -21,7 +21,7 @@ from deploykit.smoke.report import (
     to_prometheus,
     unknown,
 )
-from deploykit.smoke.runner import run_smoke, select
+from deploykit.smoke.runner import quiet_library_logs, run_smoke, select
 from deploykit.smoke.stackoutputs import resolve_outputs
 
 __all__ = ["register"]
@@ -65,6 +65,7 @@ def register(app: typer.Typer) -> None:
         list_checks: bool = typer.Option(False, "--list", help="List the check names and exit."),
     ) -> None:
         chosen = _format(fmt, as_json)
+        quiet_library_logs()
         try:
             manifest = load_manifest(file)
             stack_outputs, source = resolve_outputs(stack, outputs, file.resolve().parent)

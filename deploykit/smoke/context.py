@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import nats
 import nats.errors
 from nats.aio.client import Client
 
@@ -67,7 +66,7 @@ class Context:
         self.run_id = run_id
         self.deadline = time.monotonic() + timeout
         self._sessions: dict[str, asyncio.Task[NatsSession]] = {}
-        self._opened: list[NatsSession] = []
+        self._clients: list[Client] = []
         self._http: httpx.AsyncClient | None = None
 
     def remaining(self) -> float:
@@ -102,9 +101,11 @@ class Context:
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
                     handle.write(credential.creds)
                 options["user_credentials"] = path
+            client = Client()
+            self._clients.append(client)  # closed with the context even if cut off mid-connect
             try:
-                client = await asyncio.wait_for(
-                    nats.connect(
+                await asyncio.wait_for(
+                    client.connect(
                         urls,
                         name=f"deploykit-smoke {user}",
                         connect_timeout=self.budget(CONNECT_TIMEOUT),
@@ -121,9 +122,7 @@ class Context:
                 raise CheckFailed(f"cannot connect to {shown}: nothing answers ({cause})") from None
             except (TimeoutError, nats.errors.Error, OSError) as exc:
                 raise CheckFailed(_refused(shown, user, exc)) from None
-        session = NatsSession(user, client, time.monotonic() - started, errors)
-        self._opened.append(session)
-        return session
+        return NatsSession(user, client, time.monotonic() - started, errors)
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -135,9 +134,9 @@ class Context:
         for task in self._sessions.values():
             task.cancel()
         await asyncio.gather(*self._sessions.values(), return_exceptions=True)
-        for session in self._opened:
+        for client in self._clients:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(session.client.close(), 1.0)
+                await asyncio.wait_for(client.close(), 1.0)
         if self._http is not None:
             await self._http.aclose()
 

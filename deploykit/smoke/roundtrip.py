@@ -3,7 +3,10 @@
 As the core bus's smoke user, on `DEPLOYKIT_SMOKE`, KV `deploykit_smoke` and object store
 `deploykit_smoke` (see `naming`): publish and consume back with an acknowledgement; a KV
 compare-and-set sequence; an object put, get and delete. Each uses names unique to the run and
-removes what it wrote (message, consumer, key history, object) whatever the outcome.
+removes what it wrote (message, consumer, key history, object) whatever the outcome. The
+undo steps are registered before each write, by names unique to the run, so a run cut off by
+its timeout removes a write it did not see acknowledged; only the chunks of an object whose
+`put` was cut off before its metadata was written stay, until the store's max age (a day).
 """
 
 from __future__ import annotations
@@ -88,9 +91,9 @@ async def stream(ctx: Context) -> Outcome:
     name = f"smoke-{ctx.run_id}"
     started = time.monotonic()
     async with _attempt(session) as attempt:
+        attempt.undo.append(lambda: js.purge_stream(naming.SMOKE_STREAM, subject=subject))
         attempt.step = f"publish to {subject}"
         ack = await js.publish(subject, payload, stream=naming.SMOKE_STREAM)
-        attempt.undo.append(lambda: js.delete_msg(naming.SMOKE_STREAM, ack.seq))
         config = ConsumerConfig(
             name=name,
             filter_subject=subject,
@@ -100,9 +103,9 @@ async def stream(ctx: Context) -> Outcome:
             num_replicas=1,
             mem_storage=True,
         )
+        attempt.undo.append(lambda: _delete_consumer(js, name))
         attempt.step = f"create consumer {naming.SMOKE_STREAM}/{name}"
         await js.add_consumer(naming.SMOKE_STREAM, config)
-        attempt.undo.append(lambda: js.delete_consumer(naming.SMOKE_STREAM, name))
         attempt.step = f"fetch from {naming.SMOKE_STREAM}/{name}"
         sub = await js.pull_subscribe_bind(consumer=name, stream=naming.SMOKE_STREAM)
         try:
@@ -198,12 +201,21 @@ async def object_store(ctx: Context) -> Outcome:
     )
 
 
-async def _purge_object(js: JetStreamContext, store: str, name: str) -> None:
-    """Remove every trace of the object: `delete` purges its chunks, but keeps a metadata marker."""
-    obs = await js.object_store(store)
+async def _delete_consumer(js: JetStreamContext, name: str) -> None:
     with contextlib.suppress(nats.js.errors.NotFoundError):
-        await obs.delete(name)
-    await js.purge_stream(f"OBJ_{store}", subject=_meta_subject(store, name))
+        await js.delete_consumer(naming.SMOKE_STREAM, name)
+
+
+async def _purge_object(js: JetStreamContext, store: str, name: str) -> None:
+    """Remove every trace of the object: its chunks (named in its metadata), its metadata."""
+    stream, meta = f"OBJ_{store}", _meta_subject(store, name)
+    try:
+        info = json.loads((await js.get_last_msg(stream, meta)).data or b"{}")
+    except nats.js.errors.NotFoundError:
+        return
+    if info.get("nuid"):
+        await js.purge_stream(stream, subject=f"$O.{store}.C.{info['nuid']}")
+    await js.purge_stream(stream, subject=meta)
 
 
 def _meta_subject(store: str, name: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import logging
 import secrets
 import time
 from collections.abc import Sequence
@@ -26,7 +27,14 @@ from deploykit.smoke.checks import GROUPS, Check, catalogue
 from deploykit.smoke.context import Context
 from deploykit.smoke.results import CheckFailed, CheckResult, Outcome, SmokeRun, Status
 
-__all__ = ["CLEANUP_GRACE", "matches", "run_checks", "run_smoke", "select"]
+__all__ = [
+    "CLEANUP_GRACE",
+    "matches",
+    "quiet_library_logs",
+    "run_checks",
+    "run_smoke",
+    "select",
+]
 
 CLEANUP_GRACE = 1.0  # seconds a timed-out check gets to undo what it wrote
 _EXPECTED = (
@@ -37,6 +45,19 @@ _EXPECTED = (
     OSError,
     TimeoutError,
 )
+
+
+def quiet_library_logs() -> None:
+    """Keep library log records (with tracebacks) off a command's output.
+
+    nats-py logs, traceback included, errors it also raises or that only concern a connection
+    smoke is about to close (a ping answered after its timeout, a background reset of an
+    ordered consumer), and asyncio logs exceptions of such background tasks. The checks report
+    what matters; a command prints its report and no traceback. For commands only: a library
+    must not configure logging.
+    """
+    for name in ("nats", "asyncio"):
+        logging.getLogger(name).addHandler(logging.NullHandler())
 
 
 def matches(name: str, pattern: str) -> bool:

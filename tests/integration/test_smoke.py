@@ -332,6 +332,11 @@ def test_the_command_in_every_format(dev_stack: LocalStack, tmp_path: Path) -> N
     assert table.returncode == 1
     assert "FAIL" in table.stdout and "wrong" not in table.stdout
 
+    cut = cli("--outputs", outputs, "--format", "nagios", "--timeout", "0.05", cwd=tmp_path)
+    assert cut.returncode == 2
+    assert cut.stderr == ""  # no traceback, not even from a connection cut off mid-handshake
+    assert "did not finish within the 0.05s timeout" in cut.stdout
+
 
 @pytest.fixture()
 def replica(postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
