@@ -58,4 +58,4 @@ async def frontend_cannot_emit(ctx: Context, user: str) -> Outcome:
             )
         await asyncio.sleep(0.02)
     took = time.monotonic() - started
-    return passed(f"frontend {user} publishing to {subject}: refused: {refusal} in {millis(took)}")
+    return passed(f"{subject} refused to {user} by the server in {millis(took)}: {refusal}")

@@ -71,7 +71,7 @@ def table(run: SmokeRun) -> Table:
         "check", no_wrap=True, min_width=max((len(r.name) for r in run.results), default=5)
     )
     grid.add_column("time", no_wrap=True, justify="right")
-    grid.add_column("result", ratio=1)
+    grid.add_column("result", ratio=1, overflow="fold")
     for r in run.results:
         text = Text(r.message)
         if r.status is Status.FAIL:

@@ -112,11 +112,27 @@ def test_every_check_passes_on_the_local_stack(dev_stack: LocalStack) -> None:
         "observability",
         "probes",
     }
-    assert "refused: permissions violation for publish to 'accounts.events.created'" in (
-        result(run, "laws.frontend.gateway").message
+    assert result(run, "laws.frontend.gateway").message.startswith(
+        "accounts.events.created refused to gateway by the server in "
+    )
+    assert result(run, "laws.frontend.gateway").message.endswith(
+        ": permissions violation for publish to 'accounts.events.created'"
     )
     assert result(run, "nats.cluster").message.startswith("3 peers led by acme-")
     assert run.duration < run.latency_sum  # the checks ran concurrently
+
+
+def test_without_the_system_user_the_cluster_is_read_from_the_monitor_urls(
+    dev_stack: LocalStack,
+) -> None:
+    outputs = outputs_of(dev_stack)
+    users = {u: c for u, c in outputs.nats.credentials.items() if u != naming.SYSTEM_USER}
+    no_system = outputs.model_copy(
+        update={"nats": outputs.nats.model_copy(update={"credentials": users})}
+    )
+    check = result(smoke(no_system, only=["nats.cluster"]), "nats.cluster")
+    assert check.status is Status.PASS, check.message
+    assert check.message.startswith("3 peers led by acme-")
 
 
 def snapshot(outputs: StackOutputs) -> dict[str, Any]:
@@ -291,7 +307,7 @@ def test_a_nats_url_where_nothing_listens_fails_fast(dev_stack: LocalStack) -> N
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [DEPLOYKIT, "smoke", "--file", str(ROOT / "deploykit.yaml"), *args],
+        [DEPLOYKIT, "smoke", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -300,6 +316,14 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_command_in_every_format(dev_stack: LocalStack, tmp_path: Path) -> None:
+    # as scripts/dev runs it: no arguments, in a project with a running local stack
+    (tmp_path / ".deploykit").mkdir()
+    (tmp_path / ".deploykit" / "outputs.json").write_bytes(dev_stack.dir.outputs_file.read_bytes())
+    (tmp_path / "deploykit.yaml").write_bytes((ROOT / "deploykit.yaml").read_bytes())
+    default = cli(cwd=tmp_path)
+    assert default.returncode == 0, default.stdout
+    assert "smoke pass: " in default.stdout and "from .deploykit/outputs.json" in default.stdout
+
     outputs = str(dev_stack.dir.outputs_file)
     junit = tmp_path / "smoke.xml"
     as_json = cli("--outputs", outputs, "--json", "--junit", str(junit), cwd=tmp_path)
