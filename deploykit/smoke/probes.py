@@ -41,11 +41,12 @@ async def probe(ctx: Context, spec: Probe) -> Outcome:
             events.put_nowait(msg)
 
         sub = await session.client.subscribe(event, cb=collect)
-        await session.client.flush(ctx.budget(2.0))
-        refusal = permission_refusal(session.errors, event)
-        if refusal:
-            raise CheckFailed(f"cannot listen for {event}: {refusal}")
     try:
+        if event:
+            await session.client.flush(ctx.budget(2.0))
+            refusal = permission_refusal(session.errors, event)
+            if refusal:
+                raise CheckFailed(f"cannot listen for {event}: {refusal}")
         payload = b"" if spec.request.payload is None else json.dumps(spec.request.payload).encode()
         started = time.monotonic()
         msg = await request(ctx, session, subject, payload, cap=REQUEST_TIMEOUT)

@@ -33,11 +33,15 @@ def _declared(ctx: Context, name: str) -> ServiceOutput:
 
 
 async def service(ctx: Context, name: str) -> Outcome:
+    """The manifest says what the service is (role, endpoints); the outputs how many run."""
     declared = _declared(ctx, name)
-    if declared.role == "frontend":
+    spec = ctx.manifest.services[name]
+    if declared.role != spec.role.value:
+        return failed(f"service {name} runs as {declared.role}, declared {spec.role.value}")
+    if spec.role.value == "frontend":
         return await _frontend(ctx, declared)
-    bus = ctx.manifest.services[name].bus
-    session = await ctx.nats(naming.smoke_user(bus))
+    endpoints = {e: spec.endpoint_subject(name, e) for e in spec.endpoints}
+    session = await ctx.nats(naming.smoke_user(spec.bus))
     expect = declared.instances
     infos = await discover(
         session.client, "INFO", name, expect=expect, timeout=ctx.budget(DISCOVERY_WAIT)
@@ -51,7 +55,7 @@ async def service(ctx: Context, name: str) -> Outcome:
         pings = await discover(
             session.client, "PING", name, expect=len(parsed), timeout=ctx.budget(DISCOVERY_WAIT)
         )
-    return judge_service(name, declared.role, expect, declared.endpoints, parsed, len(pings))
+    return judge_service(name, spec.role.value, expect, endpoints, parsed, len(pings))
 
 
 async def _frontend(ctx: Context, declared: ServiceOutput) -> Outcome:
