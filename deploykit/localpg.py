@@ -111,7 +111,7 @@ class LocalPostgres:
         return f"postgresql://{user}:{secret}@127.0.0.1:{self.port}/{database}"
 
     def settings(self) -> PgSettings:
-        return PgSettings(port=self.port, socket_dir=str(self.directory), hba=local_hba())
+        return PgSettings(port=self.port, socket_dir=str(self.directory.resolve()), hba=local_hba())
 
     def start(self, timeout: float = 30.0) -> None:
         bindir = find_pg_bindir()

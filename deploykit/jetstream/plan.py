@@ -113,6 +113,13 @@ class Drift:
     declared: Any
     actual: Any
 
+    def render(self) -> str:
+        """`field: declared X, actual Y` with durations as people write them; or `missing`."""
+        if self.field == "exists":
+            return "missing: declared, not on the server"
+        declared, actual = _show(self.field, self.declared), _show(self.field, self.actual)
+        return f"{self.field}: declared {declared}, actual {actual}"
+
 
 @dataclass(frozen=True)
 class Plan:
