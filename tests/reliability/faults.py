@@ -726,13 +726,18 @@ def gateway_url(outputs: StackOutputs) -> str:
     return next(s.url for s in outputs.services if s.name == "gateway" and s.url)
 
 
-def stack_health(stack: LocalStack, outputs: StackOutputs) -> dict[str, bool]:
-    """`deploykit smoke` against the recovered stack, probes skipped (they would add accounts):
-    check name → passed (a skip with a reason counts as passed)."""
-    run = run_smoke(
-        load_manifest(stack.manifest_path), outputs, source="recovered stack", skip=["probes"]
-    )
-    return {r.name: r.status is not Status.FAIL for r in run.results}
+def stack_health(stack: LocalStack, outputs: StackOutputs, within: float = 20.0) -> dict[str, bool]:
+    """`deploykit smoke` against the recovered stack, probes skipped (they would add accounts),
+    run until it passes or `within` seconds are over: a restarted node's replicas take a moment
+    to catch up. Check name → passed (a skip with a reason counts as passed), of the last run."""
+    manifest = load_manifest(stack.manifest_path)
+    deadline = time.monotonic() + within
+    while True:
+        run = run_smoke(manifest, outputs, source="recovered stack", skip=["probes"])
+        health = {r.name: r.status is not Status.FAIL for r in run.results}
+        if all(health.values()) or time.monotonic() > deadline:
+            return health
+        time.sleep(0.5)
 
 
 def local_stack_fault(
@@ -758,9 +763,9 @@ def local_stack_fault(
     for name in order:
         signal_and_wait(procs[name], signal.SIGKILL)
     stack.up(nodes=3)
-    recovered = time.monotonic() - killed_at
     outputs = load_outputs(stack.dir.outputs_file)
     health = stack_health(stack, outputs)
+    recovered = time.monotonic() - killed_at
     with httpx.Client(timeout=10) as http:
         found = [a for a in created if http.get(f"{gateway}/accounts/{a}").status_code == 200]
         fresh = http.post(f"{gateway}/accounts", json={"email": f"after-{tag}@example.com"})
