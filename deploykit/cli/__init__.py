@@ -11,7 +11,7 @@ import sys
 import typer
 
 from deploykit import __version__
-from deploykit.cli import dev, lint, nats, render, validate
+from deploykit.cli import bench, dev, lint, nats, render, validate
 from deploykit.errors import DeploykitError
 
 __all__ = ["app", "main"]
@@ -33,6 +33,7 @@ lint.register(app)
 render.register(app)
 nats.register(app)
 dev.register(app)
+bench.register(app)
 
 
 def _version(value: bool) -> None:
