@@ -9,10 +9,12 @@ modes.py     one loop per client role (publish, subscribe, request, ...), inside
 stats.py     pure: percentiles, throughput added up as `nats bench` does
 results.py   the figures of a run, each with its own count check
 report.py    table, JSON, PNG chart
+
+Importing the package loads only the light parts (settings, results), so that the rest of the
+CLI does not pay for nats, psycopg and matplotlib unless `bench` runs.
 """
 
 from deploykit.bench.results import BenchResult, Figure
-from deploykit.bench.runner import Progress, run_bench
 from deploykit.bench.settings import BenchSettings, Mode
 
-__all__ = ["BenchResult", "BenchSettings", "Figure", "Mode", "Progress", "run_bench"]
+__all__ = ["BenchResult", "BenchSettings", "Figure", "Mode"]

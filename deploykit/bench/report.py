@@ -12,6 +12,7 @@ import json
 import math
 from pathlib import Path
 
+from rich import box
 from rich.table import Table
 
 from deploykit.bench.results import BenchResult, Figure
@@ -33,16 +34,30 @@ def format_rate(rate: float) -> str:
     return f"{rate:,.0f}"
 
 
+def _short(rate: float) -> str:
+    for factor, suffix in ((1e6, "M"), (1e3, "k")):
+        if rate >= factor:
+            return f"{rate / factor:.3g}{suffix}"
+    return f"{rate:.0f}"
+
+
 def table(result: BenchResult) -> Table:
     t = Table(
         title=(
             f"deploykit bench: {result.target.system} ({result.target.target}), "
-            f"{len(result.target.nats_urls)} NATS server(s), as {result.target.user}"
+            f"{len(result.target.nats_urls)} NATS server(s), as {result.target.user}, "
+            f"{result.settings.size} B payloads"
         ),
         title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
     )
-    for column in ("mode", "clients", "count", "size", "rate", "unit", "per client min/avg/max"):
-        t.add_column(column, justify="left" if column in ("mode", "unit") else "right")
+    t.add_column("mode")
+    t.add_column("clients", justify="right")
+    t.add_column("count", justify="right")
+    t.add_column("rate", justify="right")
+    t.add_column("unit")
+    t.add_column("per client", justify="right")
     for column in ("p50", "p90", "p99", "p99.9"):
         t.add_column(column, justify="right")
     t.add_column("check")
@@ -53,9 +68,9 @@ def table(result: BenchResult) -> Table:
 
 def _row(f: Figure) -> list[str]:
     if f.status == "refused":
-        return [f.label, "", "", str(f.size), "", "", "", "", "", "", "", _STATUS["refused"]]
+        return [f.label, "", "", "", "", "", "", "", "", "", _STATUS["refused"]]
     spread = (
-        "/".join(format_rate(r) for r in (f.per_client.min, f.per_client.mean, f.per_client.max))
+        "..".join(_short(r) for r in (f.per_client.min, f.per_client.max))
         if f.per_client and f.clients > 1
         else ""
     )
@@ -71,7 +86,6 @@ def _row(f: Figure) -> list[str]:
         f.label,
         str(f.clients),
         f"{f.count:,}",
-        str(f.size),
         format_rate(f.rate),
         f.unit,
         spread,
@@ -81,17 +95,21 @@ def _row(f: Figure) -> list[str]:
 
 
 def notes(result: BenchResult) -> list[str]:
-    """What the table cannot say: refusals and their reason, errors, what each figure is."""
-    lines = []
+    """What the table cannot say: refusals and their reason, errors, what each figure is.
+    A line that holds for every figure of a mode is said once, for the mode."""
+    lines: dict[str, list[str]] = {}
     for f in result.figures:
-        if f.refused:
-            lines.append(f"{f.label}: not measured: {f.refused}")
-            continue
-        if f.error:
-            lines.append(f"{f.label}: {f.error}")
-        if f.note:
-            lines.append(f"{f.label}: {f.note}")
-    return lines + result.notes
+        for text in (f"not measured: {f.refused}" if f.refused else "", f.error, f.note):
+            if text:
+                lines.setdefault(text, []).append(f.label)
+    said = []
+    for text, labels in lines.items():
+        modes = {label.split()[0] for label in labels}
+        whole = len(modes) == 1 and len(labels) == sum(
+            1 for f in result.figures if f.mode.value in modes
+        )
+        said.append(f"{next(iter(modes)) if whole else ', '.join(labels)}: {text}")
+    return said + result.notes
 
 
 def to_json(result: BenchResult) -> str:
@@ -125,8 +143,8 @@ def plot(result: BenchResult, path: Path) -> None:
         assert f.latency is not None
         xs = [_nines(p) for p, _ in f.latency.ladder]
         curves.plot(xs, [s * 1e3 for _, s in f.latency.ladder], marker=".", label=f.label)
-    ticks = [0, 90, 99, 99.9, 99.99]
-    curves.set_xticks([_nines(p) for p in ticks], [f"{p:g}%" for p in ticks])
+    ticks = [0, 50, 90, 99, 99.9, 99.99, 100]
+    curves.set_xticks([_nines(p) for p in ticks], [f"{p:g}%" if p < 100 else "max" for p in ticks])
     curves.set_yscale("log")
     curves.set_ylabel("latency (ms, log)")
     curves.set_xlabel("percentile")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
@@ -31,6 +32,7 @@ from deploykit.errors import ConfigError, ConnectError
 
 __all__ = ["Progress", "run_bench"]
 
+VIOLATION = re.compile(r'permissions violation for (publish|subscription) to "([^"]+)"')
 SLACK = 60.0  # seconds past a phase's duration before a silent client counts as hung
 SEED_WINDOW = 1000  # outstanding acks while seeding the stream and the bucket
 
@@ -151,11 +153,18 @@ class Runner:
         worked = await probe(self.admin)
         await self.admin.flush()
         await asyncio.sleep(0.05)  # the server's -ERR may land just after the PONG
-        violations = sorted(set(self.admin_errors[before:]))
+        errors = sorted(set(self.admin_errors[before:]))
         del self.admin_errors[before:]
-        if worked and not violations:
+        if worked and not errors:
             return ""
-        return "; ".join(violations) or "no message came back"
+        verbs = {"publish": "publish to", "subscription": "subscribe to"}
+        denied = [f"{verbs[m[1]]} {m[2]}" for e in errors if (m := VIOLATION.search(e))]
+        if denied:
+            return (
+                f"{self.target.user_name} may not {' nor '.join(denied)} "
+                "(see `deploykit render permissions`)"
+            )
+        return "; ".join(errors) or "no message came back"
 
     async def _probe_pubsub(self, nc: Client) -> bool:
         sub = await nc.subscribe(self.names.probe())
@@ -247,14 +256,24 @@ class Runner:
 
     async def _clean_up(self) -> None:
         if self.admin is not None:
-            js = self.admin.jetstream(timeout=10)
-            with contextlib.suppress(Exception):
-                await js.delete_consumer(self.names.stream, self.names.consumer)
+            await self._delete_consumers()
             await self._purge(self.names.js_all)
             await self._purge(self.names.kv_all, f"KV_{self.names.bucket}")
             await self.admin.close()
         if self.table_made:
             await asyncio.to_thread(self._drop_table)
+
+    async def _delete_consumers(self) -> None:
+        """The pull consumer and the ordered consumers the clients left (the server would drop
+        those only after their inactive threshold): every consumer on the run's subjects."""
+        assert self.admin is not None
+        js = self.admin.jetstream(timeout=10)
+        prefix = self.names.js_all.removesuffix(">")
+        with contextlib.suppress(Exception):
+            for info in await js.consumers_info(self.names.stream):
+                filters = [info.config.filter_subject or "", *(info.config.filter_subjects or [])]
+                if any(f.startswith(prefix) for f in filters):
+                    await js.delete_consumer(self.names.stream, info.name)
 
     # -- the database ---------------------------------------------------------------------------
 
@@ -496,7 +515,11 @@ class Runner:
         name = f"{requesters} requester{'s' if requesters > 1 else ''}"
         key = f"{self.names.kv_get}.0"
         await self._seed_bucket([key])
-        crew = await self._crew(self._requesters(requesters, self.names.direct_get(key)))
+        jobs = [  # a direct get's body is JSON or nothing: the "last message of subject" form
+            job.model_copy(update={"size": 0})
+            for job in self._requesters(requesters, self.names.direct_get(key))
+        ]
+        crew = await self._crew(jobs)
         self._track(crew, f"service: {name} (direct get)", self.settings.msgs)
         crew.tell(lambda _: "go")
         replies = await self._finish(crew)

@@ -139,7 +139,8 @@ class Target(BaseModel):
             "dont_randomize": True,
             "inbox_prefix": self.inbox_prefix.encode(),
             "connect_timeout": 5,
-            "max_reconnect_attempts": 3,
+            "reconnect_time_wait": 0.5,
+            "max_reconnect_attempts": 2,  # a bench fails fast rather than waits for a server
         }
         if self.user is not None:
             options |= {

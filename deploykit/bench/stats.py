@@ -105,7 +105,7 @@ def percentile(ordered: Sequence[float], p: float) -> float:
         raise ValueError("no samples")
     if not 0 <= p <= 100:
         raise ValueError(f"percentile {p} is not between 0 and 100")
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    rank = max(1, math.ceil(round(p * len(ordered) / 100, 9)))  # 99.9% of 1000 is 999, not 1000
     return ordered[rank - 1]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,9 +12,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from deploykit.bench import BenchSettings, Mode, run_bench
-from deploykit.bench.report import notes, plot, table, to_json
-from deploykit.bench.target import bench_target, read_outputs
+from deploykit.bench import BenchResult, BenchSettings, Mode
 from deploykit.errors import ConfigError
 from deploykit.units import parse_duration, parse_size
 
@@ -176,6 +175,9 @@ def register(app: typer.Typer) -> None:
             batch=batch,
             keys=keys,
         )
+        from deploykit.bench.runner import run_bench  # the heavy imports, only when bench runs
+        from deploykit.bench.target import bench_target, read_outputs
+
         stack_outputs = read_outputs(outputs, stack)
         if stack_outputs.database is None or not stack_outputs.database.urls:
             if mode and any(m.needs_database for m in settings.modes):
@@ -189,16 +191,23 @@ def register(app: typer.Typer) -> None:
         started = time.monotonic()
         with bench_target(stack_outputs, user, database, need_db) as (target, summary):
             result = run_bench(settings, target, summary, progress)
-        if plot_file is not None:
-            plot(result, plot_file)
-            err.print(f"chart: {plot_file}", highlight=False)
-        if as_json:
-            typer.echo(to_json(result))
-        else:
-            out = Console()
-            out.print(table(result))
-            for line in notes(result):
-                out.print(f"  {line}", highlight=False, markup=False)
+        _show(result, as_json, plot_file, err)
+        if not as_json:
             err.print(f"took {time.monotonic() - started:.1f}s", highlight=False)
         if not result.ok:
             raise typer.Exit(1)
+
+
+def _show(result: BenchResult, as_json: bool, plot_file: Path | None, err: Console) -> None:
+    from deploykit.bench.report import notes, plot, table, to_json
+
+    if plot_file is not None:
+        plot(result, plot_file)
+        err.print(f"chart: {plot_file}", highlight=False)
+    if as_json:
+        typer.echo(to_json(result))
+        return
+    out = Console() if sys.stdout.isatty() else Console(width=132)
+    out.print(table(result))
+    for line in notes(result):
+        out.print(f"  {line}", highlight=False, markup=False)
