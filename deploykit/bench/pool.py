@@ -124,9 +124,12 @@ class Crew:
                 w.pipe.send(message(job))
 
     async def finish(self, timeout: float) -> list[Tally]:
+        """Every client's tally; one that is silent `timeout` seconds from now is ended."""
+        deadline = asyncio.get_running_loop().time() + timeout
         for w, job in zip(self.members, self.jobs, strict=True):
             if job.index not in self.tallies:
-                await self._await(w, job, "done", timeout)
+                left = max(deadline - asyncio.get_running_loop().time(), 0.1)
+                await self._await(w, job, "done", left)
         for w in self.members:
             w.busy = False
         return [self.tallies[job.index] for job in self.jobs]

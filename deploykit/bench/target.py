@@ -95,12 +95,18 @@ def bench_target(
         summary = TargetSummary(
             target=outputs.target,
             system=outputs.system,
-            nats_urls=outputs.nats.urls,
+            nats_urls=[_without_userinfo(url) for url in outputs.nats.urls],
             cluster_size=outputs.nats.cluster_size,
             user=name,
             database=database,
         )
         yield target, summary
+
+
+def _without_userinfo(url: str) -> str:
+    """A server URL fit to print: `nats://user:secret@host:4222` becomes `nats://host:4222`."""
+    scheme, sep, rest = url.rpartition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}"
 
 
 def _database(outputs: StackOutputs, key: str | None) -> tuple[str, str]:

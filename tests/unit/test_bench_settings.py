@@ -3,11 +3,16 @@ core traffic where no stream captures it, secrets never in a repr."""
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
+
 import pytest
 from pydantic import SecretStr, ValidationError
 
 from deploykit import naming
 from deploykit.bench.settings import BenchSettings, Mode, Names, Target
+from deploykit.bench.target import bench_target
+from deploykit.outputs import StackOutputs
 from deploykit.subjects import collide, is_subset
 
 
@@ -74,3 +79,28 @@ def test_secrets_go_to_the_client_and_nowhere_else() -> None:
     assert options["inbox_prefix"] == b"_INBOX_smoke-core"
     shown = repr(target) + str(target) + target.model_dump_json()
     assert "hunter2" not in shown and "pw-db" not in shown
+
+
+def test_target_from_outputs_keeps_secrets_off_the_summary_and_creds_in_a_private_file() -> None:
+    outputs = StackOutputs.model_validate(
+        {
+            "target": "small",
+            "system": "acme",
+            "nats": {
+                "urls": ["tls://u:url-secret@connect.example:4222"],
+                "credentials": {
+                    "smoke-core": {"account": "core", "role": "smoke", "creds": "-----JWT-----"}
+                },
+            },
+            "database": {"urls": {"accounts": "postgresql://a:db-secret@h/accounts"}},
+        }
+    )
+    with bench_target(outputs, None, None, need_database=True) as (target, summary):
+        creds = Path(target.creds_file or "")
+        assert creds.read_text() == "-----JWT-----"
+        assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+        assert target.urls == ("tls://u:url-secret@connect.example:4222",)
+        assert summary.nats_urls == ["tls://connect.example:4222"]
+        assert (summary.user, summary.database) == ("smoke-core", "accounts")
+        assert "secret" not in summary.model_dump_json()
+    assert not creds.exists()
