@@ -556,7 +556,10 @@ class Runner:
         )
         tallies = await self._simple("js-pub-async", jobs, self.settings.msgs)
         await self._purge(self.names.js_publish)
-        note = f"stream {self.names.stream}, window {self.settings.window}"
+        note = (
+            f"stream {self.names.stream}, window {self.settings.window}; "
+            "latency sampled on every 8th message"
+        )
         return [self._figure(Mode.JS_PUB_ASYNC, "", tallies, note=note)]
 
     async def js_pull(self) -> list[Figure]:

@@ -18,30 +18,30 @@ from deploykit.units import parse_duration, parse_size
 
 __all__ = ["register"]
 
-HELP = f"""Measure how much a deployed target takes: NATS core, services, JetStream, KV and the
-database, from its stack outputs, as the smoke user of the core bus, on the smoke stream and
-bucket only (keys and subjects named after the run, removed when it ends). Database modes use
-a table of their own, created and dropped by the run.
+HELP = """Measure how much a deployed target takes (NATS core, services, JetStream, KV, the database) from its stack outputs, as the smoke user of the core bus, on the smoke stream and bucket only: subjects and keys are named after the run and removed when it ends; the database modes use a table of their own, created and dropped by the run.
 
 \b
 Modes (--mode, repeatable or comma-separated; all by default):
-  pubsub        core publish/subscribe, --clients pairs 1:1
-  fanout        core, one publisher to --subscribers subscribers
-  service       request/reply through a NATS Service started by bench (--responders), with
-                1 requester, then --requesters spread over --clients; latency percentiles.
-                If the smoke user may not answer requests, request/reply answered by
-                nats-server itself (a direct get of a smoke KV key) is measured instead.
-  js-pub-sync   JetStream publish, each waiting for its acknowledgement
-  js-pub-async  JetStream publish with up to --window acknowledgements outstanding
-  js-pull       one durable pull consumer shared by --clients, fetching --batch at a time
-  js-ordered    an ordered consumer per client, each reading everything
-  kv-put        KV put, kv-get: KV get of random keys among --keys
-  db-insert     one insert per transaction, db-select: one primary-key select per transaction
+  pubsub        core pub/sub, --clients pairs, 1:1
+  fanout        core, 1 publisher to --subscribers subscribers
+  service       request/reply through a NATS Service that bench
+                starts (--responders): 1 requester, then
+                --requesters spread over --clients; latency
+                percentiles. Where the smoke user may not answer
+                requests: request/reply answered by nats-server
+                itself (a direct get of a smoke KV key) instead.
+  js-pub-sync   JetStream publish, each awaiting its ack
+  js-pub-async  JetStream publish, up to --window acks pending
+  js-pull       1 durable pull consumer shared by --clients
+  js-ordered    an ordered consumer per client, reading all
+  kv-put        KV put, each awaiting its ack
+  kv-get        KV get of random keys among --keys
+  db-insert     1 insert per transaction
+  db-select     1 primary-key select per transaction
 
-Each mode uses --clients worker processes (default: the number of cores) and adds their
-results up as `nats bench` does. A phase ends after --msgs operations or --duration seconds,
-whichever comes first. Exit 0 when every count adds up (sent = received, no errors), 1 when
-one does not, 2 on bad input or an unreachable target. Modes: {", ".join(m.value for m in Mode)}.
+Each mode runs --clients worker processes (default: the number of cores) and adds their results up as `nats bench` does. A phase ends after --msgs operations or --duration seconds, whichever comes first.
+
+Exit 0 when every count adds up (sent = received, no errors), 1 when one does not, 2 on bad input or an unreachable target.
 """
 
 
@@ -113,48 +113,54 @@ def register(app: typer.Typer) -> None:
     @app.command("bench", help=HELP)
     def bench(
         outputs: Path | None = typer.Option(
-            None, "--outputs", help="Stack outputs JSON [default: .deploykit/outputs.json]."
+            None, "--outputs", help="Stack outputs JSON (default: .deploykit/outputs.json)."
         ),
         stack: str | None = typer.Option(
             None, "--stack", help="Read the outputs of this Pulumi stack (needs the Pulumi CLI)."
         ),
         mode: list[str] = typer.Option([], "--mode", "-m", help="Modes to run (default: all)."),
         clients: int | None = typer.Option(
-            None, "--clients", "-c", help="Worker processes per role [default: cores]."
+            None,
+            "--clients",
+            "-c",
+            help="Worker processes per role (default: the number of cores).",
         ),
         msgs: int | None = typer.Option(
-            None, "--msgs", "-n", help="Operations per phase, shared by the clients [100000]."
+            None,
+            "--msgs",
+            "-n",
+            help="Operations per phase, shared by the clients (default: 100000).",
         ),
         duration: str | None = typer.Option(
-            None, "--duration", "-d", help='Most seconds per phase, e.g. 5 or "500ms" [5].'
+            None, "--duration", "-d", help='Most seconds per phase, e.g. 5 or "500ms" (default: 5).'
         ),
         size: str | None = typer.Option(
             None,
             "--size",
             "-s",
-            help='Message, value and row payload size, e.g. 16 or "16KiB" [128].',
+            help='Payload size of messages, values and rows, e.g. 16 or "16KiB" (default: 128).',
         ),
         subscribers: int | None = typer.Option(
-            None, help="fanout subscribers [default: --clients]."
+            None, help="fanout subscribers (default: --clients)."
         ),
         responders: int | None = typer.Option(
-            None, help="service responders [default: --clients]."
+            None, help="service responders (default: --clients)."
         ),
         requesters: int | None = typer.Option(
-            None, help="Concurrent requesters of the second service phase [16]."
+            None, help="Concurrent requesters of the second service phase (default: 16)."
         ),
         window: int | None = typer.Option(
-            None, help="js-pub-async: most acknowledgements outstanding per client [500]."
+            None, help="js-pub-async: most acks outstanding per client (default: 500)."
         ),
-        batch: int | None = typer.Option(None, help="js-pull: messages per fetch [500]."),
+        batch: int | None = typer.Option(None, help="js-pull: messages per fetch (default: 500)."),
         keys: int | None = typer.Option(
-            None, help="kv-put/kv-get keys per client, db-select rows [1000]."
+            None, help="kv-put/kv-get keys per client, db-select rows (default: 1000)."
         ),
         user: str | None = typer.Option(
-            None, help="The smoke user [default: the one of the core bus]."
+            None, help="The smoke user (default: the one of the core bus)."
         ),
         database: str | None = typer.Option(
-            None, help="Database key of the outputs [default: the first]."
+            None, help="Database key of the outputs (default: the first)."
         ),
         as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
         plot_file: Path | None = typer.Option(
