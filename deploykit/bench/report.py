@@ -96,19 +96,18 @@ def _row(f: Figure) -> list[str]:
 
 def notes(result: BenchResult) -> list[str]:
     """What the table cannot say: refusals and their reason, errors, what each figure is.
-    A line that holds for every figure of a mode is said once, for the mode."""
-    lines: dict[str, list[str]] = {}
+    A line that holds for several figures is said once, naming whole modes where it can."""
+    lines: dict[str, list[Figure]] = {}
     for f in result.figures:
         for text in (f"not measured: {f.refused}" if f.refused else "", f.error, f.note):
             if text:
-                lines.setdefault(text, []).append(f.label)
+                lines.setdefault(text, []).append(f)
     said = []
-    for text, labels in lines.items():
-        modes = {label.split()[0] for label in labels}
-        whole = len(modes) == 1 and len(labels) == sum(
-            1 for f in result.figures if f.mode.value in modes
-        )
-        said.append(f"{next(iter(modes)) if whole else ', '.join(labels)}: {text}")
+    for text, figures in lines.items():
+        modes = list(dict.fromkeys(f.mode for f in figures))
+        whole = sum(1 for f in result.figures if f.mode in modes) == len(figures)
+        names = [m.value for m in modes] if whole else [f.label for f in figures]
+        said.append(f"{', '.join(names)}: {text}")
     return said + result.notes
 
 

@@ -529,9 +529,8 @@ class Runner:
             replies,
             unit="req/s",
             note=(
-                f"{self.target.user_name} may not answer requests ({self.service_refused}); "
-                "measured instead: request/reply answered by nats-server itself, a direct get "
-                f"of one key of the {self.names.bucket} bucket"
+                "measured instead: request/reply answered by nats-server itself (a direct get "
+                f"of one key of the {self.names.bucket} bucket), because {self.service_refused}"
             ),
         )
 

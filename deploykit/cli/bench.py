@@ -192,7 +192,7 @@ def register(app: typer.Typer) -> None:
                 update={"modes": tuple(m for m in settings.modes if not m.needs_database)}
             )
         err = Console(stderr=True)
-        progress = None if no_progress else _RichProgress(err)
+        progress = _RichProgress(err) if err.is_terminal and not no_progress else None
         need_db = any(m.needs_database for m in settings.modes)
         started = time.monotonic()
         with bench_target(stack_outputs, user, database, need_db) as (target, summary):

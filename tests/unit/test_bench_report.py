@@ -128,3 +128,15 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     path = tmp_path / "bench.png"
     plot(result(), path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_reason_shared_by_whole_modes_names_the_modes() -> None:
+    why = "smoke-core may not subscribe to deploykit.bench.x.probe"
+    r = result()
+    r.figures = [
+        Figure(mode=mode, name=name, size=128, refused=why)
+        for mode in (Mode.PUBSUB, Mode.FANOUT)
+        for name in ("pub", "sub")
+    ]
+    r.notes = []
+    assert notes(r) == [f"pubsub, fanout: not measured: {why}"]
