@@ -142,8 +142,8 @@ def plot(result: BenchResult, path: Path) -> None:
         assert f.latency is not None
         xs = [_nines(p) for p, _ in f.latency.ladder]
         curves.plot(xs, [s * 1e3 for _, s in f.latency.ladder], marker=".", label=f.label)
-    ticks = [0, 50, 90, 99, 99.9, 99.99, 100]
-    curves.set_xticks([_nines(p) for p in ticks], [f"{p:g}%" if p < 100 else "max" for p in ticks])
+    ticks = {0: "min", 90: "90%", 99: "99%", 99.9: "99.9%", 99.99: "99.99%", 100: "max"}
+    curves.set_xticks([_nines(p) for p in ticks], list(ticks.values()))
     curves.set_yscale("log")
     curves.set_ylabel("latency (ms, log)")
     curves.set_xlabel("percentile")
