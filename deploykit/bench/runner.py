@@ -118,7 +118,7 @@ class Runner:
             self.admin = await nats.connect(error_cb=error, **self.target.nats_options(0))
         except Exception as exc:
             raise ConnectError(
-                f"cannot connect to NATS at {', '.join(self.target.urls)} as "
+                f"cannot connect to NATS at {', '.join(self.summary.nats_urls)} as "
                 f"{self.target.user_name}: {exc}"
             ) from None
         version = str(self.admin.connected_server_version)

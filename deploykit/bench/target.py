@@ -162,7 +162,8 @@ async def _holder_of_smoke_stream(outputs: StackOutputs, users: list[str], tmp: 
             nc = await nats.connect(**target.nats_options(0))
         except Exception as exc:
             raise ConnectError(
-                f"cannot connect to NATS at {', '.join(outputs.nats.urls)} as {name}: {exc}"
+                f"cannot connect to NATS at "
+                f"{', '.join(_without_userinfo(u) for u in outputs.nats.urls)} as {name}: {exc}"
             ) from None
         try:
             reply = await nc.request(

@@ -43,7 +43,7 @@ def outputs(tmp_path: Path) -> Path:
             {
                 "target": "local",
                 "system": "t",
-                "nats": {"urls": ["nats://127.0.0.1:1"], "credentials": credentials},
+                "nats": {"urls": [f"nats://u:{SECRET}@127.0.0.1:1"], "credentials": credentials},
             }
         )
     )
