@@ -1,0 +1,172 @@
+"""`deploykit bench` against a real nats-server and a real PostgreSQL: every mode runs briefly
+and its counts add up (sent = received, no errors), and it leaves nothing behind. Speed is
+printed by bench, never asserted here.
+
+On the plain server (no authorization) every mode may run; on the local stack the smoke user's
+real permissions apply, and what they refuse is reported rather than failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import psycopg
+import pytest
+
+from deploykit import naming
+from deploykit.bench import BenchResult, BenchSettings, Mode
+from deploykit.bench.runner import run_bench
+from deploykit.bench.target import bench_target
+from deploykit.dev.stack import LocalStack
+from deploykit.jetstream import reconcile
+from deploykit.localnats import LocalNats
+from deploykit.localpg import LocalPostgres
+from deploykit.model import Manifest
+from deploykit.outputs import StackOutputs, load_outputs
+
+pytestmark = pytest.mark.integration
+
+DEPLOYKIT = str(Path(sys.executable).parent / "deploykit")
+SMOKE_ONLY = Manifest.model_validate(
+    {"version": 1, "system": "bench", "buses": {"core": {"core": True}}}
+)
+
+
+@pytest.fixture(scope="module")
+def outputs_file(
+    nats_single: LocalNats, postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Stack outputs of the plain server (its smoke assets applied) and a bench database."""
+    reconcile(nats_single.url, {"core": None}, SMOKE_ONLY)
+    url = postgres.ensure_database("benchdb", "bench_owner", "bench-owner-secret")
+    path = tmp_path_factory.mktemp("bench") / "outputs.json"
+    document = {
+        "target": "local",
+        "system": "bench",
+        "nats": {
+            "urls": nats_single.urls,
+            "credentials": {"smoke-core": {"account": "core", "role": "smoke"}},
+        },
+        "database": {"urls": {"benchdb": url}},
+    }
+    path.write_text(json.dumps(document))
+    return path
+
+
+def bench(outputs: StackOutputs, **options: object) -> BenchResult:
+    settings = BenchSettings(**options)  # type: ignore[arg-type]
+    need_db = any(m.needs_database for m in settings.modes)
+    with bench_target(outputs, None, None, need_db) as (target, summary):
+        return run_bench(settings, target, summary)
+
+
+def by_label(result: BenchResult) -> dict[str, object]:
+    return {f.label: f for f in result.figures}
+
+
+def test_every_mode_adds_up_and_leaves_nothing_behind(outputs_file: Path) -> None:
+    outputs = load_outputs(outputs_file)
+    msgs = 1200
+    result = bench(
+        outputs,
+        clients=2,
+        msgs=msgs,
+        duration=60,
+        subscribers=2,
+        responders=1,
+        requesters=4,
+        keys=50,
+        run="it1",
+    )
+    failed = [(f.label, f.count, f.expected, f.error) for f in result.figures if f.status != "ok"]
+    assert not failed
+    f = by_label(result)
+    assert f["pubsub pub"].count == f["pubsub sub"].count == msgs
+    assert f["fanout sub"].count == 2 * f["fanout pub"].count == 2 * msgs
+    assert f["service 1 requester"].count == f["service 4 requesters"].count == msgs
+    assert f["service 4 requesters"].latency.samples == msgs
+    for label in ("js-pub-sync", "js-pub-async", "kv-put", "kv-get", "db-insert", "db-select"):
+        assert f[label].count == msgs, label
+    assert f["db-insert"].expected == msgs  # rows found in the table afterwards
+    assert f["js-pull"].count == f["js-pull"].expected == msgs
+    assert f["js-ordered"].count == 2 * msgs
+    assert not any(fig.cut for fig in result.figures)
+    assert asyncio.run(bench_leftovers(outputs, "it1")) == (0, 0, [])
+    with psycopg.connect(outputs.database.urls["benchdb"]) as conn:
+        assert conn.execute("select to_regclass('deploykit_bench_it1')").fetchone() == (None,)
+
+
+async def bench_leftovers(outputs: StackOutputs, run: str) -> tuple[int, int, list[str]]:
+    """Messages left on the run's subjects in the smoke stream and bucket, and its consumers."""
+    nc = await nats.connect(outputs.nats.urls)
+    try:
+        js = nc.jetstream()
+        stream = await js.stream_info(
+            naming.SMOKE_STREAM, subjects_filter=f"deploykit.smoke.bench.{run}.>"
+        )
+        kv = await js.stream_info(
+            f"KV_{naming.SMOKE_BUCKET}", subjects_filter=f"$KV.{naming.SMOKE_BUCKET}.bench.{run}.>"
+        )
+        consumers = [c.name for c in await js.consumers_info(naming.SMOKE_STREAM)]
+    finally:
+        await nc.close()
+    return len(stream.state.subjects or {}), len(kv.state.subjects or {}), consumers
+
+
+def test_the_command_ends_by_itself_and_writes_json_and_a_chart(
+    outputs_file: Path, tmp_path: Path
+) -> None:
+    chart = tmp_path / "bench.png"
+    argv = [DEPLOYKIT, "bench", "--outputs", str(outputs_file), "-m", "pubsub,js-pub-sync"]
+    argv += [
+        "--msgs",
+        "1000000000",
+        "--duration",
+        "0.5",
+        "--clients",
+        "1",
+        "--json",
+        "--plot",
+        str(chart),
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["ok"] is True
+    figures = {f"{f['mode']} {f['name']}".strip(): f for f in data["figures"]}
+    assert figures["pubsub sub"]["count"] == figures["pubsub pub"]["count"] > 0
+    assert figures["js-pub-sync"]["cut"] is True and figures["js-pub-sync"]["status"] == "ok"
+    assert chart.read_bytes()[:4] == b"\x89PNG"
+    assert "bench-owner-secret" not in done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def stack_outputs(dev_stack: LocalStack) -> Iterator[StackOutputs]:
+    yield load_outputs(dev_stack.dir.outputs_file)
+
+
+def test_on_the_local_stack_the_smoke_users_rights_decide(stack_outputs: StackOutputs) -> None:
+    """Core pub/sub and answering requests are not the smoke user's to do: reported, not
+    failed, and request/reply is measured against the server instead. JetStream and KV work."""
+    result = bench(
+        stack_outputs,
+        modes=(Mode.PUBSUB, Mode.SERVICE, Mode.KV_PUT),
+        clients=2,
+        msgs=300,
+        duration=30,
+        requesters=2,
+        run="it3",
+    )
+    f = by_label(result)
+    assert f["pubsub pub"].status == f["pubsub sub"].status == "refused"
+    assert "smoke-core may not" in f["pubsub sub"].refused
+    assert f["service 1 requester"].status == f["service 2 requesters"].status == "ok"
+    assert "answered by nats-server itself" in f["service 1 requester"].note
+    assert f["kv-put"].status == "ok" and f["kv-put"].count == 300
+    assert result.ok and result.target.user == "smoke-core" and result.target.cluster_size == 3
