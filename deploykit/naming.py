@@ -11,6 +11,9 @@ One place decides them, because the permission compiler, the JetStream reconcile
   has one user, `system`, for server and cluster checks (`$SYS.REQ.>`).
 - On the core bus, deploykit adds its own smoke assets: stream `DEPLOYKIT_SMOKE` on
   `deploykit.smoke.>`, KV bucket and object store `deploykit_smoke`; only the smoke user writes them.
+  The core bus's smoke user may also publish, subscribe and answer on `deploykit.bench.>` (core
+  NATS, stored by no stream) and run the `deploykit-bench` service: `deploykit bench` measures
+  with it. Subjects under `deploykit.>` belong to the kit.
 - A `queue` consumer is one durable pull consumer, named as declared, created by the reconciler
   and shared by every instance of the service.
 - A `fanout` consumer is one ephemeral pull consumer per instance, created by the instance
@@ -27,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "BENCH_SERVICE",
+    "BENCH_SUBJECTS",
     "FANOUT_INACTIVE_THRESHOLD",
     "SMOKE_BUCKET",
     "SMOKE_OBJECT_STORE",
@@ -49,6 +54,8 @@ SMOKE_STREAM = "DEPLOYKIT_SMOKE"
 SMOKE_SUBJECTS = ("deploykit.smoke.>",)
 SMOKE_BUCKET = "deploykit_smoke"
 SMOKE_OBJECT_STORE = "deploykit_smoke"
+BENCH_SUBJECTS = ("deploykit.bench.>",)  # core NATS only: no stream may capture them
+BENCH_SERVICE = "deploykit-bench"
 FANOUT_INACTIVE_THRESHOLD = 30.0  # seconds; an instance gone this long loses its consumer
 
 

@@ -238,10 +238,15 @@ def _smoke_user(manifest: Manifest, bus: str) -> User:
             *natsapi.stream_owner(natsapi.object_stream(naming.SMOKE_OBJECT_STORE)),
         ]
     events = [p.expect.event for p in on_bus if p.expect.event]
+    subscribe = [*events, _inbox(name)]
+    if bus == manifest.core_bus:  # deploykit bench: core traffic that no stream stores
+        publish += naming.BENCH_SUBJECTS
+        subscribe += [*naming.BENCH_SUBJECTS, *natsapi.service_responder(naming.BENCH_SERVICE)]
     permissions = Permissions(
         publish_allow=_unique(publish),
         publish_deny=_unique(_production_data(manifest, bus)),
-        subscribe_allow=_unique([*events, _inbox(name)]),
+        subscribe_allow=_unique(subscribe),
+        allow_responses=bus == manifest.core_bus,
     )
     return _user(name, UserRole.SMOKE, permissions)
 

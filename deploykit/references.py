@@ -90,9 +90,10 @@ def _stream_subjects(m: Manifest) -> Iterator[Problem]:
     for name, stream in m.streams.items():
         for index, subject in enumerate(stream.subjects):
             path = f"streams.{name}.subjects[{index}]"
-            if subject.startswith(f"{SMOKE_PREFIX}."):
+            if collide(subject, f"{SMOKE_PREFIX}.>"):
                 yield Problem(
-                    path, f"subjects under {SMOKE_PREFIX}.> are reserved for the smoke test"
+                    path,
+                    f"{subject!r} overlaps {SMOKE_PREFIX}.>, reserved for the kit (smoke, bench)",
                 )
             for other_name, other_subject, other_bus in seen:
                 if other_bus == stream.bus and collide(subject, other_subject):

@@ -211,6 +211,10 @@ def smoke_cells(manifest: Manifest, bus: str) -> list[Cell]:
     cells += [
         Cell("discovery", "pub", "$SRV.PING", True),
         Cell("discovery", "sub", "$SRV.PING.smoke", False),
+        # deploykit bench, as the core bus's smoke user: core traffic no stream stores
+        Cell("bench", "pub", "deploykit.bench.probe", core),
+        Cell("bench", "sub", "deploykit.bench.probe", core),
+        Cell("discovery", "sub", f"$SRV.PING.{naming.BENCH_SERVICE}", core),
     ]
     return cells + system_cells(False)
 

@@ -322,6 +322,12 @@ CASES: list[tuple[str, str, str, str]] = [
         "reserved for the smoke test",
     ),
     (
+        "stream on the kit's subjects",
+        _edit(_add_stream("BENCHX", subjects=["deploykit.bench.>"])),
+        "streams.BENCHX.subjects[0]",
+        "reserved for the kit",
+    ),
+    (
         "probe unknown endpoint",
         _edit(_set("probes/0/request/endpoint", "accounts.delete")),
         "probes[0].request.endpoint",

@@ -184,9 +184,20 @@ EXPECTED["smoke-core"] = Permissions(
         *owner("KV_deploykit_smoke"),
         "$O.deploykit_smoke.>",
         *owner("OBJ_deploykit_smoke"),
+        "deploykit.bench.>",
     ),
     publish_deny=("accounts.events.>", "$KV.flags.>", "$O.exports.>"),
-    subscribe_allow=("accounts.events.created", "_INBOX_smoke-core.>"),
+    subscribe_allow=(
+        "accounts.events.created",
+        "_INBOX_smoke-core.>",
+        "deploykit.bench.>",
+        *(
+            f"$SRV.{v}{t}"
+            for v in ("PING", "INFO", "STATS")
+            for t in ("", ".deploykit-bench", ".deploykit-bench.*")
+        ),
+    ),
+    allow_responses=True,
 )
 EXPECTED["provisioning-core"] = EXPECTED["provisioning-analytics"].model_copy(
     update={
