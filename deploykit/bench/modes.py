@@ -164,30 +164,8 @@ async def js_publish(link: Link, target: Target, job: Job) -> Tally:
     """Synchronous JetStream publish: each publish waits for its PubAck."""
     nc = await _connect(link, target, job)
     js = nc.jetstream(timeout=5)
-    payload, subject, send = bytes(job.size), job.subject, js.publish
-    latencies = array("d")
-    record = latencies.append
-    acked, errors, first_error, cut = 0, 0, "", False
-    start = await link.ready()
-    deadline = start + job.duration
-    while acked + errors < job.count and not cut:
-        t0 = perf_counter()
-        try:
-            await send(subject, payload)
-        except Exception as exc:
-            errors += 1
-            first_error = first_error or f"{type(exc).__name__}: {exc}"
-            continue
-        t1 = perf_counter()
-        record(t1 - t0)
-        acked += 1
-        link.progress(acked, t1)
-        cut = t1 >= deadline
-    end = perf_counter()
-    await nc.close()
-    return link.tally(
-        job, acked, start, end, errors=errors, error=first_error, latencies=pack(latencies), cut=cut
-    )
+    payload, subject = bytes(job.size), job.subject
+    return await _timed_loop(link, job, nc, lambda _: js.publish(subject, payload))
 
 
 async def js_publish_async(link: Link, target: Target, job: Job) -> Tally:
