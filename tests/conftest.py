@@ -57,8 +57,8 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         ROOT / "deploykit.yaml",
         report=lambda _: None,
     )
-    stack.up(nodes=3)
     try:
+        stack.up(nodes=3)  # inside: a failed `up` must not leave what it started running
         yield stack
     finally:
         stack.down()
