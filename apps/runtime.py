@@ -1,7 +1,7 @@
 """What every app shares: settings from the environment, stdout logging, the NATS and PostgreSQL
 connections, NATS Service registration, the pull-consumer loop, and a clean stop on SIGTERM.
 
-Settings come from `deploykit.naming.service_env`; a bad or missing one stops the app with exit
+Settings come from `deploykit.manifest.naming.service_env`; a bad or missing one stops the app with exit
 code 2 and a message naming the variable. Anything else that makes the app unable to start or run
 (NATS unreachable, a missing consumer, a lost fanout consumer) raises `Fatal`: exit code 1 and
 one clear line. Secrets (NATS password, URL credentials) are never logged.
@@ -35,7 +35,7 @@ from nats.micro import Handler
 from nats.micro.service import Service, ServiceConfig
 
 from apps import __version__
-from deploykit import naming
+from deploykit.manifest import naming
 
 __all__ = [
     "ConfigError",
@@ -66,7 +66,7 @@ class Fatal(Exception):
 
 @dataclass(frozen=True)
 class Settings:
-    """The environment of one service instance (see `deploykit.naming.service_env`)."""
+    """The environment of one service instance (see `deploykit.manifest.naming.service_env`)."""
 
     service: str
     nats_urls: list[str]

@@ -38,8 +38,8 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from deploykit.bench.settings import Mode, Names, Target
 from deploykit.bench.stats import Timed, split, throughput
 from deploykit.bench.target import bench_target
-from deploykit.dev.stack import LocalStack
-from deploykit.outputs import StackOutputs, load_outputs
+from deploykit.local.stack import LocalStack
+from deploykit.stack.outputs import StackOutputs, load_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOYKIT = str(Path(sys.executable).parent / "deploykit")

@@ -25,10 +25,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from deploykit.dev.stack import LocalStack
-from deploykit.localnats import plan_local_cluster
-from deploykit.localpg import LocalPostgres
-from deploykit.ports import free_ports
+from deploykit.local.nats import plan_local_cluster
+from deploykit.local.ports import free_ports
+from deploykit.local.postgres import LocalPostgres
+from deploykit.local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deploykit.dev.stack import LocalStack
-from deploykit.localnats import local_cluster
-from deploykit.localpg import LocalPostgres
-from deploykit.ports import free_ports
+from deploykit.local.nats import local_cluster
+from deploykit.local.ports import free_ports
+from deploykit.local.postgres import LocalPostgres
+from deploykit.local.stack import LocalStack
 from tests.reliability.faults import (
     CLUSTER_FAULTS,
     KILL_ORDERS,

@@ -27,8 +27,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from deploykit.jetstream import apply, plan
 from deploykit.jetstream.api import JetStreamApi
-from deploykit.localnats import local_cluster
-from deploykit.model import Manifest
+from deploykit.local.nats import local_cluster
+from deploykit.manifest.model import Manifest
 
 
 def manifest(streams: int, replicas: int) -> Manifest:

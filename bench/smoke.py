@@ -24,13 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from deploykit.dev.stack import LocalStack
-from deploykit.manifest import load_manifest
-from deploykit.model import Manifest
-from deploykit.outputs import StackOutputs
+from deploykit.local.stack import LocalStack
+from deploykit.manifest.load import load_manifest
+from deploykit.manifest.model import Manifest
 from deploykit.smoke.checks import catalogue
 from deploykit.smoke.results import CheckResult, Status
 from deploykit.smoke.runner import quiet_library_logs, run_checks, select
+from deploykit.stack.outputs import StackOutputs
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -37,9 +37,9 @@ from deploykit.errors import ConfigError, PlanRefused
 from deploykit.jetstream.api import JetStreamApi, connect
 from deploykit.jetstream.desired import Desired, Kind, desired_state
 from deploykit.jetstream.plan import diff_config, update_body
-from deploykit.model import Manifest
-from deploykit.naming import provisioning_user
-from deploykit.outputs import NatsCredential
+from deploykit.manifest.model import Manifest
+from deploykit.manifest.naming import provisioning_user
+from deploykit.stack.outputs import NatsCredential
 
 __all__ = [
     "Connection",

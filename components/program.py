@@ -10,8 +10,8 @@ from typing import Any
 
 import pulumi
 
-from deploykit.manifest import load_manifest
-from deploykit.stackconfig import parse_stack_config
+from deploykit.manifest.load import load_manifest
+from deploykit.stack.config import parse_stack_config
 
 __all__ = ["deploy"]
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from deploykit.dev.stack import LocalStack
-from deploykit.localnats import LocalNats, local_cluster
-from deploykit.localpg import LocalPostgres
-from deploykit.manifest import load_manifest
-from deploykit.model import Manifest
-from deploykit.ports import free_ports
+from deploykit.local.nats import LocalNats, local_cluster
+from deploykit.local.ports import free_ports
+from deploykit.local.postgres import LocalPostgres
+from deploykit.local.stack import LocalStack
+from deploykit.manifest.load import load_manifest
+from deploykit.manifest.model import Manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 

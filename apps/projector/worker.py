@@ -1,5 +1,5 @@
 """Each instance creates its own ephemeral pull consumer `projector-<instance id>` on ACCOUNTS
-(deliver all, ack none, inactive threshold from deploykit.naming), replays the stream into its
+(deliver all, ack none, inactive threshold from deploykit.manifest.naming), replays the stream into its
 read model, and registers the NATS Service `projector` only once it has applied the events that
 were pending when it started (warm-up): discovery answering is the readiness signal.
 
@@ -26,7 +26,7 @@ from nats.micro.service import Service
 
 from apps.projector.model import ReadModel
 from apps.runtime import Fatal, Settings, add_service, close_nats, connect_nats, consume
-from deploykit import naming
+from deploykit.manifest import naming
 
 log = logging.getLogger("apps.projector")
 

@@ -12,10 +12,10 @@ import pulumi
 from components.metal.inputs import NatsUser
 from components.metal.kubernetes import Kubernetes
 from components.metal.objects import kubernetes_deployment, kubernetes_object, kubernetes_secret
+from deploykit.manifest.model import Manifest, Role, Service
+from deploykit.manifest.naming import service_env
 from deploykit.metal import k8s
-from deploykit.model import Manifest, Role, Service
-from deploykit.naming import service_env
-from deploykit.stackconfig import MetalConfig
+from deploykit.stack.config import MetalConfig
 
 __all__ = ["Apps", "AppsArgs"]
 

@@ -11,10 +11,10 @@ import pulumi
 from components.jetstream import JetStreamDefinitions
 from components.metal.inputs import JetStreamContext, JetStreamHook, NatsAuth, NatsUser
 from components.metal.remote import generated_secret
-from deploykit.authconf import render_accounts_block
-from deploykit.model import Manifest
-from deploykit.naming import provisioning_user
-from deploykit.permissions import compile_authorization
+from deploykit.laws.authconf import render_accounts_block
+from deploykit.laws.permissions import compile_authorization
+from deploykit.manifest.model import Manifest
+from deploykit.manifest.naming import provisioning_user
 
 __all__ = ["compiled_auth", "reconciled_jetstream"]
 

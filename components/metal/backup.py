@@ -12,10 +12,10 @@ import pulumi
 from components.metal.inputs import NatsUser
 from components.metal.kubernetes import Kubernetes
 from components.metal.objects import kubernetes_object, kubernetes_secret
+from deploykit.manifest.model import Manifest
+from deploykit.manifest.naming import inbox_prefix, provisioning_user
 from deploykit.metal import backup, k8s
-from deploykit.model import Manifest
-from deploykit.naming import inbox_prefix, provisioning_user
-from deploykit.stackconfig import Backup
+from deploykit.stack.config import Backup
 
 __all__ = ["JetStreamBackups", "JetStreamBackupsArgs"]
 

@@ -13,14 +13,14 @@ from pulumi_command import remote
 
 from components.metal.remote import Hosts, digest, generated_secret
 from components.metal.tls import Certificates
+from deploykit.configs.postgres import render_pg_hba, render_postgresql_conf
+from deploykit.manifest.model import Manifest
 from deploykit.metal import backup, layout
 from deploykit.metal import postgres as pg
 from deploykit.metal import yugabyte as yb
 from deploykit.metal.monitoring import postgres_exporter_script
 from deploykit.metal.shell import put_file, script
-from deploykit.model import Manifest
-from deploykit.pgconf import render_pg_hba, render_postgresql_conf
-from deploykit.stackconfig import Host, MetalConfig
+from deploykit.stack.config import Host, MetalConfig
 
 __all__ = ["Database", "DatabaseArgs"]
 

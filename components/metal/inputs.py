@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 
 from deploykit.errors import ConfigError
-from deploykit.stackconfig import MetalConfig
+from deploykit.stack.config import MetalConfig
 
 __all__ = ["JetStreamContext", "JetStreamHook", "MetalSecrets", "NatsAuth", "NatsUser"]
 

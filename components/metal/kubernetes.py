@@ -13,7 +13,7 @@ from pulumi_command import remote
 
 from components.metal.remote import Hosts, generated_secret
 from deploykit.metal import k3s
-from deploykit.stackconfig import MetalConfig
+from deploykit.stack.config import MetalConfig
 
 __all__ = ["Kubernetes"]
 

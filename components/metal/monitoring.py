@@ -14,11 +14,11 @@ from pulumi_command import remote
 
 from components.metal.kubernetes import Kubernetes
 from components.metal.remote import Hosts
+from deploykit.manifest.model import Manifest
 from deploykit.metal import layout
 from deploykit.metal import monitoring as plan
 from deploykit.metal.shell import put_file, script
-from deploykit.model import Manifest
-from deploykit.stackconfig import MetalConfig
+from deploykit.stack.config import MetalConfig
 
 __all__ = ["Monitoring", "MonitoringArgs"]
 

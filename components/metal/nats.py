@@ -11,11 +11,11 @@ from pulumi_command import remote
 
 from components.metal.remote import Hosts, digest
 from components.metal.tls import Certificates
+from deploykit.configs.nats import NatsNode, render_node_config
 from deploykit.metal import layout
 from deploykit.metal import nats as plan
 from deploykit.metal.shell import put_file, script
-from deploykit.natsconf import NatsNode, render_node_config
-from deploykit.stackconfig import Host, MetalNats
+from deploykit.stack.config import Host, MetalNats
 
 __all__ = ["NatsCluster", "NatsClusterArgs"]
 

@@ -12,7 +12,7 @@ from pulumi_command import local, remote
 
 from deploykit.metal.shell import as_root
 from deploykit.metal.tls import INTERPRETER
-from deploykit.stackconfig import Host
+from deploykit.stack.config import Host
 
 __all__ = ["Hosts", "digest", "generated_secret"]
 

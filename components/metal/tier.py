@@ -17,12 +17,12 @@ from components.metal.nats import NatsCluster, NatsClusterArgs
 from components.metal.remote import Hosts
 from components.metal.tls import Certificates
 from deploykit.errors import ConfigError
+from deploykit.manifest.model import Manifest
+from deploykit.manifest.naming import provisioning_user
 from deploykit.metal.backup import backup_buses
 from deploykit.metal.outputs import nats_urls, stack_outputs
-from deploykit.model import Manifest
-from deploykit.naming import provisioning_user
-from deploykit.outputs import StackOutputs
-from deploykit.stackconfig import MetalConfig, check_metal_manifest
+from deploykit.stack.config import MetalConfig, check_metal_manifest
+from deploykit.stack.outputs import StackOutputs
 
 __all__ = ["MetalTier"]
 

@@ -12,7 +12,7 @@ from pulumi_command import local
 
 from deploykit.errors import ConfigError
 from deploykit.metal.tls import INTERPRETER, ca_script, certificate_script, split_pem
-from deploykit.stackconfig import Host
+from deploykit.stack.config import Host
 
 __all__ = ["Certificates", "HostCertificate"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from deploykit.model import Manifest, Role
+from deploykit.manifest.model import Manifest, Role
 
 __all__ = [
     "Rule",

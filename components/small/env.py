@@ -1,6 +1,6 @@
 """The environment a service gets on the small tier (Railway and Vercel alike).
 
-It follows `deploykit.naming.service_env` (DEPLOYKIT_SERVICE, NATS_URL, NATS_INBOX_PREFIX,
+It follows `deploykit.manifest.naming.service_env` (DEPLOYKIT_SERVICE, NATS_URL, NATS_INBOX_PREFIX,
 DATABASE_URL, PORT) with one difference Synadia Cloud imposes: a service authenticates with a
 creds file (JWT + NKey seed), not a user and password, so it gets NATS_CREDS, the file's
 contents, instead of NATS_USER/NATS_PASSWORD. With metrics, it also gets the standard
@@ -15,8 +15,8 @@ import pulumi
 
 from components.small.grafana import Telemetry
 from components.small.synadia import NatsConnection
-from deploykit import naming
-from deploykit.model import Service
+from deploykit.manifest import naming
+from deploykit.manifest.model import Service
 
 __all__ = ["service_env"]
 

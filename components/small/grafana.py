@@ -24,8 +24,8 @@ from components.small.dashboards import (
     services_dashboard,
 )
 from deploykit.errors import ConfigError
-from deploykit.model import Manifest
-from deploykit.stackconfig import GrafanaSettings
+from deploykit.manifest.model import Manifest
+from deploykit.stack.config import GrafanaSettings
 
 __all__ = ["Metrics", "Telemetry"]
 

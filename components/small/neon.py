@@ -13,10 +13,10 @@ import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from components.small.dynamic import ApiProvider
-from deploykit.model import Manifest
+from deploykit.manifest.model import Manifest
 from deploykit.saas.http import NotFound
 from deploykit.saas.neon import DEFAULT_URL, NEON, NeonClient
-from deploykit.stackconfig import NeonSettings
+from deploykit.stack.config import NeonSettings
 
 __all__ = [
     "Database",

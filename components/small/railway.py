@@ -15,10 +15,10 @@ from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from components.small.dynamic import ApiProvider, changed
 from deploykit.errors import ConfigError
-from deploykit.model import Manifest, Role
+from deploykit.manifest.model import Manifest, Role
 from deploykit.saas.http import NotFound
 from deploykit.saas.railway import DEFAULT_URL, RAILWAY, RailwayClient
-from deploykit.stackconfig import RailwaySettings
+from deploykit.stack.config import RailwaySettings
 
 __all__ = [
     "ProjectProvider",

@@ -1,7 +1,7 @@
 """NATS on Synadia Cloud: one account per bus, one NATS user per service, creds as secrets.
 
 The permissions come from the authorization document, the neutral JSON the permission compiler
-renders (`deploykit.permissions.render_authorization_json`):
+renders (`deploykit.laws.permissions.render_authorization_json`):
 
     {"accounts": {"<bus>": {"users": {"<user>": {"pub": {"allow": [...], "deny": [...]},
                                                  "sub": {"allow": [...], "deny": [...]},
@@ -9,7 +9,7 @@ renders (`deploykit.permissions.render_authorization_json`):
 
 Each user's object is passed as Synadia's NatsUserCreateRequest `jwt_settings` unchanged, so it
 may hold only the fields of that schema. The users are the manifest's services on that bus plus
-`smoke-<bus>` and `provisioning-<bus>` (deploykit.naming). A team that creates users by hand sets
+`smoke-<bus>` and `provisioning-<bus>` (deploykit.manifest.naming). A team that creates users by hand sets
 `nats.existingCredentials` and one `deploykit:natsCreds.<user>` secret per user instead.
 """
 
@@ -25,12 +25,12 @@ from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from components.small.dynamic import ApiProvider, managed_view
-from deploykit import naming
 from deploykit.errors import ConfigError
-from deploykit.model import Manifest
+from deploykit.manifest import naming
+from deploykit.manifest.model import Manifest
 from deploykit.saas.http import NotFound
 from deploykit.saas.synadia import SYNADIA, SynadiaClient, UserJwtSettings
-from deploykit.stackconfig import SynadiaSettings
+from deploykit.stack.config import SynadiaSettings
 
 __all__ = [
     "AccountProvider",
@@ -313,7 +313,7 @@ class SynadiaUser(pulumi.dynamic.Resource, module="small", name="SynadiaUser"):
 class NatsConnection:
     """How to reach the buses: what the JetStream step and the apps are given.
 
-    `credentials` maps each NATS user to the fields of `deploykit.outputs.NatsCredential` (a
+    `credentials` maps each NATS user to the fields of `deploykit.stack.outputs.NatsCredential` (a
     secret Output); `provisioning-<bus>` is the user the JetStream reconciler connects as.
     `creds` holds each user's creds file on its own, so a service depends on its user only.
     """

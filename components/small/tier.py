@@ -24,12 +24,12 @@ from components.small.neon import Database
 from components.small.railway import Services, deployed_services
 from components.small.synadia import Nats, NatsConnection
 from components.small.vercel import Frontends, frontend_services
-from deploykit.authconf import render_authorization_json
 from deploykit.errors import ConfigError
-from deploykit.model import Manifest
-from deploykit.outputs import StackOutputs, parse_outputs
-from deploykit.permissions import compile_authorization
-from deploykit.stackconfig import SmallConfig
+from deploykit.laws.authconf import render_authorization_json
+from deploykit.laws.permissions import compile_authorization
+from deploykit.manifest.model import Manifest
+from deploykit.stack.config import SmallConfig
+from deploykit.stack.outputs import StackOutputs, parse_outputs
 
 __all__ = ["JetStreamStep", "SmallTier", "default_authorization", "default_jetstream"]
 
@@ -194,7 +194,7 @@ class SmallTier(pulumi.ComponentResource):
         )
 
     def describe_outputs(self) -> pulumi.Output[dict[str, Any]]:
-        """The stack outputs document (deploykit.outputs), validated once its values are known."""
+        """The stack outputs document (deploykit.stack.outputs), validated once its values are known."""
         manifest, nats = self._manifest, self._settings.nats
         parts: dict[str, pulumi.Input[Any]] = {
             "credentials": self.nats.connection.credentials,

@@ -13,8 +13,8 @@ import pulumi
 import pulumiverse_vercel as vercel
 
 from deploykit.errors import ConfigError
-from deploykit.model import Manifest, Role
-from deploykit.stackconfig import VercelFrontend, VercelSettings
+from deploykit.manifest.model import Manifest, Role
+from deploykit.stack.config import VercelFrontend, VercelSettings
 
 __all__ = ["Frontends", "frontend_services"]
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from deploykit import naming
+from deploykit.manifest import naming
 
 __all__ = [
     "CORE_PREFIX",

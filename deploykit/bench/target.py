@@ -21,11 +21,11 @@ from pathlib import Path
 import nats
 from pydantic import SecretStr
 
-from deploykit import naming
 from deploykit.bench.results import TargetSummary
 from deploykit.bench.settings import Target
 from deploykit.errors import ConfigError, ConnectError
-from deploykit.outputs import NatsCredential, StackOutputs, load_outputs, parse_outputs
+from deploykit.manifest import naming
+from deploykit.stack.outputs import NatsCredential, StackOutputs, load_outputs, parse_outputs
 
 __all__ = ["bench_target", "read_outputs", "stack_outputs"]
 

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from deploykit.bench import BenchResult, BenchSettings, Mode
 from deploykit.errors import ConfigError
-from deploykit.units import parse_duration, parse_size
+from deploykit.manifest.units import parse_duration, parse_size
 
 __all__ = ["register"]
 

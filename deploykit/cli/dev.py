@@ -10,10 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from deploykit.dev.stack import LocalStack
 from deploykit.errors import ConfigError
-from deploykit.manifest import DEFAULT_MANIFEST
-from deploykit.processes import tail
+from deploykit.local.processes import tail
+from deploykit.local.stack import LocalStack
+from deploykit.manifest.load import DEFAULT_MANIFEST
 
 __all__ = ["register"]
 

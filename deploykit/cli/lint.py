@@ -11,7 +11,7 @@ import typer
 
 from deploykit.cli.validate import ManifestArg, load_or_report
 from deploykit.errors import ConfigError
-from deploykit.laws import RULES, TARGET_CLUSTER_SIZE, Finding, Severity, lint
+from deploykit.laws.rules import RULES, TARGET_CLUSTER_SIZE, Finding, Severity, lint
 
 __all__ = ["register"]
 

@@ -17,10 +17,10 @@ from deploykit.errors import ConfigError, DeploykitError
 from deploykit.jetstream import ApplyResult, Plan, apply, connect, plan
 from deploykit.jetstream.apply import check_allowed
 from deploykit.jetstream.render import plans_json, print_plan, print_result
-from deploykit.manifest import DEFAULT_MANIFEST, load_manifest
-from deploykit.model import Manifest
-from deploykit.naming import inbox_prefix, provisioning_user
-from deploykit.outputs import NatsCredential, load_outputs
+from deploykit.manifest.load import DEFAULT_MANIFEST, load_manifest
+from deploykit.manifest.model import Manifest
+from deploykit.manifest.naming import inbox_prefix, provisioning_user
+from deploykit.stack.outputs import NatsCredential, load_outputs
 
 __all__ = ["register"]
 

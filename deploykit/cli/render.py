@@ -7,11 +7,11 @@ from pathlib import Path
 
 import typer
 
-from deploykit.authconf import REDACTED, render_accounts_block, render_authorization_json
 from deploykit.cli.validate import ManifestArg
 from deploykit.errors import ConfigError
-from deploykit.manifest import load_manifest
-from deploykit.permissions import Authorization, User, compile_authorization
+from deploykit.laws.authconf import REDACTED, render_accounts_block, render_authorization_json
+from deploykit.laws.permissions import Authorization, User, compile_authorization
+from deploykit.manifest.load import load_manifest
 
 __all__ = ["register", "render_app"]
 

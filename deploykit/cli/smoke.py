@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from deploykit.errors import ConfigError, DeploykitError
-from deploykit.manifest import DEFAULT_MANIFEST, load_manifest
+from deploykit.manifest.load import DEFAULT_MANIFEST, load_manifest
 from deploykit.smoke.checks import CATALOGUE_HELP, catalogue
 from deploykit.smoke.report import (
     Format,

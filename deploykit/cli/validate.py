@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 
 from deploykit.errors import ManifestError
-from deploykit.manifest import DEFAULT_MANIFEST, load_manifest
-from deploykit.model import Manifest
+from deploykit.manifest.load import DEFAULT_MANIFEST, load_manifest
+from deploykit.manifest.model import Manifest
 
 __all__ = ["ManifestArg", "load_or_report", "register"]
 

@@ -25,7 +25,7 @@ import nats.errors
 from nats.aio.client import Client
 
 from deploykit.errors import ConnectError, DeploykitError
-from deploykit.outputs import NatsCredential
+from deploykit.stack.outputs import NatsCredential
 
 __all__ = [
     "CONSUMER_NOT_FOUND",

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from deploykit.model import Consume, ConsumeMode, KeyValue, Manifest, ObjectStore, Stream
-from deploykit.naming import SMOKE_BUCKET, SMOKE_OBJECT_STORE, SMOKE_STREAM, SMOKE_SUBJECTS
+from deploykit.manifest.model import Consume, ConsumeMode, KeyValue, Manifest, ObjectStore, Stream
+from deploykit.manifest.naming import SMOKE_BUCKET, SMOKE_OBJECT_STORE, SMOKE_STREAM, SMOKE_SUBJECTS
 
 __all__ = [
     "Desired",

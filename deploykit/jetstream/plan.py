@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from deploykit.jetstream.desired import Desired, DesiredState, Kind
 from deploykit.jetstream.immutable import refusal
-from deploykit.units import format_duration
+from deploykit.manifest.units import format_duration
 
 __all__ = [
     "Action",

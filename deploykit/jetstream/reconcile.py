@@ -17,8 +17,8 @@ from deploykit.jetstream.api import cluster_size as detect_cluster_size
 from deploykit.jetstream.apply import DEFAULT_CONCURRENCY, ApplyResult, apply_plan, check_allowed
 from deploykit.jetstream.desired import declared_streams, desired_state
 from deploykit.jetstream.plan import Plan, compute_plan
-from deploykit.model import Manifest
-from deploykit.outputs import NatsCredential
+from deploykit.manifest.model import Manifest
+from deploykit.stack.outputs import NatsCredential
 
 __all__ = ["apply", "plan", "plan_with", "reconcile"]
 

@@ -15,7 +15,7 @@ scripts are run for real where this machine can (nats-server, PostgreSQL, promto
     k8s         Kubernetes objects (as dicts) for each service of the manifest
     monitoring  exporters, prometheus.yml, alert rules, Grafana provisioning and dashboards
     backup      the JetStream snapshot CronJob and pgBackRest for PostgreSQL
-    outputs     the stack outputs document (deploykit.outputs shape)
+    outputs     the stack outputs document (deploykit.stack.outputs shape)
 """
 
 __all__: list[str] = []

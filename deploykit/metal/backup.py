@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from deploykit.configs.templates import render
+from deploykit.manifest.model import Manifest
 from deploykit.metal import k8s, layout
 from deploykit.metal.shell import q, script
-from deploykit.model import Manifest
-from deploykit.render import render
-from deploykit.stackconfig import Backup
+from deploykit.stack.config import Backup
 
 __all__ = [
     "NATS_BOX_IMAGE",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from deploykit.metal import layout
 from deploykit.metal.shell import ensure_packages, q, script
-from deploykit.stackconfig import Host
+from deploykit.stack.config import Host
 
 __all__ = [
     "KUBECONFIG",

@@ -13,8 +13,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from deploykit.manifest.model import Service
 from deploykit.metal import layout
-from deploykit.model import Service
 
 __all__ = [
     "app_secret",
@@ -79,7 +79,7 @@ def app_secret(ns: str, system: str, name: str, env: Mapping[str, str], ca_pem: 
 
 def deployment(ns: str, system: str, name: str, svc: Service, secret_checksum: str) -> Obj:
     port = svc.run.port
-    annotations = {"deploykit.dev/secret-checksum": secret_checksum}
+    annotations = {"deploykit.local/secret-checksum": secret_checksum}
     container: Obj = {
         "name": name,
         "image": svc.run.image,

@@ -18,11 +18,11 @@ from typing import Any
 
 import yaml
 
+from deploykit.configs.templates import render
+from deploykit.manifest.model import ConsumeMode, Manifest
 from deploykit.metal import layout
 from deploykit.metal.shell import ensure_packages, install_release, put_file, script, system_user
-from deploykit.model import ConsumeMode, Manifest
-from deploykit.render import render
-from deploykit.stackconfig import Host, MetalConfig
+from deploykit.stack.config import Host, MetalConfig
 
 __all__ = [
     "DASHBOARD_DIR",

@@ -1,7 +1,7 @@
 """NATS on the hosts: one node per `nats` host, its unit, and the scripts that install it,
 apply a configuration (validate, then reload) and restart it (lame duck, one node at a time).
 
-The configuration itself is the kit's one template (`deploykit.natsconf`), so what runs on the
+The configuration itself is the kit's one template (`deploykit.configs.nats`), so what runs on the
 VMs is what `deploykit dev` runs on a laptop; only addresses, paths and TLS differ.
 """
 
@@ -11,6 +11,9 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from deploykit.configs.nats import NatsNode, NatsTls, cluster_nodes
+from deploykit.configs.templates import render
+from deploykit.manifest.units import parse_duration
 from deploykit.metal import layout
 from deploykit.metal.shell import (
     ensure_packages,
@@ -22,10 +25,7 @@ from deploykit.metal.shell import (
     system_user,
     wait_until,
 )
-from deploykit.natsconf import NatsNode, NatsTls, cluster_nodes
-from deploykit.render import render
-from deploykit.stackconfig import Host, MetalNats
-from deploykit.units import parse_duration
+from deploykit.stack.config import Host, MetalNats
 
 __all__ = [
     "NatsPorts",

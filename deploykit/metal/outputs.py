@@ -1,4 +1,4 @@
-"""The metal stack's outputs document: `deploykit.outputs.StackOutputs`, the shape `smoke`
+"""The metal stack's outputs document: `deploykit.stack.outputs.StackOutputs`, the shape `smoke`
 and `bench` read for every target. Pure: the tier calls it with resolved values."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from deploykit.manifest.model import Manifest, Role
+from deploykit.manifest.naming import inbox_prefix
 from deploykit.metal import layout
-from deploykit.model import Manifest, Role
-from deploykit.naming import inbox_prefix
-from deploykit.stackconfig import MetalConfig
+from deploykit.stack.config import MetalConfig
 
 __all__ = ["nats_urls", "stack_outputs"]
 

@@ -1,5 +1,5 @@
 """PostgreSQL on the hosts: a primary and an optional streaming replica, configured from the
-kit's own templates (`deploykit.pgconf`), as the local stack is.
+kit's own templates (`deploykit.configs.postgres`), as the local stack is.
 
 The replica is one `pg_basebackup -R` away from the primary, through a physical replication
 slot created on the primary beforehand (so a rebuilt replica reuses it). Roles, databases and
@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from deploykit.configs.postgres import HbaRule, PgSettings
+from deploykit.configs.templates import render
 from deploykit.metal import layout
 from deploykit.metal.shell import ensure_packages, put_file, q, script, wait_until
-from deploykit.pgconf import HbaRule, PgSettings
-from deploykit.render import render
 
 __all__ = [
     "ADMIN_USER",

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from deploykit.configs.templates import render
 from deploykit.metal import layout
 from deploykit.metal.shell import ensure_packages, http_ok, q, script, system_user, wait_until
-from deploykit.render import render
-from deploykit.stackconfig import Host
+from deploykit.stack.config import Host
 
 __all__ = [
     "ADMIN_USER",

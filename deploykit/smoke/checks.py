@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from deploykit.jetstream.desired import desired_state
-from deploykit.model import Manifest
-from deploykit.outputs import StackOutputs
+from deploykit.manifest.model import Manifest
 from deploykit.smoke import (
     database_checks,
     jetstream_checks,
@@ -25,6 +24,7 @@ from deploykit.smoke import (
 )
 from deploykit.smoke.context import Context
 from deploykit.smoke.results import Outcome
+from deploykit.stack.outputs import StackOutputs
 
 __all__ = ["CATALOGUE_HELP", "GROUPS", "Check", "catalogue"]
 

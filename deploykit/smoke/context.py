@@ -23,9 +23,9 @@ import nats.errors
 from nats.aio.client import Client
 
 from deploykit.jetstream.api import redact_url
-from deploykit.model import Manifest
-from deploykit.outputs import StackOutputs
+from deploykit.manifest.model import Manifest
 from deploykit.smoke.results import CheckFailed
+from deploykit.stack.outputs import StackOutputs
 
 __all__ = ["CONNECT_TIMEOUT", "Context", "NatsSession"]
 

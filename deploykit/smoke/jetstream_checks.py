@@ -8,10 +8,10 @@ and the server's go through `compute_plan`, and the plan's drift is the verdict,
 
 from __future__ import annotations
 
-from deploykit import naming
 from deploykit.jetstream.api import CONSUMER_NOT_FOUND, STREAM_NOT_FOUND, ApiError
 from deploykit.jetstream.desired import Desired, DesiredState
 from deploykit.jetstream.plan import compute_plan
+from deploykit.manifest import naming
 from deploykit.smoke.calls import js_request
 from deploykit.smoke.context import Context
 from deploykit.smoke.results import Metric, Outcome, failed, passed

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from deploykit.model import Manifest
+from deploykit.manifest.model import Manifest
 from deploykit.smoke.context import Context
 from deploykit.smoke.results import Outcome, failed, passed, skipped
 from deploykit.smoke.verdicts import millis, permission_refusal

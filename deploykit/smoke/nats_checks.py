@@ -13,9 +13,9 @@ import json
 import httpx
 from pydantic import ValidationError
 
-from deploykit import naming
 from deploykit.errors import DeploykitError
 from deploykit.jetstream.api import redact_url
+from deploykit.manifest import naming
 from deploykit.smoke.calls import as_json, js_request, request
 from deploykit.smoke.context import Context
 from deploykit.smoke.results import CheckFailed, Metric, Outcome, failed, passed, skipped

@@ -15,8 +15,8 @@ import time
 
 from nats.aio.msg import Msg
 
-from deploykit import naming
-from deploykit.model import Probe
+from deploykit.manifest import naming
+from deploykit.manifest.model import Probe
 from deploykit.smoke.calls import request
 from deploykit.smoke.context import Context
 from deploykit.smoke.results import CheckFailed, Metric, Outcome, passed

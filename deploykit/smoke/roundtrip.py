@@ -28,7 +28,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import ServiceUnavailableError
 
-from deploykit import naming
+from deploykit.manifest import naming
 from deploykit.smoke.context import Context, NatsSession
 from deploykit.smoke.results import CheckFailed, Metric, Outcome, passed
 from deploykit.smoke.verdicts import millis

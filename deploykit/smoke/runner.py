@@ -21,11 +21,11 @@ import nats.errors
 import psycopg
 
 from deploykit.errors import ConfigError, DeploykitError
-from deploykit.model import Manifest
-from deploykit.outputs import StackOutputs
+from deploykit.manifest.model import Manifest
 from deploykit.smoke.checks import GROUPS, Check, catalogue
 from deploykit.smoke.context import Context
 from deploykit.smoke.results import CheckFailed, CheckResult, Outcome, SmokeRun, Status
+from deploykit.stack.outputs import StackOutputs
 
 __all__ = [
     "CLEANUP_GRACE",

@@ -10,13 +10,13 @@ from __future__ import annotations
 import httpx
 from pydantic import ValidationError
 
-from deploykit import naming
-from deploykit.discovery import discover
-from deploykit.outputs import ServiceOutput
+from deploykit.manifest import naming
 from deploykit.smoke.context import Context
 from deploykit.smoke.results import CheckFailed, Outcome, failed, passed, skipped
 from deploykit.smoke.serverjson import ServiceInfo
 from deploykit.smoke.verdicts import judge_service, millis
+from deploykit.stack.discovery import discover
+from deploykit.stack.outputs import ServiceOutput
 
 __all__ = ["DISCOVERY_WAIT", "service"]
 

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from deploykit.errors import ConfigError
-from deploykit.outputs import StackOutputs, load_outputs, parse_outputs
+from deploykit.stack.outputs import StackOutputs, load_outputs, parse_outputs
 
 __all__ = ["LOCAL_OUTPUTS", "PULUMI_TIMEOUT", "find_pulumi", "resolve_outputs"]
 

@@ -33,10 +33,10 @@ from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, KeyValueConfig, StreamConfig
 from nats.js.client import JetStreamContext
 
-from deploykit import naming
-from deploykit.localnats import local_cluster
-from deploykit.localpg import LocalPostgres
-from deploykit.ports import free_ports
+from deploykit.local.nats import local_cluster
+from deploykit.local.ports import free_ports
+from deploykit.local.postgres import LocalPostgres
+from deploykit.manifest import naming
 
 pytestmark = pytest.mark.integration
 

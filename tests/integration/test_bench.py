@@ -19,16 +19,16 @@ import nats
 import psycopg
 import pytest
 
-from deploykit import naming
 from deploykit.bench import BenchResult, BenchSettings, Mode
 from deploykit.bench.runner import run_bench
 from deploykit.bench.target import bench_target
-from deploykit.dev.stack import LocalStack
 from deploykit.jetstream import reconcile
-from deploykit.localnats import LocalNats
-from deploykit.localpg import LocalPostgres
-from deploykit.model import Manifest
-from deploykit.outputs import StackOutputs, load_outputs
+from deploykit.local.nats import LocalNats
+from deploykit.local.postgres import LocalPostgres
+from deploykit.local.stack import LocalStack
+from deploykit.manifest import naming
+from deploykit.manifest.model import Manifest
+from deploykit.stack.outputs import StackOutputs, load_outputs
 
 pytestmark = pytest.mark.integration
 

@@ -14,11 +14,11 @@ import nats
 import psycopg
 import pytest
 
-from deploykit import naming
-from deploykit.dev.stack import LocalStack
-from deploykit.discovery import discover
-from deploykit.outputs import StackOutputs, load_outputs
-from deploykit.processes import pid_alive
+from deploykit.local.processes import pid_alive
+from deploykit.local.stack import LocalStack
+from deploykit.manifest import naming
+from deploykit.stack.discovery import discover
+from deploykit.stack.outputs import StackOutputs, load_outputs
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ import psycopg
 import pytest
 
 from deploykit.errors import ProcessError
-from deploykit.localnats import LocalNats, plan_local_cluster
-from deploykit.localpg import LocalPostgres
-from deploykit.ports import free_ports
+from deploykit.local.nats import LocalNats, plan_local_cluster
+from deploykit.local.ports import free_ports
+from deploykit.local.postgres import LocalPostgres
 
 pytestmark = pytest.mark.integration
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import nats
 import pytest
 
-from deploykit.localnats import LocalNats, find_nats_server
+from deploykit.local.nats import LocalNats, find_nats_server
+from deploykit.local.ports import free_ports
 from deploykit.metal.nats import NatsPorts, apply_config_script, health_gate_script, nats_nodes
 from deploykit.metal.tls import INTERPRETER, ca_script, certificate_script, split_pem
-from deploykit.ports import free_ports
-from deploykit.stackconfig import Host, MetalNats
+from deploykit.stack.config import Host, MetalNats
 
 pytestmark = pytest.mark.integration
 

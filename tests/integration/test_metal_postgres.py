@@ -14,7 +14,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from deploykit.localpg import LocalPostgres, _server_user, find_pg_bindir
+from deploykit.configs.postgres import PgSettings
+from deploykit.local.ports import free_ports
+from deploykit.local.postgres import LocalPostgres, _server_user, find_pg_bindir
+from deploykit.local.processes import identity_options
 from deploykit.metal.postgres import (
     DatabaseGrant,
     basebackup_argv,
@@ -22,9 +25,6 @@ from deploykit.metal.postgres import (
     postgres_settings,
     provision_sql,
 )
-from deploykit.pgconf import PgSettings
-from deploykit.ports import free_ports
-from deploykit.processes import identity_options
 
 pytestmark = pytest.mark.integration
 

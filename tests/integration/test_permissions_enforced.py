@@ -28,14 +28,14 @@ from nats.js.errors import KeyNotFoundError
 from nats.micro import add_service
 from nats.micro.request import Request
 
-from deploykit import naming
-from deploykit.authconf import generate_passwords, render_accounts_block
-from deploykit.laws import Capability, granted
-from deploykit.localnats import LocalNats, local_cluster
-from deploykit.manifest import load_manifest
-from deploykit.model import Manifest
-from deploykit.permissions import compile_authorization
-from deploykit.subjects import is_subset
+from deploykit.laws.authconf import generate_passwords, render_accounts_block
+from deploykit.laws.permissions import compile_authorization
+from deploykit.laws.rules import Capability, granted
+from deploykit.local.nats import LocalNats, local_cluster
+from deploykit.manifest import naming
+from deploykit.manifest.load import load_manifest
+from deploykit.manifest.model import Manifest
+from deploykit.manifest.subjects import is_subset
 
 pytestmark = pytest.mark.integration
 

@@ -25,9 +25,9 @@ from deploykit.errors import PlanRefused
 from deploykit.jetstream import ApplyError, JetStreamApi, Plan, apply, plan, plan_with, reconcile
 from deploykit.jetstream.api import ApiError
 from deploykit.jetstream.immutable import consumer_refusal, stream_refusal
-from deploykit.localnats import LocalNats
-from deploykit.manifest import parse_manifest
-from deploykit.model import Manifest
+from deploykit.local.nats import LocalNats
+from deploykit.manifest.load import parse_manifest
+from deploykit.manifest.model import Manifest
 
 pytestmark = pytest.mark.integration
 

@@ -22,14 +22,14 @@ from typing import Any
 import nats
 import pytest
 
-from deploykit import naming
-from deploykit.dev.stack import LocalStack
-from deploykit.localpg import LocalPostgres, find_pg_bindir
-from deploykit.manifest import load_manifest
-from deploykit.outputs import StackOutputs, load_outputs
-from deploykit.ports import free_ports
+from deploykit.local.ports import free_ports
+from deploykit.local.postgres import LocalPostgres, find_pg_bindir
+from deploykit.local.stack import LocalStack
+from deploykit.manifest import naming
+from deploykit.manifest.load import load_manifest
 from deploykit.smoke import SmokeRun, Status, run_smoke
 from deploykit.smoke.results import CheckResult
+from deploykit.stack.outputs import StackOutputs, load_outputs
 
 pytestmark = pytest.mark.integration
 

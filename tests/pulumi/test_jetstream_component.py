@@ -19,8 +19,8 @@ from deploykit.errors import PlanRefused
 from deploykit.jetstream import JetStreamApi
 from deploykit.jetstream.desired import Desired, DesiredState, stream_config
 from deploykit.jetstream.plan import compute_plan
-from deploykit.localnats import LocalNats
-from deploykit.model import Manifest, Stream
+from deploykit.local.nats import LocalNats
+from deploykit.manifest.model import Manifest, Stream
 
 S = 1_000_000_000
 _ids = itertools.count(1)

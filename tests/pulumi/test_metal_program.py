@@ -26,10 +26,10 @@ from pulumi.runtime.mocks import MockMonitor
 from components.metal import MetalSecrets, MetalTier
 from components.program import deploy
 from deploykit.errors import ConfigError
-from deploykit.manifest import load_manifest, parse_manifest
-from deploykit.model import Manifest
-from deploykit.outputs import StackOutputs
-from deploykit.stackconfig import MetalConfig, load_stack_file
+from deploykit.manifest.load import load_manifest, parse_manifest
+from deploykit.manifest.model import Manifest
+from deploykit.stack.config import MetalConfig, load_stack_file
+from deploykit.stack.outputs import StackOutputs
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_SIG = "4dabf18193072939515e22adb298388d"

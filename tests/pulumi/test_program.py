@@ -12,7 +12,7 @@ import yaml
 
 from components.program import deploy
 from deploykit.errors import ConfigError
-from deploykit.outputs import StackOutputs
+from deploykit.stack.outputs import StackOutputs
 from tests.fakes.engine import run
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pulumiverse_grafana")

@@ -14,8 +14,8 @@ from components.small.dashboards import (
     services_dashboard,
 )
 from components.small.grafana import otlp_headers
-from deploykit.manifest import load_manifest
-from deploykit.model import Manifest
+from deploykit.manifest.load import load_manifest
+from deploykit.manifest.model import Manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL = 'job=~"acme/(accounts|gateway|projector|welcome)"'

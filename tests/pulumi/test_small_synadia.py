@@ -14,7 +14,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 
 from components.small.synadia import AccountProvider, UserProvider, jetstream_limits
 from deploykit.errors import ConfigError
-from deploykit.manifest import load_manifest
+from deploykit.manifest.load import load_manifest
 from deploykit.saas import ApiError, AuthError
 from tests.fakes.server import json_reply, text_reply
 from tests.fakes.synadia import FakeSynadia, jwt_claims

@@ -15,10 +15,10 @@ from components.small import SmallTier
 from components.small.synadia import NatsConnection
 from components.small.tier import default_authorization
 from deploykit.errors import ConfigError
-from deploykit.manifest import load_manifest
-from deploykit.model import Manifest
-from deploykit.outputs import StackOutputs
-from deploykit.stackconfig import SmallConfig
+from deploykit.manifest.load import load_manifest
+from deploykit.manifest.model import Manifest
+from deploykit.stack.config import SmallConfig
+from deploykit.stack.outputs import StackOutputs
 from tests.fakes.engine import Engine, plain, run
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pulumiverse_grafana")

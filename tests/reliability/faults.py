@@ -39,21 +39,21 @@ from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.client import JetStreamContext
 
-from deploykit import naming
-from deploykit.authconf import generate_passwords, render_accounts_block
-from deploykit.dev.stack import LocalStack
-from deploykit.discovery import discover
+from deploykit.configs.nats import NatsNode
 from deploykit.jetstream import reconcile
-from deploykit.localnats import LocalNats, local_cluster
-from deploykit.localpg import LocalPostgres
-from deploykit.manifest import load_manifest, parse_manifest
-from deploykit.model import Manifest
-from deploykit.natsconf import NatsNode
-from deploykit.outputs import NatsCredential, StackOutputs, load_outputs
-from deploykit.permissions import compile_authorization
-from deploykit.processes import Proc, pid_alive
+from deploykit.laws.authconf import generate_passwords, render_accounts_block
+from deploykit.laws.permissions import compile_authorization
+from deploykit.local.nats import LocalNats, local_cluster
+from deploykit.local.postgres import LocalPostgres
+from deploykit.local.processes import Proc, pid_alive
+from deploykit.local.stack import LocalStack
+from deploykit.manifest import naming
+from deploykit.manifest.load import load_manifest, parse_manifest
+from deploykit.manifest.model import Manifest
 from deploykit.smoke.results import Status
 from deploykit.smoke.runner import run_smoke
+from deploykit.stack.discovery import discover
+from deploykit.stack.outputs import NatsCredential, StackOutputs, load_outputs
 
 __all__ = [
     "CLUSTER_FAULTS",

@@ -29,15 +29,15 @@ import nats
 import nats.errors
 import pytest
 
-from deploykit import naming
-from deploykit.authconf import generate_passwords, render_accounts_block
-from deploykit.dev.stack import LocalStack
-from deploykit.laws import Capability, callable_endpoints, granted
-from deploykit.localnats import LocalNats, local_cluster
-from deploykit.manifest import load_manifest
-from deploykit.model import Access, ConsumeMode, Manifest, Role
-from deploykit.natsapi import MICRO_QUEUE_GROUP
-from deploykit.permissions import compile_authorization
+from deploykit.laws.authconf import generate_passwords, render_accounts_block
+from deploykit.laws.natsapi import MICRO_QUEUE_GROUP
+from deploykit.laws.permissions import compile_authorization
+from deploykit.laws.rules import Capability, callable_endpoints, granted
+from deploykit.local.nats import LocalNats, local_cluster
+from deploykit.local.stack import LocalStack
+from deploykit.manifest import naming
+from deploykit.manifest.load import load_manifest
+from deploykit.manifest.model import Access, ConsumeMode, Manifest, Role
 
 pytestmark = pytest.mark.integration
 

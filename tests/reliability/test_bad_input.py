@@ -26,11 +26,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deploykit.dev.plan import plan_outputs
-from deploykit.dev.state import DevState
 from deploykit.jetstream import JetStreamApi
-from deploykit.localnats import LocalNats, local_cluster
-from deploykit.manifest import load_manifest
+from deploykit.local.nats import LocalNats, local_cluster
+from deploykit.local.plan import plan_outputs
+from deploykit.local.state import DevState
+from deploykit.manifest.load import load_manifest
 from tests.reliability.clirun import Outcome, cli
 
 pytestmark = pytest.mark.integration

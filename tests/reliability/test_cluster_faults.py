@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from deploykit.localnats import LocalNats, local_cluster
+from deploykit.local.nats import LocalNats, local_cluster
 from tests.reliability.faults import CLUSTER_FAULTS, ClusterRun, Figures, cluster_fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -26,13 +26,13 @@ import nats
 import pytest
 import yaml
 
-from deploykit import naming
-from deploykit.authconf import generate_passwords, render_accounts_block
 from deploykit.jetstream import JetStreamApi
 from deploykit.jetstream.desired import desired_state
-from deploykit.localnats import LocalNats, local_cluster
-from deploykit.manifest import load_manifest
-from deploykit.permissions import compile_authorization
+from deploykit.laws.authconf import generate_passwords, render_accounts_block
+from deploykit.laws.permissions import compile_authorization
+from deploykit.local.nats import LocalNats, local_cluster
+from deploykit.manifest import naming
+from deploykit.manifest.load import load_manifest
 from tests.reliability.clirun import Outcome, cli
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from deploykit.dev.stack import LocalStack
+from deploykit.local.stack import LocalStack
 from tests.reliability.faults import KILL_ORDERS, Figures, local_stack_fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from deploykit.localpg import LocalPostgres
-from deploykit.ports import free_ports
+from deploykit.local.ports import free_ports
+from deploykit.local.postgres import LocalPostgres
 from tests.reliability.faults import Figures, postgres_fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

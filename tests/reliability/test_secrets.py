@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from deploykit import naming
-from deploykit.dev.stack import LocalStack
-from deploykit.outputs import load_outputs
+from deploykit.local.stack import LocalStack
+from deploykit.manifest import naming
+from deploykit.stack.outputs import load_outputs
 from tests.reliability.clirun import cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from apps.runtime import ConfigError, Settings, creds_file
-from deploykit import naming
+from deploykit.manifest import naming
 
 BASE = {"DEPLOYKIT_SERVICE": "accounts", "NATS_URL": "nats://a:4222,nats://b:4222"}
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from deploykit import naming
 from deploykit.bench.settings import BenchSettings, Mode, Names, Target
 from deploykit.bench.target import bench_target
-from deploykit.outputs import StackOutputs
-from deploykit.subjects import collide, is_subset
+from deploykit.manifest import naming
+from deploykit.manifest.subjects import collide, is_subset
+from deploykit.stack.outputs import StackOutputs
 
 
 def test_jetstream_and_kv_writes_stay_in_the_smoke_assets() -> None:

@@ -19,8 +19,8 @@ from deploykit.jetstream.desired import (
 )
 from deploykit.jetstream.immutable import consumer_refusal, stream_refusal
 from deploykit.jetstream.plan import Change, Drift, compute_plan, diff_config, update_body
-from deploykit.manifest import parse_manifest
-from deploykit.model import Manifest
+from deploykit.manifest.load import parse_manifest
+from deploykit.manifest.model import Manifest
 
 S = 1_000_000_000
 

@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from deploykit.laws import (
+from deploykit.laws.natsapi import pull, queue_subscription
+from deploykit.laws.permissions import compile_authorization
+from deploykit.laws.rules import (
     RULES,
     Capability,
     Severity,
@@ -28,10 +30,8 @@ from deploykit.laws import (
     granted,
     lint,
 )
-from deploykit.manifest import parse_manifest
-from deploykit.model import Access, ConsumeMode, Manifest
-from deploykit.natsapi import pull, queue_subscription
-from deploykit.permissions import compile_authorization
+from deploykit.manifest.load import parse_manifest
+from deploykit.manifest.model import Access, ConsumeMode, Manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE: dict[str, Any] = yaml.safe_load((ROOT / "deploykit.yaml").read_text())

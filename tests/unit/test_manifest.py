@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deploykit.errors import ManifestError
-from deploykit.manifest import load_manifest, parse_manifest
+from deploykit.manifest.load import load_manifest, parse_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE: dict[str, Any] = yaml.safe_load((ROOT / "deploykit.yaml").read_text())

@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deploykit.configs.nats import render_node_config
+from deploykit.configs.postgres import render_pg_hba
 from deploykit.errors import ConfigError
-from deploykit.manifest import load_manifest, parse_manifest
+from deploykit.manifest.load import load_manifest, parse_manifest
+from deploykit.manifest.model import Manifest
 from deploykit.metal import backup, k3s, monitoring, nats, outputs, postgres, shell, tls, yugabyte
-from deploykit.model import Manifest
-from deploykit.natsconf import render_node_config
-from deploykit.outputs import StackOutputs
-from deploykit.pgconf import render_pg_hba
-from deploykit.stackconfig import (
+from deploykit.stack.config import (
     Host,
     MetalConfig,
     MetalNats,
@@ -23,6 +22,7 @@ from deploykit.stackconfig import (
     load_stack_file,
     parse_stack_config,
 )
+from deploykit.stack.outputs import StackOutputs
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTS = [

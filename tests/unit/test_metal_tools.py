@@ -13,12 +13,12 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from deploykit.localnats import find_nats_server
-from deploykit.localpg import find_pg_bindir
-from deploykit.manifest import load_manifest
+from deploykit.local.nats import find_nats_server
+from deploykit.local.postgres import find_pg_bindir
+from deploykit.manifest.load import load_manifest
+from deploykit.manifest.model import Manifest, Role
 from deploykit.metal import backup, k8s, monitoring, nats, postgres, yugabyte
-from deploykit.model import Manifest, Role
-from deploykit.stackconfig import Backup, MetalConfig, MetalNats, load_stack_file
+from deploykit.stack.config import Backup, MetalConfig, MetalNats, load_stack_file
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S_VERSION = "1.31.0"  # the k3s release the stack installs by default is v1.31

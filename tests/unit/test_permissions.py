@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from deploykit.authconf import (
+from deploykit.errors import ConfigError, ManifestError
+from deploykit.laws.authconf import (
     REDACTED,
     generate_passwords,
     render_accounts_block,
     render_authorization_json,
 )
-from deploykit.errors import ConfigError, ManifestError
-from deploykit.localnats import find_nats_server, plan_local_cluster
-from deploykit.manifest import parse_manifest
-from deploykit.model import Manifest
-from deploykit.permissions import Authorization, Permissions, UserRole, compile_authorization
+from deploykit.laws.permissions import Authorization, Permissions, UserRole, compile_authorization
+from deploykit.local.nats import find_nats_server, plan_local_cluster
+from deploykit.manifest.load import parse_manifest
+from deploykit.manifest.model import Manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from deploykit.errors import ConfigError
-from deploykit.stackconfig import MetalConfig, SmallConfig, load_stack_file, parse_stack_config
+from deploykit.stack.config import MetalConfig, SmallConfig, load_stack_file, parse_stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

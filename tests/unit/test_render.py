@@ -3,8 +3,8 @@ the integration tests, which start from these very files)."""
 
 from __future__ import annotations
 
-from deploykit.natsconf import cluster_nodes, render_node_config
-from deploykit.pgconf import HbaRule, PgSettings, render_pg_hba, render_postgresql_conf
+from deploykit.configs.nats import cluster_nodes, render_node_config
+from deploykit.configs.postgres import HbaRule, PgSettings, render_pg_hba, render_postgresql_conf
 
 
 def test_cluster_nodes_route_to_every_other_node() -> None:

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from deploykit.ports import free_ports
+from deploykit.local.ports import free_ports
 from deploykit.saas.http import ApiError, HttpClient, QuotaError, Service, detail, retry_after
 
 SERVICE = Service("Example", "set deploykit:exampleToken")

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from deploykit.manifest import load_manifest
-from deploykit.outputs import StackOutputs
+from deploykit.manifest.load import load_manifest
 from deploykit.smoke import Status, run_smoke
+from deploykit.stack.outputs import StackOutputs
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUTES: dict[str, tuple[int, object]] = {

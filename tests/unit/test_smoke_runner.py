@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from deploykit.errors import ConfigError, ConnectError
-from deploykit.manifest import load_manifest
-from deploykit.outputs import StackOutputs
+from deploykit.manifest.load import load_manifest
 from deploykit.smoke.checks import Check, catalogue
 from deploykit.smoke.context import Context
 from deploykit.smoke.laws_checks import event_subject
 from deploykit.smoke.results import CheckFailed, Outcome, Status, passed
 from deploykit.smoke.runner import matches, run_checks, run_smoke, select
+from deploykit.stack.outputs import StackOutputs
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = load_manifest(ROOT / "deploykit.yaml")

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deploykit.subjects import check_subject, collide, is_subset
+from deploykit.manifest.subjects import check_subject, collide, is_subset
 
 
 @pytest.mark.parametrize(

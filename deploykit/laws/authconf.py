@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from deploykit.errors import ConfigError
-from deploykit.permissions import Authorization, Permissions
+from deploykit.laws.permissions import Authorization, Permissions
 
 __all__ = [
     "REDACTED",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deploykit.render import render
+from deploykit.configs.templates import render
 
 __all__ = ["HbaRule", "PgSettings", "local_hba", "render_pg_hba", "render_postgresql_conf"]
 

@@ -18,8 +18,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from deploykit.errors import ConfigError
-from deploykit.outputs import write_secret_file
-from deploykit.processes import Proc
+from deploykit.local.processes import Proc
+from deploykit.stack.outputs import write_secret_file
 
 __all__ = ["DevState", "StateDir"]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from deploykit.errors import Problem
-from deploykit.model import ConsumeMode, Manifest
-from deploykit.naming import deploykit_users
-from deploykit.subjects import collide, is_subset
+from deploykit.manifest.model import ConsumeMode, Manifest
+from deploykit.manifest.naming import deploykit_users
+from deploykit.manifest.subjects import collide, is_subset
 
 __all__ = ["RESERVED_SERVICES", "SMOKE_PREFIX", "check_references"]
 

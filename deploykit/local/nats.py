@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deploykit.configs.nats import NatsNode, cluster_nodes, render_node_config
 from deploykit.errors import ProcessError
-from deploykit.natsconf import NatsNode, cluster_nodes, render_node_config
-from deploykit.ports import free_ports
-from deploykit.processes import Proc
+from deploykit.local.ports import free_ports
+from deploykit.local.processes import Proc
 
 __all__ = ["LocalNats", "find_nats_server", "healthy", "local_cluster", "plan_local_cluster"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from deploykit.render import render
+from deploykit.configs.templates import render
 
 __all__ = ["NatsNode", "NatsTls", "cluster_nodes", "render_node_config"]
 

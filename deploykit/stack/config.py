@@ -24,8 +24,8 @@ from pydantic import (
 )
 
 from deploykit.errors import ConfigError, Problem
-from deploykit.model import Manifest, Role
-from deploykit.units import parse_size
+from deploykit.manifest.model import Manifest, Role
+from deploykit.manifest.units import parse_size
 
 __all__ = [
     "MetalConfig",

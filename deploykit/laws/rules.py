@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from deploykit.model import Access, ConsumeMode, Manifest, Role, Service
-from deploykit.units import format_duration
+from deploykit.manifest.model import Access, ConsumeMode, Manifest, Role, Service
+from deploykit.manifest.units import format_duration
 
 __all__ = [
     "ROLE_LAWS",

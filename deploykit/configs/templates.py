@@ -15,7 +15,15 @@ import jinja2
 
 __all__ = ["TEMPLATES", "nats_json", "render"]
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+def _templates_folder() -> Path:
+    """The installed copy (package data, `deploykit/templates`) or, in a checkout, `templates/`."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "templates"
+    return installed if installed.is_dir() else package.parent / "templates"
+
+
+TEMPLATES = _templates_folder()
 
 
 def nats_json(value: Any, indent: int | None = None) -> str:

@@ -16,8 +16,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from deploykit.errors import ManifestError, Problem
-from deploykit.model import Manifest
-from deploykit.references import check_references
+from deploykit.manifest.model import Manifest
+from deploykit.manifest.references import check_references
 
 __all__ = ["DEFAULT_MANIFEST", "load_manifest", "parse_manifest"]
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from deploykit.configs.postgres import PgSettings, local_hba, render_pg_hba, render_postgresql_conf
 from deploykit.errors import ProcessError
-from deploykit.pgconf import PgSettings, local_hba, render_pg_hba, render_postgresql_conf
-from deploykit.processes import Proc, identity_options
+from deploykit.local.processes import Proc, identity_options
 
 __all__ = ["LocalPostgres", "find_pg_bindir"]
 

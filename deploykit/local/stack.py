@@ -18,21 +18,21 @@ from pathlib import Path
 import httpx
 import nats
 
-from deploykit import naming
-from deploykit.authconf import render_accounts_block
-from deploykit.dev.plan import ServiceRun, plan_outputs, plan_services
-from deploykit.dev.state import DevState, StateDir
-from deploykit.discovery import discover
 from deploykit.errors import ConfigError, ProcessError
 from deploykit.jetstream import reconcile
-from deploykit.localnats import LocalNats, plan_local_cluster
-from deploykit.localpg import LocalPostgres
-from deploykit.manifest import load_manifest
-from deploykit.model import Manifest, Role
-from deploykit.outputs import StackOutputs
-from deploykit.permissions import compile_authorization
-from deploykit.ports import free_ports, port_in_use
-from deploykit.processes import Proc, tail
+from deploykit.laws.authconf import render_accounts_block
+from deploykit.laws.permissions import compile_authorization
+from deploykit.local.nats import LocalNats, plan_local_cluster
+from deploykit.local.plan import ServiceRun, plan_outputs, plan_services
+from deploykit.local.ports import free_ports, port_in_use
+from deploykit.local.postgres import LocalPostgres
+from deploykit.local.processes import Proc, tail
+from deploykit.local.state import DevState, StateDir
+from deploykit.manifest import naming
+from deploykit.manifest.load import load_manifest
+from deploykit.manifest.model import Manifest, Role
+from deploykit.stack.discovery import discover
+from deploykit.stack.outputs import StackOutputs
 
 __all__ = ["LocalStack", "ProcessStatus"]
 

@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from deploykit.subjects import check_name, check_subject
-from deploykit.units import parse_duration, parse_size
+from deploykit.manifest.subjects import check_name, check_subject
+from deploykit.manifest.units import parse_duration, parse_size
 
 __all__ = [
     "Access",

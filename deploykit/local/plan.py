@@ -10,10 +10,10 @@ import shlex
 import sys
 from dataclasses import dataclass
 
-from deploykit import naming
-from deploykit.dev.state import DevState
-from deploykit.model import Manifest, Role
-from deploykit.outputs import (
+from deploykit.local.state import DevState
+from deploykit.manifest import naming
+from deploykit.manifest.model import Manifest, Role
+from deploykit.stack.outputs import (
     DatabaseOutputs,
     NatsCredential,
     NatsOutputs,

@@ -16,9 +16,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from deploykit import naming, natsapi
-from deploykit.laws import Capability, callable_endpoints, granted
-from deploykit.model import Access, ConsumeMode, Manifest, Role
+from deploykit.laws import natsapi
+from deploykit.laws.rules import Capability, callable_endpoints, granted
+from deploykit.manifest import naming
+from deploykit.manifest.model import Access, ConsumeMode, Manifest, Role
 
 __all__ = [
     "Account",
