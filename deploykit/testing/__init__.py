@@ -1,0 +1,6 @@
+"""Test support shipped with the kit: the one place the test suite and `bench/` take helpers from.
+
+Everything here starts or drives real parts (servers, processes, a Pulumi engine, test hosts),
+except the Pulumi mock engine, which is Pulumi's own mock runtime recording what a program
+declares.
+"""
