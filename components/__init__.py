@@ -1,1 +1,1 @@
-"""Pulumi components of deploykit: one module per concern (see design.md, "Where things go")."""
+"""Pulumi components of deploykit: one module per concern, grouped by tier (`small/`, `metal/`)."""

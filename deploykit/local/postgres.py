@@ -45,7 +45,7 @@ def find_pg_bindir() -> Path:
     if versions:
         return versions[0].parent
     raise ProcessError(
-        "PostgreSQL not found: install the pgserver package (scripts/bootstrap does) "
+        "PostgreSQL not found: install the pgserver package (a dependency of deploykit) "
         "or PostgreSQL itself (e.g. apt-get install postgresql)"
     )
 

@@ -180,7 +180,9 @@ def test_a_manifest_that_keeps_a_law_is_not_found(case: Case) -> None:
 
 def test_rule_ids_are_stable_and_every_law_cites_why() -> None:
     assert list(RULES) == sorted(RULES)
-    assert all(rule.law.endswith(".") and rule.fix for rule in RULES.values())
+    for rule in RULES.values():
+        assert rule.why and not rule.why.endswith(".") and rule.fix
+        assert rule.law == f"{rule.why} (law: {rule.of.value})."
     assert {r.id for r in RULES.values() if r.severity is Severity.WARNING} == {
         "DK301",
         "DK302",
@@ -262,6 +264,7 @@ def test_lint_cli_reports_findings_and_exits_1_on_an_error(tmp_path: Path) -> No
         "a frontend service emits accounts.events.clicked"
     )
     assert lines[1] == f"  law: {RULES['DK103'].law}"
+    assert lines[1].endswith(" (law: frontends only forward requests).")
     assert lines[2] == f"  fix: {RULES['DK103'].fix}"
     assert lines[-1] == f"{path}: 1 error(s), 0 warning(s) (cluster size unknown, DK401 skipped)"
 
