@@ -1,14 +1,16 @@
 """`deploykit bench`: how much a deployed target takes, measured as its smoke user.
 
-settings.py  the modes, the options of a run, the names it writes, how workers connect
-target.py    stack outputs (file or Pulumi) → the smoke user of the core bus and a database
-runner.py    runs the modes one after another; rights check, seeding and clean-up
-pool.py      the worker processes, seen from the runner
-worker.py    a worker process; link.py its end of the pipe; jobs.py what goes through it
-modes.py     one loop per client role (publish, subscribe, request, ...), inside a worker
+settings.py  pure: the modes, the options of a run, the names it writes, how workers connect
+target.py    effectful: stack outputs (file or Pulumi) → the smoke user of the core bus, a database
+runner.py    effectful: runs the modes one after another; rights check, seeding and clean-up
+pool.py      effectful: the worker processes, seen from the runner
+worker.py    effectful: a worker process, running the loops the runner asks for
+link.py      effectful: the worker's end of its pipe to the runner
+jobs.py      pure: what goes through the pipe (a job, its answer)
+modes.py     effectful: one loop per client role (publish, subscribe, request, ...), in a worker
 stats.py     pure: percentiles, throughput added up as `nats bench` does
-results.py   the figures of a run, each with its own count check
-report.py    table, JSON, PNG chart
+results.py   pure: the figures of a run, each with its own count check
+report.py    effectful: table, JSON, PNG chart
 
 Importing the package loads only the light parts (settings, results), so that the rest of the
 CLI does not pay for nats, psycopg and matplotlib unless `bench` runs.

@@ -1,7 +1,16 @@
 """The `deploykit` command line: one module per command group, registered here.
 
-Errors raised on purpose (DeploykitError) are printed as their message alone and exit with
-their code; typer's own usage errors exit 2. No traceback is ever shown for bad input.
+validate.py  effectful: `deploykit validate`, and the manifest argument every command shares
+lint.py      effectful: `deploykit lint`
+render.py    effectful: `deploykit render permissions`, `deploykit render manifest-docs`
+nats.py      effectful: `deploykit nats plan / apply`
+dev.py       effectful: `deploykit dev up / status / logs / down`
+smoke.py     effectful: `deploykit smoke`
+bench.py     effectful: `deploykit bench`
+
+Each module only parses options, calls the pure code and prints. Errors raised on purpose
+(DeploykitError) are printed as their message alone and exit with their code; typer's own usage
+errors exit 2. No traceback is ever shown for bad input.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`deploykit lint`: check a valid manifest against the architecture's laws (`laws.py`)."""
+"""`deploykit lint`: check a valid manifest against the architecture's laws (`laws/rules.py`)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ class Target(StrEnum):
 HELP = (
     "Check deploykit.yaml against the laws of the architecture.\n\n"
     "Prints each finding with its rule id (DK101...), severity, the service or stream it "
-    "concerns, the law it breaks and the fix. Exits 1 when an error-level finding exists, 0 "
-    "otherwise, and 2 when the manifest is invalid (as `validate`).\n\n"
+    "concerns, why the rule holds, ending with the name of its law, and the fix. Exits 1 when "
+    "an error-level finding exists, 0 otherwise, and 2 when the manifest is invalid (as "
+    "`validate`).\n\n"
     "The replication rule DK401 needs the cluster size: give `--target` (local, small and "
     f"metal run {TARGET_CLUSTER_SIZE['metal']}-node clusters) or `--cluster-size N`; without "
     "either it is skipped."

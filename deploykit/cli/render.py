@@ -11,13 +11,17 @@ from deploykit.cli.validate import ManifestArg
 from deploykit.errors import ConfigError
 from deploykit.laws.authconf import REDACTED, render_accounts_block, render_authorization_json
 from deploykit.laws.permissions import Authorization, User, compile_authorization
+from deploykit.manifest.fielddocs import markdown
 from deploykit.manifest.load import load_manifest
 
 __all__ = ["register", "render_app"]
 
 render_app = typer.Typer(
     name="render",
-    help="Show what deploykit.yaml compiles to (NATS permissions, ...), secrets redacted.",
+    help=(
+        "Show what deploykit.yaml compiles to (NATS permissions, ...), secrets redacted, and "
+        "the manifest's field reference."
+    ),
     no_args_is_help=True,
 )
 
@@ -74,3 +78,9 @@ def _user_lines(user: User) -> list[str]:
     lines = [f"  user {user.name} ({user.role.value}, inbox {user.inbox_prefix}, {responds})"]
     lines += [f"    {label}: {' '.join(subjects)}" for label, subjects in rows if subjects]
     return lines
+
+
+@render_app.command("manifest-docs")
+def manifest_docs_command() -> None:
+    """Print the reference of every manifest field (Markdown): type, default, meaning."""
+    typer.echo(markdown(), nl=False)

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from deploykit.errors import ManifestError
+from deploykit.manifest.fielddocs import field_list
 from deploykit.manifest.load import DEFAULT_MANIFEST, load_manifest
 from deploykit.manifest.model import Manifest
 
@@ -17,26 +18,14 @@ ManifestArg = typer.Argument(
     Path(DEFAULT_MANIFEST), help="The manifest to read.", show_default=True, metavar="[FILE]"
 )
 
-HELP = """Load deploykit.yaml and check it: types, units, NATS subjects, cross references.
+HELP = f"""Load deploykit.yaml and check it: types, units, NATS subjects, cross references.
 
 On success prints a one-line summary and exits 0. On failure prints every problem as
 `FILE: path.to.field: what is wrong (what is allowed)` and exits 2.
 
 \b
-The manifest (see the commented deploykit.yaml in the repository):
-  version: 1
-  system: NAME                       lowercase, prefixes resources
-  buses: {NAME: {core: BOOL}}        NATS accounts; exactly one core bus
-  databases: {KEY: {engine: postgres|yugabyte, name, owner}}
-  streams: {NAME: {bus, subjects, retention, storage, replicas, max_age, max_bytes,
-            max_msgs, max_msg_size, discard, duplicate_window, backup, noisy}}
-  kv: {BUCKET: {bus, history, ttl, replicas, storage, max_value_size, max_bytes}}
-  object_stores: {NAME: {bus, max_age (required), replicas, storage, max_bytes}}
-  services: {NAME: {role: frontend|rpc|worker, bus, endpoints, calls, emits,
-             consumes: [{stream, consumer, mode: queue|fanout, filter, warmup}],
-             kv, object_stores, database, read_model, run: {image, command, port, env},
-             replicas, resources: {cpu, memory}}}
-  probes: [{name, request: {endpoint, payload}, expect: {reply, event, within}}]
+The manifest's fields (`deploykit render manifest-docs` says what each means and allows):
+{field_list()}
 """
 
 

@@ -1,12 +1,12 @@
 """JetStream definitions as code: plan, apply and drift for streams, consumers, KV, object stores.
 
-desired.py    manifest → the server JSON configs deploykit declares (pure)
-immutable.py  which changes the server refuses in place (checked against a real server)
-plan.py       (declared, actual) → Plan of create/update/replace/delete steps (pure)
-api.py        raw JSON JetStream API client, counting its calls (network)
-apply.py      executes a plan, refusing it whole when it is not allowed (network)
-reconcile.py  plan/apply one bus over a connection; reconcile every bus
-render.py     a plan as a rich table or JSON
+desired.py    pure: manifest → the server JSON configs deploykit declares
+immutable.py  pure: which changes the server refuses in place (checked against a real server)
+plan.py       pure: (declared, actual) → Plan of create/update/replace/delete steps
+api.py        effectful: raw JSON JetStream API client, counting its calls (network)
+apply.py      effectful: executes a plan, refusing it whole when it is not allowed (network)
+reconcile.py  effectful: plan/apply one bus over a connection; reconcile every bus
+render.py     pure: a plan as a rich table or JSON
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """The system manifest (`deploykit.yaml`) as validated pydantic models.
 
-Field-level rules (types, units, subject syntax) live on the fields; rules that relate one part
-of the manifest to another (a consumer's stream exists, two streams on a bus do not overlap)
-live in `Manifest.check_references`. The architecture's laws are not here: they are in
-`laws.py`, so that a manifest can be valid and still be linted for breaking them.
+Field-level rules (types, units, subject syntax) live on the fields, and so does the fields'
+documentation: their descriptions are the manifest reference (`deploykit render manifest-docs`).
+Rules that relate one part of the manifest to another (a consumer's stream exists, two streams
+on a bus do not overlap) are in `references.py`. The architecture's laws are not here: they
+are in `deploykit/laws/rules.py`, so that a manifest can be valid and still be linted for
+breaking them.
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ ServiceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
 Replicas = Annotated[int, Field(ge=1, le=5)]
 
 
+def _defaults_to(text: str) -> dict[str, Any]:
+    """The default in words, for the reference, where the value is derived from other fields."""
+    return {"json_schema_extra": {"default_doc": text}}
+
+
+DEFAULTS_TO_CORE_BUS = _defaults_to("the core bus")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
@@ -63,25 +73,52 @@ class Access(StrEnum):
 class Bus(Strict):
     """A NATS account. The core bus carries the business events; others isolate noisy traffic."""
 
-    description: str = ""
-    core: bool = False
+    description: str = Field("", description="what travels on this bus, for people")
+    core: bool = Field(
+        False,
+        description="the bus of the business events; exactly one bus is the core bus (a lone "
+        "bus is, without saying so)",
+    )
 
 
 class Stream(Strict):
-    bus: Name
-    subjects: Annotated[list[Subject], Field(min_length=1)]
-    description: str = ""
-    retention: Literal["limits", "interest", "workqueue"] = "limits"
-    storage: Literal["file", "memory"] = "file"
-    replicas: Replicas = 3
-    max_age: Duration = 0
-    max_bytes: Size = -1
-    max_msgs: Annotated[int, Field(ge=-1)] = -1
-    max_msg_size: Size = -1
-    discard: Literal["old", "new"] = "old"
-    duplicate_window: Duration = 120
-    backup: bool = False
-    noisy: bool = Field(False, description="analytics, logs: high volume, low value per message")
+    """A JetStream stream: the event store. Streams on one bus never capture the same subject."""
+
+    bus: Name = Field(description="the bus (NATS account) it lives on", **DEFAULTS_TO_CORE_BUS)
+    subjects: Annotated[list[Subject], Field(min_length=1)] = Field(
+        description="the event subjects it stores (wildcards allowed); every emitted subject is "
+        "stored by a stream on its bus"
+    )
+    description: str = Field("", description="what the stream holds, for people")
+    retention: Literal["limits", "interest", "workqueue"] = Field(
+        "limits",
+        description="when messages go: at the limits, once every consumer has them, "
+        "or once one consumer acknowledged them",
+    )
+    storage: Literal["file", "memory"] = Field("file", description="where messages are kept")
+    replicas: Replicas = Field(
+        3, description="copies kept by the cluster, 1 to 5 (capped at the cluster size)"
+    )
+    max_age: Duration = Field(0, description="messages older than this are removed; 0: no limit")
+    max_bytes: Size = Field(-1, description="size limit of the stream; -1: no limit")
+    max_msgs: Annotated[int, Field(ge=-1)] = Field(
+        -1, description="number of messages kept; -1: no limit"
+    )
+    max_msg_size: Size = Field(-1, description="largest message accepted; -1: the server's limit")
+    discard: Literal["old", "new"] = Field(
+        "old", description="at a limit, remove the oldest messages or refuse new ones"
+    )
+    duplicate_window: Duration = Field(
+        120, description="publishes with the same Nats-Msg-Id inside this window are stored once"
+    )
+    backup: bool = Field(
+        False, description="snapshot it on a schedule; required on the core bus (rule DK402)"
+    )
+    noisy: bool = Field(
+        False,
+        description="high volume, low value per message (analytics, logs): must not live on the "
+        "core bus (rule DK501)",
+    )
 
     @property
     def has_limits(self) -> bool:
@@ -89,80 +126,156 @@ class Stream(Strict):
 
 
 class KeyValue(Strict):
-    bus: Name
-    description: str = ""
-    history: Annotated[int, Field(ge=1, le=64)] = 1
-    ttl: Duration = 0
-    replicas: Replicas = 3
-    storage: Literal["file", "memory"] = "file"
-    max_value_size: Size = -1
-    max_bytes: Size = -1
+    """A JetStream key-value bucket: shared state that services read or write by key."""
+
+    bus: Name = Field(description="the bus (NATS account) it lives on", **DEFAULTS_TO_CORE_BUS)
+    description: str = Field("", description="what the bucket holds, for people")
+    history: Annotated[int, Field(ge=1, le=64)] = Field(
+        1, description="revisions kept per key, 1 to 64"
+    )
+    ttl: Duration = Field(0, description="keys not updated for this long expire; 0: never")
+    replicas: Replicas = Field(
+        3, description="copies kept by the cluster, 1 to 5 (capped at the cluster size)"
+    )
+    storage: Literal["file", "memory"] = Field("file", description="where values are kept")
+    max_value_size: Size = Field(-1, description="largest value accepted; -1: no limit")
+    max_bytes: Size = Field(-1, description="size limit of the bucket; -1: no limit")
 
 
 class ObjectStore(Strict):
     """Ephemeral by law: `max_age` is required, because object stores are not durable storage."""
 
-    bus: Name
-    max_age: Annotated[Duration, Field(gt=0)]
-    description: str = ""
-    replicas: Replicas = 1
-    storage: Literal["file", "memory"] = "file"
-    max_bytes: Size = -1
+    bus: Name = Field(description="the bus (NATS account) it lives on", **DEFAULTS_TO_CORE_BUS)
+    max_age: Annotated[Duration, Field(gt=0)] = Field(
+        description="objects older than this are removed (required: object stores are ephemeral)"
+    )
+    description: str = Field("", description="what the store holds, for people")
+    replicas: Replicas = Field(
+        1, description="copies kept by the cluster, 1 to 5 (capped at the cluster size)"
+    )
+    storage: Literal["file", "memory"] = Field("file", description="where objects are kept")
+    max_bytes: Size = Field(-1, description="size limit of the store; -1: no limit")
 
 
 class Database(Strict):
-    engine: Literal["postgres", "yugabyte"] = "postgres"
-    name: Name | None = None
-    owner: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] | None = None
+    """A PostgreSQL (or YugabyteDB) database and the role that owns it."""
+
+    engine: Literal["postgres", "yugabyte"] = Field(
+        "postgres", description="the database engine; one engine per system"
+    )
+    name: Name | None = Field(None, description="the database's name", **_defaults_to("the key"))
+    owner: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] | None = Field(
+        None,
+        description="the role that owns it, whose URL its services get",
+        **_defaults_to("the key, `-` as `_`"),
+    )
 
 
 class Endpoint(Strict):
-    subject: Subject | None = None
-    description: str = ""
+    """An endpoint of an rpc service's NATS Service."""
+
+    subject: Subject | None = Field(
+        None, description="the subject it answers on", **_defaults_to("`<service>.<endpoint>`")
+    )
+    description: str = Field("", description="what it does, shown by NATS service discovery")
 
 
 class Consume(Strict):
-    stream: Name
-    consumer: Name
-    mode: ConsumeMode
-    filter: Subject | None = None
-    warmup: bool = Field(False, description="replay the stream before serving (read models)")
-    ack_wait: Duration = 30
-    max_deliver: Annotated[int, Field(ge=-1)] = 5
-    max_ack_pending: Annotated[int, Field(ge=-1)] = 1000
+    """How a service reads a stream: through a consumer, as a queue or as a fanout."""
+
+    stream: Name = Field(description="the stream it reads")
+    consumer: Name = Field(description="the consumer's name (one per service and stream)")
+    mode: ConsumeMode = Field(
+        description="queue: one durable consumer, each event to one instance; fanout: every "
+        "instance its own consumer, every event to every instance"
+    )
+    filter: Subject | None = Field(
+        None, description="only the events on these subjects (within the stream's subjects)"
+    )
+    warmup: bool = Field(
+        False,
+        description="fanout: replay the whole stream before serving or joining (read models, "
+        "rule DK203)",
+    )
+    ack_wait: Duration = Field(
+        30, description="how long an event may be handled before it is delivered again"
+    )
+    max_deliver: Annotated[int, Field(ge=-1)] = Field(
+        5, description="deliveries of one event before it is given up; -1: no limit"
+    )
+    max_ack_pending: Annotated[int, Field(ge=-1)] = Field(
+        1000, description="events delivered and not yet acknowledged; -1: no limit"
+    )
 
 
 class Run(Strict):
     """How a service runs: a container image when deployed, a command on the local stack."""
 
-    image: str | None = None
-    command: str | None = None
-    port: Annotated[int, Field(ge=1, le=65535)] | None = None
-    env: dict[str, str] = Field(default_factory=dict)
+    image: str | None = Field(None, description="the container image the tiers deploy")
+    command: str | None = Field(
+        None,
+        description="the command `deploykit dev` runs, from the manifest's folder (`python` is "
+        "deploykit's own Python)",
+    )
+    port: Annotated[int, Field(ge=1, le=65535)] | None = Field(
+        None, description="the HTTP port a frontend listens on (it gets it as PORT)"
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="extra environment variables, on every target"
+    )
 
 
 class Resources(Strict):
-    cpu: str = "250m"
-    memory: str = "256Mi"
+    """What one instance of a service asks of the cluster (Kubernetes notation)."""
+
+    cpu: str = Field("250m", description="CPU requested per instance")
+    memory: str = Field("256Mi", description="memory requested and limited per instance")
 
 
 class Service(Strict):
-    role: Role
-    bus: Name
-    description: str = ""
-    endpoints: dict[Name, Endpoint] = Field(default_factory=dict)
-    calls: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[A-Za-z0-9_-]+$")]] = Field(
-        default_factory=list
+    """A service of the system, with its role and everything it uses on the bus."""
+
+    role: Role = Field(
+        description="frontend: only sends requests; rpc: answers requests, may emit and write; "
+        "worker: consumes streams, emits only from a queue consumer"
     )
-    emits: list[Subject] = Field(default_factory=list)
-    consumes: list[Consume] = Field(default_factory=list)
-    kv: dict[Name, Access] = Field(default_factory=dict)
-    object_stores: dict[Name, Access] = Field(default_factory=dict)
-    database: Name | None = None
-    read_model: bool = Field(False, description="keeps its own read model (a projection)")
-    run: Run = Field(default_factory=Run)
-    replicas: Annotated[int, Field(ge=1, le=100)] = 1
-    resources: Resources = Field(default_factory=Resources)
+    bus: Name = Field(description="the bus (NATS account) it connects to", **DEFAULTS_TO_CORE_BUS)
+    description: str = Field("", description="what the service does, for people")
+    endpoints: dict[Name, Endpoint] = Field(
+        default_factory=dict, description="rpc: the endpoints it answers, by name"
+    )
+    calls: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[A-Za-z0-9_-]+$")]] = Field(
+        default_factory=list,
+        description="frontend: the `service.endpoint`s it sends requests to",
+    )
+    emits: list[Subject] = Field(
+        default_factory=list,
+        description="the event subjects it publishes, each stored by a stream on its bus",
+    )
+    consumes: list[Consume] = Field(
+        default_factory=list, description="worker: the streams it reads, each through a consumer"
+    )
+    kv: dict[Name, Access] = Field(
+        default_factory=dict, description="the KV buckets it uses: `read` or `write`"
+    )
+    object_stores: dict[Name, Access] = Field(
+        default_factory=dict, description="the object stores it uses: `read` or `write`"
+    )
+    database: Name | None = Field(
+        None, description="the key of the database it gets a URL for (as its owner role)"
+    )
+    read_model: bool = Field(
+        False,
+        description="keeps its own read model (a projection), fed by a fanout consumer "
+        "(rules DK203, DK204)",
+    )
+    run: Run = Field(default_factory=Run, description="how it runs")
+    replicas: Annotated[int, Field(ge=1, le=100)] = Field(
+        1, description="instances when deployed, 1 to 100"
+    )
+    resources: Resources = Field(
+        default_factory=Resources, description="what each instance asks of the cluster"
+    )
 
     def endpoint_subject(self, service: str, endpoint: str) -> str:
         declared = self.endpoints[endpoint].subject
@@ -170,32 +283,62 @@ class Service(Strict):
 
 
 class ProbeRequest(Strict):
-    endpoint: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[A-Za-z0-9_-]+$")]
-    payload: Any = None
+    """The request a probe sends, as the smoke user."""
+
+    endpoint: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[A-Za-z0-9_-]+$")] = Field(
+        description="the `service.endpoint` to call"
+    )
+    payload: Any = Field(None, description="the request's body, sent as JSON")
 
 
 class ProbeExpect(Strict):
-    reply: dict[str, Any] = Field(default_factory=dict, description="keys the JSON reply must have")
-    event: Subject | None = None
-    within: Duration = 5
+    """What a probe's request must cause."""
+
+    reply: dict[str, Any] = Field(
+        default_factory=dict,
+        description="keys the JSON reply must have; a non-null value must match",
+    )
+    event: Subject | None = Field(None, description="an event subject the request must cause")
+    within: Duration = Field(5, description="how long the reply and the event may take")
 
 
 class Probe(Strict):
-    name: Name
-    request: ProbeRequest
-    expect: ProbeExpect = Field(default_factory=ProbeExpect)
+    """A request `deploykit smoke` sends to a deployment, and what must follow."""
+
+    name: Name = Field(description="the probe's name in smoke reports")
+    request: ProbeRequest = Field(description="the request to send")
+    expect: ProbeExpect = Field(default_factory=ProbeExpect, description="what must follow")
 
 
 class Manifest(Strict):
-    version: Literal[1]
-    system: ServiceName
-    buses: Annotated[dict[Name, Bus], Field(min_length=1)]
-    databases: dict[Name, Database] = Field(default_factory=dict)
-    streams: dict[Name, Stream] = Field(default_factory=dict)
-    kv: dict[Name, KeyValue] = Field(default_factory=dict)
-    object_stores: dict[Name, ObjectStore] = Field(default_factory=dict)
-    services: dict[ServiceName, Service] = Field(default_factory=dict)
-    probes: list[Probe] = Field(default_factory=list)
+    """The system: its buses, storage, databases, services and smoke probes."""
+
+    version: Literal[1] = Field(description="the manifest format; always 1")
+    system: ServiceName = Field(
+        description="the system's name: lowercase letters, digits and `-`; prefixes resources "
+        "on every target"
+    )
+    buses: Annotated[dict[Name, Bus], Field(min_length=1)] = Field(
+        description="the NATS accounts, by name; exactly one is the core bus"
+    )
+    databases: dict[Name, Database] = Field(
+        default_factory=dict, description="the databases, by key"
+    )
+    streams: dict[Name, Stream] = Field(
+        default_factory=dict, description="the JetStream streams (the event store), by name"
+    )
+    kv: dict[Name, KeyValue] = Field(
+        default_factory=dict, description="the JetStream key-value buckets, by name"
+    )
+    object_stores: dict[Name, ObjectStore] = Field(
+        default_factory=dict, description="the JetStream object stores (ephemeral), by name"
+    )
+    services: dict[ServiceName, Service] = Field(
+        default_factory=dict, description="the services, by name"
+    )
+    probes: list[Probe] = Field(
+        default_factory=list, description="requests `deploykit smoke` sends, and their effects"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -5,17 +5,17 @@ Kubernetes objects); `components/metal/` only hands their results to Pulumi, whi
 on the hosts over SSH. Everything here is tested on its exact output, and the config files and
 scripts are run for real where this machine can (nats-server, PostgreSQL, promtool, systemd).
 
-    layout      ports and paths on the hosts
-    shell       the small shell vocabulary every script uses (root, files from stdin, waits)
-    tls         openssl scripts for the stack's CA and host certificates
-    nats        nats-server nodes, unit, install/apply/restart scripts, the health gate
-    postgres    postgresql.conf/pg_hba.conf per host, unit, initdb, replica, provisioning SQL
-    yugabyte    yb-master/yb-tserver flags and units, install and provisioning
-    k3s         k3s server/agent install scripts and the kubeconfig
-    k8s         Kubernetes objects (as dicts) for each service of the manifest
-    monitoring  exporters, prometheus.yml, alert rules, Grafana provisioning and dashboards
-    backup      the JetStream snapshot CronJob and pgBackRest for PostgreSQL
-    outputs     the stack outputs document (deploykit.stack.outputs shape)
+layout.py      pure: ports and paths on the hosts
+shell.py       pure: the small shell vocabulary every script uses (root, files from stdin, waits)
+tls.py         pure: openssl scripts for the stack's CA and host certificates
+nats.py        pure: nats-server nodes, unit, install/apply/restart scripts, the health gate
+postgres.py    pure: postgresql.conf/pg_hba.conf per host, unit, initdb, replica, provisioning SQL
+yugabyte.py    pure: yb-master/yb-tserver flags and units, install and provisioning
+k3s.py         pure: k3s server/agent install scripts and the kubeconfig
+k8s.py         pure: Kubernetes objects (as dicts) for each service of the manifest
+monitoring.py  pure: exporters, prometheus.yml, alert rules, Grafana provisioning and dashboards
+backup.py      pure: the JetStream snapshot CronJob and pgBackRest for PostgreSQL
+outputs.py     pure: the stack outputs document (deploykit.stack.outputs shape)
 """
 
 __all__: list[str] = []

@@ -1,9 +1,9 @@
 """Small typed clients for the SaaS APIs behind the `small` stack.
 
-http.py      the one transport: auth header, retries with backoff, errors mapped to deploykit errors
-synadia.py   Synadia Cloud control plane (accounts, NATS users, creds)
-neon.py      Neon API v2 (projects, roles, databases, connection URIs, operations)
-railway.py   Railway public GraphQL API (projects, services, variables, deployments)
+http.py      effectful: the one transport: auth header, retries with backoff, errors mapped
+synadia.py   effectful: Synadia Cloud control plane (accounts, NATS users, creds)
+neon.py      effectful: Neon API v2 (projects, roles, databases, connection URIs, operations)
+railway.py   effectful: Railway public GraphQL API (projects, services, variables, deployments)
 """
 
 from __future__ import annotations

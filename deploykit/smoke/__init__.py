@@ -1,17 +1,24 @@
 """`deploykit smoke`: prove that what runs is what was declared.
 
-checks.py        the catalogue: every check's name and function, from manifest and outputs
-*_checks.py      the checks by subject (nats, jetstream, services, laws, database,
-roundtrip.py     observability), the round trips on deploykit's own assets, and the
-probes.py        manifest's probes; each fetches and leaves the judgement to verdicts.py
-verdicts.py      pure: server answers → pass/fail with a message naming the cause
-serverjson.py    pydantic models of the servers' JSON that the verdicts read
-context.py       the deadline and the connections the checks share
-calls.py         requests that name why they got no answer (permissions, no responders)
-runner.py        select (--only/--skip), run concurrently under one timeout, time, scrub
-results.py       the run and its results (plain data)
-report.py        pure: a run as table, JSON, JUnit, Nagios or Prometheus; exit codes
-stackoutputs.py  where the outputs come from: --stack (Pulumi CLI), --outputs, local stack
+checks.py                pure: the catalogue, every check's name and function
+nats_checks.py           effectful: NATS itself: users connect, JetStream answers, the cluster is whole
+jetstream_checks.py      effectful: every declared stream, consumer, bucket and store exists and matches
+service_checks.py        effectful: every declared service runs (discovery, HTTP)
+laws_checks.py           effectful: the server itself refuses what the lint forbids
+database_checks.py       effectful: each service's database URL connects; replicas stream
+observability_checks.py  effectful: Prometheus and Grafana answer, when the outputs name them
+roundtrip.py             effectful: round trips on deploykit's own smoke assets
+probes.py                effectful: the manifest's probes, a request and the event it causes
+verdicts.py              pure: server answers → pass/fail with a message naming the cause
+serverjson.py            pure: pydantic models of the servers' JSON that the verdicts read
+context.py               effectful: the deadline and the connections the checks share
+calls.py                 effectful: requests that name why they got no answer
+runner.py                effectful: select (--only/--skip), run concurrently under one timeout
+results.py               pure: the run and its results (plain data)
+report.py                pure: a run as table, JSON, JUnit, Nagios or Prometheus; exit codes
+stackoutputs.py          effectful: where the outputs come from: --stack, --outputs, local stack
+
+The checks fetch; the verdicts judge.
 """
 
 from __future__ import annotations
