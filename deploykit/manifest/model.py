@@ -13,7 +13,15 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    model_validator,
+)
 
 from deploykit.manifest.subjects import check_name, check_subject
 from deploykit.manifest.units import parse_duration, parse_size
@@ -42,12 +50,9 @@ ServiceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
 Replicas = Annotated[int, Field(ge=1, le=5)]
 
 
-def _defaults_to(text: str) -> dict[str, Any]:
+def _defaults_to(text: str) -> dict[str, JsonValue]:
     """The default in words, for the reference, where the value is derived from other fields."""
-    return {"json_schema_extra": {"default_doc": text}}
-
-
-DEFAULTS_TO_CORE_BUS = _defaults_to("the core bus")
+    return {"default_doc": text}
 
 
 class Strict(BaseModel):
@@ -84,7 +89,10 @@ class Bus(Strict):
 class Stream(Strict):
     """A JetStream stream: the event store. Streams on one bus never capture the same subject."""
 
-    bus: Name = Field(description="the bus (NATS account) it lives on", **DEFAULTS_TO_CORE_BUS)
+    bus: Name = Field(
+        description="the bus (NATS account) it lives on",
+        json_schema_extra=_defaults_to("the core bus"),
+    )
     subjects: Annotated[list[Subject], Field(min_length=1)] = Field(
         description="the event subjects it stores (wildcards allowed); every emitted subject is "
         "stored by a stream on its bus"
@@ -128,7 +136,10 @@ class Stream(Strict):
 class KeyValue(Strict):
     """A JetStream key-value bucket: shared state that services read or write by key."""
 
-    bus: Name = Field(description="the bus (NATS account) it lives on", **DEFAULTS_TO_CORE_BUS)
+    bus: Name = Field(
+        description="the bus (NATS account) it lives on",
+        json_schema_extra=_defaults_to("the core bus"),
+    )
     description: str = Field("", description="what the bucket holds, for people")
     history: Annotated[int, Field(ge=1, le=64)] = Field(
         1, description="revisions kept per key, 1 to 64"
@@ -145,7 +156,10 @@ class KeyValue(Strict):
 class ObjectStore(Strict):
     """Ephemeral by law: `max_age` is required, because object stores are not durable storage."""
 
-    bus: Name = Field(description="the bus (NATS account) it lives on", **DEFAULTS_TO_CORE_BUS)
+    bus: Name = Field(
+        description="the bus (NATS account) it lives on",
+        json_schema_extra=_defaults_to("the core bus"),
+    )
     max_age: Annotated[Duration, Field(gt=0)] = Field(
         description="objects older than this are removed (required: object stores are ephemeral)"
     )
@@ -163,11 +177,13 @@ class Database(Strict):
     engine: Literal["postgres", "yugabyte"] = Field(
         "postgres", description="the database engine; one engine per system"
     )
-    name: Name | None = Field(None, description="the database's name", **_defaults_to("the key"))
+    name: Name | None = Field(
+        None, description="the database's name", json_schema_extra=_defaults_to("the key")
+    )
     owner: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] | None = Field(
         None,
         description="the role that owns it, whose URL its services get",
-        **_defaults_to("the key, `-` as `_`"),
+        json_schema_extra=_defaults_to("the key, `-` as `_`"),
     )
 
 
@@ -175,7 +191,9 @@ class Endpoint(Strict):
     """An endpoint of an rpc service's NATS Service."""
 
     subject: Subject | None = Field(
-        None, description="the subject it answers on", **_defaults_to("`<service>.<endpoint>`")
+        None,
+        description="the subject it answers on",
+        json_schema_extra=_defaults_to("`<service>.<endpoint>`"),
     )
     description: str = Field("", description="what it does, shown by NATS service discovery")
 
@@ -239,7 +257,10 @@ class Service(Strict):
         description="frontend: only sends requests; rpc: answers requests, may emit and write; "
         "worker: consumes streams, emits only from a queue consumer"
     )
-    bus: Name = Field(description="the bus (NATS account) it connects to", **DEFAULTS_TO_CORE_BUS)
+    bus: Name = Field(
+        description="the bus (NATS account) it connects to",
+        json_schema_extra=_defaults_to("the core bus"),
+    )
     description: str = Field("", description="what the service does, for people")
     endpoints: dict[Name, Endpoint] = Field(
         default_factory=dict, description="rpc: the endpoints it answers, by name"
