@@ -21,6 +21,7 @@ __all__ = [
     "Bus",
     "Consume",
     "ConsumeMode",
+    "Contract",
     "Database",
     "Endpoint",
     "KeyValue",
@@ -180,6 +181,23 @@ class ProbeExpect(Strict):
     within: Duration = 5
 
 
+JsonSchema = dict[str, Any]
+
+
+class Contract(Strict):
+    """The payload of one subject, as JSON Schema: `schema` for an event, `request` and `reply`
+    for an RPC endpoint. In the manifest a schema is inline or the path of a JSON or YAML file
+    next to it; the loader reads the file, so the model always holds the schema itself."""
+
+    version: Annotated[int, Field(ge=1, description="bump it with every change to the schema")] = 1
+    description: str = ""
+    schema_: JsonSchema | None = Field(
+        None, alias="schema", description="the event's payload (events only)"
+    )
+    request: JsonSchema | None = Field(None, description="the request's payload (RPC only)")
+    reply: JsonSchema | None = Field(None, description="the reply's payload (RPC only)")
+
+
 class Probe(Strict):
     name: Name
     request: ProbeRequest
@@ -196,6 +214,10 @@ class Manifest(Strict):
     object_stores: dict[Name, ObjectStore] = Field(default_factory=dict)
     services: dict[ServiceName, Service] = Field(default_factory=dict)
     probes: list[Probe] = Field(default_factory=list)
+    contracts: dict[Subject, Contract] = Field(
+        default_factory=dict,
+        description="JSON Schema per subject: events, RPC requests and replies",
+    )
 
     @model_validator(mode="before")
     @classmethod
