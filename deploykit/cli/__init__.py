@@ -2,7 +2,8 @@
 
 validate.py  effectful: `deploykit validate`, and the manifest argument every command shares
 lint.py      effectful: `deploykit lint`
-render.py    effectful: `deploykit render permissions`, `deploykit render manifest-docs`
+render.py    effectful: `deploykit render permissions | manifest-docs | asyncapi | diagram`
+contracts.py effectful: `deploykit contracts diff`
 nats.py      effectful: `deploykit nats plan / apply`
 dev.py       effectful: `deploykit dev up / status / logs / down`
 smoke.py     effectful: `deploykit smoke`
@@ -20,7 +21,7 @@ import sys
 import typer
 
 from deploykit import __version__
-from deploykit.cli import bench, dev, lint, nats, render, smoke, validate
+from deploykit.cli import bench, contracts, dev, lint, nats, render, smoke, validate
 from deploykit.errors import DeploykitError
 
 __all__ = ["app", "main"]
@@ -44,6 +45,7 @@ nats.register(app)
 dev.register(app)
 smoke.register(app)
 bench.register(app)
+contracts.register(app)
 
 
 def _version(value: bool) -> None:

@@ -6,13 +6,18 @@ import json
 from pathlib import Path
 
 import typer
+import yaml
 
 from deploykit.cli.validate import ManifestArg
+from deploykit.describe.asyncapi import asyncapi_document
+from deploykit.describe.diagram import graph, mermaid, svg
 from deploykit.errors import ConfigError
 from deploykit.laws.authconf import REDACTED, render_accounts_block, render_authorization_json
 from deploykit.laws.permissions import Authorization, User, compile_authorization
+from deploykit.laws.rules import lint
 from deploykit.manifest.fielddocs import markdown
-from deploykit.manifest.load import load_manifest
+from deploykit.manifest.load import DEFAULT_MANIFEST, load_manifest
+from deploykit.stack.outputs import load_outputs
 
 __all__ = ["register", "render_app"]
 
@@ -32,6 +37,37 @@ bus, and the system account's `system` user. Passwords are generated per deploym
 shown. `--json` prints the neutral document for hosted NATS (JWT field names pub/sub/resp);
 `--nats` prints the nats-server `accounts` block with passwords redacted.
 """
+
+
+FileOption = typer.Option(
+    Path(DEFAULT_MANIFEST), "-f", "--file", help="The manifest to read.", show_default=True
+)
+OutOption = typer.Option(None, "-o", "--output", help="Write to FILE instead of standard output.")
+
+ASYNCAPI_HELP = """Write the AsyncAPI 3.0 document of one bus (YAML, or JSON with --json).
+
+A bus is one NATS account, so one document: a channel per subject, an operation per service and
+use (send, receive, request/reply), payloads from the manifest's contracts, and JetStream streams,
+consumers, KV and object stores in `x-deploykit-*` extensions. Open it in AsyncAPI Studio or run
+the AsyncAPI CLI on it (`asyncapi validate`, `asyncapi generate fromTemplate ... @asyncapi/html-template`).
+--outputs names a target's outputs file, whose NATS URLs become the document's servers.
+"""
+
+DIAGRAM_HELP = """Draw the system: buses, services by role, streams, KV and object stores, calls,
+emits, queue (thick) and fanout (dotted) consumers, and lint findings in red.
+
+Mermaid text by default (renders on GitHub); SVG with --format svg or an -o FILE ending in .svg.
+"""
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"-o {output}: cannot write: {exc.strerror}") from None
 
 
 def register(app: typer.Typer) -> None:
@@ -54,6 +90,46 @@ def permissions_command(
         typer.echo(json.dumps(render_accounts_block(authorization, redacted), indent=2))
     else:
         typer.echo(_text(authorization))
+
+
+@render_app.command("asyncapi", help=ASYNCAPI_HELP)
+def asyncapi_command(
+    file: Path = FileOption,
+    bus: str | None = typer.Option(None, "--bus", help="The bus (default: the core bus)."),
+    outputs: Path | None = typer.Option(
+        None, "--outputs", help="A target's outputs file: its NATS URLs become the servers."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of YAML."),
+    output: Path | None = OutOption,
+) -> None:
+    manifest = load_manifest(file)
+    bus = bus or manifest.core_bus
+    if bus not in manifest.buses:
+        raise ConfigError(
+            f"--bus {bus}: not a bus of {file} (declared: {', '.join(manifest.buses)})"
+        )
+    servers = load_outputs(outputs).nats.urls if outputs else None
+    document = asyncapi_document(manifest, bus, servers)
+    if as_json:
+        text = json.dumps(document, indent=2) + "\n"
+    else:
+        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    _write(text, output)
+
+
+@render_app.command("diagram", help=DIAGRAM_HELP)
+def diagram_command(
+    file: Path = FileOption,
+    form: str | None = typer.Option(None, "--format", help="mermaid or svg."),
+    output: Path | None = OutOption,
+) -> None:
+    if form is None:
+        form = "svg" if output is not None and output.suffix == ".svg" else "mermaid"
+    if form not in ("mermaid", "svg"):
+        raise ConfigError(f"--format {form}: not a diagram format (mermaid, svg)")
+    manifest = load_manifest(file)
+    drawing = graph(manifest, lint(manifest))
+    _write(svg(drawing) if form == "svg" else mermaid(drawing), output)
 
 
 def _text(authorization: Authorization) -> str:

@@ -47,8 +47,8 @@ class FieldDoc:
 
 def field_docs(model: type[BaseModel] = Manifest, prefix: str = "") -> Iterator[FieldDoc]:
     """Every field of `model` and of the models inside it, depth first, in declaration order."""
-    for name, info in model.model_fields.items():
-        path = f"{prefix}{name}"
+    for attribute, info in model.model_fields.items():
+        path = f"{prefix}{info.alias or attribute}"  # the name written in YAML
         annotation = _annotated(info)
         yield FieldDoc(path, _kind(annotation), _default(info, annotation), info.description or "")
         inner, inner_path = _inner_model(annotation, path)
@@ -223,7 +223,8 @@ def _shape(annotation: Any) -> str:
         return "[" + _shape(args[0]) + "]"
     if _is_model(bare):
         parts = []
-        for name, info in bare.model_fields.items():
+        for attribute, info in bare.model_fields.items():
+            name = info.alias or attribute
             inner, _ = _inner_model(_annotated(info), name)
             required = _default(info, _annotated(info)) == "required"
             label = f"{name}{_KEEP_TOGETHER}(required)" if required else name

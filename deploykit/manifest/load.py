@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from deploykit.errors import ManifestError, Problem
+from deploykit.manifest.contracts import check_contracts
 from deploykit.manifest.model import Manifest
 from deploykit.manifest.references import check_references
 
@@ -55,11 +56,14 @@ def load_manifest(path: str | Path = DEFAULT_MANIFEST) -> Manifest:
 
 def parse_manifest(text: str, file: str = DEFAULT_MANIFEST) -> Manifest:
     data = _parse_yaml(text, file)
+    data, problems = _read_schema_files(data, Path(file).parent)
+    if problems:
+        raise ManifestError(file, problems)
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
         raise ManifestError(file, [_problem(err) for err in exc.errors()]) from None
-    problems = check_references(manifest)
+    problems = check_references(manifest) + check_contracts(manifest)
     if problems:
         raise ManifestError(file, problems)
     return manifest
@@ -90,6 +94,42 @@ def _parse_yaml(text: str, file: str) -> dict[str, Any]:
             ],
         )
     return data
+
+
+def _read_schema_files(data: dict[str, Any], folder: Path) -> tuple[dict[str, Any], list[Problem]]:
+    """A contract's schema may be the path of a JSON or YAML file next to the manifest: read it,
+    so the model holds the schema itself and never a path."""
+    contracts = data.get("contracts")
+    if not isinstance(contracts, dict):
+        return data, []
+    problems: list[Problem] = []
+    resolved: dict[Any, Any] = {}
+    for subject, contract in contracts.items():
+        if not isinstance(contract, dict):
+            resolved[subject] = contract
+            continue
+        contract = dict(contract)
+        for part in ("schema", "request", "reply"):
+            ref = contract.get(part)
+            if isinstance(ref, str):
+                contract[part], problem = _schema_file(folder / ref, f"contracts.{subject}.{part}")
+                problems += [problem] if problem else []
+        resolved[subject] = contract
+    return {**data, "contracts": resolved}, problems
+
+
+def _schema_file(path: Path, field: str) -> tuple[Any, Problem | None]:
+    try:
+        schema = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, Problem(
+            field, f"schema file {path} not found", "a path relative to the manifest"
+        )
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return None, Problem(field, f"cannot read schema file {path}: {exc}")
+    if not isinstance(schema, dict):
+        return None, Problem(field, f"schema file {path} holds no mapping", "a JSON Schema object")
+    return schema, None
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -152,7 +192,7 @@ def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
             return []
         annotation = args[-1]
     model = _model_in(annotation)
-    return list(model.model_fields) if model else []
+    return [f.alias or n for n, f in model.model_fields.items()] if model else []
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -31,6 +31,7 @@ __all__ = [
     "Bus",
     "Consume",
     "ConsumeMode",
+    "Contract",
     "Database",
     "Endpoint",
     "KeyValue",
@@ -323,6 +324,23 @@ class ProbeExpect(Strict):
     within: Duration = Field(5, description="how long the reply and the event may take")
 
 
+JsonSchema = dict[str, Any]
+
+
+class Contract(Strict):
+    """The payload of one subject, as JSON Schema: `schema` for an event, `request` and `reply`
+    for an RPC endpoint. In the manifest a schema is inline or the path of a JSON or YAML file
+    next to it; the loader reads the file, so the model always holds the schema itself."""
+
+    version: Annotated[int, Field(ge=1, description="bump it with every change to the schema")] = 1
+    description: str = Field("", description="what the payload means")
+    schema_: JsonSchema | None = Field(
+        None, alias="schema", description="the event's payload (events only)"
+    )
+    request: JsonSchema | None = Field(None, description="the request's payload (RPC only)")
+    reply: JsonSchema | None = Field(None, description="the reply's payload (RPC only)")
+
+
 class Probe(Strict):
     """A request `deploykit smoke` sends to a deployment, and what must follow."""
 
@@ -359,6 +377,10 @@ class Manifest(Strict):
     )
     probes: list[Probe] = Field(
         default_factory=list, description="requests `deploykit smoke` sends, and their effects"
+    )
+    contracts: dict[Subject, Contract] = Field(
+        default_factory=dict,
+        description="the JSON Schema of each subject's payload: events, RPC requests and replies",
     )
 
     @model_validator(mode="before")

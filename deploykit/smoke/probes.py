@@ -20,7 +20,13 @@ from deploykit.manifest.model import Probe
 from deploykit.smoke.calls import request
 from deploykit.smoke.context import Context
 from deploykit.smoke.results import CheckFailed, Metric, Outcome, passed
-from deploykit.smoke.verdicts import correlates, judge_reply, millis, permission_refusal
+from deploykit.smoke.verdicts import (
+    breaches,
+    correlates,
+    judge_reply,
+    millis,
+    permission_refusal,
+)
 
 __all__ = ["REQUEST_TIMEOUT", "probe"]
 
@@ -52,6 +58,9 @@ async def probe(ctx: Context, spec: Probe) -> Outcome:
         msg = await request(ctx, session, subject, payload, cap=REQUEST_TIMEOUT)
         replied = time.monotonic() - started
         reply, problems = judge_reply(msg.data, msg.headers, spec.expect.reply)
+        contract = ctx.manifest.contracts.get(subject)
+        if reply is not None and contract is not None and contract.reply is not None:
+            problems += breaches(reply, contract.reply, f"reply contract v{contract.version}")
         if reply is None or problems:
             raise CheckFailed(f"{spec.request.endpoint} ({subject}): {'; '.join(problems)}")
         metrics = [Metric("reply_seconds", replied, "s")]

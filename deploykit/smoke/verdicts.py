@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from deploykit.manifest.contracts import payload_errors
 from deploykit.smoke.results import Metric, Outcome, failed, passed
 from deploykit.smoke.serverjson import AccountInfo, ClusterInfo, PeerInfo, ServiceInfo
 
@@ -25,6 +26,7 @@ __all__ = [
     "SEEN_CRITICAL",
     "USAGE_CRITICAL",
     "Standby",
+    "breaches",
     "correlates",
     "human_bytes",
     "judge_account",
@@ -162,6 +164,11 @@ def judge_service(
         (),
         *metrics,
     )
+
+
+def breaches(payload: Any, schema: dict[str, Any], contract: str) -> list[str]:
+    """What in a payload breaks its contract, one problem per violation."""
+    return [f"breaks the {contract}: {error}" for error in payload_errors(schema, payload)]
 
 
 def judge_reply(
