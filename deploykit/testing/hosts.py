@@ -517,20 +517,37 @@ def _teardown(run: str, folder: Path) -> None:
 
 
 def _stop_processes(folder: Path, deadline: float = 20) -> None:
-    """SIGKILL to every nspawn of the run and to every process living in its hosts' root
-    (nothing a test host runs needs a clean shutdown), then wait until all are gone."""
+    """SIGKILL to every nspawn of the run and each host's init (nothing a test host runs needs
+    a clean shutdown), then wait until no process of the hosts' pid namespaces is left, not
+    even a zombie waiting for this machine's init to reap it."""
     end = time.monotonic() + deadline
+    namespaces: set[str] = set()
     while True:
         pids = _processes_under(folder)
-        if not pids:
-            return
+        namespaces |= {_pid_namespace(pid) for pid in pids} - {_pid_namespace(os.getpid()), ""}
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         _reap(pids)
+        if not pids and not _in_namespaces(namespaces):
+            return
         if time.monotonic() > end:
-            raise HostError(f"processes {pids} of {folder} survived SIGKILL for {deadline}s")
+            raise HostError(f"processes of {folder} survived SIGKILL for {deadline}s")
         time.sleep(0.05)  # polling interval while the kernel reaps, not a synchronisation
+
+
+def _pid_namespace(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return ""
+
+
+def _in_namespaces(namespaces: set[str]) -> list[int]:
+    if not namespaces:
+        return []
+    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+    return [pid for pid in pids if _pid_namespace(pid) in namespaces]
 
 
 def _reap(pids: list[int]) -> None:
