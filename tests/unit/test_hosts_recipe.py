@@ -3,6 +3,8 @@ not (the harness itself is tested on real hosts in tests/hosts)."""
 
 from __future__ import annotations
 
+import pytest
+
 from deploykit.testing.hosts import BASE_INCLUDE, Recipe, cache_root
 
 
@@ -15,6 +17,6 @@ def test_recipe_key_follows_what_the_rootfs_holds() -> None:
     assert len({base.key, Recipe(extra=("a",)).key, Recipe(extra=("b",)).key}) == 3
 
 
-def test_cache_lives_outside_the_repository(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_cache_lives_outside_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", "/var/cache/x")
     assert str(cache_root()) == "/var/cache/x/deploykit/hosts"
