@@ -230,13 +230,16 @@ class Hosts:
         """Run `command` on `host` as root; raises HostError with its output when it fails and
         `check` is set."""
         data = input.encode() if isinstance(input, str) else input
-        done = subprocess.run(
-            [*self.ssh_argv(host), command],
-            input=data,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                [*self.ssh_argv(host), command],
+                input=data,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise HostError(f"{host.name}: `{command}` still running after {timeout}s") from None
         result = subprocess.CompletedProcess(
             done.args,
             done.returncode,
@@ -254,7 +257,10 @@ class Hosts:
         argv = ["scp", "-q", "-i", str(self.key_path), *SSH_OPTIONS]
         argv += ["-r"] if recursive else []
         argv += [str(source), f"root@{host.address}:{target}"]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+        except subprocess.TimeoutExpired:
+            raise HostError(f"{host.name}: scp {source} {target} took over 300s") from None
         if done.returncode != 0:
             raise HostError(f"{host.name}: scp {source} {target} failed: {done.stderr.strip()}")
 
