@@ -4,6 +4,7 @@ validate.py  effectful: `deploykit validate`, and the manifest argument every co
 lint.py      effectful: `deploykit lint`
 render.py    effectful: `deploykit render permissions | manifest-docs | asyncapi | diagram`
 contracts.py effectful: `deploykit contracts diff`
+metal.py     effectful: `deploykit metal artifacts fetch`
 nats.py      effectful: `deploykit nats plan / apply`
 dev.py       effectful: `deploykit dev up / status / logs / down`
 smoke.py     effectful: `deploykit smoke`
@@ -21,7 +22,7 @@ import sys
 import typer
 
 from deploykit import __version__
-from deploykit.cli import bench, contracts, dev, lint, nats, render, smoke, validate
+from deploykit.cli import bench, contracts, dev, lint, metal, nats, render, smoke, validate
 from deploykit.errors import DeploykitError
 
 __all__ = ["app", "main"]
@@ -46,6 +47,7 @@ dev.register(app)
 smoke.register(app)
 bench.register(app)
 contracts.register(app)
+metal.register(app)
 
 
 def _version(value: bool) -> None:

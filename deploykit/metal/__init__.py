@@ -16,6 +16,8 @@ k8s.py         pure: Kubernetes objects (as dicts) for each service of the manif
 monitoring.py  pure: exporters, prometheus.yml, alert rules, Grafana provisioning and dashboards
 backup.py      pure: the JetStream snapshot CronJob and pgBackRest for PostgreSQL
 outputs.py     pure: the stack outputs document (deploykit.stack.outputs shape)
+artifacts.py   pure: what hosts install without the internet: catalogue, index, install snippets
+fetch.py       effectful: fetches the artifacts once into a folder with its index
 """
 
 __all__: list[str] = []
