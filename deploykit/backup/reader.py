@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -32,20 +31,19 @@ async def read_stream(
         return 0
     done = asyncio.Event()
     seen = 0
+    loop = asyncio.get_running_loop()
     progress = 0.0
 
     async def on_message(msg: Msg) -> None:
         nonlocal seen, progress
-        meta = msg.metadata
-        progress = asyncio.get_running_loop().time()
-        if meta.sequence.stream > last:
+        seq, nanos, pending = ack_fields(msg.reply)
+        progress = loop.time()
+        if seq > last:
             done.set()
             return
-        stamp = meta.timestamp
-        nanos = int(stamp.timestamp() * 1e9) if isinstance(stamp, datetime) else 0
-        sink(Record(meta.sequence.stream, nanos, msg.subject, msg.headers, msg.data))
+        sink(Record(seq, nanos, msg.subject, msg.headers, msg.data))
         seen += 1
-        if meta.sequence.stream >= last or meta.num_pending == 0:
+        if seq >= last or pending == 0:
             done.set()
 
     config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=first)
@@ -57,7 +55,6 @@ async def read_stream(
         config=config,
         idle_heartbeat=2.0,
     )
-    loop = asyncio.get_running_loop()
     progress = loop.time()
     try:
         while not done.is_set():
@@ -72,3 +69,15 @@ async def read_stream(
     finally:
         await sub.unsubscribe()
     return seen
+
+
+def ack_fields(reply: str) -> tuple[int, int, int]:
+    """(stream sequence, time in ns, pending) from a JetStream ack subject, read directly: the
+    client's own parser builds objects and datetimes per message, a third of a backup's time.
+
+    `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ns>.<pending>` (9 tokens), or with
+    domain and account hash after `$JS.ACK` and a random token at the end (12 tokens).
+    """
+    tokens = reply.split(".")
+    base = 2 if len(tokens) == 9 else 4
+    return int(tokens[base + 3]), int(tokens[base + 5]), int(tokens[base + 6])

@@ -98,3 +98,18 @@ def test_a_restored_stream_listens_only_to_restore_subjects_and_keeps_sequences(
 def test_a_restored_stream_never_gets_more_bytes_than_the_original() -> None:
     config = restored_config({"name": "S", "max_bytes": 5000}, "R", _manifest(), "S@t", None)
     assert config["max_bytes"] == 5000
+
+
+def test_ack_fields_reads_both_ack_subject_forms() -> None:
+    from deploykit.backup.reader import ack_fields
+
+    assert ack_fields("$JS.ACK.ORDERS.c1.1.42.7.1700000000000000001.3") == (
+        42,
+        1700000000000000001,
+        3,
+    )
+    assert ack_fields("$JS.ACK.hub.ACCHASH.ORDERS.c1.1.42.7.1700000000000000001.0.xyz") == (
+        42,
+        1700000000000000001,
+        0,
+    )
