@@ -89,7 +89,7 @@ def test_a_restored_stream_listens_only_to_restore_subjects_and_keeps_sequences(
         "deploykit.restore.from": "ACCOUNTS@t",
         "deploykit.restore.status": "incomplete",
     }
-    assert config["max_bytes"] == 1 << 20  # the floor: 2 × (10,000 + 100 × 256) is less
+    assert config["max_bytes"] == 1 << 20  # the floor: 2 * (10,000 + 100 * 256) is less
     big = restored_config(original, "R", _manifest(messages=10_000, bytes=10**6), "S@t", None)
     assert big["max_bytes"] == 2 * (10**6 + 10_000 * 256)
     assert original["name"] == "ACCOUNTS"  # the original document is not changed
