@@ -100,7 +100,7 @@ def parse_authorization(document: Mapping[str, Any], manifest: Manifest) -> Auth
 
 
 def user_roles(manifest: Manifest, bus: str) -> dict[str, tuple[str, str | None]]:
-    """Every NATS user of a bus → (role, service): its services, then smoke and provisioning."""
+    """Every NATS user of a bus → (role, service): its services, then smoke, provisioning and backup."""
     users: dict[str, tuple[str, str | None]] = {
         name: (service.role.value, name)
         for name, service in manifest.services.items()
@@ -108,6 +108,7 @@ def user_roles(manifest: Manifest, bus: str) -> dict[str, tuple[str, str | None]
     }
     users[naming.smoke_user(bus)] = ("smoke", None)
     users[naming.provisioning_user(bus)] = ("provisioning", None)
+    users[naming.backup_user(bus)] = ("backup", None)
     return users
 
 

@@ -5,6 +5,7 @@ lint.py      effectful: `deploykit lint`
 render.py    effectful: `deploykit render permissions | manifest-docs | asyncapi | diagram`
 contracts.py effectful: `deploykit contracts diff`
 metal.py     effectful: `deploykit metal artifacts fetch`
+backup.py    effectful: `deploykit backup`, `deploykit backup drill`, `deploykit restore`
 nats.py      effectful: `deploykit nats plan / apply`
 dev.py       effectful: `deploykit dev up / status / logs / down`
 smoke.py     effectful: `deploykit smoke`
@@ -22,7 +23,18 @@ import sys
 import typer
 
 from deploykit import __version__
-from deploykit.cli import bench, contracts, dev, lint, metal, nats, render, smoke, validate
+from deploykit.cli import (
+    backup,
+    bench,
+    contracts,
+    dev,
+    lint,
+    metal,
+    nats,
+    render,
+    smoke,
+    validate,
+)
 from deploykit.errors import DeploykitError
 
 __all__ = ["app", "main"]
@@ -48,6 +60,7 @@ smoke.register(app)
 bench.register(app)
 contracts.register(app)
 metal.register(app)
+backup.register(app)
 
 
 def _version(value: bool) -> None:

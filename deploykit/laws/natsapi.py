@@ -37,6 +37,7 @@ __all__ = [
     "object_read",
     "object_stream",
     "object_write",
+    "ordered_read",
     "own_consumers",
     "pull",
     "queue_subscription",
@@ -152,7 +153,8 @@ def _get(stream: str) -> tuple[str, ...]:
     )
 
 
-def _ordered_read(stream: str) -> tuple[str, ...]:
+def ordered_read(stream: str) -> tuple[str, ...]:
+    """An ordered consumer: ephemeral, created and replaced by the reader, flow-controlled."""
     return (
         f"{API}.STREAM.NAMES",
         f"{API}.CONSUMER.CREATE.{stream}",
@@ -172,7 +174,7 @@ def kv_write(bucket: str) -> tuple[str, ...]:
 
 def object_read(bucket: str) -> tuple[str, ...]:
     stream = object_stream(bucket)
-    return (*_get(stream), *_ordered_read(stream))
+    return (*_get(stream), *ordered_read(stream))
 
 
 def object_write(bucket: str) -> tuple[str, ...]:

@@ -1,7 +1,7 @@
 """Compile the manifest into NATS authorization: accounts, users and their permissions.
 
 One account per bus (JetStream enabled) and the system account; per bus one user per service
-and deploykit's own `smoke-<bus>` and `provisioning-<bus>` users (see `naming.py`). What a
+and deploykit's own `smoke-<bus>`, `provisioning-<bus>` and `backup-<bus>` users (see `naming.py`). What a
 service may do comes from `laws.granted`, so a capability the lint refuses is never granted.
 Every user reads replies on its own inbox prefix only; a shared `_INBOX.>` would let any user
 read every reply.
@@ -41,6 +41,7 @@ class UserRole(StrEnum):
     WORKER = "worker"
     SMOKE = "smoke"
     PROVISIONING = "provisioning"
+    BACKUP = "backup"
     SYSTEM = "system"
 
 
@@ -90,6 +91,7 @@ def compile_authorization(manifest: Manifest) -> Authorization:
                 *(_service_user(manifest, n) for n, s in manifest.services.items() if s.bus == bus),
                 _smoke_user(manifest, bus),
                 _provisioning_user(manifest, bus),
+                _backup_user(bus),
             ),
         )
         for bus in manifest.buses
@@ -261,6 +263,25 @@ def _provisioning_user(manifest: Manifest, bus: str) -> User:
         subscribe_allow=(_inbox(name),),
     )
     return _user(name, UserRole.PROVISIONING, permissions)
+
+
+def _backup_user(bus: str) -> User:
+    """Reads every stream of its bus (ordered consumers, direct gets) to back it up, and
+    publishes restores to `deploykit.restore.>`; it defines and deletes nothing (the bus's
+    provisioning user creates and removes restored streams) and writes no live subject."""
+    name = naming.backup_user(bus)
+    permissions = Permissions(
+        publish_allow=_unique(
+            [
+                *natsapi.ACCOUNT_INSPECT,
+                *natsapi.stream_inspect("*"),
+                *natsapi.ordered_read("*"),
+                f"{naming.RESTORE_PREFIX}.>",
+            ]
+        ),
+        subscribe_allow=(_inbox(name),),
+    )
+    return _user(name, UserRole.BACKUP, permissions)
 
 
 def _system_user() -> User:

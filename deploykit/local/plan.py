@@ -35,8 +35,8 @@ class ServiceRun:
 
 
 def nats_users(manifest: Manifest) -> dict[str, NatsCredential]:
-    """Every NATS user of the system without passwords: services, then per-bus smoke and
-    provisioning users, then the system user. Names follow `naming`."""
+    """Every NATS user of the system without passwords: services, then per-bus smoke,
+    provisioning and backup users, then the system user. Names follow `naming`."""
     users: dict[str, NatsCredential] = {}
     for name, service in manifest.services.items():
         users[name] = NatsCredential(
@@ -46,6 +46,7 @@ def nats_users(manifest: Manifest) -> dict[str, NatsCredential]:
         for user, role in (
             (naming.smoke_user(bus), "smoke"),
             (naming.provisioning_user(bus), "provisioning"),
+            (naming.backup_user(bus), "backup"),
         ):
             users[user] = NatsCredential(account=naming.account(bus), role=role, user=user)
     users[naming.SYSTEM_USER] = NatsCredential(

@@ -7,7 +7,8 @@ One place decides them, because the permission compiler, the JetStream reconcile
 - Each service connects as the user named like the service, in its bus's account, with the
   inbox prefix `_INBOX_<user>` (replies to it can only be read by it).
 - Per bus, deploykit adds a `smoke-<bus>` user (read-only on production assets) and a
-  `provisioning-<bus>` user (JetStream admin, used by the reconciler). The system account
+  `provisioning-<bus>` user (JetStream admin, used by the reconciler) and a `backup-<bus>`
+  user (reads every stream of its bus, publishes restores to `deploykit.restore.>`). The system account
   has one user, `system`, for server and cluster checks (`$SYS.REQ.>`).
 - On the core bus, deploykit adds its own smoke assets: stream `DEPLOYKIT_SMOKE` on
   `deploykit.smoke.>`, KV bucket and object store `deploykit_smoke`; only the smoke user writes them.
@@ -33,6 +34,7 @@ __all__ = [
     "BENCH_SERVICE",
     "BENCH_SUBJECTS",
     "FANOUT_INACTIVE_THRESHOLD",
+    "RESTORE_PREFIX",
     "SMOKE_BUCKET",
     "SMOKE_OBJECT_STORE",
     "SMOKE_STREAM",
@@ -40,10 +42,12 @@ __all__ = [
     "SYSTEM_ACCOUNT",
     "SYSTEM_USER",
     "account",
+    "backup_user",
     "deploykit_users",
     "fanout_consumer_name",
     "inbox_prefix",
     "provisioning_user",
+    "restore_subjects",
     "service_env",
     "smoke_user",
 ]
@@ -57,6 +61,9 @@ SMOKE_OBJECT_STORE = "deploykit_smoke"
 BENCH_SUBJECTS = ("deploykit.bench.>",)  # core NATS only: no stream may capture them
 BENCH_SERVICE = "deploykit-bench"
 FANOUT_INACTIVE_THRESHOLD = 30.0  # seconds; an instance gone this long loses its consumer
+
+
+RESTORE_PREFIX = "deploykit.restore"
 
 
 def account(bus: str) -> str:
@@ -75,9 +82,20 @@ def provisioning_user(bus: str) -> str:
     return f"provisioning-{bus}"
 
 
+def backup_user(bus: str) -> str:
+    return f"backup-{bus}"
+
+
+def restore_subjects(stream: str) -> str:
+    """What a restore publishes to: a restored stream stores `deploykit.restore.<stream>.<s>` as
+    `<s>` (a subject transform), so it never captures the live stream's subjects."""
+    return f"{RESTORE_PREFIX}.{stream}.>"
+
+
 def deploykit_users(buses: Iterable[str]) -> list[str]:
     """The NATS users deploykit adds besides one per service (names are unique per server)."""
-    return [*(u(bus) for bus in buses for u in (smoke_user, provisioning_user)), SYSTEM_USER]
+    users = (smoke_user, provisioning_user, backup_user)
+    return [*(u(bus) for bus in buses for u in users), SYSTEM_USER]
 
 
 def fanout_consumer_name(consumer: str, instance: str) -> str:

@@ -16,7 +16,7 @@ from deploykit.manifest.subjects import collide, is_subset
 __all__ = ["RESERVED_SERVICES", "SMOKE_PREFIX", "check_references"]
 
 SMOKE_PREFIX = "deploykit"
-RESERVED_SERVICES = ("smoke", "provisioning", "sys")
+RESERVED_SERVICES = ("smoke", "provisioning", "backup", "sys")
 
 
 def check_references(m: Manifest) -> list[Problem]:

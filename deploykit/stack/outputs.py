@@ -39,7 +39,7 @@ class NatsCredential(_Out):
     """How one NATS user connects: user/password (config-file auth) or a .creds document (JWT)."""
 
     account: str
-    role: Literal["frontend", "rpc", "worker", "smoke", "provisioning", "system"]
+    role: Literal["frontend", "rpc", "worker", "smoke", "provisioning", "backup", "system"]
     service: str | None = None
     user: str | None = None
     password: str | None = Field(None, repr=False)

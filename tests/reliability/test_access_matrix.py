@@ -251,6 +251,38 @@ def provisioning_cells(manifest: Manifest) -> list[Cell]:
     return cells + system_cells(False)
 
 
+def backup_cells(manifest: Manifest) -> list[Cell]:
+    """Backup reads every stream of its account through ordered consumers and publishes
+    restores to `deploykit.restore.>`; it defines, deletes, purges and acks nothing and writes
+    no live subject."""
+    cells = [Cell("endpoint", "pub", s, False) for s in manifest.endpoint_subjects().values()]
+    for subject in events(manifest):
+        cells += [Cell("event", "pub", subject, False), Cell("event", "sub", subject, False)]
+    for stream in [*manifest.streams, *(f"KV_{b}" for b in manifest.kv)]:
+        cells += [
+            Cell("jetstream", "pub", f"{API}.STREAM.INFO.{stream}", True),
+            Cell("jetstream", "pub", f"{API}.CONSUMER.CREATE.{stream}", True),
+            Cell("jetstream", "pub", f"{API}.CONSUMER.INFO.{stream}.any", True),
+            Cell("jetstream", "pub", f"$JS.FC.{stream}.any", True),
+            *(
+                Cell("jetstream", "pub", f"{API}.STREAM.{verb}.{stream}", False)
+                for verb in ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE")
+            ),
+            Cell("jetstream", "pub", f"{API}.CONSUMER.DURABLE.CREATE.{stream}.any", False),
+            Cell("jetstream", "pub", f"{API}.CONSUMER.MSG.NEXT.{stream}.any", False),
+            Cell("jetstream", "pub", f"$JS.ACK.{stream}.any.1.1.1.1.1", False),
+        ]
+    cells += [
+        Cell("jetstream", "pub", f"{API}.INFO", True),
+        Cell("restore", "pub", f"{naming.RESTORE_PREFIX}.ANY.accounts.x", True),
+        Cell("restore", "sub", f"{naming.RESTORE_PREFIX}.ANY.accounts.x", False),
+    ]
+    cells += [Cell("kv", "pub", f"$KV.{b}.probe", False) for b in manifest.kv]
+    cells += [Cell("object", "pub", f"$O.{o}.C.probe", False) for o in manifest.object_stores]
+    cells += [Cell("discovery", "pub", "$SRV.PING", False)]
+    return cells + system_cells(False)
+
+
 def system_user_cells(manifest: Manifest) -> list[Cell]:
     """The system user asks the servers about themselves, nothing else."""
     cells = system_cells(True)
@@ -268,6 +300,8 @@ def expected(manifest: Manifest, user: str) -> list[Cell]:
             return smoke_cells(manifest, bus)
         if user == naming.provisioning_user(bus):
             return provisioning_cells(manifest)
+        if user == naming.backup_user(bus):
+            return backup_cells(manifest)
     assert user == naming.SYSTEM_USER, f"a user no law describes: {user}"
     return system_user_cells(manifest)
 

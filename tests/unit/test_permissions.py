@@ -228,6 +228,7 @@ def test_accounts_users_and_roles(authorization: Authorization) -> None:
                 ("projector", UserRole.WORKER, "projector"),
                 ("smoke-core", UserRole.SMOKE, None),
                 ("provisioning-core", UserRole.PROVISIONING, None),
+                ("backup-core", UserRole.BACKUP, None),
             ],
         ),
         (
@@ -236,6 +237,7 @@ def test_accounts_users_and_roles(authorization: Authorization) -> None:
             [
                 ("smoke-analytics", UserRole.SMOKE, None),
                 ("provisioning-analytics", UserRole.PROVISIONING, None),
+                ("backup-analytics", UserRole.BACKUP, None),
             ],
         ),
         ("SYS", False, [("system", UserRole.SYSTEM, None)]),
@@ -382,7 +384,7 @@ def test_render_permissions_json_and_nats_formats() -> None:
     as_nats = run_cli("render", "permissions", "--nats")
     assert as_nats.returncode == 0, as_nats.stderr
     users = [u for a in json.loads(as_nats.stdout).values() for u in a["users"]]
-    assert len(users) == 9
+    assert len(users) == 11  # 4 services, smoke, provisioning and backup per bus, system
     assert {u["password"] for u in users} == {REDACTED}
     both = run_cli("render", "permissions", "--json", "--nats")
     assert both.returncode == 2

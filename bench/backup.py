@@ -1,0 +1,159 @@
+"""Back up and restore one stream, beside the server's own snapshot of it.
+
+    .venv/bin/python bench/backup.py [--messages 1000000] [--size 128]
+
+On one local nats-server (file storage) it fills a stream, then prints (never asserts):
+- server snapshot: the JetStream snapshot API read with nats-py directly (chunks acked as they
+  come), the server's own rate for the same data;
+- deploykit backup: `deploykit backup`'s code (ordered consumer → snapshot folder), in a child
+  process, with its peak memory; the same at a tenth of the messages, to show memory does not
+  grow with the stream;
+- deploykit restore: into a new stream, verification included;
+- ratios against the server snapshot (msgs/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nats
+from nats.aio.client import Client
+
+from deploykit.backup.restore import restore_snapshot
+from deploykit.local.nats import local_cluster
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def fill(nc: Client, stream: str, subject: str, messages: int, size: int) -> None:
+    js = nc.jetstream(timeout=30, publish_async_max_pending=4096)
+    await js.add_stream(name=stream, subjects=[f"{subject}.>"], max_bytes=-1)
+    payload = bytes(size)
+    for start in range(0, messages, 4096):
+        acks = [
+            await js.publish_async(f"{subject}.{i % 16}", payload)
+            for i in range(start, min(start + 4096, messages))
+        ]
+        await asyncio.gather(*acks)
+
+
+async def server_snapshot(nc: Client, stream: str) -> tuple[float, int]:
+    """Seconds and bytes of the server's own snapshot (`$JS.API.STREAM.SNAPSHOT`)."""
+    inbox = nc.new_inbox()
+    done = asyncio.Event()
+    received = 0
+
+    async def chunk(msg: nats.aio.msg.Msg) -> None:
+        nonlocal received
+        if not msg.data:
+            done.set()
+            return
+        received += len(msg.data)
+        if msg.reply:
+            await nc.publish(msg.reply, b"")
+
+    sub = await nc.subscribe(inbox, cb=chunk)
+    start = time.perf_counter()
+    reply = await nc.request(
+        f"$JS.API.STREAM.SNAPSHOT.{stream}",
+        json.dumps({"deliver_subject": inbox, "no_consumers": True}).encode(),
+        timeout=10,
+    )
+    if json.loads(reply.data).get("error"):
+        raise SystemExit(f"snapshot refused: {reply.data.decode()}")
+    await asyncio.wait_for(done.wait(), 600)
+    seconds = time.perf_counter() - start
+    await sub.unsubscribe()
+    return seconds, received
+
+
+def child_backup(url: str, stream: str, to: Path) -> tuple[float, int, dict[str, int]]:
+    """`snapshot_stream` in its own process: seconds, peak RSS (KiB), the manifest's figures."""
+    code = (
+        "import asyncio, json, sys, time, nats\n"
+        "from pathlib import Path\n"
+        "from deploykit.backup.snapshot import snapshot_stream\n"
+        "async def main():\n"
+        f"    nc = await nats.connect({url!r})\n"
+        "    t = time.perf_counter()\n"
+        f"    folder, m = await snapshot_stream(nc, 'bench', 'core', {stream!r}, Path({str(to)!r}))\n"
+        "    import resource\n"
+        "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "    print(json.dumps({'seconds': time.perf_counter() - t, 'folder': str(folder),"
+        " 'messages': m.messages, 'bytes': m.bytes, 'peak_kib': peak}))\n"
+        "    await nc.close()\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    result = json.loads(done.stdout)
+    return result["seconds"], result["peak_kib"], result
+
+
+async def main(messages: int, size: int) -> None:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-backup-") as tmp,
+        local_cluster(Path(tmp) / "nats", 1) as cluster,
+    ):
+        url = cluster.urls[0]
+        nc = await nats.connect(url)
+        small = max(messages // 10, 1)
+        print(f"filling SMALL ({small:,}) and BIG ({messages:,}) with {size} B messages ...")
+        await fill(nc, "SMALL", "small", small, size)
+        await fill(nc, "BIG", "big", messages, size)
+        snap_seconds, snap_bytes = await server_snapshot(nc, "BIG")
+        small_seconds, small_peak, _ = child_backup(url, "SMALL", Path(tmp) / "b")
+        big_seconds, big_peak, big = child_backup(url, "BIG", Path(tmp) / "b")
+        start = time.perf_counter()
+        report = await restore_snapshot(nc, nc, Path(big["folder"]), "BIG_RESTORED")
+        restore_seconds = time.perf_counter() - start
+        await nc.close()
+    mb = messages * size / 1e6
+    rows = [
+        ("server snapshot (nats-py, raw API)", snap_seconds, f"{snap_bytes / 1e6:,.1f} MB sent"),
+        ("deploykit backup", big_seconds, f"peak RSS {big_peak / 1024:,.0f} MiB"),
+        (
+            f"deploykit backup, {small:,} msgs",
+            small_seconds,
+            f"peak RSS {small_peak / 1024:,.0f} MiB",
+        ),
+        (
+            "deploykit restore + verify",
+            restore_seconds,
+            "verified" if report.verified else "MISMATCH",
+        ),
+    ]
+    print(
+        f"\n{messages:,} messages of {size} B = {mb:,.1f} MB of payload, one node, file storage\n"
+    )
+    print(f"{'':38} {'seconds':>8} {'msgs/s':>10} {'MB/s':>7}  note")
+    for name, seconds, note in rows:
+        count = small if "," in name and "msgs" in name else messages
+        print(
+            f"{name:38} {seconds:8.2f} {count / seconds:10,.0f} "
+            f"{count * size / 1e6 / seconds:7.1f}  {note}"
+        )
+    print(
+        f"\nratio backup / server snapshot: {snap_seconds / big_seconds:.2f}; "
+        f"restore / server snapshot: {snap_seconds / restore_seconds:.2f}; "
+        f"peak memory big / small: {big_peak / max(small_peak, 1):.2f} "
+        f"(1.0: memory does not grow with the stream)"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--size", type=int, default=128)
+    options = parser.parse_args()
+    asyncio.run(main(options.messages, options.size))

@@ -1,0 +1,211 @@
+"""Backups on the local stack: back up, restore into a new stream, verify; drills; interrupts.
+
+Everything runs as the kit's own users on a real local stack (one NATS node with the compiled
+permissions): the backup user reads, the provisioning user creates and deletes restored streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+
+from deploykit.backup.archive import MANIFEST, SnapshotManifest
+from deploykit.backup.restore import RestoreReport, restore_snapshot
+from deploykit.backup.snapshot import snapshot_stream
+from deploykit.errors import PlanRefused
+from deploykit.jetstream.api import connect
+from deploykit.local.stack import LocalStack
+from deploykit.stack.outputs import StackOutputs, load_outputs
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFEST_FILE = ROOT / "deploykit.yaml"
+EVENTS = 3000
+CHECKOUT_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # the CLI of this checkout, from any cwd
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    local = LocalStack(
+        tmp_path_factory.mktemp("backup") / ".deploykit", MANIFEST_FILE, report=lambda _: None
+    )
+    try:
+        local.up(nodes=1)
+        yield local
+    finally:
+        local.down()
+
+
+@pytest.fixture(scope="module")
+def outputs(stack: LocalStack) -> StackOutputs:
+    found = load_outputs(stack.dir.outputs_file)
+    asyncio.run(_publish(found, EVENTS))
+    return found
+
+
+async def _publish(outputs: StackOutputs, count: int) -> None:
+    """Events on ACCOUNTS as the accounts service would emit them (its own user)."""
+    nc = await nats.connect(outputs.nats.urls, **outputs.credential("accounts").connect_options())
+    js = nc.jetstream()
+    for start in range(0, count, 500):
+        acks = [
+            await js.publish_async(
+                "accounts.events.created",
+                json.dumps({"id": str(i), "email": f"u{i}@example.com"}).encode(),
+                headers={"Nats-Msg-Id": f"created-{i}"},
+            )
+            for i in range(start, min(start + 500, count))
+        ]
+        await asyncio.gather(*acks)
+    await nc.close()
+
+
+async def _as(outputs: StackOutputs, user: str) -> nats.NATS:
+    return await connect(",".join(outputs.nats.urls), outputs.credential(user))
+
+
+async def _backup(outputs: StackOutputs, to: Path) -> tuple[Path, SnapshotManifest]:
+    nc = await _as(outputs, "backup-core")
+    try:
+        return await snapshot_stream(nc, "acme", "core", "ACCOUNTS", to)
+    finally:
+        await nc.close()
+
+
+async def _restore(
+    outputs: StackOutputs, folder: Path, into: str, allow_destroy: bool = False
+) -> RestoreReport:
+    data, admin = await _as(outputs, "backup-core"), await _as(outputs, "provisioning-core")
+    try:
+        return await restore_snapshot(data, admin, folder, into, allow_destroy=allow_destroy)
+    finally:
+        await data.close()
+        await admin.close()
+
+
+def test_backup_then_restore_into_a_new_stream_matches(
+    outputs: StackOutputs, tmp_path: Path
+) -> None:
+    folder, snap = asyncio.run(_backup(outputs, tmp_path))
+    assert snap.messages >= EVENTS and snap.first_seq == 1 and snap.gaps == 0
+    assert (folder / MANIFEST).stat().st_mode & 0o777 == 0o600
+    assert "welcome" in snap.consumers
+    report = asyncio.run(_restore(outputs, folder, "ACCOUNTS_RESTORED"))
+    assert report.problems == []
+    assert (report.messages, report.first_seq, report.last_seq) == (
+        snap.messages,
+        snap.first_seq,
+        snap.last_seq,
+    )
+    assert report.consumers == ["welcome"]
+
+
+def test_restore_refuses_an_existing_stream_unless_allowed(
+    outputs: StackOutputs, tmp_path: Path
+) -> None:
+    folder, _ = asyncio.run(_backup(outputs, tmp_path))
+    with pytest.raises(PlanRefused, match="restore never writes over a stream"):
+        asyncio.run(_restore(outputs, folder, "ACCOUNTS"))
+    again = asyncio.run(_restore(outputs, folder, "ACCOUNTS_TWICE"))
+    with pytest.raises(PlanRefused):
+        asyncio.run(_restore(outputs, folder, "ACCOUNTS_TWICE"))
+    replaced = asyncio.run(_restore(outputs, folder, "ACCOUNTS_TWICE", allow_destroy=True))
+    assert again.verified and replaced.verified
+
+
+def test_the_backup_user_cannot_write_or_delete(outputs: StackOutputs) -> None:
+    async def attempt() -> tuple[str, str]:
+        nc = await _as(outputs, "backup-core")
+        try:
+            delete = await nc.request("$JS.API.STREAM.DELETE.ACCOUNTS", b"", timeout=2)
+            return "answered", delete.data.decode()
+        except nats.errors.Error as exc:
+            return "refused", type(exc).__name__
+        finally:
+            await nc.close()
+
+    outcome, _ = asyncio.run(attempt())
+    assert outcome == "refused"
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from deploykit.cli import main; main()", *args],
+        cwd=cwd,
+        env=CHECKOUT_ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_drill_command_passes_and_leaves_no_scratch(
+    stack: LocalStack, outputs: StackOutputs, tmp_path: Path
+) -> None:
+    out = str(stack.dir.outputs_file)
+    done = _cli(
+        "backup", "drill", "-f", str(MANIFEST_FILE), "--outputs", out, "--json", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    [report] = json.loads(done.stdout)
+    assert report["passed"] and report["messages"] >= EVENTS
+
+    async def names() -> list[str]:
+        nc = await _as(outputs, "provisioning-core")
+        try:
+            reply = await nc.request("$JS.API.STREAM.NAMES", b"{}", timeout=2)
+            return list(json.loads(reply.data)["streams"])
+        finally:
+            await nc.close()
+
+    assert not [n for n in asyncio.run(names()) if n.startswith("DRILL_")]
+
+
+def test_a_killed_backup_leaves_no_snapshot_and_a_rerun_completes(
+    stack: LocalStack, outputs: StackOutputs, tmp_path: Path
+) -> None:
+    """kill -9 as soon as the backup has started writing: what is left is only a `.partial`
+    folder without a manifest, never a snapshot; the next run removes it and completes."""
+    out = str(stack.dir.outputs_file)
+    args = ("backup", "-f", str(MANIFEST_FILE), "--outputs", out, "--to", str(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from deploykit.cli import main; main()", *args],
+        cwd=tmp_path,
+        env=CHECKOUT_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until(
+        lambda: any((p / "messages.dkb").exists() for p in tmp_path.glob("ACCOUNTS-*.partial")),
+        30,
+        "the backup to start writing messages",
+    )
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    left = list(tmp_path.iterdir())
+    assert left and all(p.name.endswith(".partial") for p in left)
+    assert not any((p / MANIFEST).exists() for p in left)
+    done = _cli(*args, "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    [snapshot] = list(tmp_path.iterdir())
+    assert not snapshot.name.endswith(".partial") and (snapshot / MANIFEST).exists()
+
+
+def wait_until(ready: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:g}s for {what}")
+        time.sleep(0.002)
