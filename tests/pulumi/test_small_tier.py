@@ -19,7 +19,7 @@ from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
 from deploykit.stack.config import SmallConfig
 from deploykit.stack.outputs import StackOutputs
-from tests.fakes.engine import Engine, plain, run
+from deploykit.testing.pulumimocks import Engine, SmallTierEngine, plain
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pulumiverse_grafana")
 
@@ -76,7 +76,9 @@ def deploy(
     **kwargs: Any,
 ) -> Engine:
     small = SmallConfig.model_validate(settings)
-    return run(lambda: SmallTier("small", manifest, small, **kwargs), dict(config), list(config))
+    return SmallTierEngine().run(
+        lambda: SmallTier("small", manifest, small, **kwargs), config, config, stack="small"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +141,7 @@ def test_components_use_the_deploykit_small_type_tokens_and_parent_everything(
     }
     tier = engine.registrations["small"].urn
     for registration in engine.registrations.values():
-        if registration.type == "pulumi:pulumi:Stack" or registration.name == "small":
+        if registration.name == "small":
             continue
         chain, urn = [], registration.parent
         while urn and urn != tier:
@@ -364,7 +366,7 @@ def test_whole_program_with_existing_credentials(manifest: Manifest) -> None:
         **creds,
     }
     del config["deploykit:synadiaToken"]
-    engine = run(program, config, [*TOKENS, *creds])
+    engine = SmallTierEngine().run(program, config, [*TOKENS, *creds], stack="small")
     assert engine.of_type(DYNAMIC + "SynadiaUser") == []
     assert engine.of_type(DYNAMIC + "SynadiaAccount") == []
     outputs = StackOutputs.model_validate(
