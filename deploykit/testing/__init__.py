@@ -5,6 +5,7 @@
     pulumimocks.py  effectful the one Pulumi mock engine (in-process: replaces Pulumi's runtime
                               with mocks that record every registration; no servers or files)
     faults.py       effectful fault scenarios on real servers (kill -9, SIGSTOP) and their figures
+    clirun.py       effectful `deploykit` as a user runs it: in-process, or the console script
 
 Everything here except the mock engine starts or drives real parts. The kit itself never
 imports this package.

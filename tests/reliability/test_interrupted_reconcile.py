@@ -33,7 +33,7 @@ from deploykit.laws.permissions import compile_authorization
 from deploykit.local.nats import LocalNats, local_cluster
 from deploykit.manifest import naming
 from deploykit.manifest.load import load_manifest
-from tests.reliability.clirun import Outcome, cli
+from deploykit.testing.clirun import Outcome, cli
 
 pytestmark = pytest.mark.integration
 

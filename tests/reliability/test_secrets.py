@@ -16,7 +16,7 @@ import pytest
 from deploykit.local.stack import LocalStack
 from deploykit.manifest import naming
 from deploykit.stack.outputs import load_outputs
-from tests.reliability.clirun import cli
+from deploykit.testing.clirun import cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
