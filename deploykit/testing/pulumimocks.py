@@ -13,7 +13,7 @@ values, and a test may subclass it (the metal tests run the local commands for r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -21,7 +21,7 @@ import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
-__all__ = ["Engine", "Registration", "SmallTierEngine", "is_secret", "plain"]
+__all__ = ["Engine", "Registration", "SmallTierEngine", "is_secret", "plain", "strings"]
 
 STACK = "pulumi:pulumi:Stack"
 
@@ -40,6 +40,20 @@ def plain(value: Any) -> Any:
     if isinstance(value, list):
         return [plain(v) for v in value]
     return value
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every string in an input, except inside a secret (`strings(plain(v))`: every string)."""
+    if is_secret(value):
+        return
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+    elif isinstance(value, str):
+        yield value
 
 
 @dataclass

@@ -27,7 +27,7 @@ from deploykit.manifest.load import load_manifest, parse_manifest
 from deploykit.manifest.model import Manifest
 from deploykit.stack.config import MetalConfig, load_stack_file
 from deploykit.stack.outputs import StackOutputs
-from deploykit.testing.pulumimocks import Engine, Registration, is_secret, plain
+from deploykit.testing.pulumimocks import Engine, Registration, plain, strings
 
 ROOT = Path(__file__).resolve().parents[2]
 SSH_KEY = (
@@ -235,23 +235,10 @@ def test_nothing_touches_nats_before_the_cluster_is_healthy(program: Program) ->
     assert stream.urn in program.closure(program.of_type("kubernetes:apps/v1:Deployment")[0].urn)
 
 
-def _plain_strings(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        if is_secret(value):
-            return
-        for item in value.values():
-            yield from _plain_strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _plain_strings(item)
-    elif isinstance(value, str):
-        yield value
-
-
 def test_no_secret_value_appears_outside_a_secret(program: Program) -> None:
     assert len(program.secrets) > 10
     for registration in program.registrations.values():
-        for text in _plain_strings(registration.inputs):
+        for text in strings(registration.inputs):
             leaked = [s for s in program.secrets if s and s in text]
             assert not leaked, f"{registration.name} holds a secret in plain text"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
 from deploykit.stack.config import SmallConfig
 from deploykit.stack.outputs import StackOutputs
-from deploykit.testing.pulumimocks import Engine, SmallTierEngine, plain
+from deploykit.testing.pulumimocks import Engine, SmallTierEngine, plain, strings
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pulumiverse_grafana")
 
@@ -296,17 +295,6 @@ def test_every_credential_is_secret(engine: Engine) -> None:
     assert "token" in engine.registrations["small-metrics-push-token"].secret_outputs
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-    elif isinstance(value, str):
-        yield value
-
-
 def test_api_tokens_are_never_resource_inputs_in_plain_text(engine: Engine) -> None:
     """Only provider inputs carry tokens, as secrets; dynamic providers pickle none."""
     checked = 0
@@ -317,7 +305,7 @@ def test_api_tokens_are_never_resource_inputs_in_plain_text(engine: Engine) -> N
             elif registration.is_secret(key):
                 continue
             else:
-                texts = list(_strings(plain(value)))
+                texts = list(strings(plain(value)))
             for text in texts:
                 checked += 1
                 for token in TOKENS.values():
