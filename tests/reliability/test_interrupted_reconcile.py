@@ -112,7 +112,7 @@ class Target:
         )
 
     def cli(self, verb: str, *options: str) -> Outcome:
-        """`deploykit nats VERB` straight to the server (in-process, see clirun.py)."""
+        """`deploykit nats VERB` straight to the server (in-process, see deploykit/testing/clirun.py)."""
         args = [*self.args(verb, self.cluster.urls[0]), *options]
         return cli(*args, env={"NATS_PASSWORD": self.password})
 

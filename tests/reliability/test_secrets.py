@@ -4,7 +4,7 @@ and the files meant to hold them are 0600.
 
 Uses the session's `dev_stack`; its passwords (state.json) are the known secret values, plus
 the wrong passwords this test passes itself. Commands run through the console script's entry
-point, in-process (`clirun.py`).
+point, in-process (`deploykit/testing/clirun.py`).
 """
 
 from __future__ import annotations
