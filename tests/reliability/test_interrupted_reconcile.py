@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,11 +31,10 @@ from deploykit.laws.permissions import compile_authorization
 from deploykit.local.nats import LocalNats, local_cluster
 from deploykit.manifest import naming
 from deploykit.manifest.load import load_manifest
-from deploykit.testing.clirun import Outcome, cli
+from deploykit.testing.clirun import Outcome, cli, run_cli
 
 pytestmark = pytest.mark.integration
 
-DEPLOYKIT = str(Path(sys.executable).parent / "deploykit")
 CREATES = re.compile(rb"\$JS\.API\.(STREAM|CONSUMER)\.CREATE\.")
 STREAMS = 8
 
@@ -103,16 +100,11 @@ class Target:
 
     def cut_apply(self, relay: CuttingRelay) -> subprocess.CompletedProcess[str]:
         """`deploykit nats apply` as its own process, through the relay that cuts it off."""
-        return subprocess.run(
-            [DEPLOYKIT, *self.args("apply", f"nats://127.0.0.1:{relay.port}")],
-            env={**os.environ, "NATS_PASSWORD": self.password},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        url = f"nats://127.0.0.1:{relay.port}"
+        return run_cli(*self.args("apply", url), env={"NATS_PASSWORD": self.password})
 
     def cli(self, verb: str, *options: str) -> Outcome:
-        """`deploykit nats VERB` straight to the server (in-process, see deploykit/testing/clirun.py)."""
+        """`deploykit nats VERB` straight to the server (in-process: deploykit.testing.clirun)."""
         args = [*self.args(verb, self.cluster.urls[0]), *options]
         return cli(*args, env={"NATS_PASSWORD": self.password})
 
