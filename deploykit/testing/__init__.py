@@ -6,6 +6,7 @@
                               with mocks that record every registration; no servers or files)
     faults.py       effectful fault scenarios on real servers (kill -9, SIGSTOP) and their figures
     clirun.py       effectful `deploykit` as a user runs it: in-process, or the console script
+    natsusers.py    effectful a local nats-server with a manifest's compiled accounts and users
 
 Everything here except the mock engine starts or drives real parts. The kit itself never
 imports this package.

@@ -41,9 +41,7 @@ from nats.js.client import JetStreamContext
 
 from deploykit.configs.nats import NatsNode
 from deploykit.jetstream import reconcile
-from deploykit.laws.authconf import generate_passwords, render_accounts_block
-from deploykit.laws.permissions import compile_authorization
-from deploykit.local.nats import LocalNats, local_cluster
+from deploykit.local.nats import LocalNats
 from deploykit.local.postgres import LocalPostgres
 from deploykit.local.processes import Proc, pid_alive
 from deploykit.local.stack import LocalStack
@@ -54,6 +52,7 @@ from deploykit.smoke.results import Status
 from deploykit.smoke.runner import run_smoke
 from deploykit.stack.discovery import discover
 from deploykit.stack.outputs import NatsCredential, StackOutputs, load_outputs
+from deploykit.testing.natsusers import NatsUsers, nats_with_users
 from deploykit.testing.polling import TimedOut, retry_async, wait_until, wait_until_async
 
 __all__ = [
@@ -405,16 +404,8 @@ class WorkerSystem:
     database for welcome: what `deploykit dev` would give the worker, without the other apps."""
 
     directory: Path
-    cluster: LocalNats
-    passwords: dict[str, str]
+    nats: NatsUsers
     database_url: str
-
-    def credential(self, user: str) -> dict[str, Any]:
-        return {
-            "user": user,
-            "password": self.passwords[user],
-            "inbox_prefix": naming.inbox_prefix(user),
-        }
 
     def start_welcome(self, index: int) -> Proc:
         proc = Proc(
@@ -424,9 +415,9 @@ class WorkerSystem:
         )
         env = naming.service_env(
             "welcome",
-            self.cluster.url,
+            self.nats.cluster.url,
             "welcome",
-            self.passwords["welcome"],
+            self.nats.passwords["welcome"],
             database_url=self.database_url,
         )
         keep = {k: os.environ[k] for k in ("PATH", "HOME", "PYTHONPATH") if k in os.environ}
@@ -438,22 +429,17 @@ class WorkerSystem:
 def worker_system(directory: Path, database_url: str) -> Iterator[WorkerSystem]:
     """Yield a `WorkerSystem` on `database_url` (an empty database), stopped afterwards."""
     manifest = fault_manifest()
-    authorization = compile_authorization(manifest)
-    passwords = generate_passwords(authorization)
-    accounts = render_accounts_block(authorization, passwords)
-    with local_cluster(directory / "nats", 1, accounts) as cluster:
+    with nats_with_users(directory / "nats", manifest) as users:
         credentials = {
             bus: NatsCredential(
                 account=bus,
                 role="provisioning",
-                user=naming.provisioning_user(bus),
-                password=passwords[naming.provisioning_user(bus)],
-                inbox_prefix=naming.inbox_prefix(naming.provisioning_user(bus)),
+                **users.credential(naming.provisioning_user(bus)),
             )
             for bus in manifest.buses
         }
-        reconcile(cluster.url, credentials, manifest)
-        yield WorkerSystem(directory, cluster, passwords, database_url)
+        reconcile(users.cluster.url, credentials, manifest)
+        yield WorkerSystem(directory, users, database_url)
 
 
 @dataclass
@@ -475,8 +461,9 @@ async def worker_fault(system: WorkerSystem, events: int = 600) -> WorkerRun:
     """Two welcome workers share the queue consumer; one is frozen mid-batch, its unacked
     messages counted, then killed -9. The other must handle every message, those included."""
     a = system.start_welcome(1)
-    accounts = await connect(system.cluster.urls, **system.credential("accounts"))
-    smoke = await connect(system.cluster.urls, **system.credential(naming.smoke_user("core")))
+    urls = system.nats.cluster.urls
+    accounts = await connect(urls, **system.nats.credential("accounts"))
+    smoke = await connect(urls, **system.nats.credential(naming.smoke_user("core")))
     js = accounts.jetstream()
     b: Proc | None = None
     ids = [str(uuid.uuid4()) for _ in range(events)]

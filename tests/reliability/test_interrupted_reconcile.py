@@ -26,12 +26,11 @@ import yaml
 
 from deploykit.jetstream import JetStreamApi
 from deploykit.jetstream.desired import desired_state
-from deploykit.laws.authconf import generate_passwords, render_accounts_block
-from deploykit.laws.permissions import compile_authorization
-from deploykit.local.nats import LocalNats, local_cluster
+from deploykit.local.nats import LocalNats
 from deploykit.manifest import naming
 from deploykit.manifest.load import load_manifest
 from deploykit.testing.clirun import Outcome, cli, run_cli
+from deploykit.testing.natsusers import nats_with_users
 
 pytestmark = pytest.mark.integration
 
@@ -135,11 +134,8 @@ def manifest_data() -> dict[str, Any]:
 def target(tmp_path: Path) -> Iterator[Target]:
     path = tmp_path / "deploykit.yaml"
     path.write_text(yaml.safe_dump(manifest_data()))
-    authorization = compile_authorization(load_manifest(path))
-    passwords = generate_passwords(authorization)
-    accounts = render_accounts_block(authorization, passwords)
-    with local_cluster(tmp_path / "nats", 1, accounts) as cluster:
-        yield Target(cluster, path, passwords[naming.provisioning_user("core")])
+    with nats_with_users(tmp_path / "nats", load_manifest(path)) as users:
+        yield Target(users.cluster, path, users.passwords[naming.provisioning_user("core")])
 
 
 def server_objects(target: Target) -> set[str]:
