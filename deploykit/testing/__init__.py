@@ -8,6 +8,6 @@
     clirun.py       effectful `deploykit` as a user runs it: in-process, or the console script
     natsusers.py    effectful a local nats-server with a manifest's compiled accounts and users
 
-Everything here except the mock engine starts or drives real parts. The kit itself never
-imports this package.
+The effectful ones start or drive real parts (servers, processes), except the mock engine.
+The kit itself never imports this package (a test checks it).
 """
