@@ -82,7 +82,7 @@ class Engine(pulumi.runtime.Mocks):
 
     def __init__(self) -> None:
         self.registrations: dict[str, Registration] = {}
-        self.stack: Registration | None = None
+        self.stack: Registration | None = None  # the first run in a process registers one
         self.invokes: list[tuple[str, dict[str, Any]]] = []
         self.exports: dict[str, tuple[Any, bool]] = {}
 
