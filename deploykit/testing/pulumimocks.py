@@ -106,7 +106,10 @@ class Engine(pulumi.runtime.Mocks):
 
     def by_urn(self, urn: str) -> Registration:
         everything = [*self.registrations.values(), *([self.stack] if self.stack else [])]
-        return next(r for r in everything if r.urn == urn)
+        for registration in everything:
+            if registration.urn == urn:
+                return registration
+        raise KeyError(f"no resource was registered as {urn}")
 
     def closure(self, urn: str) -> set[str]:
         """Every URN `urn` waits for, directly or through what it waits for."""
