@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/faults.py [--skip-dev] [--publish-seconds 1.0]
 
-The same scenarios as `tests/reliability/` (the code is `tests/reliability/faults.py`), on
+The same scenarios as `tests/reliability/` (the code is `deploykit/testing/faults.py`), on
 servers of its own, all on loopback: a 3-node NATS cluster rendered from the kit's template
 (kill -9 a follower, kill -9 the stream leader, SIGSTOP the leader), two welcome workers on a
 one-node NATS with the compiled accounts (one killed mid-batch), PostgreSQL killed -9 during
@@ -19,13 +19,11 @@ import tempfile
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from deploykit.local.nats import local_cluster
 from deploykit.local.ports import free_ports
 from deploykit.local.postgres import LocalPostgres
 from deploykit.local.stack import LocalStack
-from tests.reliability.faults import (
+from deploykit.testing.faults import (
     CLUSTER_FAULTS,
     KILL_ORDERS,
     Figures,

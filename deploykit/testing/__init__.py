@@ -1,9 +1,15 @@
 """Test support shipped with the kit: the one place the test suite and `bench/` take helpers from.
 
-Everything here starts or drives real parts (servers, processes, a Pulumi engine, test hosts),
-except the Pulumi mock engine, which is Pulumi's own mock runtime recording what a program
-declares.
+polling.py      pure: wait_until / retry (sync and async; no I/O of their own): a deadline, and a
+                message naming what was awaited when it runs out
+pulumimocks.py  effectful: the one Pulumi mock engine (in-process: replaces Pulumi's runtime with
+                mocks that record every registration; no servers or files)
+faults.py       effectful: fault scenarios on real servers (kill -9, SIGSTOP) and their figures
+clirun.py       effectful: `deploykit` as a user runs it: in-process, or the console script
+natsusers.py    effectful: a local nats-server with a manifest's compiled accounts and users
+hosts.py        effectful: Debian test hosts with real systemd: debootstrap rootfs, nspawn,
+                network namespaces on a bridge, SSH, reboot, kill -9, teardown and sweep
 
-hosts.py     effectful: Debian test hosts with real systemd: debootstrap rootfs, nspawn,
-             network namespaces on a bridge, SSH, reboot, kill -9, teardown and sweep
+The effectful ones start or drive real parts (servers, processes, test hosts), except the mock
+engine. The kit itself never imports this package (a test checks it).
 """

@@ -37,6 +37,7 @@ from deploykit.local.nats import local_cluster
 from deploykit.local.ports import free_ports
 from deploykit.local.postgres import LocalPostgres
 from deploykit.manifest import naming
+from deploykit.testing.polling import wait_until_async
 
 pytestmark = pytest.mark.integration
 
@@ -196,18 +197,8 @@ def apps(tmp_path: Path, nats_url: str, database_url: str) -> Iterator[Apps]:
 async def until(
     check: Callable[[], Awaitable[T]], what: str, timeout: float = 10, poll: float = 0.02
 ) -> T:
-    """Poll `check` until it returns something truthy (errors count as not yet)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            if result := await check():
-                return result
-        except Exception:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(poll)
+    """Poll `check` until it returns something truthy: an app that is not up yet raises."""
+    return await wait_until_async(check, timeout, what, poll=poll, ignoring=(Exception,))
 
 
 async def ping(nc: Client, service: str) -> dict[str, Any]:

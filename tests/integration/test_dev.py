@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import time
 from typing import Any
 
 import httpx
@@ -19,6 +18,7 @@ from deploykit.local.stack import LocalStack
 from deploykit.manifest import naming
 from deploykit.stack.discovery import discover
 from deploykit.stack.outputs import StackOutputs, load_outputs
+from deploykit.testing.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -51,15 +51,6 @@ async def projector_metadata(outputs: StackOutputs) -> list[dict[str, Any]]:
         return [r.get("metadata", {}) for r in await discover(nc, "INFO", "projector", timeout=0.5)]
     finally:
         await nc.close()
-
-
-def wait_for(check: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def test_outputs_are_private_and_complete(dev_stack: LocalStack) -> None:
@@ -97,28 +88,36 @@ def test_an_account_flows_through_the_whole_architecture(dev_stack: LocalStack) 
     with psycopg.connect(outputs.database.urls["accounts"]) as conn:
         row = conn.execute("select email from accounts where id = %s", (account["id"],)).fetchone()
         assert row == ("grace@example.com",)
-        welcomed = wait_for(
+        wait_until(
             lambda: conn.execute(
                 "select 1 from welcomes where account_id = %s", (account["id"],)
-            ).fetchone()
+            ).fetchone(),
+            10,
+            "welcome's row for the account",
+            poll=0.1,
         )
-        assert welcomed
 
-    after = wait_for(
+    after = wait_until(
         lambda: (
             (c := asyncio.run(subject_counts(outputs))).get("accounts.events.welcomed", 0)
             > before.get("accounts.events.welcomed", 0)
             and c
-        )
+        ),
+        10,
+        "one more accounts.events.welcomed",
+        poll=0.1,
     )
     for subject in ("accounts.events.created", "accounts.events.welcomed"):
         assert after[subject] == before.get(subject, 0) + 1
 
     def projected() -> bool:
         metadata = asyncio.run(projector_metadata(outputs))
-        return bool(metadata) and str(account["id"]) in json.dumps(metadata)
+        assert str(account["id"]) in json.dumps(metadata), metadata
+        return True
 
-    assert wait_for(projected), asyncio.run(projector_metadata(outputs))
+    wait_until(
+        projected, 10, "the projector to count the account", poll=0.1, ignoring=(AssertionError,)
+    )
 
 
 def test_a_restarted_projector_warms_up_from_history(dev_stack: LocalStack) -> None:
@@ -156,7 +155,7 @@ def test_kill_9_of_everything_then_up_recovers(dev_stack: LocalStack) -> None:
     for pid in pids:
         assert pid
         os.kill(pid, signal.SIGKILL)
-    assert wait_for(lambda: not any(pid_alive(p) for p in pids if p))
+    wait_until(lambda: not any(pid_alive(p) for p in pids if p), 10, "every process gone", poll=0.1)
     dev_stack.up(nodes=3)
     assert all(p.pid() for _, _, p, _ in dev_stack.processes())
     outputs = outputs_of(dev_stack)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from pathlib import Path
 
 import nats
@@ -16,6 +15,7 @@ from deploykit.errors import ProcessError
 from deploykit.local.nats import LocalNats, plan_local_cluster
 from deploykit.local.ports import free_ports
 from deploykit.local.postgres import LocalPostgres
+from deploykit.testing.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -48,9 +48,7 @@ def test_postgres_keeps_committed_rows_after_kill_9(tmp_path: Path) -> None:
         pid = server.proc.pid()
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while server.proc.pid() is not None and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: server.proc.pid() is None, 10, "PostgreSQL gone", poll=0.01)
         server.start()
         with psycopg.connect(url) as conn:
             assert conn.execute("select count(*) from t").fetchone() == (50,)

@@ -18,6 +18,7 @@ from deploykit.local.ports import free_ports
 from deploykit.metal.nats import NatsPorts, apply_config_script, health_gate_script, nats_nodes
 from deploykit.metal.tls import INTERPRETER, ca_script, certificate_script, split_pem
 from deploykit.stack.config import Host, MetalNats
+from deploykit.testing.polling import retry_async
 
 pytestmark = pytest.mark.integration
 
@@ -91,14 +92,13 @@ async def _replicated_stream(cluster: LocalNats, ca_file: Path) -> tuple[int, in
     nc = await nats.connect(urls, tls=context, user="app", password="app-secret")
     try:
         js = nc.jetstream(timeout=10)
-        for attempt in range(20):  # the meta leader may still be settling: retry, never sleep blind
-            try:
-                info = await js.add_stream(name="EVENTS", subjects=["events.>"], num_replicas=3)
-                break
-            except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
-                if attempt == 19:
-                    raise
-                await asyncio.sleep(0.5)
+        info = await retry_async(  # the meta leader may still be settling
+            lambda: js.add_stream(name="EVENTS", subjects=["events.>"], num_replicas=3),
+            60,
+            "the first R3 stream",
+            ignoring=(nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError),
+            poll=0.5,
+        )
         ack = await js.publish("events.created", b"{}")
         return info.config.num_replicas or 0, ack.seq
     finally:

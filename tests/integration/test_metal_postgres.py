@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from deploykit.metal.postgres import (
     postgres_settings,
     provision_sql,
 )
+from deploykit.testing.polling import retry
 
 pytestmark = pytest.mark.integration
 
@@ -129,13 +129,10 @@ def test_primary_and_replica_replicate_a_row(tmp_path: Path) -> None:
 
 
 def _eventually_read(url: str, timeout: float = 15) -> tuple[str, ...] | None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with psycopg.connect(url) as conn:
-                assert conn.execute("select pg_is_in_recovery()").fetchone() == (True,)
-                return conn.execute("select email from accounts where id = 1").fetchone()
-        except psycopg.errors.UndefinedTable:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    def read() -> tuple[str, ...] | None:
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select pg_is_in_recovery()").fetchone() == (True,)
+            return conn.execute("select email from accounts where id = 1").fetchone()
+
+    what = "the accounts table on the replica"
+    return retry(read, timeout, what, ignoring=(psycopg.errors.UndefinedTable,), poll=0.1)

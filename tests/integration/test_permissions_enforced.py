@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import nats
 import pytest
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, KeyValueConfig, ObjectStoreConfig, StreamConfig
@@ -28,14 +27,13 @@ from nats.js.errors import KeyNotFoundError
 from nats.micro import add_service
 from nats.micro.request import Request
 
-from deploykit.laws.authconf import generate_passwords, render_accounts_block
 from deploykit.laws.permissions import compile_authorization
 from deploykit.laws.rules import Capability, granted
-from deploykit.local.nats import LocalNats, local_cluster
 from deploykit.manifest import naming
 from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
 from deploykit.manifest.subjects import is_subset
+from deploykit.testing.natsusers import NatsUsers, nats_with_users
 
 pytestmark = pytest.mark.integration
 
@@ -64,8 +62,7 @@ class Loop:
 
 @dataclass
 class Env:
-    cluster: LocalNats
-    passwords: dict[str, str]
+    nats: NatsUsers
     loop: Loop
     clients: list[Client] = field(default_factory=list)
 
@@ -74,14 +71,7 @@ class Env:
             if errors is not None:
                 errors.put_nowait(str(error))
 
-        return await nats.connect(
-            self.cluster.url,
-            user=user,
-            password=self.passwords[user],
-            inbox_prefix=naming.inbox_prefix(user),
-            error_cb=on_error,
-            allow_reconnect=False,
-        )
+        return await self.nats.connect(user, error_cb=on_error, allow_reconnect=False)
 
     async def ping(self, service: str) -> dict[str, Any]:
         smoke = await self.connect(naming.smoke_user("core"))
@@ -144,12 +134,9 @@ async def _provision(env: Env, manifest: Manifest) -> None:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    authorization = compile_authorization(REFERENCE)
-    passwords = generate_passwords(authorization)
-    accounts = render_accounts_block(authorization, passwords)
     loop = Loop()
-    with local_cluster(tmp_path_factory.mktemp("permissions"), 1, accounts) as cluster:
-        environment = Env(cluster, passwords, loop)
+    with nats_with_users(tmp_path_factory.mktemp("permissions"), REFERENCE) as users:
+        environment = Env(users, loop)
         try:
             loop.run(_provision(environment, REFERENCE))
             yield environment

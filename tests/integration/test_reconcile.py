@@ -10,8 +10,6 @@ import asyncio
 import dataclasses
 import itertools
 import json
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from deploykit.jetstream.immutable import consumer_refusal, stream_refusal
 from deploykit.local.nats import LocalNats
 from deploykit.manifest.load import parse_manifest
 from deploykit.manifest.model import Manifest
+from deploykit.testing.clirun import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -531,18 +530,6 @@ def test_plan_counts_only_reads(nats_single: LocalNats) -> None:
     run(nats_single, body)
 
 
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    code = "from deploykit.cli import main; main()"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_cli_plan_exit_codes_and_apply(nats_single: LocalNats, tmp_path: Path) -> None:
     prefix = f"T{next(_ids)}"
     file = tmp_path / "deploykit.yaml"
@@ -572,7 +559,7 @@ streams:
     )
     target = ["--file", str(file), "--url", nats_single.url, "--user", "u", "--password", "hunter2"]
 
-    planned = _cli("nats", "plan", *target, "--json")
+    planned = run_cli("nats", "plan", *target, "--json")
     assert planned.returncode == 2, planned.stderr
     data = json.loads(planned.stdout)
     (bus,) = data["buses"]
@@ -581,18 +568,22 @@ streams:
     ]
     assert "replicas 3 capped at the cluster size 1" in bus["warnings"][0]
 
-    applied = _cli("nats", "apply", "--file", str(file), "--outputs", str(outputs))
+    applied = run_cli("nats", "apply", "--file", str(file), "--outputs", str(outputs))
     assert applied.returncode == 0, applied.stderr
     assert f"stream {prefix}" in applied.stdout
     assert "hunter2" not in planned.stdout + planned.stderr + applied.stdout + applied.stderr
 
-    table = _cli("nats", "plan", *target)
+    table = run_cli("nats", "plan", *target)
     assert table.returncode == 0, table.stdout + table.stderr
     assert "no changes" in table.stdout or "0 to change" in table.stdout
 
-    assert _cli("nats", "plan", "--file", str(file), "--url", "nats://127.0.0.1:1").returncode == 1
-    assert _cli("nats", "plan", "--no-such-option").returncode == 1
-    bad = _cli("nats", "plan", "--file", str(tmp_path / "missing.yaml"), "--url", nats_single.url)
+    assert (
+        run_cli("nats", "plan", "--file", str(file), "--url", "nats://127.0.0.1:1").returncode == 1
+    )
+    assert run_cli("nats", "plan", "--no-such-option").returncode == 1
+    bad = run_cli(
+        "nats", "plan", "--file", str(tmp_path / "missing.yaml"), "--url", nats_single.url
+    )
     assert (bad.returncode, "file not found" in bad.stderr) == (1, True)
     assert "Traceback" not in bad.stderr
 
@@ -621,11 +612,11 @@ streams:
         )
 
     run(nats_single, make)
-    refused = _cli("nats", "apply", "--file", str(file), "--url", nats_single.url)
+    refused = run_cli("nats", "apply", "--file", str(file), "--url", nats_single.url)
     assert refused.returncode == 2
     assert f"replace stream {prefix}" in refused.stderr
     assert "--allow-destroy" in refused.stderr
-    allowed = _cli(
+    allowed = run_cli(
         "nats", "apply", "--file", str(file), "--url", nats_single.url, "--allow-destroy"
     )
     assert allowed.returncode == 0, allowed.stderr

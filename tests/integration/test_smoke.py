@@ -11,8 +11,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,12 +28,13 @@ from deploykit.manifest.load import load_manifest
 from deploykit.smoke import SmokeRun, Status, run_smoke
 from deploykit.smoke.results import CheckResult
 from deploykit.stack.outputs import StackOutputs, load_outputs
+from deploykit.testing.clirun import run_cli
+from deploykit.testing.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = load_manifest(ROOT / "deploykit.yaml")
-DEPLOYKIT = str(Path(sys.executable).parent / "deploykit")
 EXPECTED_SKIPS = {"database.replication", "observability.prometheus", "observability.grafana"}
 
 
@@ -57,13 +56,13 @@ def result(run: SmokeRun, name: str) -> CheckResult:
 
 def healthy(stack: LocalStack, timeout: float = 20.0) -> None:
     """Wait until every check passes again: a restarted node takes a moment to catch up."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def passes() -> bool:
         run = smoke(outputs_of(stack), skip=["probes"])
-        if run.status is Status.PASS:
-            return
-        assert time.monotonic() < deadline, failures(run)
-        time.sleep(0.3)
+        assert run.status is Status.PASS, failures(run)
+        return True
+
+    wait_until(passes, timeout, "every smoke check to pass", poll=0.3, ignoring=(AssertionError,))
 
 
 @contextmanager
@@ -159,13 +158,24 @@ def snapshot(outputs: StackOutputs) -> dict[str, Any]:
     return asyncio.run(read())
 
 
+def welcome_caught_up(outputs: StackOutputs) -> None:
+    """Wait until welcome has handled every event, so its follow-up events are stored."""
+
+    async def drained() -> bool:
+        subject = "$JS.API.CONSUMER.INFO.ACCOUNTS.welcome"
+        info = await as_user(outputs, naming.smoke_user("core"), subject)
+        return info["num_pending"] == 0 and info["num_ack_pending"] == 0
+
+    wait_until(lambda: asyncio.run(drained()), 10, "welcome to handle every event", poll=0.05)
+
+
 def test_a_run_leaves_production_unchanged(dev_stack: LocalStack) -> None:
     outputs = outputs_of(dev_stack)
     gateway = next(s.url for s in outputs.services if s.name == "gateway")
     import httpx
 
     httpx.post(f"{gateway}/accounts", json={"email": "before-smoke@example.com"}, timeout=10)
-    time.sleep(0.5)  # let welcome publish its follow-up event
+    welcome_caught_up(outputs)
     before = snapshot(outputs)
     assert before["ACCOUNTS"][1] > 0, "production data to protect"
     run = smoke(outputs, skip=["probes"])
@@ -175,7 +185,7 @@ def test_a_run_leaves_production_unchanged(dev_stack: LocalStack) -> None:
     # with the probes, the only change is the probe's own, through the service's API
     run = smoke(outputs, only=["probes"])
     assert failures(run) == {}
-    time.sleep(0.5)
+    welcome_caught_up(outputs)
     after = snapshot(outputs)
     changed = {name for name in before if before[name] != after[name]}
     assert changed <= {"ACCOUNTS"}
@@ -306,13 +316,7 @@ def test_a_nats_url_where_nothing_listens_fails_fast(dev_stack: LocalStack) -> N
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [DEPLOYKIT, "smoke", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_cli("smoke", *args, cwd=cwd)
 
 
 def test_the_command_in_every_format(dev_stack: LocalStack, tmp_path: Path) -> None:

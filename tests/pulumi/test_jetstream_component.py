@@ -21,6 +21,7 @@ from deploykit.jetstream.desired import Desired, DesiredState, stream_config
 from deploykit.jetstream.plan import compute_plan
 from deploykit.local.nats import LocalNats
 from deploykit.manifest.model import Manifest, Stream
+from deploykit.testing.pulumimocks import Engine
 
 S = 1_000_000_000
 _ids = itertools.count(1)
@@ -182,25 +183,9 @@ def test_diff_replaces_exactly_when_the_reconciler_would(field: str, value: Any)
     assert bool(diff.replaces) is (step.action == "replace")
 
 
-class Recorder(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        self.resources.append(args)
-        return f"{args.name}-id", args.inputs
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        return {}
-
-
 def test_component_creates_every_object_of_the_bus(reference_manifest: Manifest) -> None:
-    mocks = Recorder()
-    asyncio.set_event_loop(asyncio.new_event_loop())  # asyncio.run in other tests closed ours
-    pulumi.runtime.set_mocks(mocks, project="deploykit", stack="test", preview=False)
     connection = {"url": "nats://n1:4222", "user": "provisioning-core", "password": "pw"}
 
-    @pulumi.runtime.test
     def build() -> pulumi.Output:
         component = JetStream("core-js", reference_manifest, "core", connection, cluster_size=3)
         objects = component.objects
@@ -237,8 +222,8 @@ def test_component_creates_every_object_of_the_bus(reference_manifest: Manifest)
             *(o.urn for o in objects.values()), pulumi.Output.from_input(is_secret())
         ).apply(check)
 
-    build()
-    types = sorted((r.typ, r.name) for r in mocks.resources)
+    engine = Engine().run(build)
+    types = sorted((r.type, r.name) for r in engine.registrations.values())
     assert types == sorted(
         [
             ("deploykit:nats:JetStream", "core-js"),
@@ -254,7 +239,7 @@ def test_component_creates_every_object_of_the_bus(reference_manifest: Manifest)
             ),
         ]
     )
-    accounts = next(r.inputs for r in mocks.resources if r.name == "core-js-stream-ACCOUNTS")
+    accounts = engine.registrations["core-js-stream-ACCOUNTS"].inputs
     assert accounts["config"]["num_replicas"] == 3
     assert accounts["allow_destroy"] is False
     wire = accounts["connection"]  # what the engine receives: a secret, wrapped as such

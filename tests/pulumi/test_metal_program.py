@@ -7,7 +7,6 @@ the certificates and passwords flowing through the graph are real ones."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
@@ -20,8 +19,6 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
-from google.protobuf import json_format
-from pulumi.runtime.mocks import MockMonitor
 
 from components.metal import MetalSecrets, MetalTier
 from components.program import deploy
@@ -30,9 +27,9 @@ from deploykit.manifest.load import load_manifest, parse_manifest
 from deploykit.manifest.model import Manifest
 from deploykit.stack.config import MetalConfig, load_stack_file
 from deploykit.stack.outputs import StackOutputs
+from deploykit.testing.pulumimocks import Engine, Registration, plain, strings
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
 SSH_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nssh-key-for-tests\n-----END OPENSSH PRIVATE KEY-----"
 )
@@ -51,54 +48,17 @@ users:
 """
 
 
-@dataclass
-class Registration:
-    urn: str
-    type: str
-    name: str
-    parent: str
-    dependencies: list[str]
-    secret_outputs: list[str]
-    inputs: dict[str, Any]
+class MetalEngine(Engine):
+    """The mock engine, running the local commands (openssl: the CA, certificates, passwords)
+    for real and noting every secret value they make."""
 
-
-class Recorder(MockMonitor):
-    """The mock monitor, keeping what the engine would see: parents, dependencies, secrecy."""
-
-    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
-        super().__init__(mocks)
-        self.registrations: dict[str, Registration] = {}
-
-    def RegisterResource(self, request: Any) -> Any:  # the gRPC method's name
-        response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            self.registrations[response.urn] = Registration(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent,
-                dependencies=list(request.dependencies),
-                secret_outputs=list(request.additionalSecretOutputs),
-                inputs=json_format.MessageToDict(request.object),
-            )
-        return response
-
-
-def _unwrap(value: Any) -> Any:
-    """A mock sees secret inputs wrapped; the command behind them needs the value."""
-    if isinstance(value, dict) and SECRET_SIG in value:
-        return value["value"]
-    return value
-
-
-class Mocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
+        super().__init__()
         self.secrets: set[str] = set()
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        state = dict(args.inputs)
-        inputs = {k: _unwrap(v) for k, v in args.inputs.items()}
-        if args.typ == "command:local:Command":  # openssl: the CA, certificates, passwords
+    def computed(self, args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
+        inputs = plain(args.inputs)  # the command behind a secret input needs the value
+        if args.typ == "command:local:Command":
             run = subprocess.run(
                 [*inputs.get("interpreter", ["/bin/sh", "-c"]), inputs["create"]],
                 input=inputs.get("stdin", ""),
@@ -106,20 +66,17 @@ class Mocks(pulumi.runtime.Mocks):
                 text=True,
                 check=True,
             )
-            state["stdout"] = run.stdout
             self.secrets |= set(re.findall(r"-----BEGIN PRIVATE KEY-----\n[^-]+", run.stdout))
             if "openssl rand" in inputs["create"]:
                 self.secrets.add(run.stdout.strip())
-        elif args.typ == "command:remote:Command":
-            state["stdout"] = KUBECONFIG if "k3s.yaml" in inputs["create"] else ""
-        elif args.typ == "kubernetes:core/v1:Secret" and args.resource_id:
+            return {"stdout": run.stdout}
+        if args.typ == "command:remote:Command":
+            return {"stdout": KUBECONFIG if "k3s.yaml" in inputs["create"] else ""}
+        if args.typ == "kubernetes:core/v1:Secret" and args.resource_id:
             encoded = base64.b64encode(b"prometheus-token-for-tests").decode()
-            state["data"] = {"token": encoded, "ca.crt": base64.b64encode(b"CA").decode()}
             self.secrets.add("prometheus-token-for-tests")
-        return f"{args.name}-id", state
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
-        return {}, None
+            return {"data": {"token": encoded, "ca.crt": base64.b64encode(b"CA").decode()}}
+        return {}
 
 
 def five_hosts() -> MetalConfig:
@@ -158,58 +115,47 @@ def five_hosts() -> MetalConfig:
 class Program:
     manifest: Manifest
     settings: MetalConfig
-    registrations: dict[str, Registration]
+    engine: MetalEngine
     secrets: set[str]
     outputs: dict[str, Any]
     jetstream: str
 
+    @property
+    def registrations(self) -> dict[str, Registration]:
+        return self.engine.registrations
+
     def of_type(self, type_: str) -> list[Registration]:
-        return [r for r in self.registrations.values() if r.type == type_]
+        return self.engine.of_type(type_)
 
     def named(self, name: str) -> Registration:
-        return next(r for r in self.registrations.values() if r.name == name)
+        return self.engine.registrations[name]
 
     def closure(self, urn: str) -> set[str]:
         """Everything `urn` waits for, directly or not."""
-        seen: set[str] = set()
-        todo = [urn]
-        while todo:
-            for dep in self.registrations[todo.pop()].dependencies:
-                if dep not in seen and dep in self.registrations:
-                    seen.add(dep)
-                    todo.append(dep)
-        return seen
+        return self.engine.closure(urn)
 
 
 def run_program(manifest: Manifest, settings: MetalConfig) -> Program:
-    # Pulumi's runtime needs a current event loop; an earlier asyncio.run() may have closed it.
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    mocks = Mocks()
-    monitor = Recorder(mocks)
-    pulumi.runtime.set_mocks(
-        mocks, project="deploykit", stack="metal", preview=False, monitor=monitor
-    )
-    secrets = MetalSecrets(
-        ssh_private_key=pulumi.Output.secret(SSH_KEY),
-        grafana_admin_password=pulumi.Output.secret("grafana-admin-for-tests"),
-        backup_secret_access_key=pulumi.Output.secret("s3-secret-for-tests"),
-    )
     captured: dict[str, Any] = {}
 
-    @pulumi.runtime.test
     def build() -> pulumi.Output[Any]:
+        secrets = MetalSecrets(
+            ssh_private_key=pulumi.Output.secret(SSH_KEY),
+            grafana_admin_password=pulumi.Output.secret("grafana-admin-for-tests"),
+            backup_secret_access_key=pulumi.Output.secret("s3-secret-for-tests"),
+        )
         tier = MetalTier("metal", manifest, settings, secrets=secrets)
         return tier.outputs.apply(captured.update)
 
-    build()
+    engine = MetalEngine().run(build, stack="metal")
     known = {
         SSH_KEY,
         "grafana-admin-for-tests",
         "s3-secret-for-tests",
         "kubeconfig-client-key-for-tests",
     }
-    known |= mocks.secrets  # the CA and host keys, and every generated password
-    return Program(manifest, settings, monitor.registrations, known, captured, "metal-jetstream")
+    known |= engine.secrets  # the CA and host keys, and every generated password
+    return Program(manifest, settings, engine, known, captured, "metal-jetstream")
 
 
 @pytest.fixture(scope="module", params=["3 hosts", "5 hosts"])
@@ -247,9 +193,8 @@ def test_every_nats_host_gets_a_config_naming_its_peers(program: Program) -> Non
     names = set()
     for host in hosts:
         step = program.named(f"metal-nats-{host.name}-config")
-        config = step.inputs["stdin"]
-        assert config[SECRET_SIG], "the NATS config holds passwords: it must be secret"
-        text = config["value"]
+        assert step.is_secret("stdin"), "the NATS config holds passwords: it must be secret"
+        text = step.input("stdin")
         routes = re.findall(r'"nats-route://([\d.]+):6222"', text)
         assert routes == [h.private for h in hosts if h is not host]
         assert f'listen: "{host.private}:6222"' in text
@@ -290,23 +235,10 @@ def test_nothing_touches_nats_before_the_cluster_is_healthy(program: Program) ->
     assert stream.urn in program.closure(program.of_type("kubernetes:apps/v1:Deployment")[0].urn)
 
 
-def _plain_strings(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
-            return
-        for item in value.values():
-            yield from _plain_strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _plain_strings(item)
-    elif isinstance(value, str):
-        yield value
-
-
 def test_no_secret_value_appears_outside_a_secret(program: Program) -> None:
     assert len(program.secrets) > 10
     for registration in program.registrations.values():
-        for text in _plain_strings(registration.inputs):
+        for text in strings(registration.inputs):
             leaked = [s for s in program.secrets if s and s in text]
             assert not leaked, f"{registration.name} holds a secret in plain text"
 
@@ -315,15 +247,15 @@ def test_connections_and_secret_outputs_are_secret(program: Program) -> None:
     remote_steps = program.of_type("command:remote:Command")
     assert remote_steps
     for step in remote_steps:
-        assert SECRET_SIG in step.inputs["connection"], step.name
+        assert step.is_secret("connection"), step.name
     for step in program.of_type("command:local:Command"):
         if step.name != program.jetstream:
             assert step.secret_outputs == ["stdout"], step.name
     for secret in program.of_type("kubernetes:core/v1:Secret"):
         if "stringData" in secret.inputs:
-            assert SECRET_SIG in secret.inputs["stringData"], secret.name
+            assert secret.is_secret("stringData"), secret.name
     provider = program.of_type("pulumi:providers:kubernetes")[0]
-    assert SECRET_SIG in provider.inputs["kubeconfig"]
+    assert provider.is_secret("kubeconfig")
 
 
 def test_components_are_typed_and_everything_has_a_parent(program: Program) -> None:
@@ -433,25 +365,12 @@ def test_a_manifest_the_inventory_cannot_hold_is_refused_before_any_resource() -
 
 def test_the_pulumi_program_deploys_the_committed_metal_stack() -> None:
     """`pulumi up --stack metal` as __main__.py runs it: stack file + secret config keys."""
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    mocks = Mocks()
-    monitor = Recorder(mocks)
-    pulumi.runtime.set_mocks(
-        mocks, project="deploykit", stack="metal", preview=False, monitor=monitor
-    )
     stack = yaml.safe_load((ROOT / "stacks/Pulumi.metal.yaml").read_text())["config"]
     config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in stack.items()}
     secrets = {"deploykit:sshPrivateKey": SSH_KEY, "deploykit:grafanaAdminPassword": "admin-pw"}
     config |= secrets | {"deploykit:manifest": str(ROOT / "deploykit.yaml")}
-    pulumi.runtime.set_all_config(config, list(secrets))
-
-    @pulumi.runtime.test
-    def build() -> pulumi.Output[Any]:
-        deploy()
-        return pulumi.Output.from_input(True)
-
-    build()
-    registrations = monitor.registrations.values()
+    engine = MetalEngine().run(deploy, config, secrets, stack="metal")
+    registrations = engine.registrations.values()
     types = {r.type for r in registrations}
     assert {"deploykit:metal:MetalTier", "deploykit:nats:JetStreamDefinitions"} <= types
     passwords = sorted(r.name for r in registrations if "-nats-password-" in r.name)
@@ -467,5 +386,7 @@ def test_the_pulumi_program_deploys_the_committed_metal_stack() -> None:
             "provisioning-core",
             "smoke-analytics",
             "provisioning-analytics",
+            "backup-core",
+            "backup-analytics",
         )
     )

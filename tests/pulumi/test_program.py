@@ -13,7 +13,7 @@ import yaml
 from components.program import deploy
 from deploykit.errors import ConfigError
 from deploykit.stack.outputs import StackOutputs
-from tests.fakes.engine import run
+from deploykit.testing.pulumimocks import SmallTierEngine
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pulumiverse_grafana")
 
@@ -49,12 +49,12 @@ def filled_small_config() -> dict[str, str]:
 
 def test_the_committed_small_stack_says_which_setting_is_missing() -> None:
     with pytest.raises(ConfigError, match=r"deploykit:small\.nats\.systemId is empty"):
-        run(deploy, stack_config("small") | SECRETS, list(SECRETS))
+        SmallTierEngine().run(deploy, stack_config("small") | SECRETS, SECRETS, stack="small")
 
 
 def test_pulumi_up_small_declares_the_tier_and_exports_the_outputs_shape() -> None:
     config = filled_small_config()
-    engine = run(deploy, config, list(SECRETS))
+    engine = SmallTierEngine().run(deploy, config, SECRETS, stack="small")
     assert [r.name for r in engine.of_type("deploykit:small:SmallTier")] == ["small"]
     assert [r.name for r in engine.of_type("deploykit:nats:JetStreamDefinitions")] == [
         "small-jetstream"
@@ -69,4 +69,4 @@ def test_a_bad_stack_config_fails_before_any_resource() -> None:
     config = filled_small_config()
     config["deploykit:small"] = json.dumps({"neon": {"pgVersion": 9}})
     with pytest.raises(ConfigError, match=r"deploykit:small\.neon\.pgVersion"):
-        run(deploy, config, list(SECRETS))
+        SmallTierEngine().run(deploy, config, SECRETS, stack="small")

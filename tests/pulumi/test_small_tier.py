@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
 from deploykit.stack.config import SmallConfig
 from deploykit.stack.outputs import StackOutputs
-from tests.fakes.engine import Engine, plain, run
+from deploykit.testing.pulumimocks import Engine, SmallTierEngine, plain, strings
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pulumiverse_grafana")
 
@@ -50,7 +49,7 @@ SETTINGS: dict[str, Any] = {
 }
 AUTHORIZATION = default_authorization(load_manifest(ROOT / "deploykit.yaml"))
 USERS = ["gateway", "accounts", "welcome", "projector", "smoke-core", "provisioning-core"]
-USERS += ["smoke-analytics", "provisioning-analytics"]
+USERS += ["backup-core", "smoke-analytics", "provisioning-analytics", "backup-analytics"]
 
 
 class Definitions(pulumi.ComponentResource):
@@ -76,7 +75,9 @@ def deploy(
     **kwargs: Any,
 ) -> Engine:
     small = SmallConfig.model_validate(settings)
-    return run(lambda: SmallTier("small", manifest, small, **kwargs), dict(config), list(config))
+    return SmallTierEngine().run(
+        lambda: SmallTier("small", manifest, small, **kwargs), config, config, stack="small"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +140,7 @@ def test_components_use_the_deploykit_small_type_tokens_and_parent_everything(
     }
     tier = engine.registrations["small"].urn
     for registration in engine.registrations.values():
-        if registration.type == "pulumi:pulumi:Stack" or registration.name == "small":
+        if registration.name == "small":
             continue
         chain, urn = [], registration.parent
         while urn and urn != tier:
@@ -294,17 +295,6 @@ def test_every_credential_is_secret(engine: Engine) -> None:
     assert "token" in engine.registrations["small-metrics-push-token"].secret_outputs
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-    elif isinstance(value, str):
-        yield value
-
-
 def test_api_tokens_are_never_resource_inputs_in_plain_text(engine: Engine) -> None:
     """Only provider inputs carry tokens, as secrets; dynamic providers pickle none."""
     checked = 0
@@ -315,7 +305,7 @@ def test_api_tokens_are_never_resource_inputs_in_plain_text(engine: Engine) -> N
             elif registration.is_secret(key):
                 continue
             else:
-                texts = list(_strings(plain(value)))
+                texts = list(strings(plain(value)))
             for text in texts:
                 checked += 1
                 for token in TOKENS.values():
@@ -364,7 +354,7 @@ def test_whole_program_with_existing_credentials(manifest: Manifest) -> None:
         **creds,
     }
     del config["deploykit:synadiaToken"]
-    engine = run(program, config, [*TOKENS, *creds])
+    engine = SmallTierEngine().run(program, config, [*TOKENS, *creds], stack="small")
     assert engine.of_type(DYNAMIC + "SynadiaUser") == []
     assert engine.of_type(DYNAMIC + "SynadiaAccount") == []
     outputs = StackOutputs.model_validate(
@@ -516,7 +506,14 @@ def test_a_manifest_without_database_or_frontends_creates_neither(manifest: Mani
         "accounts": {
             "core": {
                 "users": {
-                    u: core[u] for u in ("welcome", "projector", "smoke-core", "provisioning-core")
+                    u: core[u]
+                    for u in (
+                        "welcome",
+                        "projector",
+                        "smoke-core",
+                        "provisioning-core",
+                        "backup-core",
+                    )
                 }
             },
             "analytics": AUTHORIZATION["accounts"]["analytics"],

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.reliability.faults import Figures, format_table
+from deploykit.testing.faults import Figures, format_table
 
 _rows: list[Figures] = []
 

@@ -29,15 +29,14 @@ import nats
 import nats.errors
 import pytest
 
-from deploykit.laws.authconf import generate_passwords, render_accounts_block
 from deploykit.laws.natsapi import MICRO_QUEUE_GROUP
 from deploykit.laws.permissions import compile_authorization
 from deploykit.laws.rules import Capability, callable_endpoints, granted
-from deploykit.local.nats import LocalNats, local_cluster
 from deploykit.local.stack import LocalStack
 from deploykit.manifest import naming
 from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Access, ConsumeMode, Manifest, Role
+from deploykit.testing.natsusers import NatsUsers, nats_with_users
 
 pytestmark = pytest.mark.integration
 
@@ -306,26 +305,16 @@ def expected(manifest: Manifest, user: str) -> list[Cell]:
     return system_user_cells(manifest)
 
 
-@dataclass
-class Server:
-    manifest: Manifest
-    cluster: LocalNats
-    passwords: dict[str, str]
-
-
 @pytest.fixture(scope="module", params=list(MANIFESTS))
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
+) -> Iterator[NatsUsers]:
     manifest = load_manifest(MANIFESTS[request.param])
-    authorization = compile_authorization(manifest)
-    passwords = generate_passwords(authorization)
-    accounts = render_accounts_block(authorization, passwords)
-    with local_cluster(tmp_path_factory.mktemp(f"access-{request.param}"), 1, accounts) as cluster:
-        yield Server(manifest, cluster, passwords)
+    with nats_with_users(tmp_path_factory.mktemp(f"access-{request.param}"), manifest) as server:
+        yield server
 
 
-async def probe(server: Server, user: str, cells: list[Cell]) -> list[str]:
+async def probe(server: NatsUsers, user: str, cells: list[Cell]) -> list[str]:
     """Try every cell as `user` on one connection, then match the server's violations to the
     cells by (verb, subject, queue); the cells where the server and the laws disagree."""
     violations: set[tuple[str, str, str]] = set()
@@ -338,14 +327,7 @@ async def probe(server: Server, user: str, cells: list[Cell]) -> list[str]:
         else:
             unexpected.append(str(exc))
 
-    nc = await nats.connect(
-        server.cluster.url,
-        user=user,
-        password=server.passwords[user],
-        inbox_prefix=naming.inbox_prefix(user),
-        error_cb=on_error,
-        allow_reconnect=False,
-    )
+    nc = await server.connect(user, error_cb=on_error, allow_reconnect=False)
     try:
         for cell in cells:
             if cell.verb == "pub":
@@ -372,11 +354,11 @@ def users(manifest: Manifest) -> list[str]:
     return [*manifest.services, *naming.deploykit_users(manifest.buses)]
 
 
-def test_the_compiler_makes_no_user_the_laws_do_not_describe(server: Server) -> None:
+def test_the_compiler_makes_no_user_the_laws_do_not_describe(server: NatsUsers) -> None:
     assert set(compile_authorization(server.manifest).users) == set(users(server.manifest))
 
 
-def test_every_user_against_every_class_of_subject(server: Server) -> None:
+def test_every_user_against_every_class_of_subject(server: NatsUsers) -> None:
     wrong = {}
     counts = {}
     for user in users(server.manifest):
@@ -415,7 +397,7 @@ async def _quiet(_exc: Exception) -> None:
     """The refusal is the expected outcome; nats-py need not log it."""
 
 
-def test_anonymous_and_wrong_passwords_are_refused(server: Server) -> None:
+def test_anonymous_and_wrong_passwords_are_refused(server: NatsUsers) -> None:
     url = server.cluster.url
     assert asyncio.run(refused(url))
     for user in users(server.manifest):

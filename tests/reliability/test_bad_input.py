@@ -31,7 +31,7 @@ from deploykit.local.nats import LocalNats, local_cluster
 from deploykit.local.plan import plan_outputs
 from deploykit.local.state import DevState
 from deploykit.manifest.load import load_manifest
-from tests.reliability.clirun import Outcome, cli
+from deploykit.testing.clirun import Outcome, cli
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from deploykit.local.nats import LocalNats, local_cluster
-from tests.reliability.faults import CLUSTER_FAULTS, ClusterRun, Figures, cluster_fault
+from deploykit.testing.faults import CLUSTER_FAULTS, ClusterRun, Figures, cluster_fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

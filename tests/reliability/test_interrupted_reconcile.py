@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,16 +26,14 @@ import yaml
 
 from deploykit.jetstream import JetStreamApi
 from deploykit.jetstream.desired import desired_state
-from deploykit.laws.authconf import generate_passwords, render_accounts_block
-from deploykit.laws.permissions import compile_authorization
-from deploykit.local.nats import LocalNats, local_cluster
+from deploykit.local.nats import LocalNats
 from deploykit.manifest import naming
 from deploykit.manifest.load import load_manifest
-from tests.reliability.clirun import Outcome, cli
+from deploykit.testing.clirun import Outcome, cli, run_cli
+from deploykit.testing.natsusers import nats_with_users
 
 pytestmark = pytest.mark.integration
 
-DEPLOYKIT = str(Path(sys.executable).parent / "deploykit")
 CREATES = re.compile(rb"\$JS\.API\.(STREAM|CONSUMER)\.CREATE\.")
 STREAMS = 8
 
@@ -103,16 +99,11 @@ class Target:
 
     def cut_apply(self, relay: CuttingRelay) -> subprocess.CompletedProcess[str]:
         """`deploykit nats apply` as its own process, through the relay that cuts it off."""
-        return subprocess.run(
-            [DEPLOYKIT, *self.args("apply", f"nats://127.0.0.1:{relay.port}")],
-            env={**os.environ, "NATS_PASSWORD": self.password},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        url = f"nats://127.0.0.1:{relay.port}"
+        return run_cli(*self.args("apply", url), env={"NATS_PASSWORD": self.password})
 
     def cli(self, verb: str, *options: str) -> Outcome:
-        """`deploykit nats VERB` straight to the server (in-process, see clirun.py)."""
+        """`deploykit nats VERB` straight to the server (in-process: deploykit.testing.clirun)."""
         args = [*self.args(verb, self.cluster.urls[0]), *options]
         return cli(*args, env={"NATS_PASSWORD": self.password})
 
@@ -143,11 +134,8 @@ def manifest_data() -> dict[str, Any]:
 def target(tmp_path: Path) -> Iterator[Target]:
     path = tmp_path / "deploykit.yaml"
     path.write_text(yaml.safe_dump(manifest_data()))
-    authorization = compile_authorization(load_manifest(path))
-    passwords = generate_passwords(authorization)
-    accounts = render_accounts_block(authorization, passwords)
-    with local_cluster(tmp_path / "nats", 1, accounts) as cluster:
-        yield Target(cluster, path, passwords[naming.provisioning_user("core")])
+    with nats_with_users(tmp_path / "nats", load_manifest(path)) as users:
+        yield Target(users.cluster, path, users.passwords[naming.provisioning_user("core")])
 
 
 def server_objects(target: Target) -> set[str]:

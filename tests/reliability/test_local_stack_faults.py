@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from deploykit.local.stack import LocalStack
-from tests.reliability.faults import KILL_ORDERS, Figures, local_stack_fault
+from deploykit.testing.faults import KILL_ORDERS, Figures, local_stack_fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ import pytest
 
 from deploykit.local.ports import free_ports
 from deploykit.local.postgres import LocalPostgres
-from tests.reliability.faults import Figures, postgres_fault
+from deploykit.testing.faults import Figures, postgres_fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -4,7 +4,7 @@ and the files meant to hold them are 0600.
 
 Uses the session's `dev_stack`; its passwords (state.json) are the known secret values, plus
 the wrong passwords this test passes itself. Commands run through the console script's entry
-point, in-process (`clirun.py`).
+point, in-process (`deploykit/testing/clirun.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from deploykit.local.stack import LocalStack
 from deploykit.manifest import naming
 from deploykit.stack.outputs import load_outputs
-from tests.reliability.clirun import cli
+from deploykit.testing.clirun import cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from deploykit.local.postgres import LocalPostgres
-from tests.reliability.faults import Figures, WorkerSystem, worker_fault, worker_system
+from deploykit.testing.faults import Figures, WorkerSystem, worker_fault, worker_system
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

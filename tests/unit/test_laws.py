@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from deploykit.laws.rules import (
 )
 from deploykit.manifest.load import parse_manifest
 from deploykit.manifest.model import Access, ConsumeMode, Manifest
+from deploykit.testing.clirun import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE: dict[str, Any] = yaml.safe_load((ROOT / "deploykit.yaml").read_text())
@@ -227,16 +226,6 @@ def test_what_the_lint_refuses_the_permissions_do_not_grant(case: Case) -> None:
         for bucket, access in service.kv.items():
             writes = access is Access.WRITE and Capability.WRITE in can
             assert (f"$KV.{bucket}.>" in perms.publish_allow) is writes
-
-
-def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from deploykit.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=60,
-    )
 
 
 def _write(tmp_path: Path, *edits: Edit) -> Path:

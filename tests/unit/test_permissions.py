@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from deploykit.laws.permissions import Authorization, Permissions, UserRole, com
 from deploykit.local.nats import find_nats_server, plan_local_cluster
 from deploykit.manifest.load import parse_manifest
 from deploykit.manifest.model import Manifest
+from deploykit.testing.clirun import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -351,16 +351,6 @@ def test_rendered_server_config_is_accepted_by_nats_server(
         [find_nats_server(), "-t", "-c", str(config)], capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 0, result.stderr
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from deploykit.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
 
 
 def test_render_permissions_text_shows_every_user_and_no_secret() -> None:

@@ -41,9 +41,7 @@ from nats.js.client import JetStreamContext
 
 from deploykit.configs.nats import NatsNode
 from deploykit.jetstream import reconcile
-from deploykit.laws.authconf import generate_passwords, render_accounts_block
-from deploykit.laws.permissions import compile_authorization
-from deploykit.local.nats import LocalNats, local_cluster
+from deploykit.local.nats import LocalNats
 from deploykit.local.postgres import LocalPostgres
 from deploykit.local.processes import Proc, pid_alive
 from deploykit.local.stack import LocalStack
@@ -54,6 +52,8 @@ from deploykit.smoke.results import Status
 from deploykit.smoke.runner import run_smoke
 from deploykit.stack.discovery import discover
 from deploykit.stack.outputs import NatsCredential, StackOutputs, load_outputs
+from deploykit.testing.natsusers import NatsUsers, nats_with_users
+from deploykit.testing.polling import TimedOut, retry_async, wait_until, wait_until_async
 
 __all__ = [
     "CLUSTER_FAULTS",
@@ -71,7 +71,7 @@ __all__ = [
     "worker_system",
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: its deploykit.yaml and apps/
 T = TypeVar("T")
 
 
@@ -118,15 +118,22 @@ def longest_gap(times: Sequence[float]) -> float:
     return max((b - a for a, b in itertools.pairwise(ordered)), default=0.0)
 
 
-async def until(check: Callable[[], Awaitable[T]], timeout: float, poll: float = 0.05) -> T | None:
-    """Poll `check` until truthy (errors count as not yet); None when `timeout` runs out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
-            if result := await check():
-                return result
-        await asyncio.sleep(poll)
-    return None
+def _settle(check: Callable[[], object], timeout: float, what: str, poll: float = 0.02) -> bool:
+    """Wait for `check`; running out of time is the scenario's evidence, not its failure."""
+    try:
+        return bool(wait_until(check, timeout, what, poll=poll))
+    except TimedOut:
+        return False
+
+
+async def _settle_async(
+    check: Callable[[], Awaitable[object]], timeout: float, what: str, poll: float = 0.05
+) -> bool:
+    """`_settle` for an async check, whose errors (a server away) count as not yet."""
+    try:
+        return bool(await wait_until_async(check, timeout, what, poll=poll, ignoring=(Exception,)))
+    except TimedOut:
+        return False
 
 
 async def _quiet(_exc: Exception) -> None:
@@ -152,9 +159,8 @@ def signal_and_wait(proc: Proc, sig: int) -> int:
     if pid is None:
         raise RuntimeError(f"{proc.name} is not running")
     proc.send(sig)
-    deadline = time.monotonic() + 10
-    while sig == signal.SIGKILL and pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    if sig == signal.SIGKILL:
+        wait_until(lambda: not pid_alive(pid), 10, f"{proc.name} (pid {pid}) to die", poll=0.01)
     return pid
 
 
@@ -182,14 +188,14 @@ class Publisher:
     def acks_since(self, moment: float) -> int:
         return sum(1 for t in self.ack_times if t >= moment)
 
-    async def wait_for_acks(self, count: int, since: float, timeout: float) -> bool:
-        """At least `count` acks since `since` (monotonic time), within `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while self.acks_since(since) < count:
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.02)
-        return True
+    async def wait_for_acks(self, count: int, since: float, timeout: float) -> None:
+        """At least `count` acks since `since` (monotonic time), or `timeout` seconds passed:
+        a publisher that stays unavailable is the scenario's finding, not its failure."""
+
+        async def enough() -> bool:
+            return self.acks_since(since) >= count
+
+        await _settle_async(enough, timeout, f"{count} acks", poll=0.02)
 
     async def run(self, give_up: float = 10.0) -> None:
         await asyncio.gather(*(self._worker(w, give_up) for w in range(self.workers)))
@@ -293,16 +299,9 @@ class ClusterRun:
         return [i for i, n in self.stored.items() if n > 1]
 
 
-async def _retry(call: Callable[[], Awaitable[T]], timeout: float = 30) -> T:
+async def _retry(call: Callable[[], Awaitable[T]], what: str) -> T:
     """A JetStream admin call on a cluster that may be electing a leader: retried, bounded."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await call()
-        except (nats.errors.Error, TimeoutError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
+    return await retry_async(call, 30, what, ignoring=(nats.errors.Error, TimeoutError))
 
 
 async def cluster_fault(
@@ -317,8 +316,8 @@ async def cluster_fault(
         config = StreamConfig(
             name=stream, subjects=[f"{stream.lower()}.>"], num_replicas=3, duplicate_window=120
         )
-        await _retry(lambda: js.add_stream(config))
-        info = await _retry(lambda: js.stream_info(stream))
+        await _retry(lambda: js.add_stream(config), f"stream {stream} created")
+        info = await _retry(lambda: js.stream_info(stream), f"stream {stream}'s info")
         if not (info.cluster and info.cluster.leader):
             raise RuntimeError(f"stream {stream} has no leader to choose a victim by")
         followers = [r.name for r in info.cluster.replicas or []]
@@ -345,18 +344,19 @@ async def cluster_fault(
         publisher.stop.set()
         await running
 
-        final = await _retry(lambda: js.stream_info(stream))
+        final = await _retry(lambda: js.stream_info(stream), f"stream {stream}'s info")
         target = (final.state.messages, final.state.last_seq)
 
         async def caught_up() -> dict[str, tuple[int, int] | None] | None:
             states = {n.name: node_stream_state(n, stream) for n in cluster.nodes}
             return states if all(s == target for s in states.values()) else None
 
-        states = await until(caught_up, 30, poll=0.2) or {
-            n.name: node_stream_state(n, stream) for n in cluster.nodes
-        }
-        stored = await _retry(lambda: stored_ids(js, stream))
-        await _retry(lambda: js.delete_stream(stream))
+        try:
+            states = await wait_until_async(caught_up, 30, "every node caught up", poll=0.2)
+        except TimedOut:
+            states = {n.name: node_stream_state(n, stream) for n in cluster.nodes}
+        stored = await _retry(lambda: stored_ids(js, stream), f"stream {stream} read back")
+        await _retry(lambda: js.delete_stream(stream), f"stream {stream} deleted")
     finally:
         await nc.close()
     found = sum(1 for i in publisher.acked if stored[i] == 1)
@@ -404,16 +404,8 @@ class WorkerSystem:
     database for welcome: what `deploykit dev` would give the worker, without the other apps."""
 
     directory: Path
-    cluster: LocalNats
-    passwords: dict[str, str]
+    nats: NatsUsers
     database_url: str
-
-    def credential(self, user: str) -> dict[str, Any]:
-        return {
-            "user": user,
-            "password": self.passwords[user],
-            "inbox_prefix": naming.inbox_prefix(user),
-        }
 
     def start_welcome(self, index: int) -> Proc:
         proc = Proc(
@@ -423,9 +415,9 @@ class WorkerSystem:
         )
         env = naming.service_env(
             "welcome",
-            self.cluster.url,
+            self.nats.cluster.url,
             "welcome",
-            self.passwords["welcome"],
+            self.nats.passwords["welcome"],
             database_url=self.database_url,
         )
         keep = {k: os.environ[k] for k in ("PATH", "HOME", "PYTHONPATH") if k in os.environ}
@@ -437,22 +429,17 @@ class WorkerSystem:
 def worker_system(directory: Path, database_url: str) -> Iterator[WorkerSystem]:
     """Yield a `WorkerSystem` on `database_url` (an empty database), stopped afterwards."""
     manifest = fault_manifest()
-    authorization = compile_authorization(manifest)
-    passwords = generate_passwords(authorization)
-    accounts = render_accounts_block(authorization, passwords)
-    with local_cluster(directory / "nats", 1, accounts) as cluster:
+    with nats_with_users(directory / "nats", manifest) as users:
         credentials = {
             bus: NatsCredential(
                 account=bus,
                 role="provisioning",
-                user=naming.provisioning_user(bus),
-                password=passwords[naming.provisioning_user(bus)],
-                inbox_prefix=naming.inbox_prefix(naming.provisioning_user(bus)),
+                **users.credential(naming.provisioning_user(bus)),
             )
             for bus in manifest.buses
         }
-        reconcile(cluster.url, credentials, manifest)
-        yield WorkerSystem(directory, cluster, passwords, database_url)
+        reconcile(users.cluster.url, credentials, manifest)
+        yield WorkerSystem(directory, users, database_url)
 
 
 @dataclass
@@ -474,13 +461,14 @@ async def worker_fault(system: WorkerSystem, events: int = 600) -> WorkerRun:
     """Two welcome workers share the queue consumer; one is frozen mid-batch, its unacked
     messages counted, then killed -9. The other must handle every message, those included."""
     a = system.start_welcome(1)
-    accounts = await connect(system.cluster.urls, **system.credential("accounts"))
-    smoke = await connect(system.cluster.urls, **system.credential(naming.smoke_user("core")))
+    urls = system.nats.cluster.urls
+    accounts = await connect(urls, **system.nats.credential("accounts"))
+    smoke = await connect(urls, **system.nats.credential(naming.smoke_user("core")))
     js = accounts.jetstream()
     b: Proc | None = None
     ids = [str(uuid.uuid4()) for _ in range(events)]
     try:
-        await until(lambda: _pings(smoke, 1), 30)
+        await _settle_async(lambda: _pings(smoke, 1), 30, "one welcome answering")
         pending = []
         for i, account in enumerate(ids):
             payload = json.dumps({"id": account, "email": f"fault{i}@example.com"}).encode()
@@ -498,7 +486,9 @@ async def worker_fault(system: WorkerSystem, events: int = 600) -> WorkerRun:
         # Freeze the worker mid-handling: some rows written, messages in its hands unacked.
         in_flight = 0
         for _ in range(50):
-            await until(lambda: _at_least(welcomed_rows, events // 5), 30, poll=0.01)
+            await _settle_async(
+                lambda: _at_least(welcomed_rows, events // 5), 30, "a fifth welcomed", poll=0.01
+            )
             a.send(signal.SIGSTOP)
             info = await smoke.jetstream().consumer_info("ACCOUNTS", "welcome")
             in_flight = info.num_ack_pending
@@ -507,7 +497,8 @@ async def worker_fault(system: WorkerSystem, events: int = 600) -> WorkerRun:
             a.send(signal.SIGCONT)  # between two fetches: let it take its next batch
             await asyncio.sleep(0.01)
         b = system.start_welcome(2)
-        await until(lambda: _pings(smoke, 1), 30)  # the frozen one does not answer
+        # the frozen one does not answer
+        await _settle_async(lambda: _pings(smoke, 1), 30, "only the new welcome answering")
         signal_and_wait(a, signal.SIGKILL)
         killed = time.monotonic()
 
@@ -515,7 +506,7 @@ async def worker_fault(system: WorkerSystem, events: int = 600) -> WorkerRun:
             info = await smoke.jetstream().consumer_info("ACCOUNTS", "welcome")
             return info.num_pending == 0 and info.num_ack_pending == 0
 
-        done = bool(await until(drained, 60, poll=0.1))
+        done = await _settle_async(drained, 60, "the consumer drained", poll=0.1)
         info = await smoke.jetstream().consumer_info("ACCOUNTS", "welcome")
         redeliveries = info.delivered.consumer_seq - events
         welcomed = await _welcomed_events(smoke.jetstream())
@@ -659,13 +650,13 @@ def postgres_fault(server: LocalPostgres, writers: int = 4, write_s: float = 1.0
     threads = [threading.Thread(target=write, args=(w,), daemon=True) for w in range(writers)]
     for thread in threads:
         thread.start()
-    _wait(lambda: len(committed) >= 200, 15)
+    _settle(lambda: len(committed) >= 200, 15, "200 commits")
     time.sleep(write_s)
     killed_at = time.monotonic()
     signal_and_wait(server.proc, signal.SIGKILL)
     server.start()  # crash recovery replays the WAL
     restarted = time.monotonic()
-    _wait(lambda: sum(t > restarted for t in commit_times) >= 200, 30)
+    _settle(lambda: sum(t > restarted for t in commit_times) >= 200, 30, "200 commits after")
     time.sleep(write_s)
     stop.set()
     for thread in threads:
@@ -687,15 +678,6 @@ def postgres_fault(server: LocalPostgres, writers: int = 4, write_s: float = 1.0
         ),
     )
     return PgRun(committed, in_doubt, interrupted, present, absorbed[0], after, figures)
-
-
-def _wait(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 # -- the local stack's own processes killed ----------------------------------------------------
@@ -731,13 +713,16 @@ def stack_health(stack: LocalStack, outputs: StackOutputs, within: float = 20.0)
     run until it passes or `within` seconds are over: a restarted node's replicas take a moment
     to catch up. Check name → passed (a skip with a reason counts as passed), of the last run."""
     manifest = load_manifest(stack.manifest_path)
-    deadline = time.monotonic() + within
-    while True:
+    health: dict[str, bool] = {}
+
+    def passes() -> bool:
         run = run_smoke(manifest, outputs, source="recovered stack", skip=["probes"])
-        health = {r.name: r.status is not Status.FAIL for r in run.results}
-        if all(health.values()) or time.monotonic() > deadline:
-            return health
-        time.sleep(0.5)
+        health.clear()
+        health.update((r.name, r.status is not Status.FAIL) for r in run.results)
+        return all(health.values())
+
+    _settle(passes, within, "every smoke check passing", poll=0.5)
+    return health
 
 
 def local_stack_fault(
@@ -757,7 +742,7 @@ def local_stack_fault(
     if outputs.database is None:
         raise RuntimeError("the local stack's outputs name no database")
     db = outputs.database.urls["accounts"]
-    _wait(lambda: _welcomes(db, created) == dict.fromkeys(created, 1), 15)
+    _settle(lambda: _welcomes(db, created) == dict.fromkeys(created, 1), 15, "each welcomed once")
     procs = {name: proc for name, _, proc, _ in stack.processes()}
     killed_at = time.monotonic()
     for name in order:
@@ -769,7 +754,7 @@ def local_stack_fault(
     with httpx.Client(timeout=10) as http:
         found = [a for a in created if http.get(f"{gateway}/accounts/{a}").status_code == 200]
         fresh = http.post(f"{gateway}/accounts", json={"email": f"after-{tag}@example.com"})
-    _wait(lambda: _welcomes(db, created) == dict.fromkeys(created, 1), 15)
+    _settle(lambda: _welcomes(db, created) == dict.fromkeys(created, 1), 15, "each welcomed once")
     welcomed = _welcomes(db, created)
     figures = Figures(
         scenario=f"dev: kill -9 {label}",
