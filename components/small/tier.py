@@ -18,20 +18,19 @@ from typing import Any, Protocol
 import pulumi
 
 from components.jetstream import JetStreamDefinitions
-from components.small.env import service_env
 from components.small.grafana import Metrics
 from components.small.neon import Database
-from components.small.railway import Services, deployed_services
+from components.small.railway import Services
 from components.small.synadia import Nats, NatsConnection
-from components.small.vercel import Frontends, frontend_services
+from components.small.vercel import Frontends
 from deploykit.errors import ConfigError
-from deploykit.laws.authconf import render_authorization_json
-from deploykit.laws.permissions import compile_authorization
 from deploykit.manifest.model import Manifest
+from deploykit.small.accounts import default_authorization
+from deploykit.small.services import deployed_services, frontend_services, service_env
 from deploykit.stack.config import SmallConfig
 from deploykit.stack.outputs import StackOutputs, parse_outputs
 
-__all__ = ["JetStreamStep", "SmallTier", "default_authorization", "default_jetstream"]
+__all__ = ["JetStreamStep", "SmallTier", "default_jetstream"]
 
 SECRET_OUTPUTS = frozenset({"nats", "database"})
 
@@ -56,26 +55,6 @@ def default_jetstream(
     return JetStreamDefinitions(
         name, manifest, nats.urls, nats.cluster_size, nats.credentials, opts=opts
     )
-
-
-def default_authorization(manifest: Manifest) -> dict[str, Any]:
-    """The permission compiler's document, as Synadia's user `jwt_settings` per bus account.
-
-    Synadia Cloud runs the system account itself, so the compiler's `SYS` account is left out.
-    """
-    document = render_authorization_json(compile_authorization(manifest))
-    return {
-        "accounts": {
-            account["name"]: {
-                "users": {
-                    user["name"]: {k: v for k, v in user["permissions"].items() if v is not None}
-                    for user in account["users"]
-                }
-            }
-            for account in document["accounts"]
-            if account["name"] != document["system_account"]
-        }
-    }
 
 
 class SmallTier(pulumi.ComponentResource):
@@ -155,13 +134,15 @@ class SmallTier(pulumi.ComponentResource):
 
     def _env(self, name: str, *, with_port: bool) -> dict[str, pulumi.Input[str]]:
         urls = self.database.urls if self.database else {}
+        telemetry = self.metrics.telemetry
         return service_env(
             self._manifest.system,
             name,
             self._manifest.services[name],
-            self.nats.connection,
+            self.nats.connection.urls,
+            self.nats.connection.creds[name],
             urls,
-            self.metrics.telemetry,
+            (telemetry.endpoint, telemetry.headers),
             with_port=with_port,
         )
 

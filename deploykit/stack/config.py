@@ -55,12 +55,14 @@ class NeonSettings(_Config):
     regionId: str = "aws-us-east-2"
     pgVersion: Annotated[int, Field(ge=14, le=17)] = 16
     orgId: str = ""
+    orgKey: bool = False  # deploykit:neonApiKey is an organization key, which implies orgId
     branch: Annotated[str, Field(min_length=1)] = "main"
 
 
 class RailwaySettings(_Config):
     workspaceId: str = ""
     environment: str = "production"
+    region: Annotated[str, Field(min_length=1)] = "us-west2"
 
 
 class VercelFrontend(_Config):

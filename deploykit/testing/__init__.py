@@ -3,4 +3,6 @@
 Everything here starts or drives real parts (servers, processes, a Pulumi engine, test hosts),
 except the Pulumi mock engine, which is Pulumi's own mock runtime recording what a program
 declares.
+
+fakes/  effectful: the SaaS API fakes (Neon, Railway, Synadia Cloud), see its docstring
 """

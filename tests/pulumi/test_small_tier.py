@@ -13,10 +13,10 @@ import pytest
 
 from components.small import SmallTier
 from components.small.synadia import NatsConnection
-from components.small.tier import default_authorization
 from deploykit.errors import ConfigError
 from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
+from deploykit.small.accounts import default_authorization
 from deploykit.stack.config import SmallConfig
 from deploykit.stack.outputs import StackOutputs
 from tests.fakes.engine import Engine, plain, run
@@ -34,7 +34,7 @@ TOKENS = {
 }
 SETTINGS: dict[str, Any] = {
     "nats": {"systemId": "sys-1"},
-    "neon": {"regionId": "aws-eu-central-1", "pgVersion": 17},
+    "neon": {"regionId": "aws-eu-central-1", "pgVersion": 17, "orgId": "org-acme-1"},
     "railway": {"workspaceId": "ws-1"},
     "grafana": {"stackSlug": "acme"},
     "vercel": {
@@ -158,8 +158,9 @@ def test_users_get_the_documents_permissions_and_accounts_their_jetstream_limits
     core = engine.registrations["small-nats-core"]
     assert core.input("system_id") == "sys-1"
     assert core.input("name") == "core"
-    tiers = core.input("jwt_settings")["limits"]["tiered_limits"]
-    assert set(tiers) == {"R1"}  # maxReplicas 1: every R3 stream runs as R1 on the free plan
+    limits = core.input("limits")
+    assert set(limits["tiered_limits"]) == {"1"}  # maxReplicas 1: every R3 stream runs as R1
+    assert {"conn", "subs", "payload", "data", "imports", "exports"} <= set(limits)
     assert user.input("account_id") == "small-nats-core-id"
 
 
@@ -174,7 +175,7 @@ def test_services_run_their_image_with_replicas_and_their_own_variables(
     )
     service = engine.registrations["small-services-accounts"]
     assert service.input("image") == "ghcr.io/acme/accounts:latest"
-    assert service.input("replicas") == 2
+    assert (service.input("region"), service.input("replicas")) == ("us-west2", 2)
     assert service.input("environment_id") == "env-test"
     variables = service.input("variables")
     assert variables["DEPLOYKIT_SERVICE"] == "accounts"

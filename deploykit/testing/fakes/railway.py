@@ -11,7 +11,17 @@ VariableCollectionUpsertInput. What it holds clients to:
 - `environments` is a Relay connection paged with first/after;
 - `serviceInstanceDeployV2` returns a bare deployment id; `deployment(id){status}` walks
   QUEUED → BUILDING → DEPLOYING → SUCCESS (CRASHED for an image named like `*crash*`);
-- `variables` includes the RAILWAY_* variables Railway provides to every service.
+- `variables` includes the RAILWAY_* variables Railway provides to every service;
+- replicas live per region in `multiRegionConfig` ({region: {numReplicas} | null}, null removes
+  the region), the way the official CLI (railwayapp/cli commit df3838bf, `src/commands/scale.rs`)
+  and the terraform provider (terraform-provider-railway commit b1cd755c,
+  `internal/provider/resource_service.go`) write them; a deployment records the instance's
+  config in `meta.serviceManifest.deploy`, read back through `serviceInstance.latestDeployment`.
+  The legacy `numReplicas` is accepted (the schema has it) but no deployment uses it, so a
+  client that scales with it reads back one replica in the default region;
+- `projectCreate` without `workspaceId` when the token sees several workspaces is refused (the
+  CLI makes the user pick one, `src/commands/init.rs`); Railway's exact words for it are not
+  published, so the message here is the fake's own. `me { workspaces { id name } }` lists them.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.fakes.server import FakeServer, Reply, Request, ids, json_reply
+from deploykit.testing.fakes.server import FakeServer, Reply, Request, ids, json_reply
 
 __all__ = ["FakeRailway"]
 
@@ -41,6 +51,9 @@ INSTANCE_UPDATE_INPUT = {
 }  # fmt: skip
 VARIABLES_INPUT = {"projectId", "environmentId", "serviceId", "variables", "replace", "skipDeploys"}
 DEPLOY_STEPS = ["QUEUED", "BUILDING", "DEPLOYING", "SUCCESS"]
+DEFAULT_REGION = (
+    "us-west2"  # a region id as the CLI's tests spell them (src/controllers/regions.rs)
+)
 
 
 class GraphQLError(Exception):
@@ -67,9 +80,15 @@ def check_input(value: Any, allowed: set[str], required: tuple[str, ...], type_n
 
 
 class FakeRailway(FakeServer):
-    def __init__(self, token: str = "railway-test-token", extra_environments: int = 0) -> None:
+    def __init__(
+        self,
+        token: str = "railway-test-token",
+        extra_environments: int = 0,
+        workspaces: tuple[tuple[str, str], ...] = (("ws-1", "acme"),),
+    ) -> None:
         super().__init__()
         self.token = token
+        self.workspaces = dict(workspaces)
         self.extra_environments = extra_environments
         self.projects: dict[str, dict[str, Any]] = {}
         self.environments: dict[str, dict[str, Any]] = {}
@@ -106,13 +125,26 @@ class FakeRailway(FakeServer):
 
     def _projectCreate(self, variables: dict[str, Any]) -> dict[str, Any]:
         spec = check_input(variables.get("input"), PROJECT_CREATE_INPUT, (), "ProjectCreateInput")
-        project = {"id": next(self._ids), "name": spec.get("name", "unnamed")}
+        workspace = spec.get("workspaceId")
+        if workspace is None and len(self.workspaces) > 1:
+            raise GraphQLError("workspaceId is required: this token belongs to several workspaces")
+        if workspace is not None and workspace not in self.workspaces:
+            raise GraphQLError("Workspace not found")
+        workspace = workspace or next(iter(self.workspaces))
+        project = {
+            "id": next(self._ids),
+            "name": spec.get("name", "unnamed"),
+            "workspaceId": workspace,
+        }
         self.projects[project["id"]] = project
         for number in range(self.extra_environments):
             self._new_environment(project["id"], f"pr-{number}")
         self._new_environment(project["id"], spec.get("defaultEnvironmentName", "production"))
         edges = [{"node": {"id": e["id"], "name": e["name"]}} for e in self._envs(project["id"])]
         return {**project, "environments": {"edges": edges}}
+
+    def _me(self, _variables: dict[str, Any]) -> dict[str, Any]:
+        return {"workspaces": [{"id": i, "name": n} for i, n in self.workspaces.items()]}
 
     def _envs(self, project_id: str) -> list[dict[str, Any]]:
         return [e for e in self.environments.values() if e["projectId"] == project_id]
@@ -167,7 +199,11 @@ class FakeRailway(FakeServer):
             "projectId": spec["projectId"],
         }
         self.services[service["id"]] = service
-        self.instances[(environment["id"], service["id"])] = {"numReplicas": 1, "source": source}
+        self.instances[(environment["id"], service["id"])] = {
+            "source": source,
+            "multiRegionConfig": {DEFAULT_REGION: {"numReplicas": 1}},
+            "latestDeployment": None,
+        }
         self.variables[(environment["id"], service["id"])] = dict(spec.get("variables") or {})
         return service
 
@@ -202,9 +238,30 @@ class FakeRailway(FakeServer):
 
     def _serviceInstanceUpdate(self, variables: dict[str, Any]) -> bool:
         instance = self._instance_of(*need(variables, "environmentId", "serviceId"))
-        spec = check_input(
-            variables.get("input"), INSTANCE_UPDATE_INPUT, (), "ServiceInstanceUpdateInput"
+        spec = dict(
+            check_input(
+                variables.get("input"), INSTANCE_UPDATE_INPUT, (), "ServiceInstanceUpdateInput"
+            )
         )
+        regions = spec.pop("multiRegionConfig", None)
+        if regions is not None:
+            if not isinstance(regions, dict):
+                raise GraphQLError("multiRegionConfig must be a JSON object")
+            config = dict(instance["multiRegionConfig"])
+            for region, value in regions.items():
+                if value is None:
+                    config.pop(region, None)
+                elif (
+                    not isinstance(value, dict)
+                    or set(value) != {"numReplicas"}
+                    or not (isinstance(value["numReplicas"], int) and value["numReplicas"] >= 1)
+                ):
+                    raise GraphQLError(
+                        f"multiRegionConfig.{region}: expected {{numReplicas: Int >= 1}}"
+                    )
+                else:
+                    config[region] = value
+            instance["multiRegionConfig"] = config
         instance.update(spec)
         return True
 
@@ -240,10 +297,15 @@ class FakeRailway(FakeServer):
         image = (instance.get("source") or {}).get("image") or ""
         steps = [*DEPLOY_STEPS[:-1], "CRASHED"] if "crash" in image else list(DEPLOY_STEPS)
         deployment_id = next(self._ids)
+        deploy = {"multiRegionConfig": dict(instance["multiRegionConfig"])}
         self.deployments[deployment_id] = {
             "id": deployment_id,
             "steps": steps,
             "serviceId": service_id,
+        }
+        instance["latestDeployment"] = {
+            "id": deployment_id,
+            "meta": {"image": image, "serviceManifest": {"deploy": deploy}},
         }
         return deployment_id
 
