@@ -3,4 +3,7 @@
 Everything here starts or drives real parts (servers, processes, a Pulumi engine, test hosts),
 except the Pulumi mock engine, which is Pulumi's own mock runtime recording what a program
 declares.
+
+engine.py  a hermetic real Pulumi engine: file backend, passphrase secrets, inline programs,
+           preview/up/refresh/destroy/import, the raw state and the real CLI (effectful)
 """
