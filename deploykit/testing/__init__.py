@@ -4,5 +4,7 @@ Everything here starts or drives real parts (servers, processes, a Pulumi engine
 except the Pulumi mock engine, which is Pulumi's own mock runtime recording what a program
 declares.
 
-fakes/  effectful: the SaaS API fakes (Neon, Railway, Synadia Cloud), see its docstring
+engine.py  a hermetic real Pulumi engine: file backend, passphrase secrets, inline programs,
+           preview/up/refresh/destroy/import, the raw state and the real CLI (effectful)
+fakes/     the SaaS API fakes (Neon, Railway, Synadia Cloud), see its docstring (effectful)
 """
