@@ -11,10 +11,10 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
-from components.small.dynamic import ApiProvider
+from components.small.dynamic import ApiProvider, integral
 from deploykit.manifest.model import Manifest
 from deploykit.saas.http import NotFound
-from deploykit.saas.neon import DEFAULT_URL, NEON, NeonClient
+from deploykit.saas.neon import NEON, NeonClient
 from deploykit.small.database import owners, project_org, require_tls
 from deploykit.stack.config import NeonSettings
 
@@ -51,6 +51,7 @@ class ProjectProvider(_NeonProvider):
     update_on = ("name", "branch")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        props = integral(props)
         with self._client() as api:
             created = api.create_project(
                 props["name"],
@@ -92,6 +93,7 @@ class ProjectProvider(_NeonProvider):
         return ReadResult(id_, outs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        news = integral(news)
         with self._client() as api:
             if olds.get("name") != news["name"]:
                 api.rename_project(id_, news["name"])
@@ -110,6 +112,7 @@ class RoleProvider(_NeonProvider):
     update_on = ()
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        props = integral(props)
         with self._client() as api:
             role = api.create_role(props["project_id"], props["branch_id"], props["name"])
         id_ = f"{props['project_id']}/{props['branch_id']}/{role.name}"
@@ -136,6 +139,7 @@ class DatabaseProvider(_NeonProvider):
     update_on = ("owner",)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        props = integral(props)
         project_id, branch_id, name, owner = (
             props[k] for k in ("project_id", "branch_id", "name", "owner")
         )
@@ -158,6 +162,7 @@ class DatabaseProvider(_NeonProvider):
         return ReadResult(id_, {**outs, "owner": database.owner_name, "uri": uri})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        news = integral(news)
         project_id, branch_id, name = id_.split("/", 2)
         with self._client() as api:
             api.set_database_owner(project_id, branch_id, name, news["owner"])
@@ -280,14 +285,14 @@ class Database(pulumi.ComponentResource):
                 )
 
     def create_project(self) -> NeonProject:
-        provider = ProjectProvider(DEFAULT_URL)
+        provider = ProjectProvider(self._settings.apiUrl)
         opts = pulumi.ResourceOptions(parent=self)
         return NeonProject(
             f"{self._name}-project", provider, self._settings, self._manifest.system, opts
         )
 
     def create_roles(self) -> dict[str, NeonRole]:
-        provider = RoleProvider(DEFAULT_URL)
+        provider = RoleProvider(self._settings.apiUrl)
         return {
             owner: NeonRole(
                 f"{self._name}-role-{owner}",
@@ -300,7 +305,7 @@ class Database(pulumi.ComponentResource):
         }
 
     def create_databases(self) -> dict[str, NeonDatabase]:
-        provider = DatabaseProvider(DEFAULT_URL)
+        provider = DatabaseProvider(self._settings.apiUrl)
         databases: dict[str, NeonDatabase] = {}
         for key in self._manifest.databases:
             owner = self.roles[self._manifest.database_owner(key)]

@@ -14,10 +14,10 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
-from components.small.dynamic import ApiProvider, changed
+from components.small.dynamic import ApiProvider, changed, integral
 from deploykit.manifest.model import Manifest
 from deploykit.saas.http import NotFound
-from deploykit.saas.railway import DEFAULT_URL, RAILWAY, RailwayClient
+from deploykit.saas.railway import RAILWAY, RailwayClient
 from deploykit.small.services import deployed_services
 from deploykit.stack.config import RailwaySettings
 
@@ -47,6 +47,7 @@ class ProjectProvider(_RailwayProvider):
     update_on = ("name",)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        props = integral(props)
         with self._client() as api:
             project, environment_id = api.create_project(
                 props["name"], props["workspace_id"], props["environment"]
@@ -63,6 +64,7 @@ class ProjectProvider(_RailwayProvider):
         return ReadResult(id_, {**props, "name": project.name, "environment_id": environment_id})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        news = integral(news)
         with self._client() as api:
             api.rename_project(id_, news["name"])
         return UpdateResult({**olds, **news})
@@ -79,6 +81,7 @@ class ServiceProvider(_RailwayProvider):
     update_on = ("name", "image", "region", "replicas", "variables")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        props = integral(props)
         project_id, environment_id = props["project_id"], props["environment_id"]
         regions = {props["region"]: props["replicas"]}
         with self._client() as api:
@@ -110,6 +113,7 @@ class ServiceProvider(_RailwayProvider):
         return ReadResult(id_, outs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        news = integral(news)
         project_id, environment_id = news["project_id"], news["environment_id"]
         deployment = olds.get("deployment_id")
         with self._client() as api:
@@ -210,7 +214,7 @@ class Services(pulumi.ComponentResource):
     def create_project(self, settings: RailwaySettings) -> RailwayProject:
         return RailwayProject(
             f"{self._name}-project",
-            ProjectProvider(DEFAULT_URL),
+            ProjectProvider(settings.apiUrl),
             settings,
             self._manifest.system,
             pulumi.ResourceOptions(parent=self),
@@ -219,7 +223,7 @@ class Services(pulumi.ComponentResource):
     def create_services(
         self, env: Mapping[str, Mapping[str, pulumi.Input[str]]], wait_for: list[pulumi.Resource]
     ) -> dict[str, RailwayService]:
-        provider = ServiceProvider(DEFAULT_URL)
+        provider = ServiceProvider(self._settings.apiUrl)
         services: dict[str, RailwayService] = {}
         for name in self.names:
             service = self._manifest.services[name]

@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
-from components.small.dynamic import ApiProvider, managed_view
+from components.small.dynamic import ApiProvider, integral, managed_view
 from deploykit.errors import ConfigError
 from deploykit.manifest import naming
 from deploykit.manifest.model import Manifest
@@ -70,6 +70,7 @@ class AccountProvider(ApiProvider):
         return spell_tiers(limits, system.jetstream_tiers or [], system.name)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        props = integral(props)
         with self._client() as api:
             limits = self._spelled(api, props["system_id"], props["limits"])
             account = api.create_account(props["system_id"], props["name"], {"limits": limits})
@@ -92,6 +93,7 @@ class AccountProvider(ApiProvider):
         return ReadResult(id_, outs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        news = integral(news)
         with self._client() as api:
             new = self._spelled(api, news["system_id"], news["limits"])
             old = self._spelled(api, olds["system_id"], olds.get("limits") or {})
@@ -116,6 +118,7 @@ class UserProvider(ApiProvider):
         return SynadiaClient(self.require_token(), self.api_url, **self.client_options)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        props = integral(props)
         settings = UserJwtSettings.model_validate(props["jwt_settings"])
         with self._client() as api:
             group = api.default_sk_group(props["account_id"])
@@ -143,6 +146,7 @@ class UserProvider(ApiProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """New permissions live in a new JWT, so the creds are downloaded again."""
+        news = integral(news)
         settings = UserJwtSettings.model_validate(news["jwt_settings"])
         with self._client() as api:
             user = api.update_user(id_, settings)

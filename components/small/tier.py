@@ -91,7 +91,11 @@ class SmallTier(pulumi.ComponentResource):
     def check_tokens(self) -> None:
         """Every API token the manifest needs is set, or one message lists how to set them."""
         manifest, settings = self._manifest, self._settings
-        needed = [("grafana", "cloudAccessPolicyToken", "a Grafana Cloud access policy token")]
+        needed = []
+        if settings.grafana.enabled:
+            needed.append(
+                ("grafana", "cloudAccessPolicyToken", "a Grafana Cloud access policy token")
+            )
         if not settings.nats.existingCredentials:
             needed.append(("deploykit", "synadiaToken", "a Synadia Cloud personal access token"))
         if manifest.databases:
@@ -127,14 +131,16 @@ class SmallTier(pulumi.ComponentResource):
             return None
         return Database(f"{self._name}-database", self._manifest, self._settings.neon, self._opts())
 
-    def create_metrics(self) -> Metrics:
+    def create_metrics(self) -> Metrics | None:
+        if not self._settings.grafana.enabled:
+            return None
         return Metrics(
             f"{self._name}-metrics", self._manifest, self._settings.grafana, self._opts()
         )
 
     def _env(self, name: str, *, with_port: bool) -> dict[str, pulumi.Input[str]]:
         urls = self.database.urls if self.database else {}
-        telemetry = self.metrics.telemetry
+        telemetry = self.metrics.telemetry if self.metrics else None
         return service_env(
             self._manifest.system,
             name,
@@ -142,7 +148,7 @@ class SmallTier(pulumi.ComponentResource):
             self.nats.connection.urls,
             self.nats.connection.creds[name],
             urls,
-            (telemetry.endpoint, telemetry.headers),
+            (telemetry.endpoint, telemetry.headers) if telemetry else None,
             with_port=with_port,
         )
 
@@ -180,9 +186,10 @@ class SmallTier(pulumi.ComponentResource):
         parts: dict[str, pulumi.Input[Any]] = {
             "credentials": self.nats.connection.credentials,
             "frontend_urls": pulumi.Output.all(**self.frontends.urls) if self.frontends else {},
-            "grafana_url": self.metrics.stack.url,
-            "prometheus_url": self.metrics.stack.prometheus_url,
         }
+        if self.metrics:
+            parts["grafana_url"] = self.metrics.stack.url
+            parts["prometheus_url"] = self.metrics.stack.prometheus_url
         if self.database:
             parts["admin_url"] = self.database.admin_url
             parts["database_urls"] = pulumi.Output.all(**self.database.urls)
@@ -216,8 +223,8 @@ class SmallTier(pulumi.ComponentResource):
                     for name, service in manifest.services.items()
                 ],
                 "observability": {
-                    "grafana_url": values["grafana_url"],
-                    "prometheus_url": values["prometheus_url"],
+                    "grafana_url": values.get("grafana_url"),
+                    "prometheus_url": values.get("prometheus_url"),
                 },
             }
             return parse_outputs(data, "the small stack outputs").model_dump(mode="json")

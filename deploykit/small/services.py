@@ -39,7 +39,8 @@ def deployed_services(manifest: Manifest) -> list[str]:
 
 
 def frontend_services(manifest: Manifest, settings: VercelSettings) -> list[str]:
-    """The frontend services; settings for a service that is no frontend are a mistake."""
+    """The frontend services Vercel gets (none when `vercel.enabled` is false); settings for a
+    service that is no frontend are a mistake."""
     names = [n for n, s in manifest.services.items() if s.role is Role.FRONTEND]
     unknown = sorted(set(settings.frontends) - set(names))
     if unknown:
@@ -48,7 +49,7 @@ def frontend_services(manifest: Manifest, settings: VercelSettings) -> list[str]
             f"{'is' if len(unknown) == 1 else 'are'} no frontend service of the manifest "
             f"(frontends: {', '.join(names) or 'none'})"
         )
-    return names
+    return names if settings.enabled else []
 
 
 def service_env(

@@ -52,6 +52,7 @@ class SynadiaSettings(_Config):
 
 
 class NeonSettings(_Config):
+    apiUrl: str = "https://console.neon.tech/api/v2"
     regionId: str = "aws-us-east-2"
     pgVersion: Annotated[int, Field(ge=14, le=17)] = 16
     orgId: str = ""
@@ -60,6 +61,7 @@ class NeonSettings(_Config):
 
 
 class RailwaySettings(_Config):
+    apiUrl: str = "https://backboard.railway.com/graphql/v2"
     workspaceId: str = ""
     environment: str = "production"
     region: Annotated[str, Field(min_length=1)] = "us-west2"
@@ -73,11 +75,13 @@ class VercelFrontend(_Config):
 
 
 class VercelSettings(_Config):
+    enabled: bool = True  # false: frontends are not deployed by this stack
     team: str = ""
     frontends: dict[str, VercelFrontend] = Field(default_factory=dict)
 
 
 class GrafanaSettings(_Config):
+    enabled: bool = True  # false: no Grafana Cloud stack, dashboards, alerts or OTLP variables
     stackSlug: str = ""
     region: str = "us"
     existingStack: bool = False

@@ -185,3 +185,12 @@ def test_429_is_retried_and_5xx_only_for_queries(
     with pytest.raises(ApiError, match="POST /graphql/v2 failed with 502"):
         projects.update(created.id, created.outs, {**PROJECT, "name": "renamed"})
     assert fake.projects[created.id]["name"] == "acme"
+
+
+def test_replicas_the_engine_hands_over_as_floats_are_sent_as_ints(
+    services: ServiceProvider, project: dict[str, Any], fake: FakeRailway
+) -> None:
+    """GraphQL's Int refuses 2.0, which is how the engine passes 2 (protobuf doubles)."""
+    created = services.create(service_props(project, replicas=2.0))
+    key = (project["environment_id"], created.id)
+    assert fake.instances[key]["multiRegionConfig"] == {"us-west2": {"numReplicas": 2}}

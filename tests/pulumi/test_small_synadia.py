@@ -221,3 +221,15 @@ def test_a_patch_clears_what_is_no_longer_set(
     stored = fake.users[created.id]["jwt_settings"]
     assert "resp" not in stored
     assert stored["sub"] == {"allow": ["a.>"]}
+
+
+def test_numbers_the_engine_hands_over_as_floats_are_sent_as_integers(
+    accounts: AccountProvider, fake: FakeSynadia
+) -> None:
+    """The engine passes inputs as protobuf doubles (2 → 2.0); Synadia's int64 fields refuse
+    2.0. Failed before (seen under the real engine only): 400 "must be an integer"."""
+    floats = {"conn": 10.0, "tiered_limits": {"1": {"disk_storage": 1024.0, "streams": 2.0}}}
+    created = accounts.create(account_props(limits=floats))
+    stored = fake.accounts[created.id]["jwt_settings"]["limits"]
+    assert stored == {"conn": 10, "tiered_limits": {"R1": {"disk_storage": 1024, "streams": 2}}}
+    assert all(type(v) is int for v in stored["tiered_limits"]["R1"].values())

@@ -85,9 +85,13 @@ class FakeRailway(FakeServer):
         token: str = "railway-test-token",
         extra_environments: int = 0,
         workspaces: tuple[tuple[str, str], ...] = (("ws-1", "acme"),),
+        deploy_steps: tuple[str, ...] = tuple(DEPLOY_STEPS),
     ) -> None:
+        """`deploy_steps`: the statuses a deployment walks, one per poll (shorter for tests
+        that are not about waiting)."""
         super().__init__()
         self.token = token
+        self.deploy_steps = deploy_steps
         self.workspaces = dict(workspaces)
         self.extra_environments = extra_environments
         self.projects: dict[str, dict[str, Any]] = {}
@@ -295,7 +299,9 @@ class FakeRailway(FakeServer):
         environment_id, service_id = need(variables, "environmentId", "serviceId")
         instance = self._instance_of(environment_id, service_id)
         image = (instance.get("source") or {}).get("image") or ""
-        steps = [*DEPLOY_STEPS[:-1], "CRASHED"] if "crash" in image else list(DEPLOY_STEPS)
+        steps = list(self.deploy_steps)
+        if "crash" in image:
+            steps[-1] = "CRASHED"
         deployment_id = next(self._ids)
         deploy = {"multiRegionConfig": dict(instance["multiRegionConfig"])}
         self.deployments[deployment_id] = {
