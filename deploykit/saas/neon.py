@@ -21,6 +21,9 @@ this client relies on:
 - `POST /projects`: "You may need to specify an org_id parameter depending on your API key type"
   (same spec); neon.com/docs/reference/api/projects/create-project: a personal API key must
   include `org_id`, an organization key implies it.
+Neon's own client, `neon-api` 0.3.0 (PyPI), is not used: it parses every answer as JSON (so the
+204 above fails), raises one error type without the status, and neither retries nor waits for
+operations (docs/small.md).
 """
 
 from __future__ import annotations

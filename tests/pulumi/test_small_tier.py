@@ -531,3 +531,20 @@ def test_a_manifest_without_database_or_frontends_creates_neither(manifest: Mani
     assert "small-frontends" not in engine.registrations
     assert engine.exports["database"][0] is None
     assert "DATABASE_URL" not in engine.registrations["small-services-welcome"].input("variables")
+
+
+def test_vercel_and_grafana_can_be_switched_off(manifest: Manifest) -> None:
+    settings = {**SETTINGS, "vercel": {"enabled": False}, "grafana": {"enabled": False}}
+    config = {k: v for k, v in TOKENS.items() if k.startswith("deploykit:")}
+    engine = deploy(
+        manifest,
+        settings,
+        config,
+        authorization=AUTHORIZATION,
+        jetstream=lambda n, m, c, o: Definitions(n, o),
+    )
+    assert not [
+        r for r in engine.registrations.values() if r.type.startswith(("vercel:", "grafana:"))
+    ]
+    variables = engine.registrations["small-services-accounts"].input("variables")
+    assert not [key for key in variables if key.startswith("OTEL_")]
