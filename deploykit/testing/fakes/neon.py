@@ -50,6 +50,28 @@ PROJECT_CREATE = obj({"project": obj({
     "settings": obj({}),
     "provisioner": string(),
 })}, required=("project",))  # fmt: skip
+ROLE_CREATE = obj(
+    {"role": obj({"name": string(min_length=1), "no_login": boolean()}, required=("name",))},
+    required=("role",),
+)  # RoleCreateRequest
+DATABASE_CREATE = obj(
+    {"database": obj({"name": string(min_length=1), "owner_name": string(min_length=1)},
+                     required=("name", "owner_name"))},
+    required=("database",),
+)  # DatabaseCreateRequest  # fmt: skip
+DATABASE_UPDATE = obj(
+    {"database": obj({"name": string(min_length=1), "owner_name": string(min_length=1)})},
+    required=("database",),
+)  # DatabaseUpdateRequest
+PROJECT_UPDATE = obj(
+    {"project": obj({"name": string(min_length=1, max_length=256), "settings": obj({}),
+                     "default_endpoint_settings": _ENDPOINT_SETTINGS})},
+    required=("project",),
+)  # ProjectUpdateRequest (the fields the fake knows)  # fmt: skip
+BRANCH_UPDATE = obj(
+    {"branch": obj({"name": string(min_length=1), "protected": boolean(), "expires_at": string()})},
+    required=("branch",),
+)  # BranchUpdateRequest
 ORG_KEY_ORG = "org-fake-1"  # the organization an organization key belongs to
 REGIONS = {"aws-us-east-2", "aws-us-east-1", "aws-us-west-2", "aws-eu-central-1", "azure-eastus2"}
 UNFINISHED = {"scheduling", "running"}
@@ -206,15 +228,9 @@ class FakeNeon(FakeServer):
         return json_reply(200, {"project": self.projects[project_id]["project"]})
 
     def _update_project(self, request: Request, project_id: str) -> Reply:
-        spec = (request.json() or {}).get("project")
-        if not isinstance(spec, dict) or set(spec) - {
-            "name",
-            "settings",
-            "default_endpoint_settings",
-        }:
-            return error(
-                400, "body must be {project: {name?, settings?, default_endpoint_settings?}}"
-            )
+        if found := problems(request.json(), PROJECT_UPDATE):
+            return error(400, "; ".join(found))
+        spec = request.json()["project"]
         self.projects[project_id]["project"].update(spec)
         return json_reply(200, {"project": self.projects[project_id]["project"], "operations": []})
 
@@ -244,9 +260,9 @@ class FakeNeon(FakeServer):
         branch = self._branch(project_id, branch_id)
         if branch is None:
             return error(404, "branch not found")
-        spec = (request.json() or {}).get("branch")
-        if not isinstance(spec, dict) or set(spec) - {"name", "protected", "expires_at"}:
-            return error(400, "body must be {branch: {name?, protected?, expires_at?}}")
+        if found := problems(request.json(), BRANCH_UPDATE):
+            return error(400, "; ".join(found))
+        spec = request.json()["branch"]
         branch.update(spec)
         return json_reply(200, {"branch": branch, "operations": []})
 
@@ -269,9 +285,9 @@ class FakeNeon(FakeServer):
         roles = self.projects[project_id]["roles"].get(branch_id)
         if roles is None:
             return error(404, "branch not found")
-        spec = (request.json() or {}).get("role")
-        if not isinstance(spec, dict) or not spec.get("name") or set(spec) - {"name", "no_login"}:
-            return error(400, "body must be {role: {name, no_login?}}")
+        if found := problems(request.json(), ROLE_CREATE):
+            return error(400, "; ".join(found))
+        spec = request.json()["role"]
         if len(spec["name"].encode()) > 63:
             return error(400, "role name is longer than 63 bytes")
         if spec["name"] in roles:
@@ -298,9 +314,9 @@ class FakeNeon(FakeServer):
         state = self.projects[project_id]
         if branch_id not in state["branches"]:
             return error(404, "branch not found")
-        spec = (request.json() or {}).get("database")
-        if not isinstance(spec, dict) or set(spec) != {"name", "owner_name"}:
-            return error(400, "body must be {database: {name, owner_name}}")
+        if found := problems(request.json(), DATABASE_CREATE):
+            return error(400, "; ".join(found))
+        spec = request.json()["database"]
         if spec["owner_name"] not in state["roles"][branch_id]:
             return error(404, f"role {spec['owner_name']} not found")
         databases = state["databases"][branch_id]
@@ -325,9 +341,9 @@ class FakeNeon(FakeServer):
         database = state["databases"].get(branch_id, {}).get(name)
         if database is None:
             return error(404, "database not found")
-        spec = (request.json() or {}).get("database")
-        if not isinstance(spec, dict) or set(spec) - {"name", "owner_name"}:
-            return error(400, "body must be {database: {name?, owner_name?}}")
+        if found := problems(request.json(), DATABASE_UPDATE):
+            return error(400, "; ".join(found))
+        spec = request.json()["database"]
         if spec.get("owner_name", database["owner_name"]) not in state["roles"][branch_id]:
             return error(404, f"role {spec['owner_name']} not found")
         database.update(spec)

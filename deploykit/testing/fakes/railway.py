@@ -29,27 +29,59 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from deploykit.testing.fakes.schema import (
+    Spec,
+    anything,
+    array,
+    boolean,
+    integer,
+    mapping,
+    obj,
+    problems,
+    string,
+)
 from deploykit.testing.fakes.server import FakeServer, Reply, Request, ids, json_reply
 
 __all__ = ["FakeRailway"]
 
-PROJECT_CREATE_INPUT = {
-    "defaultEnvironmentName", "description", "isMonorepo", "isPublic", "name", "prDeploys",
-    "repo", "runtime", "workspaceId",
-}  # fmt: skip
-PROJECT_UPDATE_INPUT = {"name", "description", "isPublic", "prDeploys", "baseEnvironmentId"}
-SERVICE_CREATE_INPUT = {
-    "projectId", "name", "environmentId", "source", "branch", "variables", "icon",
-    "registryCredentials", "templateId", "templateServiceId",
-}  # fmt: skip
-INSTANCE_UPDATE_INPUT = {
-    "buildCommand", "builder", "cronSchedule", "dockerfilePath", "drainingSeconds",
-    "healthcheckPath", "healthcheckTimeout", "ipv6EgressEnabled", "multiRegionConfig",
-    "nixpacksPlan", "numReplicas", "overlapSeconds", "preDeployCommand", "railwayConfigFile",
-    "region", "registryCredentials", "restartPolicyMaxRetries", "restartPolicyType",
-    "rootDirectory", "sleepApplication", "source", "startCommand", "watchPatterns",
-}  # fmt: skip
-VARIABLES_INPUT = {"projectId", "environmentId", "serviceId", "variables", "replace", "skipDeploys"}
+# The input types the client sends, field by field, from railwayapp/cli `src/gql/schema.json` at
+# commit df3838bf: GraphQL inputs are nullable unless marked `!`.
+_S, _B, _I = string(nullable=True), boolean(nullable=True), integer(nullable=True)
+SOURCE = obj({"image": _S, "repo": _S}, nullable=True)  # ServiceSourceInput
+REGISTRY = obj(
+    {"username": string(), "password": string()}, required=("username", "password"), nullable=True
+)
+VARIABLES = mapping(string())  # scalar EnvironmentVariables: "a map of environment variables"
+PROJECT_CREATE_INPUT = obj({
+    "defaultEnvironmentName": _S, "description": _S, "isMonorepo": _B, "isPublic": _B,
+    "name": _S, "prDeploys": _B, "repo": anything(), "runtime": _S, "workspaceId": _S,
+})  # fmt: skip
+PROJECT_UPDATE_INPUT = obj({
+    "baseEnvironmentId": _S, "botPrEnvironments": _B, "description": _S,
+    "focusedPrEnvironments": _B, "isPublic": _B, "name": _S, "prDeploys": _B,
+})  # fmt: skip
+SERVICE_CREATE_INPUT = obj({
+    "branch": _S, "environmentId": _S, "icon": _S, "name": _S, "projectId": string(),
+    "registryCredentials": REGISTRY, "source": SOURCE, "templateId": _S,
+    "templateServiceId": _S, "variables": {**VARIABLES, "null": True},
+}, required=("projectId",))  # fmt: skip
+SERVICE_UPDATE_INPUT = obj({"icon": _S, "name": _S})
+INSTANCE_UPDATE_INPUT = obj({
+    "buildCommand": _S, "builder": string(nullable=True, enum=("HEROKU", "NIXPACKS", "PAKETO", "RAILPACK")),
+    "cronSchedule": _S, "dockerfilePath": _S, "drainingSeconds": _I, "healthcheckPath": _S,
+    "healthcheckTimeout": _I, "ipv6EgressEnabled": _B, "multiRegionConfig": anything(),
+    "nixpacksPlan": anything(), "numReplicas": _I, "overlapSeconds": _I,
+    "preDeployCommand": array(string(), nullable=True), "railwayConfigFile": _S, "region": _S,
+    "registryCredentials": REGISTRY,
+    "restartPolicyMaxRetries": _I,
+    "restartPolicyType": string(nullable=True, enum=("ALWAYS", "NEVER", "ON_FAILURE")),
+    "rootDirectory": _S, "sleepApplication": _B, "source": SOURCE, "startCommand": _S,
+    "watchPatterns": array(string(), nullable=True),
+})  # fmt: skip
+VARIABLES_INPUT = obj({
+    "environmentId": string(), "projectId": string(), "replace": _B, "serviceId": _S,
+    "skipDeploys": _B, "variables": VARIABLES,
+}, required=("environmentId", "projectId", "variables"))  # fmt: skip
 DEPLOY_STEPS = ["QUEUED", "BUILDING", "DEPLOYING", "SUCCESS"]
 DEFAULT_REGION = (
     "us-west2"  # a region id as the CLI's tests spell them (src/controllers/regions.rs)
@@ -67,15 +99,17 @@ def need(variables: dict[str, Any], *names: str) -> list[Any]:
     return [variables[n] for n in names]
 
 
-def check_input(value: Any, allowed: set[str], required: tuple[str, ...], type_name: str) -> dict:
+def check_input(value: Any, spec: Spec, type_name: str) -> dict:
+    """The input object, or the error GraphQL validation gives (the first problem)."""
     if not isinstance(value, dict):
         raise GraphQLError(f"Expected type {type_name}!")
-    extra = sorted(set(value) - allowed)
-    if extra:
-        raise GraphQLError(f'Field "{extra[0]}" is not defined by type "{type_name}".')
-    missing = [name for name in required if value.get(name) in (None, "")]
-    if missing:
-        raise GraphQLError(f'Field "{type_name}.{missing[0]}" of required type was not provided.')
+    for problem in problems(value, spec):
+        field, _, what = problem.partition(": ")
+        if what == "unknown field":
+            raise GraphQLError(f'Field "{field}" is not defined by type "{type_name}".')
+        if what == "required":
+            raise GraphQLError(f'Field "{type_name}.{field}" of required type was not provided.')
+        raise GraphQLError(f'Variable "$input" got invalid value at "{field}": {what}.')
     return value
 
 
@@ -128,7 +162,7 @@ class FakeRailway(FakeServer):
         return environment
 
     def _projectCreate(self, variables: dict[str, Any]) -> dict[str, Any]:
-        spec = check_input(variables.get("input"), PROJECT_CREATE_INPUT, (), "ProjectCreateInput")
+        spec = check_input(variables.get("input"), PROJECT_CREATE_INPUT, "ProjectCreateInput")
         workspace = spec.get("workspaceId")
         if workspace is None and len(self.workspaces) > 1:
             raise GraphQLError("workspaceId is required: this token belongs to several workspaces")
@@ -163,7 +197,7 @@ class FakeRailway(FakeServer):
 
     def _projectUpdate(self, variables: dict[str, Any]) -> dict[str, Any]:
         project = self._project_of(*need(variables, "id"))
-        spec = check_input(variables.get("input"), PROJECT_UPDATE_INPUT, (), "ProjectUpdateInput")
+        spec = check_input(variables.get("input"), PROJECT_UPDATE_INPUT, "ProjectUpdateInput")
         project.update({k: v for k, v in spec.items() if k == "name"})
         return project
 
@@ -189,14 +223,12 @@ class FakeRailway(FakeServer):
         }
 
     def _serviceCreate(self, variables: dict[str, Any]) -> dict[str, Any]:
-        spec = check_input(
-            variables.get("input"), SERVICE_CREATE_INPUT, ("projectId",), "ServiceCreateInput"
-        )
+        spec = check_input(variables.get("input"), SERVICE_CREATE_INPUT, "ServiceCreateInput")
         self._project_of(spec["projectId"])
         environment = self.environments.get(spec.get("environmentId", ""))
         if environment is None or environment["projectId"] != spec["projectId"]:
             raise GraphQLError("Environment not found")
-        source = check_input(spec.get("source", {}), {"image", "repo"}, (), "ServiceSourceInput")
+        source = dict(spec.get("source") or {})
         service = {
             "id": next(self._ids),
             "name": spec.get("name", "service"),
@@ -221,7 +253,7 @@ class FakeRailway(FakeServer):
 
     def _serviceUpdate(self, variables: dict[str, Any]) -> dict[str, Any]:
         service = self._service_of(*need(variables, "id"))
-        spec = check_input(variables.get("input"), {"name", "icon"}, (), "ServiceUpdateInput")
+        spec = check_input(variables.get("input"), SERVICE_UPDATE_INPUT, "ServiceUpdateInput")
         service.update({k: v for k, v in spec.items() if k == "name"})
         return service
 
@@ -243,9 +275,7 @@ class FakeRailway(FakeServer):
     def _serviceInstanceUpdate(self, variables: dict[str, Any]) -> bool:
         instance = self._instance_of(*need(variables, "environmentId", "serviceId"))
         spec = dict(
-            check_input(
-                variables.get("input"), INSTANCE_UPDATE_INPUT, (), "ServiceInstanceUpdateInput"
-            )
+            check_input(variables.get("input"), INSTANCE_UPDATE_INPUT, "ServiceInstanceUpdateInput")
         )
         regions = spec.pop("multiRegionConfig", None)
         if regions is not None:
@@ -270,12 +300,7 @@ class FakeRailway(FakeServer):
         return True
 
     def _variableCollectionUpsert(self, variables: dict[str, Any]) -> bool:
-        spec = check_input(
-            variables.get("input"),
-            VARIABLES_INPUT,
-            ("projectId", "environmentId", "variables"),
-            "VariableCollectionUpsertInput",
-        )
+        spec = check_input(variables.get("input"), VARIABLES_INPUT, "VariableCollectionUpsertInput")
         key = (spec["environmentId"], spec.get("serviceId", ""))
         self._instance_of(*key)
         current = {} if spec.get("replace") else self.variables.get(key, {})

@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = [
     "Spec",
+    "anything",
     "array",
     "boolean",
     "integer",
@@ -58,6 +59,11 @@ def number(
     return {"type": "number", "null": nullable, "min": minimum, "max": maximum}
 
 
+def anything() -> Spec:
+    """Any JSON value (a GraphQL `JSON` scalar)."""
+    return {"type": "any", "null": True}
+
+
 def boolean(*, nullable: bool = False) -> Spec:
     return {"type": "boolean", "null": nullable}
 
@@ -72,6 +78,8 @@ def problems(value: Any, spec: Spec, path: str = "") -> list[str]:
     if value is None:
         return [] if spec["null"] else [f"{where}: must not be null"]
     kind = spec["type"]
+    if kind == "any":
+        return []
     if kind == "object":
         if not isinstance(value, dict):
             return [f"{where}: must be an object"]
