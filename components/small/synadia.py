@@ -65,7 +65,9 @@ class AccountProvider(ApiProvider):
     def _client(self) -> SynadiaClient:
         return SynadiaClient(self.require_token(), self.api_url, **self.client_options)
 
-    def _spelled(self, api: SynadiaClient, system_id: str, limits: dict[str, Any]) -> dict:
+    def _spelled(
+        self, api: SynadiaClient, system_id: str, limits: dict[str, Any]
+    ) -> dict[str, Any]:
         system = api.get_system(system_id)
         return spell_tiers(limits, system.jetstream_tiers or [], system.name)
 
@@ -284,7 +286,9 @@ class Nats(pulumi.ComponentResource):
                 provider,
                 system_id=self._settings.systemId,
                 account_name=naming.account(bus),
-                limits=account_limits(self._manifest, bus, self._settings.maxReplicas),
+                limits=account_limits(
+                    self._manifest, bus, self._settings.maxReplicas, self._settings.accountLimits
+                ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
 

@@ -136,10 +136,14 @@ def user_roles(manifest: Manifest, bus: str) -> dict[str, tuple[str, str | None]
     return users
 
 
-def account_limits(manifest: Manifest, bus: str, max_replicas: int) -> dict[str, Any]:
+def account_limits(
+    manifest: Manifest, bus: str, max_replicas: int, overrides: Mapping[str, int] | None = None
+) -> dict[str, Any]:
     """The account's `jwt_settings.limits`: every NATS limit stated, JetStream per tier.
 
-    Tiers are keyed by replica count ("1", "3"); `spell_tiers` turns them into the system's names.
+    `overrides` (the stack's `nats.accountLimits`) replace derived values, e.g. to fit a plan's
+    connection limit. Tiers are keyed by replica count ("1", "3"); `spell_tiers` turns them into
+    the system's names.
     """
     instances = sum(s.replicas for s in manifest.services.values() if s.bus == bus)
     connections = instances * CONNECTIONS_PER_INSTANCE + EXTRA_CONNECTIONS
@@ -153,6 +157,7 @@ def account_limits(manifest: Manifest, bus: str, max_replicas: int) -> dict[str,
         "exports": 0,
         "leaf": 0,  # no leaf node connects to the small tier's buses
         "wildcards": True,  # services subscribe to `>`-ended subjects (inboxes, endpoints)
+        **(overrides or {}),
         "tiered_limits": jetstream_limits(manifest, bus, max_replicas),
     }
 

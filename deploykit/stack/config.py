@@ -49,6 +49,11 @@ class SynadiaSettings(_Config):
     existingCredentials: bool = False
     url: str = "tls://connect.ngs.global"
     maxReplicas: Literal[1, 3] = 1
+    # what to state instead of the derived account limits (docs/small.md, "Account limits")
+    accountLimits: dict[
+        Literal["conn", "subs", "payload", "data", "imports", "exports", "leaf"],
+        Annotated[int, Field(ge=-1)],
+    ] = Field(default_factory=dict)
 
 
 class NeonSettings(_Config):
@@ -64,6 +69,7 @@ class RailwaySettings(_Config):
     apiUrl: str = "https://backboard.railway.com/graphql/v2"
     workspaceId: str = ""
     environment: str = "production"
+    # a Railway region id, as railwayapp/cli spells them (src/controllers/regions.rs, df3838bf)
     region: Annotated[str, Field(min_length=1)] = "us-west2"
 
 

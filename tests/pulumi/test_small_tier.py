@@ -483,6 +483,7 @@ def test_an_existing_grafana_stack_is_looked_up_not_created(manifest: Manifest) 
     [
         ({**SETTINGS, "nats": {"systemId": ""}}, "nats.systemId is empty"),
         ({**SETTINGS, "grafana": {"stackSlug": ""}}, "grafana.stackSlug is empty"),
+        ({**SETTINGS, "neon": {}}, r"deploykit:small\.neon\.orgId is empty"),
         (
             {**SETTINGS, "vercel": {"frontends": {"accounts": {}}}},
             "names accounts, which is no frontend",

@@ -46,6 +46,11 @@ def test_account_limits_are_all_stated_and_follow_the_bus(manifest: Manifest) ->
     assert paid["3"]["streams"] == 4 and paid["1"]["streams"] == 2
 
 
+def test_the_stack_can_state_a_limit_instead(manifest: Manifest) -> None:
+    limits = accounts.account_limits(manifest, "core", 1, {"conn": 10, "subs": 500})
+    assert (limits["conn"], limits["subs"], limits["imports"]) == (10, 500, 0)
+
+
 def test_a_bigger_message_size_raises_the_payload_limit(manifest: Manifest) -> None:
     streams = dict(manifest.streams)
     streams["ACCOUNTS"] = streams["ACCOUNTS"].model_copy(update={"max_msg_size": 4 * MIB})
