@@ -147,18 +147,20 @@ def _apps_job(apps: AppsDiscovery) -> dict[str, Any]:
     }
 
 
-def alert_rules(manifest: Manifest, settings: MetalConfig) -> str:
-    """The rule file: the rules both tiers share plus those of this tier's hosts and servers."""
-    return observe.prometheus_rules(observe.alert_rules(manifest, _target(manifest, settings)))
+def alert_rules(manifest: Manifest, settings: MetalConfig, apps: bool = True) -> str:
+    """The rule file: the rules both tiers share plus those of this tier's hosts and servers
+    (`apps`: the apps run as pods Prometheus scrapes, so it can tell one that is down)."""
+    target = _target(manifest, settings, apps)
+    return observe.prometheus_rules(observe.alert_rules(manifest, target))
 
 
-def _target(manifest: Manifest, settings: MetalConfig) -> observe.Target:
+def _target(manifest: Manifest, settings: MetalConfig, apps: bool = True) -> observe.Target:
     servers = observe.Servers(
         nats_hosts=len(settings.hosts_with("nats")),
         engine=settings.database.engine,
         replica=len(settings.hosts_with("database")) > 1,
     )
-    return observe.metal(manifest, servers)
+    return observe.metal(manifest, servers, pods=apps)
 
 
 def node_exporter_script(host: Host) -> str:

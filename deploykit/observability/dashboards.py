@@ -73,7 +73,7 @@ class Target:
     system: str
     service_label: str  # the label that names a service
     service_prefix: str  # what its value starts with
-    reporting: str  # a series every reporting service instance has, with `{}` for the selector
+    reporting: str | None  # a series each reporting instance has (`{}`: the selector); None: none
     datasource: DataSourceRef
     datasource_variable: bool  # let the viewer pick the data source (Grafana Cloud)
     servers: Servers | None = None
@@ -95,13 +95,14 @@ def small(manifest: Manifest) -> Target:
     )
 
 
-def metal(manifest: Manifest, servers: Servers) -> Target:
-    """Prometheus scraping the pods (`service` label, `up` per pod) and the exporters."""
+def metal(manifest: Manifest, servers: Servers, *, pods: bool = True) -> Target:
+    """Prometheus scraping the pods (`service` label, `up` per pod) and the exporters; without
+    Kubernetes (`pods` false) no scrape target says whether a service runs."""
     return Target(
         system=manifest.system,
         service_label="service",
         service_prefix="",
-        reporting='up{{job="apps", {}}} == 1',
+        reporting='up{{job="apps", {}}} == 1' if pods else None,
         datasource=DataSourceRef(type_val="prometheus", uid="deploykit-prometheus"),
         datasource_variable=False,
         servers=servers,
@@ -189,7 +190,11 @@ def boards(manifest: Manifest, target: Target) -> list[Board]:
         Panel("Query errors /s", ((f"sum by ({by}, {ERROR}) ({_rate(m.DB_DURATION.prometheus + '_count', owners, FAILED)})", f"{legend} {{{{{ERROR}}}}}"),), "ops"),
     ]  # fmt: skip
     services = [
-        Panel("Instances reporting", ((f"count by ({by}) ({target.reporting.format(every)})", legend),)),
+        *(
+            [Panel("Instances reporting", ((f"count by ({by}) ({target.reporting.format(every)})", legend),))]
+            if target.reporting
+            else []
+        ),
         Panel("Messages handled /s by service", ((f"sum by ({by}) ({_rate(m.CONSUMED.prometheus, every)})", legend),), "ops"),
         *(
             Panel(f"{service}: {consumer} lag", ((f'max({m.CONSUMER_LAG.prometheus}{{{target.select([service])}, {CONSUMER}="{consumer}"}})', consumer),))
@@ -266,7 +271,11 @@ def alert_rules(manifest: Manifest, target: Target) -> list[AlertRule]:
     by = target.service_label
     count = len(manifest.services)
     rules = [
-        AlertRule("deploykit-services", "ServicesNotReporting", f"count(count by ({by}) ({target.reporting.format(every)})) or vector(0)", "<", count, "5m", "critical", f"fewer than the {count} services of {manifest.system} report metrics"),
+        *(
+            [AlertRule("deploykit-services", "ServicesNotReporting", f"count(count by ({by}) ({target.reporting.format(every)})) or vector(0)", "<", count, "5m", "critical", f"fewer than the {count} services of {manifest.system} report metrics")]
+            if target.reporting
+            else []
+        ),
         AlertRule("deploykit-services", "EventProcessingFailures", f"sum({_rate(m.PROCESS_DURATION.prometheus + '_count', every, FAILED)})", ">", 0.1, "10m", "warning", "events keep failing to process; their consumers redeliver them"),
         AlertRule("deploykit-services", "ConsumerRedeliveries", f"sum by ({CONSUMER}) ({_rate(m.REDELIVERIES.prometheus, every)})", ">", 0.1, "10m", "warning", f"consumer {{{{ $labels.{CONSUMER} }}}} keeps receiving messages again"),
         AlertRule("deploykit-services", "ConsumerLag", f"max by ({CONSUMER}) ({m.CONSUMER_LAG.prometheus}{{{every}}})", ">", CONSUMER_LAG, "10m", "warning", f"consumer {{{{ $labels.{CONSUMER} }}}} is {{{{ $value }}}} messages behind"),

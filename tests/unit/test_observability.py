@@ -141,3 +141,10 @@ def test_alert_rules_render_for_prometheus_and_for_grafana(manifest: Manifest) -
     equal = observe.AlertRule("g", "X", "up", "==", 0, None, "warning", "s")
     with pytest.raises(ValueError, match="Grafana thresholds take > or <"):
         observe.grafana_rule(equal)
+
+
+def test_without_pods_no_rule_claims_to_see_a_service_down(manifest: Manifest) -> None:
+    target = observe.metal(manifest, SERVERS, pods=False)
+    assert "ServicesNotReporting" not in [r.name for r in observe.alert_rules(manifest, target)]
+    services = observe.boards(manifest, target)[2]
+    assert "Instances reporting" not in [p.title for p in services.panels]
