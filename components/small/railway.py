@@ -120,9 +120,10 @@ class ServiceProvider(_RailwayProvider):
             if changed(olds, news, ("name",)):
                 api.rename_service(id_, news["name"])
             if changed(olds, news, ("image", "region", "replicas")):
-                regions = {news["region"]: news["replicas"]}
-                if olds.get("region") and olds["region"] != news["region"]:
-                    regions[olds["region"]] = None  # the old region's instances go away
+                # every other region the service runs in (ours before, or added by hand) goes
+                deployed = api.get_instance(environment_id, id_).regions()
+                regions: dict[str, int | None] = dict.fromkeys(deployed)
+                regions[news["region"]] = news["replicas"]
                 api.update_instance(environment_id, id_, news["image"], regions)
             if changed(olds, news, ("variables",)):
                 api.set_variables(project_id, environment_id, id_, news["variables"])

@@ -194,3 +194,18 @@ def test_replicas_the_engine_hands_over_as_floats_are_sent_as_ints(
     created = services.create(service_props(project, replicas=2.0))
     key = (project["environment_id"], created.id)
     assert fake.instances[key]["multiRegionConfig"] == {"us-west2": {"numReplicas": 2}}
+
+
+def test_an_update_removes_regions_added_by_hand(
+    services: ServiceProvider, project: dict[str, Any], fake: FakeRailway
+) -> None:
+    created = services.create(service_props(project))
+    key = (project["environment_id"], created.id)
+    fake.instances[key]["multiRegionConfig"]["asia-southeast1-eqsg3a"] = {"numReplicas": 1}
+    fake.instances[key]["latestDeployment"]["meta"]["serviceManifest"]["deploy"] = {
+        "multiRegionConfig": dict(fake.instances[key]["multiRegionConfig"])
+    }
+    drifted = services.read(created.id, created.outs).outs
+    assert (drifted["region"], drifted["replicas"]) == (None, None)  # two regions: drift
+    services.update(created.id, drifted, service_props(project))
+    assert fake.instances[key]["multiRegionConfig"] == {"us-west2": {"numReplicas": 2}}
