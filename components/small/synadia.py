@@ -38,6 +38,7 @@ from deploykit.small.accounts import (
     unspell_tiers,
     user_roles,
 )
+from deploykit.small.outputs import credentials
 from deploykit.stack.config import SynadiaSettings
 
 __all__ = [
@@ -333,23 +334,9 @@ class Nats(pulumi.ComponentResource):
     def describe_credentials(
         self, creds: Mapping[str, pulumi.Output[str]]
     ) -> pulumi.Output[dict[str, dict[str, Any]]]:
-        roles = {
-            user: (bus, role, service)
-            for bus in self._manifest.buses
-            for user, (role, service) in user_roles(self._manifest, bus).items()
-        }
         users = sorted(creds)
 
         def describe(values: list[str]) -> dict[str, dict[str, Any]]:
-            return {
-                user: {
-                    "account": naming.account(roles[user][0]),
-                    "role": roles[user][1],
-                    "service": roles[user][2],
-                    "creds": value,
-                    "inbox_prefix": naming.inbox_prefix(user),
-                }
-                for user, value in zip(users, values, strict=True)
-            }
+            return credentials(self._manifest, dict(zip(users, values, strict=True)))
 
         return pulumi.Output.secret(pulumi.Output.all(*(creds[u] for u in users)).apply(describe))

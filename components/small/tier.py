@@ -26,9 +26,10 @@ from components.small.vercel import Frontends
 from deploykit.errors import ConfigError
 from deploykit.manifest.model import Manifest
 from deploykit.small.accounts import default_authorization
+from deploykit.small.outputs import needed_secrets, stack_outputs
 from deploykit.small.services import deployed_services, frontend_services, service_env
 from deploykit.stack.config import SmallConfig
-from deploykit.stack.outputs import StackOutputs, parse_outputs
+from deploykit.stack.outputs import StackOutputs
 
 __all__ = ["JetStreamStep", "SmallTier", "default_jetstream"]
 
@@ -90,20 +91,7 @@ class SmallTier(pulumi.ComponentResource):
 
     def check_tokens(self) -> None:
         """Every API token the manifest needs is set, or one message lists how to set them."""
-        manifest, settings = self._manifest, self._settings
-        needed = []
-        if settings.grafana.enabled:
-            needed.append(
-                ("grafana", "cloudAccessPolicyToken", "a Grafana Cloud access policy token")
-            )
-        if not settings.nats.existingCredentials:
-            needed.append(("deploykit", "synadiaToken", "a Synadia Cloud personal access token"))
-        if manifest.databases:
-            needed.append(("deploykit", "neonApiKey", "a Neon API key"))
-        if deployed_services(manifest):
-            needed.append(("deploykit", "railwayToken", "a Railway account or workspace token"))
-        if frontend_services(manifest, settings.vercel):
-            needed.append(("vercel", "apiToken", "a Vercel API token"))
+        needed = needed_secrets(self._manifest, self._settings)
         missing = [
             f"  pulumi config set --secret {space}:{key} <{what}>"
             for space, key, what in needed
@@ -182,7 +170,6 @@ class SmallTier(pulumi.ComponentResource):
 
     def describe_outputs(self) -> pulumi.Output[dict[str, Any]]:
         """The stack outputs document (deploykit.stack.outputs), validated once its values are known."""
-        manifest, nats = self._manifest, self._settings.nats
         parts: dict[str, pulumi.Input[Any]] = {
             "credentials": self.nats.connection.credentials,
             "frontend_urls": pulumi.Output.all(**self.frontends.urls) if self.frontends else {},
@@ -195,39 +182,7 @@ class SmallTier(pulumi.ComponentResource):
             parts["database_urls"] = pulumi.Output.all(**self.database.urls)
 
         def document(values: dict[str, Any]) -> dict[str, Any]:
-            data = {
-                "target": "small",
-                "system": manifest.system,
-                "nats": {
-                    "urls": [nats.url],
-                    "cluster_size": nats.maxReplicas,
-                    "credentials": values["credentials"],
-                },
-                "database": {
-                    "engine": "postgres",
-                    "admin_url": values["admin_url"],
-                    "urls": values["database_urls"],
-                }
-                if "admin_url" in values
-                else None,
-                "services": [
-                    {
-                        "name": name,
-                        "role": service.role.value,
-                        "instances": service.replicas,
-                        "endpoints": {
-                            e: service.endpoint_subject(name, e) for e in service.endpoints
-                        },
-                        "url": values["frontend_urls"].get(name),
-                    }
-                    for name, service in manifest.services.items()
-                ],
-                "observability": {
-                    "grafana_url": values.get("grafana_url"),
-                    "prometheus_url": values.get("prometheus_url"),
-                },
-            }
-            return parse_outputs(data, "the small stack outputs").model_dump(mode="json")
+            return stack_outputs(self._manifest, self._settings, values)
 
         return pulumi.Output.secret(pulumi.Output.all(**parts).apply(document))
 

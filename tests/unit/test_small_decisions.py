@@ -10,8 +10,8 @@ import pytest
 from deploykit.errors import ConfigError
 from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
-from deploykit.small import accounts, database, services, telemetry
-from deploykit.stack.config import GrafanaSettings, NeonSettings, VercelSettings
+from deploykit.small import accounts, database, outputs, services, telemetry
+from deploykit.stack.config import GrafanaSettings, NeonSettings, SmallConfig, VercelSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024**2
@@ -136,3 +136,34 @@ def test_grafana_gets_the_shared_dashboards_and_rules(manifest: Manifest) -> Non
     assert next(r.name for r in telemetry.rules(manifest)) == "ServicesNotReporting"
     with pytest.raises(ConfigError, match=r"grafana\.stackSlug is empty"):
         telemetry.check_settings(GrafanaSettings())
+
+
+def test_the_outputs_document_has_the_shape_smoke_reads(manifest: Manifest) -> None:
+    users = [u for bus in manifest.buses for u in accounts.user_roles(manifest, bus)]
+    creds = outputs.credentials(manifest, {u: f"creds-{u}" for u in users})
+    assert creds["smoke-core"] == {
+        "account": "core",
+        "role": "smoke",
+        "service": None,
+        "creds": "creds-smoke-core",
+        "inbox_prefix": "_INBOX_smoke-core",
+    }
+    document = outputs.stack_outputs(
+        manifest, SmallConfig(), {"credentials": creds, "frontend_urls": {"gateway": "https://g"}}
+    )
+    assert (document["target"], document["database"]) == ("small", None)
+    assert document["nats"]["urls"] == ["tls://connect.ngs.global"]
+    assert {s["name"]: s["url"] for s in document["services"]}["gateway"] == "https://g"
+
+
+def test_the_tokens_needed_follow_what_is_switched_on(manifest: Manifest) -> None:
+    everything = [key for _, key, _ in outputs.needed_secrets(manifest, SmallConfig())]
+    assert everything == [
+        "cloudAccessPolicyToken",
+        "synadiaToken",
+        "neonApiKey",
+        "railwayToken",
+        "apiToken",
+    ]
+    off = SmallConfig.model_validate({"vercel": {"enabled": False}, "grafana": {"enabled": False}})
+    assert [k for _, k, _ in outputs.needed_secrets(manifest, off)] == everything[1:4]
