@@ -137,6 +137,13 @@ def test_preview_up_no_changes_change_refresh_destroy(engine: Engine, fakes: Fak
     assert variables["DATABASE_URL"].endswith("?sslmode=require")
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in variables  # Grafana is off
 
+    outputs = stack.outputs()  # what `deploykit smoke --stack small` reads
+    assert (outputs["target"], outputs["system"]) == ("small", manifest.system)
+    assert set(outputs["nats"]["credentials"]) >= {"accounts", "smoke-core", "provisioning-core"}
+    assert all(u.endswith("?sslmode=require") for u in outputs["database"]["urls"].values())
+    shown = json.loads(stack.cli("stack", "output", "--json").stdout)
+    assert (shown["nats"], shown["database"]) == ("[secret]", "[secret]")
+
     state = stack.state_text()
     for token in fakes.tokens().values():
         assert token not in state, "an API token is in the state in plain text"
