@@ -10,6 +10,10 @@ Facts from the Synadia Control Plane OpenAPI document (synadia-io/control-plane-
   replicas; `spell_tiers` finds the system's own name for that count.
 - In `OperatorLimitsPatch`, `tiered_limits` and each tier's value are nullable: a PATCH drops a
   tier by sending it as null.
+- The account-wide JetStream limits (`disk_storage`, `streams`, ... outside `tiered_limits`) stay
+  unset: the account JWT takes tiered or account-wide JetStream limits, never both (nats-io/jwt
+  v2 `account_claims.go`, OperatorLimits.Validate: "mutually exclusive"); negative numbers mean
+  unlimited there.
 """
 
 from __future__ import annotations

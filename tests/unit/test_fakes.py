@@ -71,3 +71,15 @@ def test_neon_refuses_an_org_id_outside_its_pattern() -> None:
         )
         assert answer.status_code == 400
         assert answer.json()["message"] == "project.org_id: must match [a-z0-9-]{1,60}"
+
+
+def test_synadia_refuses_tiered_and_account_wide_jetstream_limits_together() -> None:
+    with FakeSynadia() as fake:
+        auth = {"Authorization": f"Bearer {fake.token}"}
+        limits = {"disk_storage": 1024, "tiered_limits": {"R1": {"disk_storage": 1024}}}
+        body = {"name": "core", "jwt_settings": {"limits": limits}}
+        answer = httpx.post(
+            f"{fake.url}/api/core/beta/systems/sys-1/accounts", json=body, headers=auth
+        )
+        assert answer.status_code == 400
+        assert "mutually exclusive" in answer.text

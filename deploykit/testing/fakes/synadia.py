@@ -17,7 +17,9 @@ The schemas below are written from it; what this fake holds clients to:
 - downloadNatsUserCreds (`POST /nats-users/{id}/creds`) answers text/plain, a fresh JWT each time.
 - Error bodies have no schema in the spec: this fake answers short text.
 - A tier name in `tiered_limits` must be one of the system's `jetstream_tiers` (an array of
-  strings without an enum): the fake's system spells them as it is told to.
+  strings without an enum): the fake's system spells them as it is told to. Tiered and
+  account-wide JetStream limits are mutually exclusive in the account JWT (nats-io/jwt v2
+  `account_claims.go`, OperatorLimits.Validate).
 """
 
 from __future__ import annotations
@@ -221,9 +223,14 @@ class FakeSynadia(FakeServer):
         """400 with what is wrong, or None: the schema, then the system's tier names."""
         found = problems(body, spec)
         limits = ((body or {}).get("jwt_settings") or {}).get("limits") or {}
-        for tier in limits.get("tiered_limits") or {}:
+        tiers = limits.get("tiered_limits") or {}
+        for tier in tiers:
             if tier not in self.system["jetstream_tiers"]:
                 found.append(f"jwt_settings.limits.tiered_limits.{tier}: no such tier")
+        # the account JWT the limits become (nats-io/jwt v2 `account_claims.go`,
+        # OperatorLimits.Validate) refuses both kinds of JetStream limits at once
+        if tiers and any(limits.get(k) for k in _jetstream_limits()["props"]):
+            found.append("JetStream Limits and tiered JetStream Limits are mutually exclusive")
         return text_reply(400, "; ".join(found)) if found else None
 
     def _get_account(self, _: Request, account_id: str) -> Reply:
