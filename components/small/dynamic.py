@@ -2,8 +2,10 @@
 
 The API token is read from the stack config in `configure` (Pulumi ≥ 3.140 passes the whole stack
 config to Python dynamic providers, pulumi/pulumi#17673), never passed as a resource input: so it
-is not copied into every resource's state, a rotated token is used for deletes too, and the
-serialized provider holds no secret.
+is not copied into every resource's state and the serialized provider holds no secret. The
+engine keeps that config, secrets encrypted, with the default provider in the state, and
+`pulumi destroy` (which runs no program) configures the providers from there: after rotating a
+token, run `pulumi up` once before `pulumi destroy` (tests/engine/test_small_engine.py).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from typing import Any
 
 import pulumi
 import pytest
+from pulumi import automation as auto
 
 from components.small import SmallTier
 from components.small.synadia import NatsConnection
@@ -169,7 +170,18 @@ def test_preview_up_no_changes_change_refresh_destroy(engine: Engine, fakes: Fak
     assert set(refreshed.summary.resource_changes) <= {"same"}  # read back as written
     stack.expect_no_changes()
 
+    for fake in (synadia, neon, railway):  # the old tokens are revoked, new ones set
+        fake.token = f"rotated-{fake.token}"
+    for key, token in fakes.tokens().items():
+        stack.set_config(key, token, secret=True)
+    # `pulumi destroy` runs no program: the engine configures the dynamic providers with the
+    # config stored (encrypted) in the state at the last `up`, so the revoked token is used
+    with pytest.raises(auto.CommandError, match="deploykit:railwayToken"):
+        stack.destroy()
+    assert railway.services  # refused: nothing was deleted
+    stack.up()  # stores the new config with the providers
     stack.destroy()
+    assert "rotated-" not in stack.state_text()
     assert synadia.accounts == {} and synadia.users == {}
     assert neon.projects == {}
     assert railway.projects == {} and railway.services == {}
