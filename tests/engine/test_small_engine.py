@@ -170,6 +170,12 @@ def test_preview_up_no_changes_change_refresh_destroy(engine: Engine, fakes: Fak
     assert set(refreshed.summary.resource_changes) <= {"same"}  # read back as written
     stack.expect_no_changes()
 
+    gone = next(u for u in synadia.users.values() if u["name"] == "welcome")
+    del synadia.users[gone["id"]]  # deleted by hand in the Synadia console
+    assert stack.refresh().summary.resource_changes.get("delete") == 1
+    assert stack.up().summary.resource_changes.get("create") == 1
+    assert "welcome" in {u["name"] for u in synadia.users.values()}
+
     for fake in (synadia, neon, railway):  # the old tokens are revoked, new ones set
         fake.token = f"rotated-{fake.token}"
     for key, token in fakes.tokens().items():
