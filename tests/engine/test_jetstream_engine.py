@@ -18,6 +18,7 @@ import pulumi
 import pytest
 import yaml
 from pulumi import automation as auto
+from pulumi.dynamic import CreateResult, Resource, ResourceProvider, UpdateResult
 
 from components.jetstream import Connection, JetStreamDefinitions, Stream
 from deploykit.jetstream.api import JetStreamApi, connect
@@ -276,3 +277,48 @@ def test_destroy_refuses_protected_streams_even_when_deletes_are_allowed(
     with pytest.raises(auto.CommandError, match="because it is protected"):
         stack.destroy()
     assert "stream ACCOUNTS" in target.objects("core")
+
+
+class _Issued(ResourceProvider):
+    """Stands for what a tier creates before JetStream (a Synadia user, a TLS CA): credentials
+    known only once created."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(f"issued-{props['generation']}", dict(props))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(dict(news))
+
+
+class Issued(Resource):
+    credentials: pulumi.Output[dict[str, Any]]
+
+    def __init__(self, name: str, credentials: pulumi.Input[Any], generation: int) -> None:
+        props = {"credentials": credentials, "generation": generation}
+        super().__init__(_Issued(), name, props)
+
+
+def test_previews_with_unknown_credentials(engine: Engine, target: Target) -> None:
+    """As on both tiers, the credentials come from resources of the same update, so previews
+    see them unknown: first when nothing exists, then whenever their source changes."""
+    generation = {"n": 1}
+
+    def program() -> None:
+        config = pulumi.Config().require_secret_object("credentials")
+        issued = Issued("issued", config, generation["n"])
+        JetStreamDefinitions(
+            "js", load_manifest(target.manifest), [target.cluster.url], 1, issued.credentials
+        )
+
+    stack = deployed(engine, target, program)
+    first = stack.preview()
+    assert first.change_summary == {"create": 13}  # 8 objects, 3 components, stack, issued
+    stack.up()
+    assert len(target.everything()) == 8
+
+    generation["n"] = 2
+    again = stack.preview()
+    assert again.change_summary.get("update", 0) >= 1
+    up = stack.up()
+    assert (up.summary.resource_changes or {}).get("update") == 1  # the issuer alone
+    stack.expect_no_changes()
