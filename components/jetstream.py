@@ -263,6 +263,7 @@ _PROVIDER = JetStreamProvider()
 
 class _JetStreamObject(Resource):
     config: pulumi.Output[dict[str, Any]]
+    stream: pulumi.Output[str]
     _kind: Kind
 
     def __init__(
@@ -271,7 +272,7 @@ class _JetStreamObject(Resource):
         *,
         connection: pulumi.Input[Connection],
         config: dict[str, Any],
-        stream: str,
+        stream: pulumi.Input[str],
         consumer: str | None = None,
         allow_destroy: bool = False,
         opts: pulumi.ResourceOptions | None = None,
@@ -355,13 +356,16 @@ class JetStream(pulumi.ComponentResource):
             pulumi.log.warn(warning, resource=self)
 
     def _create(self, obj: Desired) -> _JetStreamObject:
-        """One child; a consumer depends on its stream, a stream is protected by default."""
-        depends = list(self._depends_on)
+        """One child; a stream is protected by default. A consumer takes its stream's name from
+        the stream resource's output: the server deletes a stream's consumers with it, so when
+        the stream is replaced the engine must replace them too, and it does so only for
+        resources whose inputs come from the replaced one (`depends_on` is not enough)."""
+        stream: pulumi.Input[str] = obj.stream
         if obj.consumer is not None:
-            depends.append(self.objects[f"stream {obj.stream}"])
+            stream = self.objects[f"stream {obj.stream}"].stream
         opts = pulumi.ResourceOptions(
             parent=self,
-            depends_on=depends,
+            depends_on=list(self._depends_on),
             protect=self._protect_streams and obj.kind == "stream",
         )
         child = f"{self._name}-{obj.kind.replace('_', '-')}-{obj.name.replace('/', '-')}"
@@ -369,7 +373,7 @@ class JetStream(pulumi.ComponentResource):
             child,
             connection=self._connection,
             config=obj.config,
-            stream=obj.stream,
+            stream=stream,
             consumer=obj.consumer,
             allow_destroy=self._allow_destroy,
             opts=opts,

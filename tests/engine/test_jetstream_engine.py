@@ -20,7 +20,7 @@ import yaml
 from pulumi import automation as auto
 from pulumi.dynamic import CreateResult, Resource, ResourceProvider, UpdateResult
 
-from components.jetstream import Connection, JetStreamDefinitions, Stream
+from components.jetstream import Connection, JetStream, JetStreamDefinitions, Stream
 from deploykit.jetstream.api import JetStreamApi, connect
 from deploykit.jetstream.desired import desired_state, stream_config
 from deploykit.laws.authconf import generate_passwords, render_accounts_block
@@ -321,4 +321,30 @@ def test_previews_with_unknown_credentials(engine: Engine, target: Target) -> No
     assert again.change_summary.get("update", 0) >= 1
     up = stack.up()
     assert (up.summary.resource_changes or {}).get("update") == 1  # the issuer alone
+    stack.expect_no_changes()
+
+
+def test_a_replaced_stream_takes_its_consumers_with_it(engine: Engine, target: Target) -> None:
+    """With deletes allowed, an immutable change replaces the stream (delete first: the name is
+    unique); the server deletes its consumers with it, so the engine must create them again."""
+
+    def program() -> None:
+        JetStream(
+            "js",
+            load_manifest(target.manifest),
+            "core",
+            target.connection("core"),
+            cluster_size=1,
+            allow_destroy=True,
+            protect_streams=False,
+        )
+
+    stack = engine.stack("replace", program)
+    stack.up()
+    target.edit(lambda m: m["streams"]["ACCOUNTS"].update(storage="memory", max_bytes="1MiB"))
+    up = stack.up()
+    print(up.summary.resource_changes)
+    objects = target.objects("core")
+    assert objects["stream ACCOUNTS"]["storage"] == "memory"
+    assert "consumer ACCOUNTS/welcome" in objects
     stack.expect_no_changes()
