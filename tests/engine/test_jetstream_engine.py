@@ -348,3 +348,17 @@ def test_a_replaced_stream_takes_its_consumers_with_it(engine: Engine, target: T
     assert objects["stream ACCOUNTS"]["storage"] == "memory"
     assert "consumer ACCOUNTS/welcome" in objects
     stack.expect_no_changes()
+
+
+def test_an_object_deleted_out_of_band_is_dropped_by_refresh_and_made_again(
+    engine: Engine, target: Target
+) -> None:
+    stack = deployed(engine, target)
+    stack.up()
+    target.on_server("provisioning-core", lambda api: api.delete_consumer("ACCOUNTS", "welcome"))
+
+    refreshed = stack.refresh()
+    assert (refreshed.summary.resource_changes or {}).get("delete") == 1
+    up = stack.up()
+    assert (up.summary.resource_changes or {}).get("create") == 1
+    assert "consumer ACCOUNTS/welcome" in target.objects("core")
