@@ -14,16 +14,18 @@ first error line of its output.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploykit.errors import DeploykitError
-from deploykit.toolchain.cache import bin_dir, build_dir, pulumi_dir
+from deploykit.toolchain.cache import bin_dir, build_dir, missing, pulumi_dir
 
 __all__ = [
     "CLI_MODULE",
@@ -148,6 +150,17 @@ def _build(runner: _Runner, cli: str, bin_path: Path) -> None:
         (bin_path / name).chmod(0o755)  # the module cache's files are read-only
 
 
+@contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """One build of a version at a time on this machine (two CI runs may start together)."""
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def build_cli(root: Path, cli: str, report: Callable[[str], None]) -> Path:
     """Build CLI tag `cli` into `root`'s cache; the bin folder. Needs `go` on PATH.
 
@@ -156,18 +169,22 @@ def build_cli(root: Path, cli: str, report: Callable[[str], None]) -> Path:
     """
     work = build_dir(root, cli)
     work.mkdir(parents=True, exist_ok=True)
-    runner = _Runner(work, work / "build.log", report)
-    runner.log.write_text("")
-    final = pulumi_dir(root, cli)
-    staging = final.with_name(f"{final.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "bin").mkdir(parents=True)
-    try:
-        _build(runner, cli, staging / "bin")
-    except BuildError:
+    with _exclusive(work / "build.lock"):
+        if not missing(bin_dir(root, cli)):
+            report(f"the Pulumi CLI {cli} was built meanwhile by another run")
+            return bin_dir(root, cli)
+        runner = _Runner(work, work / "build.log", report)
+        runner.log.write_text("")
+        final = pulumi_dir(root, cli)
+        staging = final.with_name(f"{final.name}.partial")
         shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(final, ignore_errors=True)
-    staging.rename(final)
+        (staging / "bin").mkdir(parents=True)
+        try:
+            _build(runner, cli, staging / "bin")
+        except BuildError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        shutil.rmtree(final, ignore_errors=True)
+        staging.rename(final)
     report(f"built the Pulumi CLI {cli} in {runner.elapsed()}: {bin_dir(root, cli)}")
     return bin_dir(root, cli)
