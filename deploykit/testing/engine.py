@@ -136,8 +136,9 @@ class EngineStack:
     def import_resources(
         self, resources: list[auto.ImportResource], **options: Any
     ) -> auto.ImportResult:
-        """`pulumi import` (providers with a plugin; dynamic resources adopt through the
-        program's `ResourceOptions(import_=id)` and `up` instead)."""
+        """`pulumi import`, for providers with a plugin. Dynamic resources cannot be imported
+        (Pulumi's dynamic-provider plugin reads the provider from the state, which an import
+        does not have: `KeyError: '__provider'`); `components/jetstream.py` adopts instead."""
         return self.stack.import_resources(resources=resources, **options)
 
     def outputs(self) -> dict[str, Any]:
