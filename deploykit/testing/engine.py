@@ -13,7 +13,7 @@ Programs run inline (the Automation API's runtime `client`), so no Python langua
 needed; dynamic providers still run as the engine runs them, in `pulumi-resource-pulumi-python`
 processes started by the CLI, after a dill round trip. The environment is the one any command
 the test runs must see too (`Engine.env`): a file backend in the engine's folder, a passphrase
-secrets provider, its own PULUMI_HOME, no update checks, no plugin downloads, and PATH with the
+secrets provider, its own PULUMI_HOME, no update checks, no plugin downloads, PATH with the
 CLI's folder and this Python's bin first, and PYTHONPATH this process's import path.
 """
 
