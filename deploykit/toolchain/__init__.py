@@ -2,7 +2,8 @@
 
 pins.py      pure: the pinned versions (CLI, SDK, provider packages, plugins), read from the
              package's own requirements: pyproject.toml is the one place they are written
-cache.py     pure: the cache layout, ~/.cache/deploykit/pulumi/v<version>/bin/
+cache.py     pure: the cache layout, ~/.cache/deploykit/pulumi/v<version>/bin/ (`missing`
+             looks at the disk)
 gobuild.py   effectful: builds the Pulumi CLI from Go modules, with progress and a named failure
 download.py  effectful: the vendor's release archive, time-boxed
 ensure.py    effectful: the CLI at the pinned version: cached, downloaded, built, or why it
