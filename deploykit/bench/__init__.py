@@ -1,7 +1,7 @@
 """`deploykit bench`: how much a deployed target takes, measured as its smoke user.
 
 settings.py  the modes, the options of a run, the names it writes, how workers connect
-target.py    stack outputs (file or Pulumi) → the smoke user of the core bus and a database
+target.py    stack outputs → the smoke user of the core bus and a database
 runner.py    runs the modes one after another; rights check, seeding and clean-up
 pool.py      the worker processes, seen from the runner
 worker.py    a worker process; link.py its end of the pipe; jobs.py what goes through it

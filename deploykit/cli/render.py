@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from deploykit.cli.validate import ManifestArg
+from deploykit.cli import options
 from deploykit.errors import ConfigError
 from deploykit.laws.authconf import REDACTED, render_accounts_block, render_authorization_json
 from deploykit.laws.permissions import Authorization, User, compile_authorization
@@ -36,13 +36,14 @@ def register(app: typer.Typer) -> None:
 
 @render_app.command("permissions", help=PERMISSIONS_HELP)
 def permissions_command(
-    file: Path = ManifestArg,
+    argument: Path | None = options.FILE_ARGUMENT,
+    file_option: Path | None = options.FILE_OPTION,
     as_json: bool = typer.Option(False, "--json", help="The neutral JSON document."),
     as_nats: bool = typer.Option(False, "--nats", help="The nats-server accounts block."),
 ) -> None:
     if as_json and as_nats:
         raise ConfigError("choose one of --json and --nats")
-    authorization = compile_authorization(load_manifest(file))
+    authorization = compile_authorization(load_manifest(options.manifest(argument, file_option)))
     if as_json:
         typer.echo(json.dumps(render_authorization_json(authorization), indent=2))
     elif as_nats:

@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from deploykit.cli import options
 from deploykit.errors import ConfigError, DeploykitError
-from deploykit.manifest.load import DEFAULT_MANIFEST, load_manifest
+from deploykit.manifest.load import load_manifest
 from deploykit.smoke.checks import CATALOGUE_HELP, catalogue
 from deploykit.smoke.report import (
     Format,
@@ -22,7 +23,7 @@ from deploykit.smoke.report import (
     unknown,
 )
 from deploykit.smoke.runner import quiet_library_logs, run_smoke, select
-from deploykit.smoke.stackoutputs import resolve_outputs
+from deploykit.stack.target import resolve_outputs
 
 __all__ = ["register"]
 
@@ -49,11 +50,9 @@ Formats and exit codes:
 def register(app: typer.Typer) -> None:
     @app.command("smoke", help=HELP)
     def smoke(
-        stack: str | None = typer.Option(
-            None, "--stack", help="A Pulumi stack: read its outputs with the Pulumi CLI."
-        ),
-        outputs: Path | None = typer.Option(None, "--outputs", help="A stack outputs JSON file."),
-        file: Path = typer.Option(Path(DEFAULT_MANIFEST), "--file", "-f", help="The manifest."),
+        stack: str | None = options.STACK,
+        outputs: Path | None = options.OUTPUTS,
+        file: Path = options.FILE,
         as_json: bool = typer.Option(False, "--json", help="Print JSON (same as --format json)."),
         fmt: str = typer.Option(
             "table", "--format", help="table, json, nagios or prometheus.", metavar="FORMAT"

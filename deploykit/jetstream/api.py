@@ -24,7 +24,8 @@ import nats
 import nats.errors
 from nats.aio.client import Client
 
-from deploykit.errors import ConnectError, DeploykitError
+from deploykit.errors import ConnectError
+from deploykit.errors import JetStreamApiError as ApiError
 from deploykit.stack.outputs import NatsCredential
 
 __all__ = [
@@ -45,17 +46,6 @@ NO_SUITABLE_PEERS = 10005
 TEMPORARILY_UNAVAILABLE = 10008
 _RETRYABLE = frozenset({NO_SUITABLE_PEERS, TEMPORARILY_UNAVAILABLE})
 _BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
-
-
-class ApiError(DeploykitError):
-    """The server refused a JetStream API request; `err_code` is the JetStream error code."""
-
-    def __init__(self, subject: str, code: int, err_code: int, description: str) -> None:
-        self.subject = subject
-        self.code = code
-        self.err_code = err_code
-        self.description = description
-        super().__init__(f"{subject}: {description} (error {err_code})")
 
 
 @dataclass

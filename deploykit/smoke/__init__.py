@@ -11,7 +11,6 @@ calls.py         requests that name why they got no answer (permissions, no resp
 runner.py        select (--only/--skip), run concurrently under one timeout, time, scrub
 results.py       the run and its results (plain data)
 report.py        pure: a run as table, JSON, JUnit, Nagios or Prometheus; exit codes
-stackoutputs.py  where the outputs come from: --stack (Pulumi CLI), --outputs, local stack
 """
 
 from __future__ import annotations

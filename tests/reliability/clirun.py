@@ -8,6 +8,7 @@ import contextlib
 import io
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,16 +29,17 @@ class Outcome:
 
 
 def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Outcome:
-    """`deploykit ARGS` in-process, through the console script's entry point, in `cwd` and
-    with `env` added to the environment for the time of the command."""
+    """`deploykit ARGS` in-process, through the console script's entry point, in `cwd` (else
+    in an empty temporary folder, so that nothing lands in the checkout) and with `env` added to
+    the environment for the time of the command."""
     out, err = io.StringIO(), io.StringIO()
     argv, here, saved = sys.argv, os.getcwd(), dict(os.environ)
     sys.argv = ["deploykit", *args]
     code = 0
+    scratch = tempfile.TemporaryDirectory(prefix="deploykit-cli-")
     try:
         os.environ.update(env or {})
-        if cwd is not None:
-            os.chdir(cwd)
+        os.chdir(cwd if cwd is not None else scratch.name)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 main()
@@ -46,6 +48,7 @@ def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) 
     finally:
         sys.argv = argv
         os.chdir(here)
+        scratch.cleanup()
         os.environ.clear()
         os.environ.update(saved)
     return Outcome(code, out.getvalue(), err.getvalue())

@@ -51,7 +51,8 @@ def run(
 
 def without_pulumi(tmp_path: Path) -> dict[str, str]:
     """PATH with only the Python of this venv, HOME where no ~/.pulumi exists."""
-    return {**os.environ, "PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}
+    env = {k: v for k, v in os.environ.items() if k != "XDG_CACHE_HOME"}
+    return {**env, "PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}
 
 
 def test_stack_without_the_pulumi_cli_says_so(tmp_path: Path) -> None:
@@ -59,7 +60,8 @@ def test_stack_without_the_pulumi_cli_says_so(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.startswith(
-        "--stack small: the Pulumi CLI is not installed (`pulumi` is not on PATH)"
+        "--stack small: the Pulumi CLI is not installed (`pulumi` is not on PATH, nor in "
+        "~/.pulumi/bin or ~/.cache/deploykit/pulumi)"
     )
     assert "--outputs FILE" in result.stderr
 
