@@ -14,6 +14,8 @@ from deploykit.smoke.checks import CATALOGUE_HELP, catalogue
 from deploykit.smoke.report import (
     Format,
     exit_code,
+    hint,
+    plain,
     summary,
     table,
     to_json,
@@ -86,8 +88,14 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(0 if chosen == "prometheus" else 3) from None
         if chosen == "table":
             console = Console()
-            console.print(table(run))
-            console.print(summary(run), highlight=False)
+            if console.is_terminal:
+                console.print(table(run))
+                console.print(summary(run), highlight=False)
+                shown = hint(run)
+                if shown:
+                    console.print(f"hint: {shown}", highlight=False, markup=False)
+            else:  # a pipe or a file: rows at their full length, never wrapped at 80 columns
+                typer.echo(plain(run), nl=False)
         elif chosen == "json":
             typer.echo(to_json(run))
         elif chosen == "nagios":
