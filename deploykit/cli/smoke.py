@@ -31,7 +31,7 @@ __all__ = ["register"]
 
 HELP = f"""Check a deployment against the manifest, in a few seconds, and say exactly what is wrong.
 
-Reads the stack outputs of a target: --stack NAME (runs `pulumi stack output --json --show-secrets`), --outputs FILE, or by default the local stack's .deploykit/outputs.json. Every check is named, timed and reported as pass, fail or skip with a reason; the checks run concurrently under one --timeout.
+Reads the stack outputs of a target: --stack NAME (runs `pulumi stack output --json --show-secrets`), --outputs FILE, or by default the local stack's .deploykit/outputs.json. Every check is named, timed and reported as pass, fail or skip with a reason; the checks run concurrently under one --timeout. A check whose prerequisite failed (no connection, no JetStream, no service) is not run and names that failure, so a stopped stack shows its root cause once, with a hint.
 
 It writes only deploykit's own assets (stream DEPLOYKIT_SMOKE, KV and object store deploykit_smoke) and removes what it wrote. The manifest's probes are the exception: they go through a service's API on purpose; leave them out with --skip probes.
 
