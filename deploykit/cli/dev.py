@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Bring the local stack up and wait until every service is ready."""
-        err = Console(stderr=True)
+        err = Console(stderr=True, soft_wrap=True)  # a pipe gets whole lines, not 80 columns
         stack = LocalStack(directory, file, report=lambda line: err.print(line, highlight=False))
         started = time.monotonic()
         outputs = stack.up(

@@ -23,7 +23,7 @@ from deploykit.jetstream import reconcile
 from deploykit.laws.authconf import render_accounts_block
 from deploykit.laws.permissions import compile_authorization
 from deploykit.local.nats import LocalNats, plan_local_cluster
-from deploykit.local.plan import ServiceRun, plan_outputs, plan_services
+from deploykit.local.plan import ServiceRun, idle_services, plan_outputs, plan_services
 from deploykit.local.ports import free_ports, port_in_use
 from deploykit.local.postgres import LocalPostgres
 from deploykit.local.processes import Proc, tail
@@ -83,6 +83,12 @@ class LocalStack:
         )
         self._step("jetstream", "definitions", lambda: self._apply_jetstream(manifest, outputs))
         runs = plan_services(manifest, outputs, state)
+        idle = idle_services(manifest)
+        if idle:
+            self.report(
+                f"• not run: {', '.join(idle)} (no run.command in {self.manifest_path.name}: "
+                "nothing to start on this machine)"
+            )
         self._step("services", ", ".join(r.name for r in runs), lambda: self._start_services(runs))
         self._step(
             "ready",
@@ -106,7 +112,10 @@ class LocalStack:
                 f"the local stack in {self.dir.root} was made with {previous.nodes} NATS node(s); "
                 f"run `deploykit dev down --wipe` to start afresh with {nodes}"
             )
-        frontends = [n for n, s in manifest.services.items() if s.role is Role.FRONTEND]
+        idle = set(idle_services(manifest))
+        frontends = [
+            n for n, s in manifest.services.items() if s.role is Role.FRONTEND and n not in idle
+        ]
         state = previous or DevState(
             manifest=str(self.manifest_path),
             cluster_name=manifest.system,
@@ -125,7 +134,8 @@ class LocalStack:
             state.postgres_port = postgres_port
         elif not state.postgres_port or self._taken([state.postgres_port], ours):
             state.postgres_port = free_ports(1)[0]
-        for name in frontends:
+        state.frontend_ports = {n: p for n, p in state.frontend_ports.items() if n in frontends}
+        for name in frontends:  # only what runs has a port, and so a URL in the outputs
             if name not in state.frontend_ports or self._taken([state.frontend_ports[name]], ours):
                 state.frontend_ports[name] = free_ports(1)[0]
         return state
