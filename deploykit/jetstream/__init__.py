@@ -5,6 +5,7 @@ immutable.py  which changes the server refuses in place (checked against a real 
 plan.py       (declared, actual) → Plan of create/update/replace/delete steps (pure)
 api.py        raw JSON JetStream API client, counting its calls (network)
 apply.py      executes a plan, refusing it whole when it is not allowed (network)
+publish.py    a publish that waits out "no responders" just after a stream appears (network)
 reconcile.py  plan/apply one bus over a connection; reconcile every bus
 render.py     a plan as a rich table or JSON
 """
