@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class LocalStack:
         self.dir = StateDir(root)
         self.manifest_path = manifest_path
         self.report = report
+        self.timings: dict[str, float] = {}  # seconds per step of the last `up`
 
     # -- up -----------------------------------------------------------------------------------
 
@@ -72,16 +74,22 @@ class LocalStack:
         )
         self.dir.save(state)
 
-        self._step("nats", f"{nodes} node(s)", lambda: self._start_nats(cluster))
         postgres = LocalPostgres(
             self.dir.postgres_dir, state.postgres_port, state.password("pg:postgres")
         )
-        self._step(
-            "postgres",
-            f"port {state.postgres_port}",
-            lambda: self._start_postgres(manifest, state, postgres),
-        )
-        self._step("jetstream", "definitions", lambda: self._apply_jetstream(manifest, outputs))
+        self.timings = {}
+        with ThreadPoolExecutor(max_workers=1) as beside:
+            # PostgreSQL does not depend on NATS: it starts (initdb on a first run) while the
+            # cluster elects its meta leader and the JetStream definitions are applied
+            database = beside.submit(
+                self._step,
+                "postgres",
+                f"port {state.postgres_port}",
+                lambda: self._start_postgres(manifest, state, postgres),
+            )
+            self._step("nats", f"{nodes} node(s)", lambda: self._start_nats(cluster))
+            self._step("jetstream", "definitions", lambda: self._apply_jetstream(manifest, outputs))
+            database.result()
         runs = plan_services(manifest, outputs, state)
         idle = idle_services(manifest)
         if idle:
@@ -101,7 +109,8 @@ class LocalStack:
     def _step(self, name: str, what: str, action: Callable[[], str | None]) -> None:
         started = time.monotonic()
         detail = action()
-        self.report(f"✓ {name:<10} {detail or what} ({time.monotonic() - started:.1f}s)")
+        self.timings[name] = took = time.monotonic() - started
+        self.report(f"✓ {name:<10} {detail or what} ({took:.1f}s)")
 
     def _state(
         self, manifest: Manifest, nodes: int, nats_port: int | None, postgres_port: int | None
@@ -249,17 +258,19 @@ class LocalStack:
                 connections[bus] = await nats.connect(outputs.nats.urls, **cred.connect_options())
             async with httpx.AsyncClient(timeout=1.0) as http:
                 while pending:
-                    for run in runs:
-                        if run.name not in pending:
-                            continue
+                    waiting = [run for run in runs if run.name in pending]
+                    for run in waiting:
                         proc = self._service_proc(run.name)
                         if proc.pid() is None:
                             raise ProcessError(
                                 f"service {run.name} exited before it was ready; last lines of "
                                 f"{proc.log_file}:\n{tail(proc.log_file)}"
                             )
-                        if await _ready(run, manifest, connections, http):
-                            pending.discard(run.name)
+                    # all at once: a round lasts one discovery wait, not one per service
+                    ready = await asyncio.gather(
+                        *(_ready(run, manifest, connections, http) for run in waiting)
+                    )
+                    pending -= {run.name for run, yes in zip(waiting, ready, strict=True) if yes}
                     if pending and time.monotonic() > deadline:
                         names = ", ".join(sorted(pending))
                         logs = "\n".join(
@@ -268,7 +279,7 @@ class LocalStack:
                         )
                         raise ProcessError(f"not ready in time: {names}\n{logs}")
                     if pending:
-                        await asyncio.sleep(0.2)
+                        await asyncio.sleep(0.05)  # between rounds; a round waits on answers
         finally:
             for nc in connections.values():
                 await nc.close()
