@@ -298,7 +298,8 @@ def test_every_format_carries_the_cause() -> None:
     assert [(b.get("type"), b.get("message")) for b in blocked] == [
         ("blocked", "not run: nats.connect.smoke-core failed")
     ]
-    assert junit.find(".//property[@name='hint']").get("value") == STOPPED_HINT  # type: ignore[union-attr]
+    hint_property = junit.find(".//property[@name='hint']")
+    assert hint_property is not None and hint_property.get("value") == STOPPED_HINT
 
     first, long_output = to_nagios(STOPPED).split("\n")
     assert first.startswith(
