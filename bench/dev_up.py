@@ -16,6 +16,10 @@ Prints (never asserts), for the reference deploykit.yaml:
 Warm is slower than cold for the servers alone too: a restarted cluster recovers its JetStream
 meta group from the Raft state on disk and elects a leader only after its election timeouts
 (about 4 s here, measured on `/healthz`), while a new cluster elects within half a second.
+After that each stream elects its own leader, a few seconds more, and `/healthz` does not wait
+for it: the warm `jetstream` step is mostly that wait (no stream answers before its leader is
+there), which the floor, with no streams, does not include. The `ready` step is the services'
+own start (a Python process each, then NATS discovery or /healthz).
 """
 
 from __future__ import annotations
