@@ -97,9 +97,12 @@ def main() -> None:
     floor = [servers_alone(args.nodes) for _ in range(args.runs)]
     print(f"deploykit dev up, {args.nodes} NATS node(s), median of {args.runs} runs")
     print(f"{'':8}{'dev up':>10}{'servers':>10}{'ratio':>8}{'above':>9}")
-    for index, name in enumerate(("cold", "warm")):
-        ours = statistics.median(run[index] for run in kit)
-        base = statistics.median(run[index] for run in floor)
+    totals = {
+        "cold": ([run[0] for run in kit], [run[0] for run in floor]),
+        "warm": ([run[1] for run in kit], [run[1] for run in floor]),
+    }
+    for name, (kit_runs, floor_runs) in totals.items():
+        ours, base = statistics.median(kit_runs), statistics.median(floor_runs)
         print(f"{name:8}{ours:>9.2f}s{base:>9.2f}s{ours / base:>8.2f}{ours - base:>+8.2f}s")
     print("\nper step (median seconds)")
     phases = {"cold": [run[2] for run in kit], "warm": [run[3] for run in kit]}

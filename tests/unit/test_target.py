@@ -18,7 +18,7 @@ import pytest
 
 from deploykit.errors import ConfigError
 from deploykit.manifest.load import load_manifest
-from deploykit.stack.target import bus_targets, find_pulumi, resolve_outputs
+from deploykit.stack.target import BusTarget, bus_targets, find_pulumi, resolve_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYKIT = str(Path(sys.executable).parent / "deploykit")
@@ -176,24 +176,38 @@ def test_bus_targets_from_outputs_and_from_a_url(tmp_path: Path) -> None:
     manifest = load_manifest(ROOT / "deploykit.yaml")
     path = tmp_path / "outputs.json"
     path.write_text(json.dumps(OUTPUTS))
-    common = {"user": None, "password": None, "creds": None, "cluster_size": None}
-    targets = bus_targets(manifest, ROOT, url=None, stack=None, outputs=path, buses=[], **common)
-    assert [(t.bus, t.url, t.cluster_size) for t in targets] == [
+
+    def targets(
+        url: str | None = None, outputs: Path | None = None, user: str | None = None
+    ) -> list[BusTarget]:
+        return bus_targets(
+            manifest,
+            ROOT,
+            url=url,
+            user=user,
+            password=None,
+            creds=None,
+            stack=None,
+            outputs=outputs,
+            buses=[],
+            cluster_size=None,
+        )
+
+    found = targets(outputs=path)
+    assert [(t.bus, t.url, t.cluster_size) for t in found] == [
         ("core", "nats://127.0.0.1:9", 3),
         ("analytics", "nats://127.0.0.1:9", 3),
     ]
-    assert [t.credential.user for t in targets if t.credential] == [
+    assert [t.credential.user for t in found if t.credential] == [
         "provisioning-core",
         "provisioning-analytics",
     ]
     with pytest.raises(ConfigError, match=r"^give exactly one target: --url \(with credentials\)"):
-        bus_targets(manifest, ROOT, url="nats://h", stack=None, outputs=path, buses=[], **common)
+        targets(url="nats://h", outputs=path)
     with pytest.raises(ConfigError, match=r"^--url connects to one account: name its bus"):
-        bus_targets(manifest, ROOT, url="nats://h", stack=None, outputs=None, buses=[], **common)
+        targets(url="nats://h")
     with pytest.raises(ConfigError, match=r"^--user, --password and --creds go with --url"):
-        bus_targets(
-            manifest, ROOT, url=None, stack=None, outputs=path, buses=[], **{**common, "user": "u"}
-        )
+        targets(outputs=path, user="u")
 
 
 def test_stack_and_outputs_together_are_refused(tmp_path: Path) -> None:
