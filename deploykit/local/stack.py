@@ -77,10 +77,20 @@ class LocalStack:
         postgres = LocalPostgres(
             self.dir.postgres_dir, state.postgres_port, state.password("pg:postgres")
         )
+        runs = plan_services(manifest, outputs, state)
+        idle = idle_services(manifest)
+        if idle:
+            self.report(
+                f"• not run: {', '.join(idle)} (no run.command in {self.manifest_path.name}: "
+                "nothing to start on this machine)"
+            )
+        first = [r for r in runs if not manifest.services[r.name].database]
+        then = [r for r in runs if manifest.services[r.name].database]
         self.timings = {}
         with ThreadPoolExecutor(max_workers=1) as beside:
             # PostgreSQL does not depend on NATS: it starts (initdb on a first run) while the
-            # cluster elects its meta leader and the JetStream definitions are applied
+            # cluster elects its meta leader and the JetStream definitions are applied, and the
+            # services that use no database start while it may still be coming up
             database = beside.submit(
                 self._step,
                 "postgres",
@@ -89,15 +99,10 @@ class LocalStack:
             )
             self._step("nats", f"{nodes} node(s)", lambda: self._start_nats(cluster))
             self._step("jetstream", "definitions", lambda: self._apply_jetstream(manifest, outputs))
+            self._step("services", _names(first), lambda: self._start_services(first))
             database.result()
-        runs = plan_services(manifest, outputs, state)
-        idle = idle_services(manifest)
-        if idle:
-            self.report(
-                f"• not run: {', '.join(idle)} (no run.command in {self.manifest_path.name}: "
-                "nothing to start on this machine)"
-            )
-        self._step("services", ", ".join(r.name for r in runs), lambda: self._start_services(runs))
+        if then:
+            self._step("db users", _names(then), lambda: self._start_services(then))
         self._step(
             "ready",
             "discovery and health",
@@ -353,6 +358,10 @@ async def _ready(
         return response.status_code == 200
     nc = connections[manifest.services[run.name].bus]
     return bool(await discover(nc, "PING", run.name, expect=1, timeout=0.3))
+
+
+def _names(runs: list[ServiceRun]) -> str:
+    return ", ".join(r.name for r in runs) or "none"
 
 
 def _base_env() -> dict[str, str]:
