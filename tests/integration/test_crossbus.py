@@ -15,13 +15,17 @@ import nats
 import nats.errors
 import pytest
 
-from deploykit.jetstream.desired import consumer_config, desired_state
+from deploykit.jetstream.api import connect
+from deploykit.jetstream.desired import consumer_config
+from deploykit.jetstream.plan import Plan
+from deploykit.jetstream.reconcile import plan, reconcile
 from deploykit.laws.authconf import generate_passwords, render_accounts_block
 from deploykit.laws.permissions import compile_authorization
 from deploykit.local.nats import LocalNats, local_cluster
 from deploykit.manifest import naming
 from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
+from deploykit.stack.outputs import NatsCredential
 from deploykit.testing.polling import wait_until_async
 
 pytestmark = pytest.mark.integration
@@ -127,32 +131,34 @@ def _echo(nc: nats.NATS):
     return echo
 
 
+def _provisioning(server: Server) -> dict[str, NatsCredential]:
+    return {
+        bus: NatsCredential(
+            account=bus,
+            role="provisioning",
+            user=naming.provisioning_user(bus),
+            password=server.passwords[naming.provisioning_user(bus)],
+            inbox_prefix=naming.inbox_prefix(naming.provisioning_user(bus)),
+        )
+        for bus in server.manifest.buses
+    }
+
+
 async def _define(server: Server) -> None:
-    """Each bus's provisioning user defines what the reconciler would, from `desired_state`."""
-    for bus in server.manifest.buses:
-        nc = await server.connect(naming.provisioning_user(bus))
+    """The reconciler, as each bus's provisioning user: the consumer across buses on the core
+    bus, the copy (a source through the imported API) on the analytics bus."""
+    await asyncio.to_thread(reconcile, server.cluster.url, _provisioning(server), server.manifest)
+
+
+async def _plans(server: Server) -> dict[str, Plan]:
+    plans = {}
+    for bus, credential in _provisioning(server).items():
+        conn = await connect(server.cluster.url, credential)
         try:
-            for obj in desired_state(server.manifest, bus, 1).objects:
-                if obj.kind == "stream":
-                    reply = await nc.request(
-                        f"$JS.API.STREAM.CREATE.{obj.stream}", json.dumps(obj.config).encode(), 5
-                    )
-                    assert "error" not in json.loads(reply.data), reply.data
-                elif obj.kind == "consumer":
-                    body = {"stream_name": obj.stream, "config": obj.config}
-                    reply = await nc.request(
-                        f"$JS.API.CONSUMER.CREATE.{obj.stream}.{obj.consumer}"
-                        + (
-                            f".{obj.config['filter_subject']}"
-                            if obj.config["filter_subject"]
-                            else ""
-                        ),
-                        json.dumps(body).encode(),
-                        5,
-                    )
-                    assert "error" not in json.loads(reply.data), reply.data
+            plans[bus] = await plan(conn, server.manifest, bus)
         finally:
-            await nc.close()
+            await conn.close()
+    return plans
 
 
 def test_events_cross_by_consumer_and_by_copy(server: Server) -> None:
@@ -199,6 +205,10 @@ def test_events_cross_by_consumer_and_by_copy(server: Server) -> None:
     assert data == b'{"id": "1"}'
     assert acked == 1
     assert count == 1
+    # applied, the source and the consumer across buses are what was declared: no drift
+    plans = asyncio.run(_plans(server))
+    assert {bus: p.steps for bus, p in plans.items()} == {bus: () for bus in plans}
+    assert "stream SIGNUPS" in plans["analytics"].unchanged
 
 
 def test_a_consumer_not_declared_across_is_not_reachable(server: Server) -> None:
