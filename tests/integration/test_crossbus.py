@@ -25,7 +25,10 @@ from deploykit.local.nats import LocalNats, local_cluster
 from deploykit.manifest import naming
 from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
-from deploykit.stack.outputs import NatsCredential
+from deploykit.smoke.checks import catalogue
+from deploykit.smoke.context import Context
+from deploykit.smoke.results import Outcome, Status
+from deploykit.stack.outputs import NatsCredential, NatsOutputs, StackOutputs
 from deploykit.testing.polling import wait_until_async
 
 pytestmark = pytest.mark.integration
@@ -242,3 +245,56 @@ def test_a_consumer_not_declared_across_is_not_reachable(server: Server) -> None
             await billing.close()
 
     assert asyncio.run(run()) is False
+
+
+def _outputs(server: Server) -> StackOutputs:
+    authorization = compile_authorization(server.manifest)
+    credentials = {
+        user.name: NatsCredential(
+            account=authorization.account_of(user.name),
+            role=user.role.value,
+            service=user.service,
+            user=user.name,
+            password=server.passwords[user.name],
+            inbox_prefix=user.inbox_prefix,
+        )
+        for user in authorization.users.values()
+    }
+    nats_outputs = NatsOutputs(urls=server.cluster.urls, credentials=credentials)
+    return StackOutputs(target="local", system=server.manifest.system, nats=nats_outputs)
+
+
+def test_smoke_proves_each_path_and_refuses_its_undeclared_neighbour(server: Server) -> None:
+    """The smoke checks of the `crossbus` group, as a deployment's users: every path passes
+    while the callee answers; the call fails, naming the cause, while nobody answers."""
+
+    async def run() -> tuple[dict[str, Outcome], Outcome]:
+        await _define(server)
+        checks = [c for c in catalogue(server.manifest, _outputs(server)) if c.group == "crossbus"]
+        ctx = Context(server.manifest, _outputs(server), 30, "test")
+        try:
+            (call,) = [c for c in checks if c.name.startswith("crossbus.call.")]
+            unanswered = await call.run(ctx)
+            responder = await _answer(server, "billing.rpc.invoice")
+            try:
+                outcomes = {c.name: await c.run(ctx) for c in checks}
+            finally:
+                await responder.close()
+        finally:
+            await ctx.close()
+        return outcomes, unanswered
+
+    outcomes, unanswered = asyncio.run(run())
+    assert sorted(outcomes) == [
+        "crossbus.call.services.gateway.calls[1]",
+        "crossbus.consumer.services.invoicer.consumes[0]",
+        "crossbus.refused.services.gateway.calls[1]",
+        "crossbus.refused.services.invoicer.consumes[0]",
+        "crossbus.refused.streams.SIGNUPS.sources[0]",
+        "crossbus.source.streams.SIGNUPS.sources[0]",
+    ]
+    wrong = {n: o.message for n, o in outcomes.items() if o.status is not Status.PASS}
+    assert wrong == {}
+    assert unanswered.status is Status.FAIL
+    assert "no responders" in unanswered.message
+    print("\n" + "\n".join(f"{n}: {o.message}" for n, o in outcomes.items()))

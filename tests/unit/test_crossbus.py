@@ -26,6 +26,7 @@ from deploykit.local.nats import find_nats_server, plan_local_cluster
 from deploykit.manifest.crossbus import PathKind, cross_paths
 from deploykit.manifest.load import load_manifest, parse_manifest
 from deploykit.manifest.model import Manifest
+from deploykit.smoke.laws_checks import event_subject
 from deploykit.testing.clirun import run_cli
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "three-buses" / "deploykit.yaml"
@@ -307,3 +308,9 @@ def test_a_source_as_the_server_returns_it_is_no_drift_and_a_changed_filter_is(
     changed = {**actual, "sources": [{**served, "filter_subject": "accounts.events.>"}]}
     (change,) = diff_config("stream", signups.config, changed)
     assert change.field == "sources"
+
+
+def test_a_bus_whose_only_stream_is_a_copy_has_no_event_subject_to_try(example: Manifest) -> None:
+    """The laws check picks an event subject per bus; a copy (only `sources`) offers none."""
+    assert event_subject(example, "analytics") is None
+    assert event_subject(example, "billing") == "billing.events.invoiced"
