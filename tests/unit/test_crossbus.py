@@ -126,7 +126,8 @@ def test_permissions_grant_the_imported_subjects_and_nothing_else_of_the_other_b
 ) -> None:
     users = compile_authorization(example).users
     gateway = users["gateway"].permissions
-    assert gateway.publish_allow == ("accounts.rpc.create", "billing.rpc.invoice")
+    assert gateway.publish_allow[:2] == ("accounts.rpc.create", "billing.rpc.invoice")
+    assert not any(s.startswith("billing.") for s in gateway.publish_allow[2:])
     invoicer = users["invoicer"].permissions
     assert invoicer.publish_allow == (
         f"deploykit.bus.core.API.{INFO}",
