@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from deploykit.describe.diagram import graph
 from deploykit.errors import ManifestError
 from deploykit.jetstream.desired import desired_state
 from deploykit.jetstream.plan import diff_config
@@ -315,3 +316,9 @@ def test_a_bus_whose_only_stream_is_a_copy_has_no_event_subject_to_try(example: 
     """The laws check picks an event subject per bus; a copy (only `sources`) offers none."""
     assert event_subject(example, "analytics") is None
     assert event_subject(example, "billing") == "billing.events.invoiced"
+
+
+def test_the_diagram_draws_the_copy_between_buses(example: Manifest) -> None:
+    edges = [(e.source, e.target, e.label) for e in graph(example).edges]
+    assert ("streams.ACCOUNTS", "streams.SIGNUPS", "copy\naccounts.events.created") in edges
+    assert ("services.gateway", "services.invoices", "invoices.get") in edges
