@@ -18,7 +18,8 @@ auth with a personal access token. Facts this client relies on, checked in that 
   required) → SubjectExportViewResponse; `POST /accounts/{accountId}/subject-imports`
   (createSubjectImport, SubjectImportCreateRequest: `jwt_settings` = Import {account (the
   exporting account's public key), subject, local_subject, name, type}) →
-  SubjectImportViewResponse.
+  SubjectImportViewResponse; `DELETE /subject-exports/{id}` and `/subject-imports/{id}` remove
+  them.
 - Error bodies have no schema in the spec, so only the status code is interpreted.
 """
 
@@ -308,6 +309,12 @@ class SynadiaClient:
         body = {"jwt_settings": imported.model_dump()}
         response = self._http.request("POST", f"/accounts/{account_id}/subject-imports", json=body)
         return SubjectImport.model_validate(response.json())
+
+    def delete_subject_export(self, export_id: str) -> None:
+        self._http.request("DELETE", f"/subject-exports/{export_id}")
+
+    def delete_subject_import(self, import_id: str) -> None:
+        self._http.request("DELETE", f"/subject-imports/{import_id}")
 
     def download_creds(self, user_id: str) -> str:
         """A creds file (JWT + NKey seed) for the user. Retrying only issues another one."""

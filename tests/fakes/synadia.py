@@ -13,7 +13,8 @@ servers `{baseUrl}/api/core/beta`, bearer auth). What this fake holds the client
   stream | service, `response_type` Singleton | Stream | Chunked), `metrics_enabled` and
   `metrics_sampling_percentage` required; createSubjectImport 201 SubjectImportViewResponse:
   `jwt_settings` (Import keys only) whose `account` is another account's public key that
-  exports a subject of the same type covering `subject` (else 400).
+  exports a subject of the same type covering `subject` (else 400); deletes answer 204, 404
+  for an unknown id.
 - Error bodies are opaque text (the spec gives them no schema).
 """
 
@@ -114,6 +115,8 @@ class FakeSynadia(FakeServer):
             (r"POST /nats-users/([^/]+)/creds", self._creds),
             (r"POST /accounts/([^/]+)/subject-exports", self._create_export),
             (r"POST /accounts/([^/]+)/subject-imports", self._create_import),
+            (r"DELETE /subject-exports/([^/]+)", self._delete_export),
+            (r"DELETE /subject-imports/([^/]+)", self._delete_import),
         ]
 
     def _get_system(self, _: Request, system_id: str) -> Reply:
@@ -310,6 +313,16 @@ class FakeSynadia(FakeServer):
             "importer": account_id,
         }
         return json_reply(201, self.imports[import_id])
+
+    def _delete_export(self, _: Request, export_id: str) -> Reply:
+        if self.exports.pop(export_id, None) is None:
+            return text_reply(404, "subject export not found")
+        return Reply(204)
+
+    def _delete_import(self, _: Request, import_id: str) -> Reply:
+        if self.imports.pop(import_id, None) is None:
+            return text_reply(404, "subject import not found")
+        return Reply(204)
 
 
 EXPORT_KEYS = {
