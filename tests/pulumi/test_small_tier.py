@@ -527,3 +527,21 @@ def test_a_manifest_without_database_or_frontends_creates_neither(manifest: Mani
     assert "small-frontends" not in engine.registrations
     assert engine.exports["database"][0] is None
     assert "DATABASE_URL" not in engine.registrations["small-services-welcome"].input("variables")
+
+
+def test_cross_bus_paths_become_one_links_resource_after_every_account(
+    manifest: Manifest,
+) -> None:
+    """The reference has no cross-bus path and so no links; the three-bus example has one
+    SynadiaLinks resource, under the NATS component, after the three accounts."""
+    assert deploy(manifest).of_type(DYNAMIC + "SynadiaLinks") == []
+    example = load_manifest(ROOT / "examples" / "three-buses" / "deploykit.yaml")
+    engine = deploy(example)
+    (links,) = engine.of_type(DYNAMIC + "SynadiaLinks")
+    accounts = engine.of_type(DYNAMIC + "SynadiaAccount")
+    assert len(accounts) == 3
+    assert {a.urn for a in accounts} <= set(links.dependencies)
+    assert links.parent.endswith("deploykit:small:Nats::small-nats")
+    declared = links.input("links")
+    assert [e["subject"] for e in declared["billing"]["exports"]] == ["billing.rpc.invoice"]
+    assert set(declared) == {"core", "billing", "analytics"}
