@@ -298,3 +298,35 @@ def test_smoke_proves_each_path_and_refuses_its_undeclared_neighbour(server: Ser
     assert unanswered.status is Status.FAIL
     assert "no responders" in unanswered.message
     print("\n" + "\n".join(f"{n}: {o.message}" for n, o in outcomes.items()))
+
+
+def test_a_source_changed_out_of_band_is_drift_and_apply_puts_it_back(server: Server) -> None:
+    async def run() -> tuple[list[str], list[str], str]:
+        await _define(server)
+        admin = await server.connect(anything("analytics"))
+        try:
+            reply = await admin.request("$JS.API.STREAM.INFO.SIGNUPS", b"", 5)
+            config = json.loads(reply.data)["config"]
+            config["sources"][0]["filter_subject"] = "accounts.events.>"
+            await admin.request("$JS.API.STREAM.UPDATE.SIGNUPS", json.dumps(config).encode(), 5)
+        finally:
+            await admin.close()
+        drifted = await _plans(server)
+        changes = [
+            f"{s.action} {s.label}: {', '.join(c.field for c in s.changes)}"
+            for s in drifted["analytics"].steps
+        ]
+        await _define(server)
+        after = await _plans(server)
+        analytics = await server.connect(anything("analytics"))
+        try:
+            reply = await analytics.request("$JS.API.STREAM.INFO.SIGNUPS", b"", 5)
+            (source,) = json.loads(reply.data)["config"]["sources"]
+        finally:
+            await analytics.close()
+        return changes, [s.label for p in after.values() for s in p.steps], source["filter_subject"]
+
+    changes, remaining, restored = asyncio.run(run())
+    assert changes == ["update stream SIGNUPS: sources"]
+    assert remaining == []
+    assert restored == "accounts.events.created"
