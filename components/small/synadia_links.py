@@ -6,6 +6,11 @@ declared. One resource holds them all, because an import needs the other account
 first: create makes every export, then every import; delete removes the imports, then the
 exports. Any change replaces the whole set (they are a few subjects, and exports and imports
 carry no data).
+
+The exports are created without `token_req`, so any account of the Synadia system could import
+them; the servers still route only what an account imports, and every import here is exactly a
+declared path. Restricting each export to its importing accounts (activation tokens, Synadia's
+export shares) is not done yet.
 """
 
 from __future__ import annotations
