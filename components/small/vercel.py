@@ -12,11 +12,11 @@ from collections.abc import Mapping
 import pulumi
 import pulumiverse_vercel as vercel
 
-from deploykit.errors import ConfigError
-from deploykit.manifest.model import Manifest, Role
+from deploykit.manifest.model import Manifest
+from deploykit.small.services import frontend_services
 from deploykit.stack.config import VercelFrontend, VercelSettings
 
-__all__ = ["Frontends", "frontend_services"]
+__all__ = ["Frontends"]
 
 TARGETS = ["production", "preview"]
 
@@ -105,16 +105,3 @@ class Frontends(pulumi.ComponentResource):
             return pulumi.Output.from_input(f"https://{domain}")
         # Vercel's default production domain, when the project's name is still free there
         return self.projects[name].name.apply(lambda project: f"https://{project}.vercel.app")
-
-
-def frontend_services(manifest: Manifest, settings: VercelSettings) -> list[str]:
-    """The frontend services; settings for a service that is no frontend are a mistake."""
-    names = [n for n, s in manifest.services.items() if s.role is Role.FRONTEND]
-    unknown = sorted(set(settings.frontends) - set(names))
-    if unknown:
-        raise ConfigError(
-            f"deploykit:small.vercel.frontends names {', '.join(unknown)}, which "
-            f"{'is' if len(unknown) == 1 else 'are'} no frontend service of the manifest "
-            f"(frontends: {', '.join(names) or 'none'})"
-        )
-    return names
