@@ -3,6 +3,8 @@
 - `POST /accounts` forwards the body to accounts.rpc.create (201 with the account), unless the
   feature flag `signup_enabled` in KV bucket `flags` is "false" (403);
 - `GET /accounts/{id}` asks accounts.rpc.get (200);
+- `GET /invoices/{id}` asks billing.rpc.invoice, on the billing bus of the three-bus example
+  (where the manifest's gateway calls `invoices.get`; elsewhere the server refuses it: 504);
 - `GET /healthz` is 200 while connected to NATS (the frontend's readiness signal).
 
 A service error (`Nats-Service-Error-Code` 400-599) keeps its code; no responder is 503, no
@@ -87,6 +89,11 @@ class Gateway:
         payload = json.dumps({"id": request.match_info["id"]}).encode()
         return await self.forward("accounts.rpc.get", payload, 200)
 
+    async def get_invoice(self, request: web.Request) -> web.Response:
+        """On the billing bus: a request that crosses buses (examples/three-buses)."""
+        payload = json.dumps({"account": request.match_info["id"]}).encode()
+        return await self.forward("billing.rpc.invoice", payload, 200)
+
     async def healthz(self, request: web.Request) -> web.Response:
         connected = self.nc.is_connected
         return web.json_response({"nats": connected}, status=200 if connected else 503)
@@ -97,6 +104,7 @@ class Gateway:
             [
                 web.post("/accounts", self.create_account),
                 web.get("/accounts/{id}", self.get_account),
+                web.get("/invoices/{id}", self.get_invoice),
                 web.get("/healthz", self.healthz),
             ]
         )

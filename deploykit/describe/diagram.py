@@ -59,6 +59,9 @@ def graph(manifest: Manifest, findings: Sequence[Finding] = ()) -> Graph:
 
     for name, stream in manifest.streams.items():
         add(f"streams.{name}", f"stream {name}", "stream", stream.bus)
+        for source in stream.sources:  # a copy across buses, drawn dotted like a fanout
+            label = f"copy\n{source.filter}" if source.filter else "copy"
+            g.edges.append(Edge(f"streams.{source.stream}", f"streams.{name}", label, "fanout"))
     for name, bucket in manifest.kv.items():
         add(f"kv.{name}", f"kv {name}", "kv", bucket.bus)
     for name, store in manifest.object_stores.items():

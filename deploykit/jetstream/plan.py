@@ -168,7 +168,20 @@ def _zero(value: Any) -> Any:
 
 
 def _normal(name: str, value: Any) -> Any:
+    if name == "sources" and isinstance(value, list):
+        return sorted(map(_source_key, value))
     return sorted(value) if name in _UNORDERED and isinstance(value, list) else value
+
+
+def _source_key(source: dict[str, Any]) -> tuple[str, str, str, str]:
+    """The fields of a source deploykit declares; the server adds others (start sequence...)."""
+    external = source.get("external") or {}
+    return (
+        source.get("name", ""),
+        source.get("filter_subject", ""),
+        external.get("api", ""),
+        external.get("deliver", ""),
+    )
 
 
 def diff_config(kind: Kind, declared: dict[str, Any], actual: dict[str, Any]) -> list[Change]:
