@@ -101,7 +101,7 @@ class Engine(pulumi.runtime.Mocks):
         self, args: pulumi.runtime.MockCallArgs
     ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         self.invokes.append((args.token, dict(args.args)))
-        return self.answer(args), None  # no check failures
+        return self.answer(args), []  # no check failures (the SDK iterates them: not None)
 
     def of_type(self, typ: str) -> list[Registration]:
         return [r for r in self.registrations.values() if r.type == typ]
