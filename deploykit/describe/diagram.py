@@ -175,7 +175,7 @@ def svg(g: Graph) -> str:
                 y + BAND_PAD + rows[col] * (BOX_H + ROW_GAP),
             )
             rows[col] += 1
-        height = BAND_PAD * 2 + max(max(rows), 1) * (BOX_H + ROW_GAP)
+        height = float(BAND_PAD * 2 + max(max(rows), 1) * (BOX_H + ROW_GAP))
         bands.append((bus, top, height))
         y += height + 20
     width = 60 + 4 * BOX_W + 3 * COL_GAP

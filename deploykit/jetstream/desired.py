@@ -186,7 +186,9 @@ def smoke_assets(
     return {SMOKE_STREAM: stream}, {SMOKE_BUCKET: kv}, {SMOKE_OBJECT_STORE: obj}
 
 
-def _on_bus(manifest: Manifest, bus: str) -> tuple[dict, dict, dict]:
+def _on_bus(
+    manifest: Manifest, bus: str
+) -> tuple[dict[str, Stream], dict[str, KeyValue], dict[str, ObjectStore]]:
     streams = {n: s for n, s in manifest.streams.items() if s.bus == bus}
     kvs = {n: k for n, k in manifest.kv.items() if k.bus == bus}
     stores = {n: o for n, o in manifest.object_stores.items() if o.bus == bus}

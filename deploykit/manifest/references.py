@@ -6,7 +6,7 @@ user fixes a manifest in one pass instead of one error per run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from deploykit.errors import Problem
 from deploykit.manifest.crossbus import PathKind, cross_paths
@@ -36,7 +36,7 @@ def check_references(m: Manifest) -> list[Problem]:
     ]
 
 
-def _known(names: object) -> str:
+def _known(names: Collection[str]) -> str:
     listed = ", ".join(sorted(names)) if names else "none declared"
     return f"declared: {listed}"
 

@@ -34,6 +34,7 @@ import base64
 import itertools
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from deploykit.testing.fakes.schema import (
@@ -85,19 +86,18 @@ def _account_jwt(patch: bool) -> Spec:
     })  # fmt: skip
 
 
-_ACCOUNT_COMMON = {
-    "jwt_settings": None, "user_jwt_expires_in_secs": _INT, "connectors": boolean(),
-    "connectors_log_stream": string(), "workloads": boolean(), "workloads_log_stream": string(),
-    "auth_type": string(enum=("jwt", "tls", "nkey", "username")), "user_cred": string(),
-    "user_secret": string(),
-}  # fmt: skip
-ACCOUNT_CREATE = obj(
-    {**_ACCOUNT_COMMON, "name": string(min_length=1), "jwt_settings": _account_jwt(False)},
-    required=("name",),
-)
-ACCOUNT_UPDATE = obj(
-    {**_ACCOUNT_COMMON, "name": string(min_length=1), "jwt_settings": _account_jwt(True)}
-)
+def _account(patch: bool) -> dict[str, Spec]:
+    return {
+        "jwt_settings": _account_jwt(patch), "user_jwt_expires_in_secs": _INT,
+        "connectors": boolean(), "connectors_log_stream": string(), "workloads": boolean(),
+        "workloads_log_stream": string(),
+        "auth_type": string(enum=("jwt", "tls", "nkey", "username")), "user_cred": string(),
+        "user_secret": string(), "name": string(min_length=1),
+    }  # fmt: skip
+
+
+ACCOUNT_CREATE = obj(_account(False), required=("name",))
+ACCOUNT_UPDATE = obj(_account(True))
 
 
 def _permission(patch: bool) -> Spec:
@@ -145,7 +145,7 @@ class FakeSynadia(FakeServer):
     def __init__(self, token: str = "synadia-test-token", tiers: tuple[str, ...] = ("R1",)) -> None:
         super().__init__()
         self.token = token
-        self.system = {
+        self.system: dict[str, Any] = {
             "id": "sys-1",
             "name": "NGS",
             "jetstream_enabled": True,
@@ -176,7 +176,7 @@ class FakeSynadia(FakeServer):
                 return handler(request, *match.groups())
         return text_reply(404, "Not Found")
 
-    def _routes(self) -> list[tuple[str, Any]]:
+    def _routes(self) -> list[tuple[str, Callable[..., Reply]]]:
         return [
             (r"GET /systems/([^/]+)", self._get_system),
             (r"POST /systems/([^/]+)/accounts", self._create_account),
@@ -469,4 +469,7 @@ def jwt_claims(creds: str) -> dict[str, Any]:
     """The payload of the JWT inside a creds file, to check what permissions it carries."""
     token = creds.split("-----BEGIN NATS USER JWT-----\n", 1)[1].split("\n", 1)[0]
     encoded = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    )
+    return claims
