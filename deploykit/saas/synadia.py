@@ -194,7 +194,11 @@ class SubjectImport(_Response):
 
 def export_settings(export: Export) -> ExportSettings:
     """An export of the permission compiler as Synadia's Export."""
-    response = export.response.capitalize() if export.kind == "service" else None
+    responses: dict[str, Literal["Singleton", "Stream"]] = {
+        "singleton": "Singleton",
+        "stream": "Stream",
+    }
+    response = responses[export.response] if export.kind == "service" else None
     return ExportSettings(
         name=export.subject, subject=export.subject, type=export.kind, response_type=response
     )
