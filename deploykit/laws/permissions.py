@@ -141,6 +141,8 @@ def _consumers(manifest: Manifest, name: str) -> tuple[list[str], list[str]]:
     for consume in service.consumes:
         if consume.mode is ConsumeMode.QUEUE:
             allow += natsapi.pull(consume.stream, consume.consumer)
+            if consume.dead_letter:
+                allow.append(consume.dead_letter)
         elif consume.stream not in fanout_streams:
             fanout_streams.append(consume.stream)
             allow += natsapi.own_consumers(consume.stream)

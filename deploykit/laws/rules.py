@@ -4,7 +4,7 @@ The laws come from the seeds: seed 000 ("RPC is forbidden inside application", "
 message is forbidden in frontend", object stores are ephemeral) and seed 001's laws A-K
 (fanout subscriptions never produce events (F), events that cause events come from a queue
 subscription (E), new nodes warm up before they serve (H, I), back up the event store (J),
-noisy traffic on its own bus (K)).
+noisy traffic on its own bus (K), each service owns its data (B)).
 
 Who may do what is data: `ROLE_LAWS` says which capabilities each role may and must use.
 `denials` turns it into the capabilities a service declares but may not use, each with the
@@ -246,6 +246,16 @@ RULES: Mapping[str, Rule] = _rules(
         "Noisy streams (analytics, logs) live on their own bus so their volume cannot starve "
         "the core (seed 001 law K).",
         "move the stream to a non-core bus (`bus: analytics`)",
+    ),
+    Rule(
+        "DK601",
+        E,
+        "Each service owns its data: its own database, and it reaches other services' data "
+        "only through the bus (seed 001 law B). A shared database couples their schemas and "
+        "deploys, and both would connect as the same owner role, so no permission could keep "
+        "them apart.",
+        "give each service its own entry under `databases`, and feed what it needs from the "
+        "other service's events",
     ),
 )
 del E, W
@@ -495,6 +505,20 @@ def _noisy_on_core(manifest: Manifest, _: int | None) -> Iterator[Hit]:
             )
 
 
+def _shared_database(manifest: Manifest, _: int | None) -> Iterator[Hit]:
+    owners: dict[str, str] = {}
+    for name, service in manifest.services.items():
+        if service.database is None:
+            continue
+        first = owners.setdefault(service.database, name)
+        if first != name:
+            yield (
+                f"service {name}",
+                f"services.{name}.database",
+                f"database {service.database!r} is already the database of service {first!r}",
+            )
+
+
 _CHECKS: Mapping[str, Check] = MappingProxyType(
     {
         **{rule: _denied(rule) for rule in (*_FORBIDDEN_RULE.values(), "DK201", "DK202")},
@@ -508,5 +532,6 @@ _CHECKS: Mapping[str, Check] = MappingProxyType(
         "DK402": _core_backup,
         "DK403": _no_limits,
         "DK501": _noisy_on_core,
+        "DK601": _shared_database,
     }
 )

@@ -130,6 +130,9 @@ class Consume(Strict):
     ack_wait: Duration = 30
     max_deliver: Annotated[int, Field(ge=-1)] = 5
     max_ack_pending: Annotated[int, Field(ge=-1)] = 1000
+    dead_letter: Subject | None = Field(
+        None, description="queue consumers: where a message goes after its last failed delivery"
+    )
 
 
 class Run(Strict):

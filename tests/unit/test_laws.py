@@ -125,6 +125,7 @@ BREAKS = [
     Case("DK402", section("streams", "ACCOUNTS", backup=False), "streams.ACCOUNTS.backup", "a core-bus stream without backup"),
     Case("DK403", both(drop("streams", "ACCOUNTS", "max_age"), drop("streams", "ACCOUNTS", "max_bytes")), "streams.ACCOUNTS", "no max_age, max_bytes or max_msgs"),
     Case("DK501", section("streams", "PAGEVIEWS", bus="core"), "streams.PAGEVIEWS.bus", "a noisy stream on the core bus 'core'"),
+    Case("DK601", svc("welcome", database="accounts"), "services.welcome.database", "database 'accounts' is already the database of service 'accounts'"),
 ]
 
 KEEPS = [
@@ -148,6 +149,7 @@ KEEPS = [
     Case("DK402", section("streams", "PAGEVIEWS", backup=False), "", ""),
     Case("DK403", drop("streams", "ACCOUNTS", "max_age"), "", ""),
     Case("DK501", section("streams", "PAGEVIEWS", noisy=True), "", ""),
+    Case("DK601", svc("welcome", database=None), "", ""),
 ]
 # fmt: on
 
@@ -249,7 +251,7 @@ def _write(tmp_path: Path, *edits: Edit) -> Path:
 def test_lint_cli_passes_the_reference() -> None:
     result = run_cli("lint", "--target", "metal")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "deploykit.yaml: keeps every law (18 rules, 3-node cluster)\n"
+    assert result.stdout == "deploykit.yaml: keeps every law (19 rules, 3-node cluster)\n"
 
 
 def test_lint_cli_reports_findings_and_exits_1_on_an_error(tmp_path: Path) -> None:

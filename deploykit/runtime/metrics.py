@@ -1,0 +1,168 @@
+"""OpenTelemetry metrics of one instance, named as `metricnames.py` lists them, exported as
+Prometheus text on an HTTP endpoint (local, metal: scraped) or over OTLP (small tier: pushed
+to Grafana Cloud, configured by the standard OTEL_EXPORTER_OTLP_* variables).
+
+Attributes follow the messaging semantic conventions: `messaging.system` (nats),
+`messaging.destination.name` (the subject), `messaging.consumer.group.name` (the consumer or
+the queue group), `messaging.operation.name`/`.type`, and `error.type` on failures only (the
+dashboards count failures as durations with an `error.type`). Attribute dicts are built once
+per subject and reused: the SDK hashes them on every record.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from opentelemetry.sdk.metrics import Histogram, MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import Resource
+from prometheus_client import CollectorRegistry, start_http_server
+
+from deploykit.runtime import metricnames as names
+from deploykit.runtime.errors import Fatal
+from deploykit.runtime.settings import Exporter, Settings
+
+__all__ = ["DURATION_BUCKETS", "Metrics"]
+
+log = logging.getLogger("deploykit.runtime")
+
+# The semantic conventions' advice for messaging and database durations, in seconds.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+Attrs = Mapping[str, str]
+
+
+def _dest(subject: str, operation: str, kind: str, group: str = "") -> Attrs:
+    attrs: dict[str, str] = {
+        "messaging.system": "nats",
+        "messaging.destination.name": subject,
+        "messaging.operation.name": operation,
+        "messaging.operation.type": kind,
+    }
+    if group:
+        attrs["messaging.consumer.group.name"] = group
+    return _frozen(tuple(sorted(attrs.items())))
+
+
+@cache
+def _frozen(items: tuple[tuple[str, str], ...]) -> Attrs:
+    return dict(items)
+
+
+def _failed(attrs: Attrs, error: str) -> Attrs:
+    return _frozen(tuple(sorted({**attrs, "error.type": error}.items())))
+
+
+class Metrics:
+    """The instruments, and the reader/exporter chosen by the settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._server: Any = None
+        resource = Resource.create({"service.name": settings.service})
+        readers = self._readers(settings)
+        view = View(
+            instrument_type=Histogram,
+            aggregation=ExplicitBucketHistogramAggregation(DURATION_BUCKETS),
+        )
+        self.provider = MeterProvider(
+            resource=resource, metric_readers=readers, views=[view] if readers else []
+        )
+        meter = self.provider.get_meter("deploykit.runtime")
+
+        def counter(m: names.Metric) -> Any:
+            return meter.create_counter(m.otel, unit=m.unit, description=m.description)
+
+        def histogram(m: names.Metric) -> Any:
+            return meter.create_histogram(m.otel, unit=m.unit, description=m.description)
+
+        self._sent = counter(names.SENT)
+        self._consumed = counter(names.CONSUMED)
+        self._operation = histogram(names.OPERATION_DURATION)
+        self._process = histogram(names.PROCESS_DURATION)
+        self._redelivered = counter(names.REDELIVERIES)
+        self._lag = meter.create_gauge(
+            names.CONSUMER_LAG.otel,
+            unit=names.CONSUMER_LAG.unit,
+            description=names.CONSUMER_LAG.description,
+        )
+        self._db = histogram(names.DB_DURATION)
+
+    def _readers(self, settings: Settings) -> list[MetricReader]:
+        if settings.exporter is Exporter.NONE:
+            return []
+        if settings.exporter is Exporter.OTLP:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+            return [PeriodicExportingMetricReader(OTLPMetricExporter())]
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+        reader = PrometheusMetricReader(registry=self.registry)
+        host, port = settings.metrics_addr
+        try:
+            self._server, _ = start_http_server(port, host, registry=self.registry)
+        except OSError as exc:
+            if settings.metrics_addr_given:
+                raise Fatal(f"DEPLOYKIT_METRICS_ADDR={host}:{port}: {exc.strerror}") from None
+            log.warning("metrics not served on %s:%d: %s", host, port, exc.strerror)
+        else:
+            log.info("metrics on http://%s:%d/metrics", host, self._server.server_port)
+        return [reader]
+
+    @property
+    def port(self) -> int | None:
+        """The Prometheus endpoint's port, when one is served."""
+        return self._server.server_port if self._server else None
+
+    # -- what the runtime records ---------------------------------------------------------------
+
+    def published(self, subject: str, seconds: float, error: str | None = None) -> None:
+        attrs = _dest(subject, "publish", "send")
+        if error is None:
+            self._sent.add(1, attrs)
+            self._operation.record(seconds, attrs)
+        else:
+            self._operation.record(seconds, _failed(attrs, error))
+
+    def requested(self, subject: str, seconds: float, error: str | None = None) -> None:
+        attrs = _dest(subject, "request", "send")
+        if error is None:
+            self._sent.add(1, attrs)
+        self._operation.record(seconds, attrs if error is None else _failed(attrs, error))
+
+    def processed(
+        self,
+        subject: str,
+        group: str,
+        seconds: float,
+        error: str | None = None,
+        redelivered: bool = False,
+    ) -> None:
+        attrs = _dest(subject, "process", "process", group)
+        self._consumed.add(1, attrs)
+        self._process.record(seconds, attrs if error is None else _failed(attrs, error))
+        if redelivered:
+            self._redelivered.add(1, attrs)
+
+    def lag(self, stream: str, consumer: str, pending: int) -> None:
+        attrs = _frozen(
+            (
+                ("messaging.consumer.group.name", consumer),
+                ("messaging.destination.name", stream),
+                ("messaging.system", "nats"),
+            )
+        )
+        self._lag.set(pending, attrs)
+
+    def database(self, operation: str, seconds: float, error: str | None = None) -> None:
+        attrs = _frozen((("db.operation.name", operation), ("db.system.name", "postgresql")))
+        self._db.record(seconds, attrs if error is None else _failed(attrs, error))
+
+    def shutdown(self) -> None:
+        self.provider.shutdown()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
