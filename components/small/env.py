@@ -30,8 +30,10 @@ def service_env(
     telemetry: Telemetry | None,
     *,
     with_port: bool,
+    wiring: str | None = None,
 ) -> dict[str, pulumi.Input[str]]:
-    """Name → value; values that are credentials are secret Outputs."""
+    """Name → value; values that are credentials are secret Outputs. `wiring` is what the
+    runtime reads as DEPLOYKIT_WIRING (`deploykit.runtime.wiring.wiring_for`, as JSON)."""
     env: dict[str, pulumi.Input[str]] = dict(service.run.env)
     env |= {
         "DEPLOYKIT_SERVICE": name,
@@ -39,6 +41,8 @@ def service_env(
         "NATS_CREDS": nats.creds[name],
         "NATS_INBOX_PREFIX": naming.inbox_prefix(name),
     }
+    if wiring:
+        env["DEPLOYKIT_WIRING"] = wiring
     if service.database:
         env["DATABASE_URL"] = database_urls[service.database]
     if with_port and service.run.port:

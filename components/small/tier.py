@@ -28,6 +28,7 @@ from deploykit.errors import ConfigError
 from deploykit.laws.authconf import render_authorization_json
 from deploykit.laws.permissions import compile_authorization
 from deploykit.manifest.model import Manifest
+from deploykit.runtime.wiring import wiring_for
 from deploykit.stack.config import SmallConfig
 from deploykit.stack.outputs import StackOutputs, parse_outputs
 
@@ -163,6 +164,7 @@ class SmallTier(pulumi.ComponentResource):
             urls,
             self.metrics.telemetry,
             with_port=with_port,
+            wiring=wiring_for(self._manifest, name).model_dump_json(),
         )
 
     def run_services(self) -> Services | None:
