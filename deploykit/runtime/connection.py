@@ -115,7 +115,8 @@ async def connect(settings: Settings) -> Client:
         connecting.result()
     except (OSError, nats.errors.Error) as exc:
         raise Fatal(f"cannot connect to NATS at {servers}: {exc}") from None
-    log.info("connected to NATS at %s as %s", servers, settings.nats_user or "(creds)")
+    who = settings.nats_user or ("(creds)" if creds else "(no user)")
+    log.info("connected to NATS at %s as %s", servers, who)
     return nc
 
 
