@@ -45,6 +45,7 @@ from deploykit.runtime.errors import Fatal, RemoteError
 from deploykit.runtime.metrics import Metrics
 from deploykit.runtime.payloads import Codec, JsonCodec
 from deploykit.runtime.settings import ConfigError, Settings
+from deploykit.runtime.wiring import Wiring
 
 __all__ = ["STOP_GRACE", "Service"]
 
@@ -231,8 +232,15 @@ class Service:
         await self.serve(settings, stop)
 
     def _check_declared(self, settings: Settings) -> None:
-        """Code and manifest agree: every handler is declared, every declaration handled."""
-        wiring, name = settings.wiring, settings.service
+        self.check_wiring(settings.wiring, settings.service)
+        if settings.wiring.role is Role.FRONTEND:
+            settings.require_port()
+        if self.schema is not None:
+            settings.require_database()
+
+    def check_wiring(self, wiring: Wiring, name: str) -> None:
+        """Code and manifest agree: every handler is declared, every declaration handled
+        (`ConfigError` naming the first that is not)."""
         for kind, code, declared in (
             ("endpoint", self._endpoints, wiring.endpoints),
             ("consumer", self._consumers, wiring.consumes),
@@ -248,10 +256,6 @@ class Service:
                     f"DEPLOYKIT_WIRING: services.{name} declares {kind} {missing!r} and the "
                     "code has no handler for it"
                 )
-        if wiring.role is Role.FRONTEND:
-            settings.require_port()
-        if self.schema is not None:
-            settings.require_database()
 
     async def serve(self, settings: Settings, stop: asyncio.Event) -> None:
         """Start, serve until `stop` is set, stop cleanly."""
