@@ -151,6 +151,7 @@ class _Consumer:
                         self.in_flight = 0
                 if msgs:
                     self.metrics.lag(self.wiring.stream, self.name, msgs[-1].metadata.num_pending)
+                    self.metrics.flush()
         finally:
             # Before the connection drains: draining a pull subscription waits for its pending
             # queue, which fetch never marks done.

@@ -2,8 +2,9 @@
 `$SRV.{PING,INFO,STATS}`, requests in the queue group `q`, so instances share the load.
 
 A handler gets a `Request` and returns the reply payload; `Reject(code, description)` answers
-an error that the caller sees with its code; a payload that does not decode answers 400; an
-event that could not be stored (`EmitFailed`) answers 503 (the caller retries; the emit's
+an error that the caller sees with its code; a payload that does not decode answers 400; a
+database error answers 503 "database unavailable"; an event that could not be stored
+(`EmitFailed`) answers 503 (the caller retries; the emit's
 message id makes the retry store it once); anything else answers 500 without details (they
 are logged). In-flight requests are counted so a stop can wait for them: nats-py's
 `Service.stop()` unsubscribes, which would cancel handlers still running.
@@ -17,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import psycopg
 from nats.aio.client import Client
 from nats.micro import Request as MicroRequest
 from nats.micro.service import Service as MicroService
@@ -82,6 +84,10 @@ def wrap(
         except PayloadError as exc:
             error = "PayloadError"
             raise ServiceError("400", str(exc)) from None
+        except psycopg.Error as exc:
+            error = type(exc).__name__
+            log.error("%s: the database failed: %s", subject, str(exc).strip())
+            raise ServiceError("503", "database unavailable") from None
         except EmitFailed as exc:
             error = "EmitFailed"
             log.error("%s: %s", subject, exc)
@@ -92,6 +98,7 @@ def wrap(
             raise ServiceError("500", "internal error") from exc
         finally:
             metrics.processed(subject, QUEUE_GROUP, time.perf_counter() - started, error)
+            metrics.flush()
             in_flight.leave()
 
     return run
