@@ -287,7 +287,8 @@ def test_a_stopped_database(dev_stack: LocalStack) -> None:
         "accounts.create (accounts.rpc.create): the service answered error 503: "
         "database unavailable"
     )
-    assert set(failed) == {"database.accounts", "probes.create-account"}
+    assert failed["database.welcome"].startswith("cannot connect to the welcome database: ")
+    assert set(failed) == {"database.accounts", "database.welcome", "probes.create-account"}
 
 
 def test_a_nats_url_where_nothing_listens_fails_fast(dev_stack: LocalStack) -> None:
