@@ -1,7 +1,7 @@
 """`deploykit smoke`: prove that what runs is what was declared.
 
 checks.py        the catalogue: every check's name and function, from manifest and outputs
-*_checks.py      the checks by subject (nats, jetstream, services, laws, database,
+*_checks.py      the checks by subject (nats, jetstream, services, metrics, laws, database,
 roundtrip.py     observability), the round trips on deploykit's own assets, and the
 probes.py        manifest's probes; each fetches and leaves the judgement to verdicts.py
 verdicts.py      pure: server answers → pass/fail with a message naming the cause

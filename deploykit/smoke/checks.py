@@ -16,6 +16,7 @@ from deploykit.smoke import (
     database_checks,
     jetstream_checks,
     laws_checks,
+    metrics_checks,
     nats_checks,
     observability_checks,
     probes,
@@ -42,6 +43,8 @@ CATALOGUE_HELP = """\
   roundtrip.object_store    put, get, delete (object store deploykit_smoke)
   services.<name>           rpc, worker: instances in NATS Service discovery,
                             endpoints, PING; frontend: GET /healthz
+  metrics.<name>            each service's metrics page (where the outputs
+                            give one): Prometheus text, only catalogue names
   laws.frontend.<user>      the server refuses a frontend's event publish
   database.<key>            connects, reports its version
   database.replication      standbys streaming, lag (metal; else skipped)
@@ -55,6 +58,7 @@ GROUPS = (
     "jetstream",
     "roundtrip",
     "services",
+    "metrics",
     "laws",
     "database",
     "observability",
@@ -97,6 +101,11 @@ def catalogue(manifest: Manifest, outputs: StackOutputs) -> list[Check]:
     ]
     names = list(dict.fromkeys([*manifest.services, *(s.name for s in outputs.services)]))
     checks += [Check(f"services.{n}", partial(service_checks.service, name=n)) for n in names]
+    checks += [
+        Check(f"metrics.{s.name}", partial(metrics_checks.metrics, name=s.name))
+        for s in outputs.services
+        if s.metrics_url
+    ]
     checks += [
         Check(f"laws.frontend.{user}", partial(laws_checks.frontend_cannot_emit, user=user))
         for user, cred in outputs.nats.credentials.items()

@@ -107,11 +107,14 @@ def test_every_check_passes_on_the_local_stack(dev_stack: LocalStack) -> None:
         "jetstream",
         "roundtrip",
         "services",
+        "metrics",
         "laws",
         "database",
         "observability",
         "probes",
     }
+    for name in ("accounts", "welcome", "projector", "gateway"):
+        assert result(run, f"metrics.{name}").message.startswith(f"{name}: ")
     assert result(run, "laws.frontend.gateway").message.startswith(
         "accounts.events.created refused to gateway by the server in "
     )
@@ -197,7 +200,8 @@ def test_a_stopped_rpc_service(dev_stack: LocalStack) -> None:
         "rpc service accounts: 0 of 1 instance(s) in NATS Service discovery"
     )
     assert failed["probes.create-account"] == "nobody answers accounts.rpc.create (no responders)"
-    assert set(failed) == {"services.accounts", "probes.create-account"}
+    assert failed["metrics.accounts"].startswith("accounts: http://127.0.0.1:")
+    assert set(failed) == {"services.accounts", "metrics.accounts", "probes.create-account"}
 
 
 def test_a_stream_changed_out_of_band(dev_stack: LocalStack) -> None:
@@ -239,7 +243,11 @@ def test_a_consumer_deleted(dev_stack: LocalStack) -> None:
         "consumer ACCOUNTS/welcome is missing: declared on bus core, not on the server"
     )
     # the welcome worker may already have noticed that its consumer is gone, and stopped
-    assert set(failed) <= {"jetstream.consumer.ACCOUNTS/welcome", "services.welcome"}, failed
+    assert set(failed) <= {
+        "jetstream.consumer.ACCOUNTS/welcome",
+        "services.welcome",
+        "metrics.welcome",
+    }, failed
 
 
 def test_wrong_credentials(dev_stack: LocalStack, tmp_path: Path) -> None:
