@@ -37,7 +37,8 @@ async def welcome(event: Event) -> None:
         {"id": str(account_id), "email": email},
         id=f"welcomed-{account_id}",
     )
-    log.info("account %s %s", account_id, "welcomed" if new else "already welcomed (redelivery)")
+    what = "welcomed" if new else "already welcomed (redelivery)"
+    log.info("account %s %s; accounts.events.welcomed follows", account_id, what)
 
 
 service.run()
