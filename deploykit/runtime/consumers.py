@@ -59,21 +59,28 @@ class Event:
     """One message as a handler sees it. `emit` (queue consumers only) queues an event that the
     runtime publishes after the handler returns and before the ack."""
 
-    __slots__ = ("_codec", "_emits", "_queue", "data", "delivered", "headers", "msg", "subject")
+    __slots__ = (
+        "_codec",
+        "_emits",
+        "_queue",
+        "data",
+        "delivered",
+        "headers",
+        "msg",
+        "pending",
+        "seq",
+        "subject",
+    )
 
     def __init__(self, msg: Msg, data: Any, codec: Codec, queue: bool) -> None:
         self.msg = msg
         self.subject = msg.subject
         self.data = data
         self.headers = msg.headers or {}
-        self.delivered = msg.metadata.num_delivered
+        self.delivered, self.seq, self.pending = position(msg)
         self._codec = codec
         self._queue = queue
         self._emits: list[tuple[str, bytes, str | None]] = []
-
-    @property
-    def seq(self) -> int:
-        return msg_seq(self.msg)
 
     @property
     def redelivered(self) -> bool:
@@ -92,7 +99,17 @@ Handler = Callable[[Event], Awaitable[None]]
 
 
 def msg_seq(msg: Msg) -> int:
-    return msg.metadata.sequence.stream
+    return position(msg)[1]
+
+
+def position(msg: Msg) -> tuple[int, int, int]:
+    """(deliveries, stream sequence, pending) from the ack subject. The common form is read
+    directly: nats-py's full metadata also builds a datetime, a cost on every message."""
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+        return int(tokens[4]), int(tokens[5]), int(tokens[8])
+    meta = msg.metadata
+    return meta.num_delivered, meta.sequence.stream, meta.num_pending
 
 
 class _Consumer:
@@ -185,12 +202,13 @@ class QueueConsumer(_Consumer):
 
     async def handle(self, msg: Msg) -> None:
         started = time.perf_counter()
-        delivered = msg.metadata.num_delivered
+        delivered = position(msg)[0]
         error: str | None = None
         try:
             event = Event(msg, self.codec.decode(msg.subject, msg.data), self.codec, True)
             await self.handler(event)
-            await self.publish_emits(event)
+            if event._emits:
+                await self.publish_emits(event)
         except PayloadError as exc:
             error = "PayloadError"
             await self.last_delivery(msg, f"payload: {exc}")
@@ -286,6 +304,7 @@ class FanoutConsumer(_Consumer):
     async def handle(self, msg: Msg) -> None:
         started = time.perf_counter()
         error: str | None = None
+        pending = position(msg)[2]
         try:
             await self.handler(
                 Event(msg, self.codec.decode(msg.subject, msg.data), self.codec, False)
@@ -298,7 +317,7 @@ class FanoutConsumer(_Consumer):
         )
         if not self.warmed.is_set():
             self.replayed += 1
-            if self.replayed >= self.to_replay or msg.metadata.num_pending == 0:
+            if self.replayed >= self.to_replay or pending == 0:
                 log.info(
                     "%s: warm-up done, %d message(s) replayed in %.2fs",
                     self.name,
