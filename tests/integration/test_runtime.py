@@ -40,7 +40,7 @@ from deploykit.local.nats import LocalNats, local_cluster
 from deploykit.local.ports import free_ports
 from deploykit.local.postgres import LocalPostgres
 from deploykit.manifest.load import parse_manifest
-from deploykit.runtime import metricnames
+from deploykit.runtime import connection, metricnames
 from deploykit.runtime.emit import HANDLER_EMIT_BOUND, publish
 from deploykit.runtime.metrics import Metrics
 from deploykit.runtime.settings import Exporter, Settings
@@ -394,10 +394,34 @@ def test_emit_is_retried_across_a_killed_stream_leader(tmp_path: Path) -> None:
     assert result["slowest"] > 1, "the leader's death did not delay any emit: not tested"
 
 
-def _settings() -> Settings:
+def test_reconnects_with_a_growing_wait_that_starts_over_once_connected(tmp_path: Path) -> None:
+    async def scenario(cluster: LocalNats) -> tuple[float, float]:
+        nc = await connection.connect(_settings(cluster.url))
+        (node,) = cluster.nodes
+        signal_and_wait(cluster.proc(node), signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while nc.options["reconnect_time_wait"] < 4 * connection.BACKOFF_FIRST:
+            assert time.monotonic() < deadline, "the wait between attempts did not grow"
+            await asyncio.sleep(0.05)
+        grown = nc.options["reconnect_time_wait"]
+        cluster.start_node(node)
+        while not nc.is_connected:
+            assert time.monotonic() < deadline + 20, "did not reconnect"
+            await asyncio.sleep(0.05)
+        reset = nc.options["reconnect_time_wait"]
+        await nc.close()
+        return grown, reset
+
+    with local_cluster(tmp_path / "nats", size=1) as cluster:
+        grown, reset = asyncio.run(asyncio.wait_for(scenario(cluster), 60))
+    assert connection.BACKOFF_FIRST * 4 <= grown <= connection.BACKOFF_MAX * 1.2
+    assert reset == connection.BACKOFF_FIRST
+
+
+def _settings(url: str = "nats://127.0.0.1:4222") -> Settings:
     return Settings(
         service="rt-emit",
-        nats_urls=["nats://127.0.0.1:4222"],
+        nats_urls=[url],
         inbox_prefix="_INBOX",
         wiring=Wiring.model_validate({"role": "worker"}),
         exporter=Exporter.NONE,
