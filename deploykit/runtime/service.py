@@ -380,18 +380,15 @@ class Service:
             stopping.cancel()
 
     async def _finish(self, tasks: list[asyncio.Task[None]], runner: Any) -> None:
-        """Consumers finish the message in hand; requests in flight finish (bounded); then
-        discovery goes, HTTP closes and the connection drains."""
+        """Consumers finish the message in hand; endpoints stop taking requests and finish those
+        received (bounded); then HTTP closes and the connection drains (discovery with it)."""
         if tasks:
             await asyncio.wait(tasks, timeout=STOP_GRACE)
             for task in tasks:
                 if not task.done():
                     task.cancel()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._in_flight.idle.wait(), STOP_GRACE)
         if self._micro is not None:
-            with contextlib.suppress(nats.errors.Error):
-                await self._micro.stop()
+            await _stop_answering(self._micro)
         if runner is not None:
             await runner.cleanup()
         if self._nc is not None:
@@ -401,6 +398,18 @@ class Service:
         if self._metrics is not None:
             self._metrics.shutdown()
         self.ready.clear()
+
+
+async def _stop_answering(micro: MicroService) -> None:
+    """No new requests; those received finish: each endpoint's subscription is drained
+    (unsubscribed at the server, its queue worked off). nats-py's `Service.stop()` unsubscribes
+    instead, which cancels handlers in flight, so it is not called: the discovery
+    subscriptions go with the connection's drain."""
+    for endpoint in micro._endpoints:  # nats-py keeps the endpoints' subscriptions private
+        sub = endpoint._subscription
+        if sub is not None:
+            with contextlib.suppress(nats.errors.Error, TimeoutError):
+                await asyncio.wait_for(sub.drain(), STOP_GRACE)
 
 
 def _busy(consumers: list[QueueConsumer | FanoutConsumer]) -> str:

@@ -65,6 +65,9 @@ services:
       - {stream: RT, consumer: work, mode: queue, filter: rt.in, max_deliver: 3, dead_letter: rt.dead}
     emits: [rt.out]
     database: rtwork
+  rtrpc:
+    role: rpc
+    endpoints: {slow: {subject: rtrpc.slow}}
   rtview:
     role: worker
     consumes: [{stream: RT, consumer: view, mode: fanout, warmup: true, filter: rt.in}]
@@ -335,6 +338,31 @@ def test_sigterm_finishes_the_message_in_hand_and_gives_the_rest_back(harness: H
             assert rows(harness.database_url) == total
             assert await stored(nc, "rt.out") == total
             assert second.stop() == 0
+        finally:
+            await nc.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_sigterm_answers_the_requests_already_received(harness: Harness) -> None:
+    async def scenario() -> None:
+        nc = await nats.connect(harness.nats_url)
+        try:
+            rpc = harness.start("rtrpc", RT_DELAY="1")
+            await until(lambda: discovered(nc, "rtrpc"), "rtrpc in discovery")
+            asked = [
+                asyncio.create_task(nc.request("rtrpc.slow", json.dumps({"n": n}).encode(), 10))
+                for n in (1, 2)
+            ]
+
+            async def in_hand() -> bool:
+                return "start 1" in rpc.lines() or "start 2" in rpc.lines()
+
+            await until(in_hand, "a request in hand")
+            rpc.proc.send_signal(signal.SIGTERM)
+            replies = await asyncio.gather(*asked)
+            assert sorted(json.loads(r.data)["n"] for r in replies) == [1, 2]
+            assert await asyncio.to_thread(rpc.stop) == 0, rpc.output()
         finally:
             await nc.close()
 

@@ -3,7 +3,7 @@ tests.integration.runtime.service`): `rtwork`, a queue worker, and `rtview`, a f
 model. Each appends what it does to RT_RECORD, one line a step, flushed at once, so a test reads
 what happened before a kill -9.
 
-rtwork, per message {"n": N, "fail_first": bool, "always_fail": bool}: `start N delivery`, an
+rtrpc answers `slow` after RT_DELAY seconds (`start N`, `done N`). rtwork, per message {"n": N, "fail_first": bool, "always_fail": bool}: `start N delivery`, an
 idempotent insert into its own database, an emit on rt.out (id derived by the runtime), then
 `done N delivery` — after RT_DELAY seconds of "work". rtview: `seq S`, per message.
 """
@@ -11,7 +11,7 @@ idempotent insert into its own database, an emit on rt.out (id derived by the ru
 import asyncio
 import os
 
-from deploykit.runtime import Event, Service
+from deploykit.runtime import Event, Request, Service
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS handled (n int PRIMARY KEY)"
 DELAY = float(os.environ.get("RT_DELAY", "0"))
@@ -37,6 +37,16 @@ if os.environ["DEPLOYKIT_SERVICE"] == "rtwork":
         if DELAY:
             await asyncio.sleep(DELAY)
         record(f"done {n} {event.delivered}")
+
+elif os.environ["DEPLOYKIT_SERVICE"] == "rtrpc":
+    service = Service("runtime test: a slow endpoint")
+
+    @service.endpoint("slow")
+    async def slow(request: Request) -> dict[str, int]:
+        record(f"start {request.data['n']}")
+        await asyncio.sleep(DELAY)
+        record(f"done {request.data['n']}")
+        return {"n": request.data["n"]}
 
 else:
     service = Service("runtime test: fanout read model", batch=16)
