@@ -29,9 +29,13 @@ class Database:
 
     async def connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
+            if self._conn is not None:
+                self._metrics.connections("idle", -1)
+                self._conn = None
             self._conn = await psycopg.AsyncConnection.connect(
                 self._url, autocommit=True, connect_timeout=5
             )
+            self._metrics.connections("idle", +1)
         return self._conn
 
     async def ensure_schema(self, ddl: str) -> None:
@@ -54,17 +58,28 @@ class Database:
         started = time.perf_counter()
         try:
             conn = await self.connection()
+            self._busy(True)
             try:
                 cur = await conn.execute(sql, params)
             except psycopg.OperationalError:
                 if not conn.broken:
                     raise
-                cur = await (await self.connection()).execute(sql, params)
+                self._busy(False)
+                conn = await self.connection()
+                self._busy(True)
+                cur = await conn.execute(sql, params)
+            finally:
+                if self._conn is conn:
+                    self._busy(False)
         except psycopg.Error as exc:
             self._metrics.database(operation, time.perf_counter() - started, type(exc).__name__)
             raise
         self._metrics.database(operation, time.perf_counter() - started)
         return cur
+
+    def _busy(self, used: bool) -> None:
+        self._metrics.connections("used", 1 if used else -1)
+        self._metrics.connections("idle", -1 if used else 1)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         cur = await self._execute(sql, params)
@@ -81,3 +96,5 @@ class Database:
     async def close(self) -> None:
         if self._conn is not None:
             await self._conn.close()
+            self._metrics.connections("idle", -1)
+            self._conn = None

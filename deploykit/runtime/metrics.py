@@ -99,6 +99,12 @@ class Metrics:
             description=names.CONSUMER_LAG.description,
         )
         self._db = histogram(names.DB_DURATION)
+        self._connections = meter.create_up_down_counter(
+            names.DB_CONNECTIONS.otel,
+            unit=names.DB_CONNECTIONS.unit,
+            description=names.DB_CONNECTIONS.description,
+        )
+        self._http = histogram(names.HTTP_DURATION)
         self._recorder.start()
 
     def _readers(self, settings: Settings) -> list[MetricReader]:
@@ -199,6 +205,21 @@ class Metrics:
         if error is not None:
             attrs = _frozen((*sorted(attrs.items()), ("error.type", error)))
         self._db.record(seconds, attrs)
+
+    def connections(self, state: str, delta: int) -> None:
+        """A connection entered (+1) or left (-1) a state: "idle" or "used"."""
+        attrs = _frozen((("db.client.connection.state", state), ("db.system.name", "postgresql")))
+        self._connections.add(delta, attrs)
+
+    def http(self, method: str, route: str, status: int, seconds: float) -> None:
+        attrs = _frozen(
+            (
+                ("http.request.method", method),
+                ("http.response.status_code", str(status)),
+                ("http.route", route),
+            )
+        )
+        self._http.record(seconds, attrs)
 
     def shutdown(self) -> None:
         self.flush()

@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -117,9 +118,31 @@ class Service:
         if self._http is None:
             from aiohttp import web
 
-            self._http = web.Application()
+            @web.middleware
+            async def timed(request: Any, handler: Any) -> Any:
+                return await self._timed(request, handler)
+
+            self._http = web.Application(middlewares=[timed])
             self._http.router.add_get("/healthz", self._healthz)
         return self._http
+
+    async def _timed(self, request: Any, handler: Any) -> Any:
+        """`http.server.request.duration` of every request, by method, route and status."""
+        from aiohttp import web
+
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            info = request.match_info.route.resource
+            route = info.canonical if info is not None else "(unmatched)"
+            self.metrics.http(request.method, route, status, time.perf_counter() - started)
 
     # -- what handlers use ----------------------------------------------------------------------
 

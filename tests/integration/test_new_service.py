@@ -124,5 +124,13 @@ def test_new_services_of_every_role_run_and_pass_smoke(tmp_path: Path) -> None:
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert json.loads(response.read()) == {"hello": {"id": "o-1"}, "id": "o-1"}
+        assert shop.metrics_url
+        with urllib.request.urlopen(shop.metrics_url, timeout=5) as response:
+            page = response.read().decode()
+        assert 'http_server_request_duration_seconds_count{http_request_method="POST"' in page
+        assert 'http_route="/hello"' in page
+        assert (
+            'messaging_client_sent_messages_total{messaging_destination_name="orders.hello"' in page
+        )
     finally:
         stack.down()

@@ -24,7 +24,7 @@ def test_catalogue_names_pass_and_are_listed() -> None:
     outcome = judge_metrics("welcome", PAGE)
     assert outcome.status is Status.PASS
     assert outcome.message == (
-        "welcome: 2 of the catalogue's 7: messaging_client_consumed_messages, "
+        "welcome: 2 of the catalogue's 9: messaging_client_consumed_messages, "
         "messaging_process_duration_seconds"
     )
 
