@@ -21,6 +21,7 @@ import json
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import nats
@@ -70,7 +71,7 @@ async def bare(url: str, messages: int) -> float:
     return messages / elapsed
 
 
-async def runtime(url: str, messages: int) -> float:
+async def runtime(url: str, messages: int, exporter: Exporter = Exporter.PROMETHEUS) -> float:
     nc = await nats.connect(url)
     await fresh_consumer(nc.jetstream())
     await nc.close()
@@ -98,7 +99,7 @@ async def runtime(url: str, messages: int) -> float:
         nats_urls=[url],
         inbox_prefix="_INBOX_bench",
         wiring=wiring,
-        exporter=Exporter.PROMETHEUS,
+        exporter=exporter,
         metrics_addr=("127.0.0.1", free_ports(1)[0]),
     )
     stop = asyncio.Event()
@@ -112,7 +113,7 @@ async def runtime(url: str, messages: int) -> float:
     return (messages - 1) / elapsed
 
 
-async def main(messages: int, rounds: int) -> None:
+async def main(messages: int, rounds: int, exporter: Exporter) -> None:
     with tempfile.TemporaryDirectory() as tmp, local_cluster(Path(tmp), size=1) as cluster:
         nc = await nats.connect(cluster.url)
         await fill(nc.jetstream(), messages)
@@ -121,7 +122,8 @@ async def main(messages: int, rounds: int) -> None:
         ratios = []
         for round_ in range(1, rounds + 1):
             rates = {}
-            for side, run in (("bare", bare), ("runtime", runtime)):
+            sides = (("bare", bare), ("runtime", partial(runtime, exporter=exporter)))
+            for side, run in sides:
                 rates[side] = await run(cluster.url, messages)
                 best[side] = max(best[side], rates[side])
             ratios.append(rates["runtime"] / rates["bare"])
@@ -141,5 +143,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--metrics",
+        choices=[e.value for e in Exporter],
+        default=Exporter.PROMETHEUS.value,
+        help="the runtime side's exporter (none: metrics off, to see what they cost)",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.messages, args.rounds))
+    asyncio.run(main(args.messages, args.rounds, Exporter(args.metrics)))

@@ -4,16 +4,15 @@ to Grafana Cloud, configured by the standard OTEL_EXPORTER_OTLP_* variables).
 
 Attributes follow the messaging semantic conventions: `messaging.system` (nats),
 `messaging.destination.name` (the subject), `messaging.consumer.group.name` (the consumer or
-the queue group), `messaging.operation.name`/`.type`, and `error.type` on failures only (the
-dashboards count failures as durations with an `error.type`). Attribute dicts are built once
-per subject and reused: the SDK hashes them on every record.
+the queue group), `messaging.operation.name`/`.type` on publishes and requests, and
+`error.type` on failures only (the dashboards count failures as durations with an
+`error.type`). Handled messages carry only what the dashboards group by: the SDK hashes every
+attribute on every record. Attribute dicts are built once per subject and reused.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -56,6 +55,16 @@ def _frozen(items: tuple[tuple[str, str], ...]) -> Attrs:
 
 
 @cache
+def _process(subject: str, group: str, error: str | None = None) -> Attrs:
+    attrs = {
+        "messaging.consumer.group.name": group,
+        "messaging.destination.name": subject,
+        "messaging.system": "nats",
+    }
+    return {**attrs, "error.type": error} if error else attrs
+
+
+@cache
 def _failed(subject: str, operation: str, kind: str, group: str, error: str) -> Attrs:
     return {**_dest(subject, operation, kind, group), "error.type": error}
 
@@ -69,8 +78,6 @@ class Metrics:
         self._pending: dict[tuple[str, str], int] = {}
         self._pending_redelivered: dict[tuple[str, str], int] = {}
         self._durations: list[tuple[str, str, float, str | None]] = []
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._recorder = threading.Thread(target=self._record, name="metrics", daemon=True)
         resource = Resource.create({"service.name": settings.service})
         readers = self._readers(settings)
         view = View(
@@ -105,7 +112,6 @@ class Metrics:
             description=names.DB_CONNECTIONS.description,
         )
         self._http = histogram(names.HTTP_DURATION)
-        self._recorder.start()
 
     def _readers(self, settings: Settings) -> list[MetricReader]:
         if settings.exporter is Exporter.NONE:
@@ -159,10 +165,10 @@ class Metrics:
         redelivered: bool = False,
     ) -> None:
         """One message handled, noted here and handed to OpenTelemetry by `flush` (a consumer
-        calls it once per fetched batch). An OpenTelemetry record costs ~10 µs of attribute
-        hashing; a handler's event loop should not pay it per message, so the counters are
-        added up per batch and the durations recorded by the recorder thread, which mostly runs
-        while the loop waits on the network."""
+        calls it once per fetched batch, an endpoint once per request): the counters are added
+        up per batch, and the durations recorded together, with the attributes a dashboard
+        groups by (subject, consumer group, error type). An OpenTelemetry record costs several
+        microseconds, most of it per attribute."""
         key = (subject, group)
         self._pending[key] = self._pending.get(key, 0) + 1
         if redelivered:
@@ -170,25 +176,16 @@ class Metrics:
         self._durations.append((subject, group, seconds, error))
 
     def flush(self) -> None:
-        batch = (self._pending, self._pending_redelivered, self._durations)
-        self._pending, self._pending_redelivered, self._durations = {}, {}, []
-        self._queue.put(batch)
-
-    def _record(self) -> None:
-        """The recorder thread: batches in order until the sentinel (None)."""
-        while (batch := self._queue.get()) is not None:
-            consumed, redelivered, durations = batch
-            for (subject, group), n in consumed.items():
-                self._consumed.add(n, _dest(subject, "process", "process", group))
-            for (subject, group), n in redelivered.items():
-                self._redelivered.add(n, _dest(subject, "process", "process", group))
-            for subject, group, seconds, error in durations:
-                attrs = (
-                    _dest(subject, "process", "process", group)
-                    if error is None
-                    else _failed(subject, "process", "process", group, error)
-                )
-                self._process.record(seconds, attrs)
+        for (subject, group), n in self._pending.items():
+            self._consumed.add(n, _process(subject, group))
+        for (subject, group), n in self._pending_redelivered.items():
+            self._redelivered.add(n, _process(subject, group))
+        record = self._process.record
+        for subject, group, seconds, error in self._durations:
+            record(seconds, _process(subject, group, error))
+        self._pending.clear()
+        self._pending_redelivered.clear()
+        self._durations.clear()
 
     def lag(self, stream: str, consumer: str, pending: int) -> None:
         attrs = _frozen(
@@ -223,8 +220,6 @@ class Metrics:
 
     def shutdown(self) -> None:
         self.flush()
-        self._queue.put(None)
-        self._recorder.join()
         self.provider.shutdown()
         if self._server is not None:
             self._server.shutdown()
