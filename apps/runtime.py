@@ -21,6 +21,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import nats
@@ -29,10 +30,6 @@ import nats.js.errors
 from nats.aio.client import Client
 
 from deploykit.manifest import naming
-from deploykit.runtime.errors import Fatal as RuntimeFatal
-from deploykit.runtime.metrics import Metrics
-from deploykit.runtime.settings import ConfigError as RuntimeConfigError
-from deploykit.runtime.settings import Settings as RuntimeSettings
 
 __all__ = [
     "ConfigError",
@@ -155,9 +152,18 @@ def run(
     log.info("%s stopped", settings.service)
 
 
-def _metrics_page() -> Metrics | None:
+def _metrics_page() -> Any:
     """The runtime's metrics page, so that this app is scraped like the services on the
-    runtime; it records nothing of its own until it moves onto `deploykit.runtime`."""
+    runtime; it records nothing of its own until it moves onto `deploykit.runtime`. Imported
+    here: an image with only this app's dependencies (no OpenTelemetry) runs without it."""
+    try:
+        from deploykit.runtime.errors import Fatal as RuntimeFatal
+        from deploykit.runtime.metrics import Metrics
+        from deploykit.runtime.settings import ConfigError as RuntimeConfigError
+        from deploykit.runtime.settings import Settings as RuntimeSettings
+    except ImportError as exc:
+        log.warning("no metrics page: %s", exc)
+        return None
     try:
         return Metrics(RuntimeSettings.from_env(os.environ))
     except (RuntimeConfigError, RuntimeFatal) as exc:
