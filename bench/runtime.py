@@ -4,7 +4,8 @@
 
 A real nats-server (one node, loopback) holds `--messages` JSON events; each side drains them
 through a fresh durable pull consumer with explicit acks, the same batch size and the same
-handler (decode the JSON, add a number up). The bare side is nats-py's fetch/ack loop; the
+handler (decode the JSON, add a number up, and with `--work-ms` await that long, as a handler
+that calls a database would). The bare side is nats-py's fetch/ack loop; the
 runtime side is `Service` with `@service.consumer`, metrics on (served as Prometheus text), so
 its Event, decode, ack, metrics and lag gauge are all counted. Sides alternate, the best round
 of each counts (the least disturbed one on a shared machine), and the ratio runtime / bare is
@@ -54,7 +55,7 @@ async def fresh_consumer(js: JetStreamContext) -> None:
     await js.add_consumer(STREAM, config)
 
 
-async def bare(url: str, messages: int) -> float:
+async def bare(url: str, messages: int, work: float = 0) -> float:
     nc = await nats.connect(url)
     js = nc.jetstream()
     await fresh_consumer(js)
@@ -64,6 +65,8 @@ async def bare(url: str, messages: int) -> float:
     while handled < messages:
         for msg in await sub.fetch(BATCH, timeout=5):
             total += json.loads(msg.data)["n"]
+            if work:
+                await asyncio.sleep(work)
             await msg.ack()
             handled += 1
     elapsed = time.perf_counter() - started
@@ -71,7 +74,9 @@ async def bare(url: str, messages: int) -> float:
     return messages / elapsed
 
 
-async def runtime(url: str, messages: int, exporter: Exporter = Exporter.PROMETHEUS) -> float:
+async def runtime(
+    url: str, messages: int, work: float = 0, exporter: Exporter = Exporter.PROMETHEUS
+) -> float:
     nc = await nats.connect(url)
     await fresh_consumer(nc.jetstream())
     await nc.close()
@@ -84,6 +89,8 @@ async def runtime(url: str, messages: int, exporter: Exporter = Exporter.PROMETH
         if not state["handled"]:
             state["started"] = time.perf_counter()
         state["total"] += event.data["n"]
+        if work:
+            await asyncio.sleep(work)
         state["handled"] += 1
         if state["handled"] == messages:
             done.set()
@@ -113,7 +120,7 @@ async def runtime(url: str, messages: int, exporter: Exporter = Exporter.PROMETH
     return (messages - 1) / elapsed
 
 
-async def main(messages: int, rounds: int, exporter: Exporter) -> None:
+async def main(messages: int, rounds: int, exporter: Exporter, work: float) -> None:
     with tempfile.TemporaryDirectory() as tmp, local_cluster(Path(tmp), size=1) as cluster:
         nc = await nats.connect(cluster.url)
         await fill(nc.jetstream(), messages)
@@ -124,7 +131,7 @@ async def main(messages: int, rounds: int, exporter: Exporter) -> None:
             rates = {}
             sides = (("bare", bare), ("runtime", partial(runtime, exporter=exporter)))
             for side, run in sides:
-                rates[side] = await run(cluster.url, messages)
+                rates[side] = await run(cluster.url, messages, work)
                 best[side] = max(best[side], rates[side])
             ratios.append(rates["runtime"] / rates["bare"])
             print(
@@ -133,7 +140,7 @@ async def main(messages: int, rounds: int, exporter: Exporter) -> None:
             )
     ratio = best["runtime"] / best["bare"]
     print(
-        f"queue handler, {messages} messages, batch {BATCH}: bare nats-py {best['bare']:,.0f} "
+        f"queue handler ({work * 1000:g} ms of awaited work), {messages} messages, batch {BATCH}: bare nats-py {best['bare']:,.0f} "
         f"msg/s, runtime {best['runtime']:,.0f} msg/s (best rounds), ratio {ratio:.2f}; "
         f"median of the paired rounds {statistics.median(ratios):.2f} (goal >= 0.9)"
     )
@@ -149,5 +156,11 @@ if __name__ == "__main__":
         default=Exporter.PROMETHEUS.value,
         help="the runtime side's exporter (none: metrics off, to see what they cost)",
     )
+    parser.add_argument(
+        "--work-ms",
+        type=float,
+        default=0,
+        help="milliseconds each handler awaits (a database call, say); 0: the bare minimum",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.messages, args.rounds, Exporter(args.metrics)))
+    asyncio.run(main(args.messages, args.rounds, Exporter(args.metrics), args.work_ms / 1000))
