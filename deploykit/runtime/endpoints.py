@@ -4,15 +4,13 @@
 A handler gets a `Request` and returns the reply payload; `Reject(code, description)` answers
 an error that the caller sees with its code; a payload that does not decode answers 400; a
 database error answers 503 "database unavailable"; an event that could not be stored
-(`EmitFailed`) answers 503 (the caller retries; the emit's
-message id makes the retry store it once); anything else answers 500 without details (they
-are logged). In-flight requests are counted so a stop can wait for them: nats-py's
-`Service.stop()` unsubscribes, which would cancel handlers still running.
+(`EmitFailed`) answers 503 (the caller retries; the emit's message id makes the retry store it
+once); anything else answers 500 without details (they are logged). A stop drains each endpoint's subscription, so requests already received are
+answered (see `service._stop_answering`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -50,21 +48,16 @@ RequestHandler = Callable[[Request], Awaitable[Any]]
 
 
 class InFlight:
-    """Counts handlers running, so a stop can wait until none is."""
+    """Counts handlers running (a stop says how many it lets finish)."""
 
     def __init__(self) -> None:
         self.count = 0
-        self.idle = asyncio.Event()
-        self.idle.set()
 
     def enter(self) -> None:
         self.count += 1
-        self.idle.clear()
 
     def leave(self) -> None:
         self.count -= 1
-        if not self.count:
-            self.idle.set()
 
 
 def wrap(
