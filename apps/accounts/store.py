@@ -1,11 +1,13 @@
-"""The accounts table and the two statements the service needs."""
+"""The accounts table, the two statements the service needs, and its request validation."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
-from apps.runtime import Database
+from deploykit.runtime import Reject
+from deploykit.runtime.database import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -24,6 +26,29 @@ RETURNING id, email, created_at
 """
 
 SELECT = "SELECT id, email, created_at FROM accounts WHERE id = %s"
+
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise Reject(400, "the request must be a JSON object")
+    return data
+
+
+def email_of(data: Any) -> str:
+    email = _object(data).get("email")
+    if not isinstance(email, str) or len(email) > 254 or not EMAIL.match(email.strip()):
+        raise Reject(400, "email must be an address like name@example.com")
+    return email.strip().lower()
+
+
+def id_of(data: Any) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(_object(data).get("id")))
+    except ValueError:
+        raise Reject(400, "id must be a UUID") from None
 
 
 def as_json(row: tuple[Any, ...]) -> dict[str, str]:

@@ -5,9 +5,9 @@ Applying an event twice changes nothing, so replays and duplicates are harmless.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger("apps.projector")
 
@@ -29,13 +29,12 @@ class ReadModel:
         self.last_seq = 0
         self.last_account = ""
 
-    def apply(self, subject: str, data: bytes, seq: int) -> None:
+    def apply(self, subject: str, event: Any, seq: int) -> None:
         self.applied += 1
         self.last_seq = seq
         if subject not in (CREATED, WELCOMED):
             return
         try:
-            event = json.loads(data)
             account_id, email = str(event["id"]), str(event["email"])
         except (ValueError, KeyError, TypeError):
             log.error("event %d on %s is not an account, skipping it", seq, subject)

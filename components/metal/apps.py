@@ -15,6 +15,7 @@ from components.metal.objects import kubernetes_deployment, kubernetes_object, k
 from deploykit.manifest.model import Manifest, Role, Service
 from deploykit.manifest.naming import service_env
 from deploykit.metal import k8s
+from deploykit.runtime.wiring import wiring_for
 from deploykit.stack.config import MetalConfig
 
 __all__ = ["Apps", "AppsArgs"]
@@ -65,6 +66,7 @@ class Apps(pulumi.ComponentResource):
                 v[0],
                 database_url=v[1],
                 port=service.run.port,
+                wiring=wiring_for(args.manifest, name).model_dump_json(),
             )
         )
 

@@ -25,6 +25,7 @@ from components.small.synadia import Nats, NatsConnection
 from components.small.vercel import Frontends
 from deploykit.errors import ConfigError
 from deploykit.manifest.model import Manifest
+from deploykit.runtime.wiring import wiring_for
 from deploykit.small.accounts import default_authorization
 from deploykit.small.outputs import needed_secrets, stack_outputs
 from deploykit.small.services import deployed_services, frontend_services, service_env
@@ -138,6 +139,7 @@ class SmallTier(pulumi.ComponentResource):
             urls,
             (telemetry.endpoint, telemetry.headers) if telemetry else None,
             with_port=with_port,
+            wiring=wiring_for(self._manifest, name).model_dump_json(),
         )
 
     def run_services(self) -> Services | None:

@@ -11,6 +11,7 @@ nats.py      effectful: `deploykit nats plan / apply`
 dev.py       effectful: `deploykit dev up / status / logs / down`
 smoke.py     effectful: `deploykit smoke`
 bench.py     effectful: `deploykit bench`
+new.py       effectful: `deploykit new service`
 
 Each module only parses options, calls the pure code and prints. Errors raised on purpose
 (DeploykitError) are printed as their message alone and exit with their code; typer's own usage
@@ -32,6 +33,7 @@ from deploykit.cli import (
     lint,
     metal,
     nats,
+    new,
     render,
     smoke,
     validate,
@@ -62,6 +64,7 @@ bench.register(app)
 contracts.register(app)
 metal.register(app)
 backup.register(app)
+new.register(app)
 
 
 def _version(value: bool) -> None:

@@ -153,6 +153,8 @@ def _consumers(manifest: Manifest, name: str) -> tuple[list[str], list[str]]:
             bus = manifest.streams[consume.stream].bus
             api = natsapi.API if bus == service.bus else naming.crossbus_api(bus)
             allow += natsapi.pull(consume.stream, consume.consumer, api)
+            if consume.dead_letter:
+                allow.append(consume.dead_letter)
         elif consume.stream not in fanout_streams:
             fanout_streams.append(consume.stream)
             allow += natsapi.own_consumers(consume.stream)

@@ -101,6 +101,7 @@ class Law(StrEnum):
     BOUNDED_STREAMS = "streams are bounded"
     NOISY_APART = "noisy traffic has its own bus"
     ONE_WAY = "events flow one way between buses"
+    OWN_DATA = "each service owns its data"
 
 
 @dataclass(frozen=True)
@@ -303,6 +304,15 @@ RULES: Mapping[str, Rule] = _rules(
         "to the bus it left, and an outage of either stops the other",
         "keep one direction between the buses: move the consumer or the copy to the bus the "
         "events come from, or let a frontend call an endpoint instead",
+    ),
+    Rule(
+        "DK701",
+        E,
+        Law.OWN_DATA,
+        "A shared database couples the services' schemas and deploys, and both would connect "
+        "as the same owner role, so no permission could keep them apart",
+        "give each service its own entry under `databases`, and feed what it needs from the "
+        "other service's events",
     ),
 )
 del E, W
@@ -599,6 +609,20 @@ def _bus_cycles(manifest: Manifest, _: int | None) -> Iterator[Hit]:
         feeds.setdefault(path.exporter, set()).add(path.importer)
 
 
+def _shared_database(manifest: Manifest, _: int | None) -> Iterator[Hit]:
+    owners: dict[str, str] = {}
+    for name, service in manifest.services.items():
+        if service.database is None:
+            continue
+        first = owners.setdefault(service.database, name)
+        if first != name:
+            yield (
+                f"service {name}",
+                f"services.{name}.database",
+                f"database {service.database!r} is already the database of service {first!r}",
+            )
+
+
 _CHECKS: Mapping[str, Check] = MappingProxyType(
     {
         **{rule: _denied(rule) for rule in (*_FORBIDDEN_RULE.values(), "DK201", "DK202")},
@@ -614,6 +638,7 @@ _CHECKS: Mapping[str, Check] = MappingProxyType(
         "DK501": _noisy_on_core,
         "DK601": _noisy_into_core,
         "DK602": _bus_cycles,
+        "DK701": _shared_database,
     }
 )
 _PATH_RULES = ("DK601", "DK602")

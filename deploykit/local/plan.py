@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from deploykit.local.state import DevState
 from deploykit.manifest import naming
 from deploykit.manifest.model import Manifest, Role
+from deploykit.runtime.wiring import wiring_for
 from deploykit.stack.outputs import (
     DatabaseOutputs,
     NatsCredential,
@@ -93,6 +94,9 @@ def plan_outputs(
             url=f"http://127.0.0.1:{state.frontend_ports[name]}"
             if name in state.frontend_ports
             else None,
+            metrics_url=f"http://127.0.0.1:{state.metrics_ports[name]}/metrics"
+            if name in state.metrics_ports
+            else None,
         )
         for name, service in manifest.services.items()
     ]
@@ -137,7 +141,10 @@ def plan_services(manifest: Manifest, outputs: StackOutputs, state: DevState) ->
             cred.password or "",
             database_url=urls.get(service.database) if service.database else None,
             port=port,
+            wiring=wiring_for(manifest, name).model_dump_json(),
         )
+        if name in state.metrics_ports:
+            env["DEPLOYKIT_METRICS_ADDR"] = f"127.0.0.1:{state.metrics_ports[name]}"
         argv = tuple(shlex.split(service.run.command))
         if argv and argv[0] in ("python", "python3"):
             argv = (sys.executable, *argv[1:])

@@ -152,6 +152,9 @@ class LocalStack:
         for name in frontends:  # only what runs has a port, and so a URL in the outputs
             if name not in state.frontend_ports or self._taken([state.frontend_ports[name]], ours):
                 state.frontend_ports[name] = free_ports(1)[0]
+        for name in manifest.services:
+            if name not in state.metrics_ports or self._taken([state.metrics_ports[name]], ours):
+                state.metrics_ports[name] = free_ports(1)[0]
         return state
 
     def _our_ports(self) -> set[int]:
@@ -165,7 +168,7 @@ class LocalStack:
             ours |= set(previous.nats_ports)
         if self._postgres_proc().pid():
             ours.add(previous.postgres_port)
-        for name, port in previous.frontend_ports.items():
+        for name, port in [*previous.frontend_ports.items(), *previous.metrics_ports.items()]:
             if self._service_proc(name).pid():
                 ours.add(port)
         return ours

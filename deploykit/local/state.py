@@ -35,6 +35,9 @@ class DevState(BaseModel):
     nats_ports: list[Port] = Field(description="client, monitor, cluster ports per node")
     postgres_port: Port | Literal[0]
     frontend_ports: dict[str, Port] = Field(default_factory=dict)
+    metrics_ports: dict[str, Port] = Field(
+        default_factory=dict, description="each service's Prometheus endpoint on loopback"
+    )
     passwords: dict[str, str] = Field(default_factory=dict, repr=False)
 
     @model_validator(mode="after")

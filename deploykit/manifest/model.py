@@ -247,6 +247,9 @@ class Consume(Strict):
     max_ack_pending: Annotated[int, Field(ge=-1)] = Field(
         1000, description="events delivered and not yet acknowledged; -1: no limit"
     )
+    dead_letter: Subject | None = Field(
+        None, description="queue consumers: where a message goes after its last failed delivery"
+    )
 
 
 class Run(Strict):

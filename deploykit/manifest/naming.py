@@ -126,8 +126,10 @@ def service_env(
     password: str,
     database_url: str | None = None,
     port: int | None = None,
+    wiring: str | None = None,
 ) -> dict[str, str]:
-    """The environment a service process gets, on every target (local, Railway, Kubernetes)."""
+    """The environment a service process gets, on every target (local, Railway, Kubernetes).
+    `wiring` is `deploykit.runtime.wiring.wiring_for(...)` as JSON: what the runtime reads."""
     env = {
         "DEPLOYKIT_SERVICE": service,
         "NATS_URL": nats_url,
@@ -135,6 +137,8 @@ def service_env(
         "NATS_PASSWORD": password,
         "NATS_INBOX_PREFIX": inbox_prefix(user),
     }
+    if wiring:
+        env["DEPLOYKIT_WIRING"] = wiring
     if database_url:
         env["DATABASE_URL"] = database_url
     if port:

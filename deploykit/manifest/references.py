@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterator
 
 from deploykit.errors import Problem
 from deploykit.manifest.crossbus import PathKind, cross_paths
-from deploykit.manifest.model import ConsumeMode, Manifest
+from deploykit.manifest.model import Consume, ConsumeMode, Manifest
 from deploykit.manifest.naming import deploykit_users
 from deploykit.manifest.subjects import collide, is_subset
 
@@ -224,6 +224,8 @@ def _consumers(m: Manifest) -> Iterator[Problem]:
                     f"stream {consume.stream!r} is a work queue; a fanout consumer cannot read it",
                     "queue",
                 )
+            if consume.dead_letter is not None:
+                yield from _dead_letter(m, service.bus, consume, path)
             key = (consume.stream, consume.consumer)
             if key in owners:
                 yield Problem(
@@ -323,6 +325,19 @@ def _captured_import(
                     f"{what} {subject!r} would be captured by stream {stream_name!r} on bus {bus!r}",
                     "an imported subject stays outside the importing bus's stream subjects",
                 )
+
+
+def _dead_letter(m: Manifest, bus: str, consume: Consume, path: str) -> Iterator[Problem]:
+    """A dead letter is kept (a stream stores it), and only a queue consumer has a last delivery
+    (a fanout consumer does not acknowledge)."""
+    if consume.mode is not ConsumeMode.QUEUE:
+        yield Problem(f"{path}.dead_letter", "only a queue consumer has a dead-letter subject")
+    elif consume.dead_letter and not _captured(m, bus, consume.dead_letter):
+        yield Problem(
+            f"{path}.dead_letter",
+            f"no stream on bus {bus!r} captures {consume.dead_letter!r}",
+            "a dead letter must be stored by a stream on the service's bus",
+        )
 
 
 def _probes(m: Manifest) -> Iterator[Problem]:

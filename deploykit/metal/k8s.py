@@ -31,6 +31,7 @@ __all__ = [
 
 Obj = dict[str, Any]
 _TLS_DIR = layout.POD_CA_FILE.rsplit("/", 1)[0]
+METRICS_PORT = 9464  # the runtime's Prometheus endpoint in every pod (scraped by annotation)
 
 
 def labels(system: str, name: str) -> dict[str, str]:
@@ -86,6 +87,7 @@ def deployment(ns: str, system: str, name: str, svc: Service, secret_checksum: s
         "envFrom": [{"secretRef": {"name": secret_name(name)}}],
         "env": [
             {"name": "SSL_CERT_FILE", "value": layout.POD_CA_FILE},
+            {"name": "DEPLOYKIT_METRICS_ADDR", "value": f"0.0.0.0:{METRICS_PORT}"},
             *({"name": k, "value": v} for k, v in sorted(svc.run.env.items())),
         ],
         "resources": {
@@ -95,14 +97,15 @@ def deployment(ns: str, system: str, name: str, svc: Service, secret_checksum: s
         "volumeMounts": [{"name": "tls", "mountPath": _TLS_DIR, "readOnly": True}],
         "securityContext": {"allowPrivilegeEscalation": False},
     }
+    container["ports"] = [{"name": "metrics", "containerPort": METRICS_PORT}]
+    annotations |= {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)}
     if port:
         probe = {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 5}
         container |= {
-            "ports": [{"name": "http", "containerPort": port}],
+            "ports": [{"name": "http", "containerPort": port}, *container["ports"]],
             "readinessProbe": probe,
             "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 6},
         }
-        annotations |= {"prometheus.io/scrape": "true", "prometheus.io/port": str(port)}
     selector = _selector(system, name)
     return {
         "apiVersion": "apps/v1",

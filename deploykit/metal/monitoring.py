@@ -112,7 +112,7 @@ def prometheus_config(system: str, settings: MetalConfig, apps: AppsDiscovery | 
 
 
 def _apps_job(apps: AppsDiscovery) -> dict[str, Any]:
-    """Pods annotated `prometheus.io/scrape` (every service with a port), by pod address."""
+    """Pods annotated `prometheus.io/scrape` (every service: the runtime's metrics port)."""
     return {
         "job_name": "apps",
         "kubernetes_sd_configs": [

@@ -188,6 +188,7 @@ def boards(manifest: Manifest, target: Target) -> list[Board]:
         Panel("Queries /s by service", ((f"sum by ({by}) ({_rate(m.DB_DURATION.prometheus + '_count', owners)})", legend),), "ops"),
         Panel("Query latency p95", ((_p95(m.DB_DURATION, owners, by), legend),), "s"),
         Panel("Query errors /s", ((f"sum by ({by}, {ERROR}) ({_rate(m.DB_DURATION.prometheus + '_count', owners, FAILED)})", f"{legend} {{{{{ERROR}}}}}"),), "ops"),
+        Panel("Connections by service", ((f"sum by ({by}) ({m.DB_CONNECTIONS.prometheus}{{{owners}}})", legend),), "short"),
     ]  # fmt: skip
     services = [
         *(
@@ -196,6 +197,8 @@ def boards(manifest: Manifest, target: Target) -> list[Board]:
             else []
         ),
         Panel("Messages handled /s by service", ((f"sum by ({by}) ({_rate(m.CONSUMED.prometheus, every)})", legend),), "ops"),
+        Panel("HTTP requests /s by frontend", ((f"sum by ({by}) ({_rate(m.HTTP_DURATION.prometheus + '_count', every)})", legend),), "ops"),
+        Panel("HTTP latency p95 by frontend", ((_p95(m.HTTP_DURATION, every, by), legend),), "s"),
         *(
             Panel(f"{service}: {consumer} lag", ((f'max({m.CONSUMER_LAG.prometheus}{{{target.select([service])}, {CONSUMER}="{consumer}"}})', consumer),))
             for service, consumer, _ in _queue_consumers(manifest)

@@ -1,7 +1,8 @@
 """The metrics the runtime emits, by OpenTelemetry name and by the name Prometheus shows.
 
-The messaging and database names follow the OpenTelemetry semantic conventions (messaging
-metrics, `db.client.operation.duration`); what the conventions do not cover (redeliveries,
+The messaging, database and HTTP names follow the OpenTelemetry semantic conventions (messaging
+metrics, `db.client.operation.duration`, `db.client.connection.count`,
+`http.server.request.duration`); what the conventions do not cover (redeliveries,
 consumer lag) is named under `deploykit.`. Dashboards and alert rules import these constants, so
 a query can only name a metric that a service really emits. Prometheus names follow the
 OpenTelemetry-to-Prometheus rules: dots become underscores, the unit is appended, counters end
@@ -72,6 +73,15 @@ CONSUMER_LAG = Metric(
 DB_DURATION = Metric(
     "db.client.operation.duration", "histogram", "s", "Time of one database operation"
 )
+DB_CONNECTIONS = Metric(
+    "db.client.connection.count",
+    "gauge",  # an UpDownCounter: Prometheus shows it as a gauge
+    "{connection}",
+    "Database connections by state (idle, used)",
+)
+HTTP_DURATION = Metric(
+    "http.server.request.duration", "histogram", "s", "Time a frontend took to answer a request"
+)
 
 METRICS: tuple[Metric, ...] = (
     SENT,
@@ -81,4 +91,6 @@ METRICS: tuple[Metric, ...] = (
     REDELIVERIES,
     CONSUMER_LAG,
     DB_DURATION,
+    DB_CONNECTIONS,
+    HTTP_DURATION,
 )

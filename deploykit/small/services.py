@@ -62,8 +62,10 @@ def service_env(
     telemetry: tuple[V | str, V | str] | None,
     *,
     with_port: bool,
+    wiring: str | None = None,
 ) -> dict[str, V | str]:
-    """Name → value; credentials stay whatever (secret) value the caller passed."""
+    """Name → value; credentials stay whatever (secret) value the caller passed. `wiring` is
+    what the runtime reads as DEPLOYKIT_WIRING (`deploykit.runtime.wiring.wiring_for`, JSON)."""
     env: dict[str, V | str] = dict(service.run.env)
     env |= {
         "DEPLOYKIT_SERVICE": name,
@@ -73,6 +75,8 @@ def service_env(
     }
     if service.database:
         env["DATABASE_URL"] = database_urls[service.database]
+    if wiring:
+        env["DEPLOYKIT_WIRING"] = wiring
     if with_port and service.run.port:
         env["PORT"] = str(service.run.port)
     if telemetry is not None:

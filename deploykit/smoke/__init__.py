@@ -4,6 +4,7 @@ checks.py                pure: the catalogue, every check's name and function
 nats_checks.py           effectful: NATS itself: users connect, JetStream answers, the cluster is whole
 jetstream_checks.py      effectful: every declared stream, consumer, bucket and store exists and matches
 service_checks.py        effectful: every declared service runs (discovery, HTTP)
+metrics_checks.py        effectful: each service's metrics page: Prometheus text, only catalogue names
 laws_checks.py           effectful: the server itself refuses what the lint forbids
 crossbus_checks.py       effectful: each cross-bus path crosses; an undeclared neighbour is refused
 database_checks.py       effectful: each service's database URL connects; replicas stream

@@ -23,6 +23,7 @@ from deploykit.smoke import (
     database_checks,
     jetstream_checks,
     laws_checks,
+    metrics_checks,
     nats_checks,
     observability_checks,
     probes,
@@ -49,6 +50,8 @@ CATALOGUE_HELP = """\
   roundtrip.object_store    put, get, delete (object store deploykit_smoke)
   services.<name>           rpc, worker: instances in NATS Service discovery,
                             endpoints, PING; frontend: GET /healthz
+  metrics.<name>            each service's metrics page (where the outputs
+                            give one): Prometheus text, only catalogue names
   laws.frontend.<user>      the server refuses a frontend's event publish
   crossbus.<kind>.<path>    each cross-bus path of the manifest: a call is
                             answered across, a consumer is reachable through
@@ -67,6 +70,7 @@ GROUPS = (
     "jetstream",
     "roundtrip",
     "services",
+    "metrics",
     "laws",
     "crossbus",
     "database",
@@ -139,6 +143,11 @@ def catalogue(manifest: Manifest, outputs: StackOutputs) -> list[Check]:
         else:
             needs = connected(naming.smoke_user(spec.bus)) if spec is not None else ()
             checks.append(Check(f"services.{n}", run, needs))
+    checks += [
+        Check(f"metrics.{s.name}", partial(metrics_checks.metrics, name=s.name))
+        for s in outputs.services
+        if s.metrics_url
+    ]
     checks += [
         Check(
             f"laws.frontend.{user}",

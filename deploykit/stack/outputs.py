@@ -74,6 +74,7 @@ class ServiceOutput(_Out):
     instances: int = 1
     endpoints: dict[str, str] = Field(default_factory=dict, description="endpoint → subject")
     url: str | None = None
+    metrics_url: str | None = Field(None, description="Prometheus text, where it is scraped")
 
 
 class ObservabilityOutputs(_Out):

@@ -48,6 +48,7 @@ from deploykit.local.stack import LocalStack
 from deploykit.manifest import naming
 from deploykit.manifest.load import load_manifest, parse_manifest
 from deploykit.manifest.model import Manifest
+from deploykit.runtime.wiring import wiring_for
 from deploykit.smoke.results import Status
 from deploykit.smoke.runner import run_smoke
 from deploykit.stack.discovery import discover
@@ -421,6 +422,7 @@ class WorkerSystem:
             "welcome",
             self.nats.passwords["welcome"],
             database_url=self.database_url,
+            wiring=wiring_for(fault_manifest(), "welcome").model_dump_json(),
         )
         keep = {k: os.environ[k] for k in ("PATH", "HOME", "PYTHONPATH") if k in os.environ}
         proc.start([sys.executable, "-m", "apps.welcome"], env={**keep, **env}, cwd=ROOT)

@@ -37,6 +37,8 @@ from deploykit.local.nats import local_cluster
 from deploykit.local.ports import free_ports
 from deploykit.local.postgres import LocalPostgres
 from deploykit.manifest import naming
+from deploykit.manifest.load import load_manifest
+from deploykit.runtime.wiring import wiring_for
 from deploykit.testing.polling import wait_until_async
 
 pytestmark = pytest.mark.integration
@@ -49,6 +51,15 @@ WELCOMED = "accounts.events.welcomed"
 APPS = ("gateway", "accounts", "welcome", "projector")
 HISTORY = 300  # events published at once: the welcome worker is killed while handling them
 T = TypeVar("T")
+IMAGE_DEPS = {"nats-py", "psycopg", "aiohttp"}  # the gateway, until it moves to the runtime
+RUNTIME_IMAGE_DEPS = {
+    "nats-py",
+    "psycopg",
+    "pydantic",
+    "opentelemetry-sdk",
+    "opentelemetry-exporter-prometheus",
+    "opentelemetry-exporter-otlp-proto-http",
+}
 
 
 @dataclass
@@ -82,17 +93,26 @@ class App:
 
 
 class Apps:
-    """Starts the apps as real processes (`python -m apps.<name>`); kills leftovers at the end."""
+    """Starts the apps as real processes (`python -m apps.<name>`); kills leftovers at the end.
+    Each app gets the database deploykit.yaml gives it, and its wiring."""
 
-    def __init__(self, logs: Path, nats_url: str, database_url: str) -> None:
+    def __init__(self, logs: Path, nats_url: str, database_urls: dict[str, str]) -> None:
         self.logs = logs
         self.nats_url = nats_url
-        self.database_url = database_url
+        self.database_urls = database_urls
+        self.manifest = load_manifest(ROOT / "deploykit.yaml")
         self.started: list[App] = []
 
     def env(self, name: str, port: int | None = None) -> dict[str, str]:
+        database = self.manifest.services[name].database
         env = naming.service_env(
-            name, self.nats_url, name, NATS_PASSWORD, self.database_url, port=port
+            name,
+            self.nats_url,
+            name,
+            NATS_PASSWORD,
+            self.database_urls[database] if database else None,
+            port=port,
+            wiring=wiring_for(self.manifest, name).model_dump_json(),
         )
         return {"PATH": os.environ["PATH"], "PYTHONFAULTHANDLER": "1", **env}
 
@@ -178,15 +198,19 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def database_url(postgres: LocalPostgres) -> str:
-    """A fresh database and owner role of its own, reached with a URL that carries a password."""
-    name = f"apps_{uuid.uuid4().hex[:8]}"
-    return postgres.ensure_database(name, name, DB_PASSWORD)
+def database_urls(postgres: LocalPostgres) -> dict[str, str]:
+    """Per database of deploykit.yaml a fresh database and owner role of its own, reached with
+    a URL that carries a password."""
+    urls = {}
+    for key in ("accounts", "welcome"):
+        name = f"apps_{key}_{uuid.uuid4().hex[:8]}"
+        urls[key] = postgres.ensure_database(name, name, DB_PASSWORD)
+    return urls
 
 
 @pytest.fixture
-def apps(tmp_path: Path, nats_url: str, database_url: str) -> Iterator[Apps]:
-    apps = Apps(tmp_path, nats_url, database_url)
+def apps(tmp_path: Path, nats_url: str, database_urls: dict[str, str]) -> Iterator[Apps]:
+    apps = Apps(tmp_path, nats_url, database_urls)
     try:
         yield apps
     finally:
@@ -226,12 +250,11 @@ def test_each_image_runs_its_app_with_the_dependencies_pinned_in_pyproject() -> 
     pinned = {*project["dependencies"], *project["optional-dependencies"]["apps"]}
     for app in APPS:
         dockerfile = (ROOT / "apps" / app / "Dockerfile").read_text()
-        install = next(
-            line for line in dockerfile.splitlines() if "pip install --no-deps ." in line
-        )
+        install = dockerfile.split("pip install --no-deps .", 1)[1].split("\nRUN", 1)[0]
         wanted = set(re.findall(r'"([^"]+)"', install))
         assert wanted <= pinned, f"{app}: {wanted - pinned} differ from pyproject.toml"
-        assert {re.split(r"[<>=\[]", w)[0] for w in wanted} == {"nats-py", "psycopg", "aiohttp"}
+        names = {re.split(r"[<>=\[]", w)[0] for w in wanted}
+        assert names == (IMAGE_DEPS if app == "gateway" else RUNTIME_IMAGE_DEPS), app
         assert "FROM python:3.11-slim" in dockerfile
         assert "USER app" in dockerfile
         assert dockerfile.rstrip().endswith(f'CMD ["python", "-m", "apps.{app}"]')
@@ -254,9 +277,11 @@ def test_bad_configuration_stops_the_app_with_a_clear_message(apps: Apps) -> Non
     assert "Authorization Violation" in runs[2].output()
 
 
-def test_reference_saas_end_to_end(apps: Apps, nats_url: str, database_url: str) -> None:
+def test_reference_saas_end_to_end(
+    apps: Apps, nats_url: str, database_urls: dict[str, str]
+) -> None:
     async def scenario() -> None:
-        async with Stack(apps, nats_url, database_url) as stack:
+        async with Stack(apps, nats_url, database_urls) as stack:
             await stack.workers_refuse_to_start_without_their_stream()
             await stack.an_event_that_cannot_be_stored_fails_the_request()
             await stack.reconcile_then_start_the_workers()
@@ -275,27 +300,32 @@ def test_reference_saas_end_to_end(apps: Apps, nats_url: str, database_url: str)
 class Stack:
     """The running system and the test's own connections to NATS, PostgreSQL and HTTP."""
 
-    def __init__(self, apps: Apps, nats_url: str, database_url: str) -> None:
+    def __init__(self, apps: Apps, nats_url: str, database_urls: dict[str, str]) -> None:
         self.apps = apps
         self.nats_url = nats_url
-        self.database_url = database_url
+        self.database_urls = database_urls
         self.port = free_ports(1)[0]
         self.ada = ""
 
     async def __aenter__(self) -> Stack:
         self.nc = await nats.connect(self.nats_url, user="admin", password=NATS_PASSWORD)
         self.js = self.nc.jetstream()
-        self.db = await psycopg.AsyncConnection.connect(self.database_url, autocommit=True)
+        urls = self.database_urls
+        self.db = await psycopg.AsyncConnection.connect(urls["accounts"], autocommit=True)
+        self.welcome_db = await psycopg.AsyncConnection.connect(urls["welcome"], autocommit=True)
         self.http = aiohttp.ClientSession(f"http://127.0.0.1:{self.port}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.http.close()
         await self.db.close()
+        await self.welcome_db.close()
         await self.nc.close()
 
     async def count(self, sql: str, *params: Any) -> int:
-        cur = await self.db.execute(sql, params)
+        """A count from the database of the service that owns the table."""
+        db = self.welcome_db if "welcomes" in sql else self.db
+        cur = await db.execute(sql, params)
         row = await cur.fetchone()
         return int(row[0]) if row else 0
 

@@ -75,7 +75,7 @@ def test_outputs_are_private_and_complete(dev_stack: LocalStack) -> None:
         "provisioning-core",
     } <= set(outputs.nats.credentials)
     assert all(c.password for c in outputs.nats.credentials.values())
-    assert outputs.database and set(outputs.database.urls) == {"accounts"}
+    assert outputs.database and set(outputs.database.urls) == {"accounts", "welcome"}
     assert "********" in json.dumps(outputs.redacted())
     assert outputs.database.admin_url and outputs.database.admin_url.split(":")[2].split("@")[
         0
@@ -95,6 +95,7 @@ def test_an_account_flows_through_the_whole_architecture(dev_stack: LocalStack) 
     with psycopg.connect(outputs.database.urls["accounts"]) as conn:
         row = conn.execute("select email from accounts where id = %s", (account["id"],)).fetchone()
         assert row == ("grace@example.com",)
+    with psycopg.connect(outputs.database.urls["welcome"]) as conn:  # welcome owns its data
         wait_until(
             lambda: conn.execute(
                 "select 1 from welcomes where account_id = %s", (account["id"],)

@@ -106,11 +106,14 @@ def test_every_check_passes_on_the_local_stack(dev_stack: LocalStack) -> None:
         "jetstream",
         "roundtrip",
         "services",
+        "metrics",
         "laws",
         "database",
         "observability",
         "probes",
     }
+    for name in ("accounts", "welcome", "projector", "gateway"):
+        assert result(run, f"metrics.{name}").message.startswith(f"{name}: ")
     assert result(run, "laws.frontend.gateway").message.startswith(
         "accounts.events.created refused to gateway by the server in "
     )
@@ -206,7 +209,8 @@ def test_a_stopped_rpc_service(dev_stack: LocalStack) -> None:
     assert failed["services.accounts"] == (
         "rpc service accounts: 0 of 1 instance(s) in NATS Service discovery"
     )
-    assert set(failed) == {"services.accounts"}
+    assert failed["metrics.accounts"].startswith("accounts: http://127.0.0.1:")
+    assert set(failed) == {"services.accounts", "metrics.accounts"}
     probe = result(run, "probes.create-account")  # it would get "no responders": not run
     assert (probe.status, probe.cause) == (Status.SKIP, "services.accounts")
     assert probe.message == "not run: services.accounts failed"
@@ -251,7 +255,11 @@ def test_a_consumer_deleted(dev_stack: LocalStack) -> None:
         "consumer ACCOUNTS/welcome is missing: declared on bus core, not on the server"
     )
     # the welcome worker may already have noticed that its consumer is gone, and stopped
-    assert set(failed) <= {"jetstream.consumer.ACCOUNTS/welcome", "services.welcome"}, failed
+    assert set(failed) <= {
+        "jetstream.consumer.ACCOUNTS/welcome",
+        "services.welcome",
+        "metrics.welcome",
+    }, failed
 
 
 def test_wrong_credentials(dev_stack: LocalStack, tmp_path: Path) -> None:
@@ -301,7 +309,8 @@ def test_a_stopped_database(dev_stack: LocalStack) -> None:
         "accounts.create (accounts.rpc.create): the service answered error 503: "
         "database unavailable"
     )
-    assert set(failed) == {"database.accounts", "probes.create-account"}
+    assert failed["database.welcome"].startswith("cannot connect to the welcome database: ")
+    assert set(failed) == {"database.accounts", "database.welcome", "probes.create-account"}
 
 
 def test_a_nats_url_where_nothing_listens_fails_fast(dev_stack: LocalStack) -> None:

@@ -166,7 +166,8 @@ def program(request: pytest.FixtureRequest) -> Iterator[Program]:
     else:
         settings = five_hosts()
         data = yaml.safe_load((ROOT / "deploykit.yaml").read_text())
-        data["databases"]["accounts"]["engine"] = "yugabyte"
+        for database in data["databases"].values():
+            database["engine"] = "yugabyte"
         manifest = parse_manifest(yaml.safe_dump(data))
     assert isinstance(settings, MetalConfig)
     yield run_program(manifest, settings)
@@ -182,7 +183,7 @@ def test_outputs_have_the_stack_outputs_shape(program: Program) -> None:
     assert outputs.nats.credentials["gateway"].inbox_prefix == "_INBOX_gateway"
     assert outputs.database is not None
     assert outputs.database.engine == program.settings.database.engine
-    assert set(outputs.database.urls) == {"accounts"}
+    assert set(outputs.database.urls) == {"accounts", "welcome"}
     assert outputs.database.urls["accounts"].startswith("postgresql://accounts:")
     assert [s.name for s in outputs.services] == list(program.manifest.services)
     assert next(s for s in outputs.services if s.name == "gateway").url == "http://api.example.com"

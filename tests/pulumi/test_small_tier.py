@@ -106,8 +106,14 @@ def test_the_graph_has_one_of_each_thing_the_manifest_declares(engine: Engine) -
         f"small-nats-{'analytics' if u.endswith('analytics') else 'core'}-{u}" for u in USERS
     )
     assert names(engine, DYNAMIC + "NeonProject") == ["small-database-project"]
-    assert names(engine, DYNAMIC + "NeonRole") == ["small-database-role-accounts"]
-    assert names(engine, DYNAMIC + "NeonDatabase") == ["small-database-db-accounts"]
+    assert names(engine, DYNAMIC + "NeonRole") == [
+        "small-database-role-accounts",
+        "small-database-role-welcome",
+    ]
+    assert names(engine, DYNAMIC + "NeonDatabase") == [
+        "small-database-db-accounts",
+        "small-database-db-welcome",
+    ]
     assert names(engine, DYNAMIC + "RailwayProject") == ["small-services-project"]
     assert names(engine, DYNAMIC + "RailwayService") == [
         "small-services-accounts",
@@ -329,7 +335,8 @@ def test_exports_are_the_stack_outputs_shape_with_secrets_kept(engine: Engine) -
     assert outputs.credential("provisioning-analytics").account == "analytics"
     assert outputs.database is not None
     assert outputs.database.urls == {
-        "accounts": "postgresql://accounts:pw@ep-test.neon.tech/accounts"
+        "accounts": "postgresql://accounts:pw@ep-test.neon.tech/accounts",
+        "welcome": "postgresql://welcome:pw@ep-test.neon.tech/welcome",
     }
     services = {s.name: s for s in outputs.services}
     assert services["gateway"].url == "https://app.acme.test"

@@ -20,7 +20,7 @@ def test_valid_manifest_prints_one_line_summary() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines() == [
         "deploykit.yaml: valid: system 'acme': 2 buses, 4 services, 2 streams, 1 kv, "
-        "1 object stores, 1 databases"
+        "1 object stores, 2 databases"
     ]
 
 

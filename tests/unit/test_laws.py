@@ -132,6 +132,7 @@ BREAKS = [
     Case("DK501", section("streams", "PAGEVIEWS", bus="core"), "streams.PAGEVIEWS.bus", "a noisy stream on the core bus 'core'"),
     Case("DK601", COUNTER, "services.counter.consumes[0]", "counter (core) consumes PAGEVIEWS/counter (analytics): a noisy stream, on the core bus"),
     Case("DK602", both(MIRROR, COUNTER), "services.mirror.consumes[0]", "mirror (analytics) consumes ACCOUNTS/mirror (core), and events of bus 'analytics' already flow to 'core'"),
+    Case("DK701", svc("welcome", database="accounts"), "services.welcome.database", "database 'accounts' is already the database of service 'accounts'"),
 ]
 
 KEEPS = [
@@ -157,6 +158,7 @@ KEEPS = [
     Case("DK501", section("streams", "PAGEVIEWS", noisy=True), "", ""),
     Case("DK601", both(COUNTER, section("streams", "PAGEVIEWS", noisy=False)), "", ""),
     Case("DK602", MIRROR, "", ""),
+    Case("DK701", svc("welcome", database=None), "", ""),
 ]
 # fmt: on
 
@@ -255,7 +257,7 @@ def _write(tmp_path: Path, *edits: Edit) -> Path:
 def test_lint_cli_passes_the_reference() -> None:
     result = run_cli("lint", "--target", "metal")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "deploykit.yaml: keeps every law (20 rules, 3-node cluster)\n"
+    assert result.stdout == "deploykit.yaml: keeps every law (21 rules, 3-node cluster)\n"
 
 
 def test_lint_cli_reports_findings_and_exits_1_on_an_error(tmp_path: Path) -> None:

@@ -203,17 +203,24 @@ def test_a_stopped_stack_gives_its_root_causes_once_and_a_hint(tmp_path: Path) -
     assert [line.split()[1] for line in shown if line.startswith("FAIL")] == [
         "nats.connect.smoke-core",
         "database.accounts",
+        "database.welcome",
     ]
     assert any(
         line.startswith("SKIP  31 checks ")
         and "not run because nats.connect.smoke-core failed" in line
         for line in shown
     ), piped.stdout
-    assert shown[-1].startswith("hint: nothing answers at NATS and database accounts: ")
+    assert shown[-1].startswith(
+        "hint: nothing answers at NATS, database accounts and database welcome: "
+    )
     assert "`deploykit dev up` starts what is not running" in shown[-1]
 
     report = json.loads(run("--file", MANIFEST, "--json", cwd=tmp_path).stdout)
-    assert report["root_causes"] == ["nats.connect.smoke-core", "database.accounts"]
+    assert report["root_causes"] == [
+        "nats.connect.smoke-core",
+        "database.accounts",
+        "database.welcome",
+    ]
     blocked = [c["name"] for c in report["checks"] if c["cause"] == "nats.connect.smoke-core"]
     assert len(blocked) == 31 and "roundtrip.stream" in blocked and "services.gateway" in blocked
     nagios = run("--file", MANIFEST, "--format", "nagios", cwd=tmp_path)

@@ -89,6 +89,7 @@ def test_the_catalogue_of_the_reference_system() -> None:
         "services.projector",
         "laws.frontend.gateway",
         "database.accounts",
+        "database.welcome",
         "database.replication",
         "observability.prometheus",
         "observability.grafana",
