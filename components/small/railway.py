@@ -188,11 +188,12 @@ class Services(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         *,
         wait_for: Sequence[pulumi.Resource] = (),
+        frontends: Sequence[str] = (),
     ) -> None:
         super().__init__("deploykit:small:Services", name, {}, opts)
         self._name = name
         self._manifest = manifest
-        self.names = deployed_services(manifest)
+        self.names = deployed_services(manifest, frontends)
         self.project = self.create_project(settings)
         self.services = self.create_services(env, list(wait_for))
         self.register_outputs({"project_id": self.project.id})
@@ -226,9 +227,14 @@ class Services(pulumi.ComponentResource):
         return services
 
 
-def deployed_services(manifest: Manifest) -> list[str]:
-    """The rpc and worker services, each of which must name its container image."""
-    names = [n for n, s in manifest.services.items() if s.role in (Role.RPC, Role.WORKER)]
+def deployed_services(manifest: Manifest, frontends: Sequence[str] = ()) -> list[str]:
+    """The rpc and worker services, and the `frontends` placed on Railway, each of which must
+    name its container image."""
+    names = [
+        n
+        for n, s in manifest.services.items()
+        if s.role in (Role.RPC, Role.WORKER) or n in frontends
+    ]
     missing = [n for n in names if not manifest.services[n].run.image]
     if missing:
         raise ConfigError(

@@ -13,6 +13,7 @@ it is given the buses' connection and waits for every account and user.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 import pulumi
@@ -23,7 +24,7 @@ from components.small.grafana import Metrics
 from components.small.neon import Database
 from components.small.railway import Services, deployed_services
 from components.small.synadia import Nats, NatsConnection
-from components.small.vercel import Frontends, frontend_services
+from components.small.vercel import Frontends, frontend_services, railway_frontends
 from deploykit.errors import ConfigError
 from deploykit.laws.authconf import render_authorization_json
 from deploykit.laws.permissions import compile_authorization
@@ -90,11 +91,13 @@ class SmallTier(pulumi.ComponentResource):
         authorization: Mapping[str, Any] | None = None,
         jetstream: JetStreamStep | None = None,
         opts: pulumi.ResourceOptions | None = None,
+        root: Path | None = None,
     ) -> None:
         super().__init__("deploykit:small:SmallTier", name, {}, opts)
         self._name = name
         self._manifest = manifest
         self._settings = settings
+        self._root = root or Path.cwd()  # the project directory frontends' files are under
         self.check_tokens()
         self.nats = self.create_buses(authorization)
         self.definitions = self.apply_jetstream(jetstream)
@@ -117,10 +120,10 @@ class SmallTier(pulumi.ComponentResource):
             needed.append(("deploykit", "synadiaToken", "a Synadia Cloud personal access token"))
         if manifest.databases:
             needed.append(("deploykit", "neonApiKey", "a Neon API key"))
-        if deployed_services(manifest):
+        if deployed_services(manifest) or railway_frontends(manifest, settings):
             needed.append(("deploykit", "railwayToken", "a Railway account or workspace token"))
-        if frontend_services(manifest, settings.vercel):
-            needed.append(("vercel", "apiToken", "a Vercel API token"))
+        if frontend_services(manifest, settings):
+            needed.append(("deploykit", "vercelToken", "a Vercel API token"))
         missing = [
             f"  pulumi config set --secret {space}:{key} <{what}>"
             for space, key, what in needed
@@ -166,7 +169,8 @@ class SmallTier(pulumi.ComponentResource):
         )
 
     def run_services(self) -> Services | None:
-        names = deployed_services(self._manifest)
+        frontends = railway_frontends(self._manifest, self._settings)
+        names = deployed_services(self._manifest) + frontends
         if not names:
             return None
         wait_for: list[pulumi.Resource] = (
@@ -175,6 +179,8 @@ class SmallTier(pulumi.ComponentResource):
         if self.definitions is not None:
             wait_for.append(self.definitions)
         env = {name: self._env(name, with_port=True) for name in names}
+        for name in frontends:  # a frontend on Railway is reached from outside its container
+            env[name] = {**env[name], "HOST": "0.0.0.0"}
         return Services(
             f"{self._name}-services",
             self._manifest,
@@ -182,15 +188,21 @@ class SmallTier(pulumi.ComponentResource):
             env,
             self._opts(),
             wait_for=wait_for,
+            frontends=frontends,
         )
 
     def publish_frontends(self) -> Frontends | None:
-        names = frontend_services(self._manifest, self._settings.vercel)
+        names = frontend_services(self._manifest, self._settings)
         if not names:
             return None
         env = {name: self._env(name, with_port=False) for name in names}
         return Frontends(
-            f"{self._name}-frontends", self._manifest, self._settings.vercel, env, self._opts()
+            f"{self._name}-frontends",
+            self._manifest,
+            self._settings,
+            env,
+            self._opts(),
+            root=self._root,
         )
 
     def describe_outputs(self) -> pulumi.Output[dict[str, Any]]:
