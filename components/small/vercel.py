@@ -60,7 +60,7 @@ class ProjectProvider(_VercelProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         with self._client(props["team"]) as api:
-            project = api.create_project(props["name"], props["framework"])
+            project = api.create_project(props["name"], props.get("framework"))
             api.set_variables(project.id, props["variables"])
             if props["domain"]:
                 api.add_domain(project.id, props["domain"])
@@ -101,7 +101,7 @@ class DeploymentProvider(_VercelProvider):
         files = read_files(props["files"])
         project = Project(id=props["project_id"], name=props["project_name"])
         with self._client(props["team"]) as api:
-            deployment = api.deploy(project, files, framework=props["framework"])
+            deployment = api.deploy(project, files, framework=props.get("framework"))
         return CreateResult(deployment.id, {**props, "url": deployment.public_url})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
