@@ -4,7 +4,7 @@ tier.py        SmallTier: the constructor reads as the order of deployment
 synadia.py     Nats: accounts per bus, users per service, creds (dynamic providers)
 neon.py        Database: project, roles, databases, connection URIs (dynamic providers)
 railway.py     Services: project, environment, a service per rpc/worker (dynamic providers)
-vercel.py      Frontends: a Vercel project per frontend (pulumiverse-vercel)
+vercel.py      Frontends: a Vercel project and a deployment of its files per frontend (dynamic providers)
 grafana.py     Metrics: stack, dashboards, alerts, push token (pulumiverse-grafana)
 dashboards.py  dashboards and alert rules as pure functions of the manifest
 env.py         the environment every service gets
