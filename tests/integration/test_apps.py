@@ -490,20 +490,25 @@ def gateway_bundle(into: Path) -> Path:
     return into
 
 
-def answers(get: Callable[[str], tuple[int, Any]]) -> None:
-    """/healthz, and two requests the accounts service answers through the gateway."""
-    assert get("/healthz") == (200, {"nats": True})
-    # the accounts service's answer (the gateway's own 404 says "no route")
-    assert get(f"/accounts/{uuid.uuid4()}") == (404, {"error": "account not found"})
-    assert get("/accounts/not-a-uuid")[0] == 400
+Ask = Callable[..., tuple[int, Any]]  # (method, path, body=b"") → (status, JSON body)
 
 
-def http_get(base: str) -> Callable[[str], tuple[int, Any]]:
-    def get(path: str) -> tuple[int, Any]:
-        response = httpx.get(base + path, timeout=15)
+def answers(ask: Ask) -> None:
+    """/healthz, and requests the accounts service answers through the gateway."""
+    assert ask("GET", "/healthz") == (200, {"nats": True})
+    # the accounts service's answers (the gateway's own 404 says "no route")
+    assert ask("GET", f"/accounts/{uuid.uuid4()}") == (404, {"error": "account not found"})
+    assert ask("GET", "/accounts/not-a-uuid")[0] == 400
+    status, body = ask("POST", "/accounts", b'{"email": "nobody"}')  # the body is forwarded
+    assert status == 400 and "email" in body["error"], body
+
+
+def http_get(base: str) -> Ask:
+    def ask(method: str, path: str, body: bytes = b"") -> tuple[int, Any]:
+        response = httpx.request(method, base + path, content=body, timeout=15)
         return response.status_code, response.json()
 
-    return get
+    return ask
 
 
 def serving(base: str, app: App) -> bool:
@@ -525,7 +530,7 @@ def test_the_gateway_runs_as_a_process_a_container_command_and_a_vercel_function
     base = f"http://127.0.0.1:{process_port}"
     wait_until(lambda: serving(base, process), 20, "the gateway process")
     assert f"listening on 127.0.0.1:{process_port}" in process.output()
-    wait_until(lambda: http_get(base)(f"/accounts/{uuid.uuid4()}")[0] == 404, 20, "accounts")
+    wait_until(lambda: http_get(base)("GET", f"/accounts/{uuid.uuid4()}")[0] == 404, 20, "accounts")
     answers(http_get(base))
 
     # 2. the container's command, with the image's environment (HOST=0.0.0.0)
@@ -587,8 +592,9 @@ def test_the_gateway_runs_as_a_process_a_container_command_and_a_vercel_function
         assert driver.stdout is not None and driver.stdin is not None
         assert json.loads(driver.stdout.readline()) == {"ready": True}
 
-        def invoke(path: str) -> tuple[int, Any]:
-            request = {"method": "GET", "path": path, "headers": {"host": "gateway"}, "body": ""}
+        def invoke(method: str, path: str, body: bytes = b"") -> tuple[int, Any]:
+            headers = {"host": "gateway", "content-type": "application/json"}
+            request = {"method": method, "path": path, "headers": headers, "body": body.decode()}
             driver.stdin.write(json.dumps(request) + "\n")  # type: ignore[union-attr]
             driver.stdin.flush()  # type: ignore[union-attr]
             result = json.loads(driver.stdout.readline())  # type: ignore[union-attr]
