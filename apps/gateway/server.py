@@ -113,6 +113,7 @@ class Connection:
         if not self.usable():
             loop = asyncio.get_running_loop()
             if self._lock is None or self._loop is not loop:
+                # a connection of a loop that is gone cannot be used or closed from this one
                 self._lock, self._loop, self._nc = asyncio.Lock(), loop, None
             async with self._lock:
                 if not self.usable():
@@ -167,11 +168,9 @@ class Gateway:
         if path == "/healthz":
             return await self.healthz() if method == "GET" else not_allowed()
         if path == "/accounts":
-            return (
-                await self.create_account(await body(receive))
-                if method == "POST"
-                else (not_allowed())
-            )
+            if method != "POST":
+                return not_allowed()
+            return await self.create_account(await body(receive))
         if match := ACCOUNT.match(path):
             return await self.get_account(match[1]) if method == "GET" else not_allowed()
         return Response.json({"error": f"no route {path}"}, 404)
