@@ -78,6 +78,7 @@ class ProjectProvider(_VercelProvider):
         with self._client(news["team"]) as api:
             if changed(olds, news, ("variables",)):
                 api.set_variables(id_, news["variables"])
+                api.remove_variables(id_, set(olds["variables"]) - set(news["variables"]))
             if changed(olds, news, ("domain",)):
                 if olds.get("domain"):
                     with contextlib.suppress(NotFound):

@@ -21,7 +21,8 @@ the official client makes (vercel/vercel `packages/client/src/upload.ts`, `deplo
 - `POST /v10/projects` `{name, framework}` (409 when the name is taken), `GET`/`DELETE
   /v9/projects/{idOrName}` (DELETE answers 204, empty).
 - `POST /v10/projects/{id}/env?upsert=true` `{key, value, type: "sensitive", target}`; sensitive
-  variables cannot target `development`. `POST /v10/projects/{id}/domains` `{name}`,
+  variables cannot target `development`. `GET /v9/projects/{id}/env` lists them (`envs`, with
+  `id` and `key`), `DELETE /v9/projects/{id}/env/{envId}` removes one. `POST /v10/projects/{id}/domains` `{name}`,
   `DELETE /v9/projects/{id}/domains/{domain}`.
 - Errors are `{"error": {"code", "message"}}`.
 """
@@ -140,6 +141,13 @@ class VercelClient:
         for key, value in variables.items():
             body = {"key": key, "value": value, "type": "sensitive", "target": TARGETS}
             self._call("POST", f"/v10/projects/{project}/env", params={"upsert": "true"}, json=body)
+
+    def remove_variables(self, project: str, keys: set[str]) -> None:
+        """Delete the variables named `keys` (a service that no longer has them)."""
+        listed = self._call("GET", f"/v9/projects/{project}/env")["envs"]
+        for variable in listed:
+            if variable["key"] in keys:
+                self._call("DELETE", f"/v9/projects/{project}/env/{variable['id']}")
 
     def add_domain(self, project: str, domain: str) -> None:
         self._call("POST", f"/v10/projects/{project}/domains", json={"name": domain})

@@ -11,7 +11,8 @@ References (read 2026-12): vercel.com/docs/rest-api (`deployments/create-a-new-d
 - Errors are `{"error": {"code", "message"}}`; DELETE of a project answers 204, empty.
 - Project names: at most 100 characters, lowercase letters, digits, `.`, `_`, `-`, never
   `---` (400 `bad_request`); a taken name is 409 `conflict`.
-- Variables: `key`, `value`, `type` and `target` required; `type` one of system, secret,
+- Variables: listed without the values of sensitive ones; `key`, `value`, `type` and `target`
+  required; `type` one of system, secret,
   encrypted, plain, sensitive; `sensitive` cannot target `development`; an existing key is
   400 `ENV_CONFLICT` unless `upsert=true`.
 - `POST /v2/files` needs the SHA1 in `x-vercel-digest` (or `x-now-digest`), and the body must
@@ -74,6 +75,8 @@ class FakeVercel(FakeServer):
             (r"GET /v9/projects/([^/]+)", self.get_project),
             (r"DELETE /v9/projects/([^/]+)", self.delete_project),
             (r"POST /v10/projects/([^/]+)/env", self.add_env),
+            (r"GET /v9/projects/([^/]+)/env", self.list_env),
+            (r"DELETE /v9/projects/([^/]+)/env/([^/]+)", self.remove_env),
             (r"POST /v10/projects/([^/]+)/domains", self.add_domain),
             (r"DELETE /v9/projects/([^/]+)/domains/([^/]+)", self.remove_domain),
             (r"POST /v2/files", self.upload),
@@ -160,6 +163,23 @@ class FakeVercel(FakeServer):
         variable = {"id": f"env{next(self._env_ids)}", **body}
         project["env"].append(variable)
         return json_reply(201, {"created": {k: v for k, v in variable.items() if k != "value"}})
+
+    def list_env(self, _request: Request, id_or_name: str) -> Reply:
+        project = self._project(id_or_name)
+        if project is None:
+            return error(404, "not_found", "Project not found")
+        # sensitive values are never shown again
+        envs = [
+            {**e, "value": "" if e["type"] == "sensitive" else e["value"]} for e in project["env"]
+        ]
+        return json_reply(200, {"envs": envs})
+
+    def remove_env(self, _request: Request, id_or_name: str, env_id: str) -> Reply:
+        project = self._project(id_or_name)
+        if project is None or not any(e["id"] == env_id for e in project["env"]):
+            return error(404, "not_found", "Environment Variable not found")
+        project["env"] = [e for e in project["env"] if e["id"] != env_id]
+        return json_reply(200, {"id": env_id})
 
     def add_domain(self, request: Request, id_or_name: str) -> Reply:
         project = self._project(id_or_name)

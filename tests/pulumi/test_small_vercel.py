@@ -104,6 +104,10 @@ def test_project_and_deployment_lifecycle(fake: FakeVercel, site: Path) -> None:
     update = projects.update(project.id, props, {**props, "domain": "app.acme.test"})
     assert fake.projects[project.id]["domains"] == ["app.acme.test"]
     assert update.outs["domain"] == "app.acme.test"
+    fewer = {**props, "variables": {"NATS_URL": "tls://elsewhere"}}
+    projects.update(project.id, props, fewer)  # a variable the service no longer has goes
+    env = fake.projects[project.id]["env"]
+    assert [(e["key"], e["value"]) for e in env] == [("NATS_URL", "tls://elsewhere")]
     deployments.delete(deployment.id, deployment.outs)
     assert deployments.read(deployment.id, deployment.outs).id == ""
     projects.delete(project.id, props)
