@@ -132,7 +132,7 @@ class Monitoring(pulumi.ComponentResource):
             "/etc/grafana/provisioning/dashboards/deploykit.yml": plan.grafana_dashboard_provider(),
             **{
                 f"{plan.DASHBOARD_DIR}/{file}": text
-                for file, text in plan.dashboards(self.args.manifest).items()
+                for file, text in plan.dashboards(self.args.manifest, self.args.settings).items()
             },
         }
         written = [

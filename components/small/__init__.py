@@ -1,13 +1,13 @@
 """The small tier's Pulumi components (Synadia Cloud, Neon, Railway, Vercel, Grafana Cloud).
 
+They hand to Pulumi what `deploykit/small/` decides, through the clients of `deploykit/saas/`.
+
 tier.py        SmallTier: the constructor reads as the order of deployment
 synadia.py     Nats: accounts per bus, users per service, creds (dynamic providers)
 neon.py        Database: project, roles, databases, connection URIs (dynamic providers)
 railway.py     Services: project, environment, a service per rpc/worker (dynamic providers)
 vercel.py      Frontends: a Vercel project and a deployment of its files per frontend (dynamic providers)
 grafana.py     Metrics: stack, dashboards, alerts, push token (pulumiverse-grafana)
-dashboards.py  dashboards and alert rules as pure functions of the manifest
-env.py         the environment every service gets
 dynamic.py     what the dynamic providers share
 """
 

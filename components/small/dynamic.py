@@ -2,8 +2,10 @@
 
 The API token is read from the stack config in `configure` (Pulumi ≥ 3.140 passes the whole stack
 config to Python dynamic providers, pulumi/pulumi#17673), never passed as a resource input: so it
-is not copied into every resource's state, a rotated token is used for deletes too, and the
-serialized provider holds no secret.
+is not copied into every resource's state and the serialized provider holds no secret. The
+engine keeps that config, secrets encrypted, with the default provider in the state, and
+`pulumi destroy` (which runs no program) configures the providers from there: after rotating a
+token, run `pulumi up` once before `pulumi destroy` (tests/engine/test_small_engine.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pulumi.dynamic import ConfigureRequest, DiffResult, ResourceProvider
 from deploykit.errors import ConfigError
 from deploykit.saas.http import Service
 
-__all__ = ["ApiProvider", "changed", "managed_view"]
+__all__ = ["ApiProvider", "changed", "integral", "managed_view"]
 
 
 class ApiProvider(ResourceProvider):
@@ -60,3 +62,21 @@ def managed_view(actual: Any, declared: Any) -> Any:
         source = actual if isinstance(actual, Mapping) else {}
         return {key: managed_view(source.get(key), value) for key, value in declared.items()}
     return actual
+
+
+def integral(value: Any) -> Any:
+    """`value` with every whole float made an int, at any depth.
+
+    The engine hands dynamic providers their inputs as protobuf `Struct` values, whose numbers
+    are doubles: a replica count of 2 arrives as 2.0. APIs with integer fields refuse 2.0 (Go's
+    encoding/json will not decode it into an int64; GraphQL's Int rejects it), so every provider
+    passes its inputs through this before building a request. (Seen only under the real
+    engine: Pulumi's mocks hand the program's own ints through.)
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: integral(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [integral(item) for item in value]
+    return value

@@ -3,33 +3,23 @@
 Two providers, as pulumiverse-grafana documents for Grafana Cloud: one with the cloud access
 policy token (`grafana:cloudAccessPolicyToken`) for the stack, its service account and the push
 token; one inside the stack (its URL and the service account's token) for folders, dashboards and
-alerting. Apps push OTLP to the stack's gateway with HTTP basic auth, user = stack id, password =
-an access-policy token with `metrics:write` (grafana.com/docs/grafana-cloud/send-data/otlp).
+alerting. What they hold is decided in `deploykit.small.telemetry`.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumiverse_grafana as grafana
 
-from components.small.dashboards import (
-    Rule,
-    alert_rules,
-    nats_dashboard,
-    postgres_dashboard,
-    services_dashboard,
-)
-from deploykit.errors import ConfigError
 from deploykit.manifest.model import Manifest
+from deploykit.observability.dashboards import GrafanaRule
+from deploykit.small import telemetry
 from deploykit.stack.config import GrafanaSettings
 
 __all__ = ["Metrics", "Telemetry"]
-
-PUSH_SCOPES = ["metrics:write", "logs:write", "traces:write"]
 
 
 @dataclass(frozen=True)
@@ -79,11 +69,7 @@ class Metrics(pulumi.ComponentResource):
         )
 
     def check_settings(self) -> None:
-        if not self._settings.stackSlug:
-            raise ConfigError(
-                "deploykit:small.grafana.stackSlug is empty: name the Grafana Cloud stack "
-                "(https://<slug>.grafana.net) to create, or set grafana.existingStack to use yours"
-            )
+        telemetry.check_settings(self._settings)
 
     def _opts(self, provider: pulumi.ProviderResource) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, provider=provider)
@@ -146,34 +132,28 @@ class Metrics(pulumi.ComponentResource):
         )
 
     def create_folder(self) -> grafana.oss.Folder:
-        system = self._manifest.system
         return grafana.oss.Folder(
             f"{self._name}-folder",
-            title=f"{system} (deploykit)",
-            uid=f"deploykit-{system}",
+            title=f"{self._manifest.system} (deploykit)",
+            uid=telemetry.folder_uid(self._manifest),
             opts=self._opts(self.grafana),
         )
 
     def create_dashboards(self) -> dict[str, grafana.oss.Dashboard]:
-        boards = {
-            "nats": nats_dashboard(self._manifest),
-            "postgres": postgres_dashboard(self._manifest),
-            "services": services_dashboard(self._manifest),
-        }
         return {
             key: grafana.oss.Dashboard(
                 f"{self._name}-dashboard-{key}",
-                config_json=json.dumps(board, sort_keys=True),
+                config_json=board,
                 folder=self.folder.uid,
                 overwrite=True,
                 opts=self._opts(self.grafana),
             )
-            for key, board in boards.items()
+            for key, board in telemetry.dashboards(self._manifest).items()
         }
 
     def create_alerts(self) -> grafana.alerting.RuleGroup:
         source = grafana.oss.get_data_source_output(
-            name=self.stack.slug.apply(lambda slug: f"grafanacloud-{slug}-prom"),
+            name=self.stack.slug.apply(telemetry.datasource_name),
             opts=pulumi.InvokeOutputOptions(provider=self.grafana, parent=self),
         )
         return grafana.alerting.RuleGroup(
@@ -181,7 +161,7 @@ class Metrics(pulumi.ComponentResource):
             name=f"{self._manifest.system} deploykit",
             folder_uid=self.folder.uid,
             interval_seconds=60,
-            rules=[_rule(rule, source.uid) for rule in alert_rules(self._manifest)],
+            rules=[_rule(rule, source.uid) for rule in telemetry.rules(self._manifest)],
             opts=self._opts(self.grafana),
         )
 
@@ -192,7 +172,7 @@ class Metrics(pulumi.ComponentResource):
             name=f"{system}-deploykit-push",
             display_name=f"{system}: apps push metrics, logs and traces",
             region=self.stack.region,
-            scopes=PUSH_SCOPES,
+            scopes=telemetry.PUSH_SCOPES,
             realms=[grafana.cloud.AccessPolicyRealmArgs(type="stack", identifier=self.stack.id)],
             opts=self._opts(self.cloud),
         )
@@ -204,46 +184,35 @@ class Metrics(pulumi.ComponentResource):
             opts=self._opts(self.cloud),
         )
         headers = pulumi.Output.all(self.stack.id, token.token).apply(
-            lambda values: otlp_headers(values[0], values[1])
+            lambda values: telemetry.otlp_headers(values[0], values[1])
         )
         return Telemetry(endpoint=self.stack.otlp_url, headers=pulumi.Output.secret(headers))
 
 
-def otlp_headers(stack_id: str, token: str) -> str:
-    """OTEL_EXPORTER_OTLP_HEADERS for Grafana Cloud: basic auth, the space percent-encoded."""
-    basic = base64.b64encode(f"{stack_id}:{token}".encode()).decode()
-    return f"Authorization=Basic%20{basic}"
-
-
-def _rule(rule: Rule, datasource_uid: pulumi.Output[str]) -> grafana.alerting.RuleGroupRuleArgs:
+def _rule(
+    rule: GrafanaRule, datasource_uid: pulumi.Output[str]
+) -> grafana.alerting.RuleGroupRuleArgs:
     query = grafana.alerting.RuleGroupRuleDataArgs(
         ref_id="A",
         datasource_uid=datasource_uid,
         relative_time_range=grafana.alerting.RuleGroupRuleDataRelativeTimeRangeArgs(
             from_=600, to=0
         ),
-        model=json.dumps({"refId": "A", "expr": rule.expr, "instant": True}),
+        model=json.dumps(rule.query_model),
     )
     threshold = grafana.alerting.RuleGroupRuleDataArgs(
         ref_id="B",
         datasource_uid="__expr__",
         relative_time_range=grafana.alerting.RuleGroupRuleDataRelativeTimeRangeArgs(from_=0, to=0),
-        model=json.dumps(
-            {
-                "refId": "B",
-                "type": "threshold",
-                "expression": "A",
-                "conditions": [{"evaluator": {"type": rule.op, "params": [rule.threshold]}}],
-            }
-        ),
+        model=json.dumps(rule.threshold_model),
     )
     return grafana.alerting.RuleGroupRuleArgs(
         name=rule.name,
         condition="B",
         for_=rule.for_,
         datas=[query, threshold],
-        no_data_state="NoData",
+        no_data_state=rule.no_data_state,
         exec_err_state="Error",
-        labels={"source": "deploykit"},
-        annotations={"summary": rule.summary},
+        labels=rule.labels,
+        annotations=rule.annotations,
     )

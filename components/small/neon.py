@@ -1,7 +1,6 @@
 """PostgreSQL on Neon: a project, its default branch, an owner role and a database per declared one.
 
-The small tier uses the project's default branch (named by `neon.branch`) for every database:
-a second branch would need a second compute, which the free plan does not pay for.
+What they are is decided in `deploykit.small.database`.
 """
 
 from __future__ import annotations
@@ -12,10 +11,11 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
-from components.small.dynamic import ApiProvider
+from components.small.dynamic import ApiProvider, integral
 from deploykit.manifest.model import Manifest
 from deploykit.saas.http import NotFound
-from deploykit.saas.neon import DEFAULT_URL, NEON, NeonClient
+from deploykit.saas.neon import NEON, NeonClient
+from deploykit.small.database import owners, project_org, require_tls
 from deploykit.stack.config import NeonSettings
 
 __all__ = [
@@ -51,6 +51,7 @@ class ProjectProvider(_NeonProvider):
     update_on = ("name", "branch")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        props = integral(props)
         with self._client() as api:
             created = api.create_project(
                 props["name"],
@@ -66,7 +67,7 @@ class ProjectProvider(_NeonProvider):
             "host": created.endpoints[0].host if created.endpoints else None,
             "admin_database": admin.connection_parameters.database,
             "admin_role": admin.connection_parameters.role,
-            "admin_uri": admin.connection_uri,
+            "admin_uri": require_tls(admin.connection_uri),
         }
         return CreateResult(created.project.id, outs)
 
@@ -87,11 +88,12 @@ class ProjectProvider(_NeonProvider):
             "pg_version": project.pg_version,
             "org_id": project.org_id if props.get("org_id") else "",
             "branch": branch.name,
-            "admin_uri": uri,
+            "admin_uri": require_tls(uri),
         }
         return ReadResult(id_, outs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        news = integral(news)
         with self._client() as api:
             if olds.get("name") != news["name"]:
                 api.rename_project(id_, news["name"])
@@ -110,6 +112,7 @@ class RoleProvider(_NeonProvider):
     update_on = ()
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        props = integral(props)
         with self._client() as api:
             role = api.create_role(props["project_id"], props["branch_id"], props["name"])
         id_ = f"{props['project_id']}/{props['branch_id']}/{role.name}"
@@ -136,12 +139,13 @@ class DatabaseProvider(_NeonProvider):
     update_on = ("owner",)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        props = integral(props)
         project_id, branch_id, name, owner = (
             props[k] for k in ("project_id", "branch_id", "name", "owner")
         )
         with self._client() as api:
             api.create_database(project_id, branch_id, name, owner)
-            uri = api.connection_uri(project_id, branch_id, name, owner)
+            uri = require_tls(api.connection_uri(project_id, branch_id, name, owner))
         return CreateResult(f"{project_id}/{branch_id}/{name}", {**props, "uri": uri})
 
     def read(self, id_: str, _props: dict[str, Any]) -> ReadResult:
@@ -149,17 +153,20 @@ class DatabaseProvider(_NeonProvider):
         with self._client() as api:
             try:
                 database = api.get_database(project_id, branch_id, name)
-                uri = api.connection_uri(project_id, branch_id, name, database.owner_name)
+                uri = require_tls(
+                    api.connection_uri(project_id, branch_id, name, database.owner_name)
+                )
             except NotFound:
                 return ReadResult("", {})
         outs = {"project_id": project_id, "branch_id": branch_id, "name": name}
         return ReadResult(id_, {**outs, "owner": database.owner_name, "uri": uri})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        news = integral(news)
         project_id, branch_id, name = id_.split("/", 2)
         with self._client() as api:
             api.set_database_owner(project_id, branch_id, name, news["owner"])
-            uri = api.connection_uri(project_id, branch_id, name, news["owner"])
+            uri = require_tls(api.connection_uri(project_id, branch_id, name, news["owner"]))
         return UpdateResult({**olds, **news, "uri": uri})
 
     def _delete(self, api: NeonClient, id_: str, _props: dict[str, Any]) -> None:
@@ -184,7 +191,7 @@ class NeonProject(pulumi.dynamic.Resource, module="small", name="NeonProject"):
             "name": project_name,
             "region_id": settings.regionId,
             "pg_version": settings.pgVersion,
-            "org_id": settings.orgId,
+            "org_id": project_org(settings),
             "branch": settings.branch,
             "branch_id": None,
             "host": None,
@@ -278,15 +285,14 @@ class Database(pulumi.ComponentResource):
                 )
 
     def create_project(self) -> NeonProject:
-        provider = ProjectProvider(DEFAULT_URL)
+        provider = ProjectProvider(self._settings.apiUrl)
         opts = pulumi.ResourceOptions(parent=self)
         return NeonProject(
             f"{self._name}-project", provider, self._settings, self._manifest.system, opts
         )
 
     def create_roles(self) -> dict[str, NeonRole]:
-        provider = RoleProvider(DEFAULT_URL)
-        owners = sorted({self._manifest.database_owner(key) for key in self._manifest.databases})
+        provider = RoleProvider(self._settings.apiUrl)
         return {
             owner: NeonRole(
                 f"{self._name}-role-{owner}",
@@ -295,11 +301,11 @@ class Database(pulumi.ComponentResource):
                 owner,
                 pulumi.ResourceOptions(parent=self),
             )
-            for owner in owners
+            for owner in owners(self._manifest)
         }
 
     def create_databases(self) -> dict[str, NeonDatabase]:
-        provider = DatabaseProvider(DEFAULT_URL)
+        provider = DatabaseProvider(self._settings.apiUrl)
         databases: dict[str, NeonDatabase] = {}
         for key in self._manifest.databases:
             owner = self.roles[self._manifest.database_owner(key)]

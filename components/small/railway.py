@@ -1,7 +1,8 @@
 """Services on Railway: a project and environment, one Railway service per rpc and worker service.
 
-Each service runs the manifest's container image with its replicas; its variables (NATS creds,
-database URL, telemetry token) are one secret map, replaced as a whole and deployed once.
+Each service runs the manifest's container image with its replicas in the stack's region; its
+variables (NATS creds, database URL, telemetry token) are one secret map, replaced as a whole and
+deployed once.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
-from components.small.dynamic import ApiProvider, changed
-from deploykit.errors import ConfigError
-from deploykit.manifest.model import Manifest, Role
+from components.small.dynamic import ApiProvider, changed, integral
+from deploykit.manifest.model import Manifest
 from deploykit.saas.http import NotFound
-from deploykit.saas.railway import DEFAULT_URL, RAILWAY, RailwayClient
+from deploykit.saas.railway import RAILWAY, RailwayClient
+from deploykit.small.services import deployed_services
 from deploykit.stack.config import RailwaySettings
 
 __all__ = [
@@ -26,7 +27,6 @@ __all__ = [
     "RailwayService",
     "ServiceProvider",
     "Services",
-    "deployed_services",
 ]
 
 PROVIDED = "RAILWAY_"  # variables Railway sets on every service; not ours to compare
@@ -47,6 +47,7 @@ class ProjectProvider(_RailwayProvider):
     update_on = ("name",)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        props = integral(props)
         with self._client() as api:
             project, environment_id = api.create_project(
                 props["name"], props["workspace_id"], props["environment"]
@@ -63,6 +64,7 @@ class ProjectProvider(_RailwayProvider):
         return ReadResult(id_, {**props, "name": project.name, "environment_id": environment_id})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        news = integral(news)
         with self._client() as api:
             api.rename_project(id_, news["name"])
         return UpdateResult({**olds, **news})
@@ -76,13 +78,15 @@ class ServiceProvider(_RailwayProvider):
     """A service from a container image: replicas, variables, and a deployment that must succeed."""
 
     replace_on = ("project_id", "environment_id")
-    update_on = ("name", "image", "replicas", "variables")
+    update_on = ("name", "image", "region", "replicas", "variables")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        props = integral(props)
         project_id, environment_id = props["project_id"], props["environment_id"]
+        regions = {props["region"]: props["replicas"]}
         with self._client() as api:
             service = api.create_service(project_id, environment_id, props["name"], props["image"])
-            api.update_instance(environment_id, service.id, props["image"], props["replicas"])
+            api.update_instance(environment_id, service.id, props["image"], regions)
             api.set_variables(project_id, environment_id, service.id, props["variables"])
             deployment = api.deploy(environment_id, service.id)
         return CreateResult(service.id, {**props, "deployment_id": deployment})
@@ -96,26 +100,34 @@ class ServiceProvider(_RailwayProvider):
                 variables = api.get_variables(project_id, environment_id, id_)
             except NotFound:
                 return ReadResult("", {})
+        regions = instance.regions()
+        region, replicas = next(iter(regions.items())) if len(regions) == 1 else (None, None)
         outs = {
             **props,
             "name": service.name,
             "image": instance.source.image if instance.source else None,
-            "replicas": instance.num_replicas,
+            "region": region,
+            "replicas": replicas,
             "variables": {k: v for k, v in variables.items() if not k.startswith(PROVIDED)},
         }
         return ReadResult(id_, outs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        news = integral(news)
         project_id, environment_id = news["project_id"], news["environment_id"]
         deployment = olds.get("deployment_id")
         with self._client() as api:
             if changed(olds, news, ("name",)):
                 api.rename_service(id_, news["name"])
-            if changed(olds, news, ("image", "replicas")):
-                api.update_instance(environment_id, id_, news["image"], news["replicas"])
+            if changed(olds, news, ("image", "region", "replicas")):
+                # every other region the service runs in (ours before, or added by hand) goes
+                deployed = api.get_instance(environment_id, id_).regions()
+                regions: dict[str, int | None] = dict.fromkeys(deployed)
+                regions[news["region"]] = news["replicas"]
+                api.update_instance(environment_id, id_, news["image"], regions)
             if changed(olds, news, ("variables",)):
                 api.set_variables(project_id, environment_id, id_, news["variables"])
-            if changed(olds, news, ("image", "replicas", "variables")):
+            if changed(olds, news, ("image", "region", "replicas", "variables")):
                 deployment = api.deploy(environment_id, id_)
         return UpdateResult({**news, "deployment_id": deployment})
 
@@ -159,6 +171,7 @@ class RailwayService(pulumi.dynamic.Resource, module="small", name="RailwayServi
         *,
         service_name: str,
         image: str,
+        region: str,
         replicas: int,
         variables: pulumi.Input[Mapping[str, str]],
         opts: pulumi.ResourceOptions,
@@ -168,6 +181,7 @@ class RailwayService(pulumi.dynamic.Resource, module="small", name="RailwayServi
             "environment_id": project.environment_id,
             "name": service_name,
             "image": image,
+            "region": region,
             "replicas": replicas,
             "variables": pulumi.Output.secret(variables),
             "deployment_id": None,
@@ -194,6 +208,7 @@ class Services(pulumi.ComponentResource):
         self._name = name
         self._manifest = manifest
         self.names = deployed_services(manifest, frontends)
+        self._settings = settings
         self.project = self.create_project(settings)
         self.services = self.create_services(env, list(wait_for))
         self.register_outputs({"project_id": self.project.id})
@@ -201,7 +216,7 @@ class Services(pulumi.ComponentResource):
     def create_project(self, settings: RailwaySettings) -> RailwayProject:
         return RailwayProject(
             f"{self._name}-project",
-            ProjectProvider(DEFAULT_URL),
+            ProjectProvider(settings.apiUrl),
             settings,
             self._manifest.system,
             pulumi.ResourceOptions(parent=self),
@@ -210,7 +225,7 @@ class Services(pulumi.ComponentResource):
     def create_services(
         self, env: Mapping[str, Mapping[str, pulumi.Input[str]]], wait_for: list[pulumi.Resource]
     ) -> dict[str, RailwayService]:
-        provider = ServiceProvider(DEFAULT_URL)
+        provider = ServiceProvider(self._settings.apiUrl)
         services: dict[str, RailwayService] = {}
         for name in self.names:
             service = self._manifest.services[name]
@@ -220,28 +235,9 @@ class Services(pulumi.ComponentResource):
                 self.project,
                 service_name=name,
                 image=str(service.run.image),
+                region=self._settings.region,
                 replicas=service.replicas,
                 variables=pulumi.Output.all(**env[name]),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=wait_for),
             )
         return services
-
-
-def deployed_services(manifest: Manifest, frontends: Sequence[str] = ()) -> list[str]:
-    """The rpc and worker services, and the `frontends` placed on Railway, each of which must
-    name its container image."""
-    names = [
-        n
-        for n, s in manifest.services.items()
-        if s.role in (Role.RPC, Role.WORKER) or n in frontends
-    ]
-    missing = [n for n in names if not manifest.services[n].run.image]
-    if missing:
-        raise ConfigError(
-            "\n".join(
-                f"services.{n}.run.image: the small tier runs services on Railway from a "
-                "container image; set one"
-                for n in missing
-            )
-        )
-    return names

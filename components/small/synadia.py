@@ -22,148 +22,61 @@ from typing import Any
 
 import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
-from pydantic import BaseModel, ConfigDict, ValidationError
 
-from components.small.dynamic import ApiProvider, managed_view
+from components.small.dynamic import ApiProvider, integral, managed_view
 from deploykit.errors import ConfigError
 from deploykit.manifest import naming
 from deploykit.manifest.model import Manifest
 from deploykit.saas.http import NotFound
 from deploykit.saas.synadia import SYNADIA, SynadiaClient, UserJwtSettings
+from deploykit.small.accounts import (
+    Authorization,
+    account_limits,
+    limits_patch,
+    parse_authorization,
+    spell_tiers,
+    unspell_tiers,
+    user_roles,
+)
+from deploykit.small.outputs import credentials
 from deploykit.stack.config import SynadiaSettings
 
 __all__ = [
     "AccountProvider",
-    "Authorization",
     "Nats",
     "NatsConnection",
     "SynadiaAccount",
     "SynadiaUser",
     "UserProvider",
-    "jetstream_limits",
-    "parse_authorization",
-    "user_roles",
 ]
-
-UNLIMITED_ALLOWANCE = 64 * 1024**2  # bytes reserved for a stream without max_bytes
-# deploykit's own smoke assets on the core bus (naming.py): name, replicas, max_bytes, as the
-# reconciler declares them (its desired.smoke_assets); read them from there once it is merged.
-SMOKE_ASSETS = (
-    (naming.SMOKE_STREAM, 3, 8 * 1024**2),
-    (naming.SMOKE_BUCKET, 3, -1),
-    (naming.SMOKE_OBJECT_STORE, 1, -1),
-)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AccountAuthorization(_Strict):
-    users: dict[str, UserJwtSettings]
-
-
-class Authorization(_Strict):
-    """The authorization document: per account, per user, Synadia's `jwt_settings`."""
-
-    accounts: dict[str, AccountAuthorization]
-
-
-def parse_authorization(document: Mapping[str, Any], manifest: Manifest) -> Authorization:
-    """Validate the document and check it covers every bus and every user the manifest implies."""
-    try:
-        parsed = Authorization.model_validate(document)
-    except ValidationError as exc:
-        problems = [
-            f"the authorization document: {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}"
-            for e in exc.errors()
-        ]
-        raise ConfigError("\n".join(problems)) from None
-    problems = []
-    for bus in manifest.buses:
-        account = parsed.accounts.get(naming.account(bus))
-        if account is None:
-            problems.append(f"the authorization document has no account {naming.account(bus)!r}")
-            continue
-        expected = set(user_roles(manifest, bus))
-        for user in sorted(expected - set(account.users)):
-            problems.append(f"the authorization document has no user {user!r} in account {bus!r}")
-        for user in sorted(set(account.users) - expected):
-            problems.append(
-                f"the authorization document has user {user!r} that bus {bus!r} does not imply"
-            )
-    for name in sorted(set(parsed.accounts) - {naming.account(b) for b in manifest.buses}):
-        problems.append(f"the authorization document has account {name!r}, which is no bus")
-    if problems:
-        raise ConfigError("\n".join(problems))
-    return parsed
-
-
-def user_roles(manifest: Manifest, bus: str) -> dict[str, tuple[str, str | None]]:
-    """Every NATS user of a bus → (role, service): its services, then smoke, provisioning and backup."""
-    users: dict[str, tuple[str, str | None]] = {
-        name: (service.role.value, name)
-        for name, service in manifest.services.items()
-        if service.bus == bus
-    }
-    users[naming.smoke_user(bus)] = ("smoke", None)
-    users[naming.provisioning_user(bus)] = ("provisioning", None)
-    users[naming.backup_user(bus)] = ("backup", None)
-    return users
-
-
-def jetstream_limits(manifest: Manifest, bus: str, max_replicas: int) -> dict[str, Any]:
-    """The account's JetStream limits per replica tier, sized from what the bus declares.
-
-    A tier's storage is the sum of `max_bytes` of its streams, KV buckets and object stores (64 MiB
-    for one without a limit), so creating them never runs out of account storage.
-    """
-    objects: list[tuple[str, int, str, int]] = []
-    for name, stream in manifest.streams.items():
-        if stream.bus == bus:
-            objects.append((f"stream {name}", stream.replicas, stream.storage, stream.max_bytes))
-    for name, kv in manifest.kv.items():
-        if kv.bus == bus:
-            objects.append((f"kv {name}", kv.replicas, kv.storage, kv.max_bytes))
-    for name, store in manifest.object_stores.items():
-        if store.bus == bus:
-            objects.append((f"object store {name}", store.replicas, store.storage, store.max_bytes))
-    if bus == manifest.core_bus:
-        objects += [(f"smoke asset {n}", r, "file", size) for n, r, size in SMOKE_ASSETS]
-    tiers: dict[str, dict[str, Any]] = {}
-    for label, replicas, storage, max_bytes in objects:
-        effective = min(replicas, max_replicas)
-        if effective not in (1, 3):
-            raise ConfigError(
-                f"{label} asks for {replicas} replicas; Synadia Cloud offers R1 and R3 only "
-                "(set replicas to 1 or 3)"
-            )
-        tier = tiers.setdefault(
-            f"R{effective}",
-            {"disk_storage": 0, "mem_storage": 0, "streams": 0, "consumer": -1},
-        )
-        tier["streams"] += 1
-        tier["disk_storage" if storage == "file" else "mem_storage"] += (
-            max_bytes if max_bytes > 0 else UNLIMITED_ALLOWANCE
-        )
-    return {"limits": {"tiered_limits": tiers}}
 
 
 class AccountProvider(ApiProvider):
-    """Synadia Cloud accounts: created in a system, polled until their JWT is synced."""
+    """Synadia Cloud accounts: created in a system with explicit limits, polled until synced.
+
+    `limits` key JetStream tiers by replica count; they are spelled as the system names its
+    tiers on every call (deploykit.small.accounts.spell_tiers).
+    """
 
     service = SYNADIA
     token_key = "synadiaToken"
     replace_on = ("system_id", "name")
-    update_on = ("jwt_settings",)
+    update_on = ("limits",)
 
     def _client(self) -> SynadiaClient:
         return SynadiaClient(self.require_token(), self.api_url, **self.client_options)
 
+    def _spelled(
+        self, api: SynadiaClient, system_id: str, limits: dict[str, Any]
+    ) -> dict[str, Any]:
+        system = api.get_system(system_id)
+        return spell_tiers(limits, system.jetstream_tiers or [], system.name)
+
     def create(self, props: dict[str, Any]) -> CreateResult:
+        props = integral(props)
         with self._client() as api:
-            self._check_tiers(api, props)
-            account = api.create_account(props["system_id"], props["name"], props["jwt_settings"])
+            limits = self._spelled(api, props["system_id"], props["limits"])
+            account = api.create_account(props["system_id"], props["name"], {"limits": limits})
             api.wait_account_synced(account.id)
         return CreateResult(account.id, {**props, "public_key": account.account_public_key})
 
@@ -173,37 +86,27 @@ class AccountProvider(ApiProvider):
                 account = api.get_account(id_)
             except NotFound:
                 return ReadResult("", {})
+        limits = unspell_tiers((account.jwt_settings or {}).get("limits") or {})
         outs = {
             "system_id": account.system.id,
             "name": account.name,
-            "jwt_settings": managed_view(account.jwt_settings, props.get("jwt_settings") or {}),
+            "limits": managed_view(limits, props.get("limits") or {}),
             "public_key": account.account_public_key,
         }
         return ReadResult(id_, outs)
 
-    def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        news = integral(news)
         with self._client() as api:
-            self._check_tiers(api, news)
-            account = api.update_account(id_, news["jwt_settings"])
+            new = self._spelled(api, news["system_id"], news["limits"])
+            old = self._spelled(api, olds["system_id"], olds.get("limits") or {})
+            account = api.update_account(id_, {"limits": limits_patch(old, new)})
             api.wait_account_synced(id_)
         return UpdateResult({**news, "public_key": account.account_public_key})
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
         with self._client() as api, contextlib.suppress(NotFound):
             api.delete_account(id_)
-
-    @staticmethod
-    def _check_tiers(api: SynadiaClient, props: dict[str, Any]) -> None:
-        """Refuse limits for a replica tier the system does not offer (e.g. R3 on a free plan)."""
-        wanted = set(props["jwt_settings"]["limits"]["tiered_limits"])
-        system = api.get_system(props["system_id"])
-        offered = set(system.jetstream_tiers or [])
-        if missing := sorted(wanted - offered):
-            raise ConfigError(
-                f"Synadia Cloud system {system.name!r} offers JetStream tiers "
-                f"{', '.join(sorted(offered)) or 'none'}, not {', '.join(missing)}; set "
-                "nats.maxReplicas to what the plan allows (1 on the free plan)"
-            )
 
 
 class UserProvider(ApiProvider):
@@ -218,6 +121,7 @@ class UserProvider(ApiProvider):
         return SynadiaClient(self.require_token(), self.api_url, **self.client_options)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        props = integral(props)
         settings = UserJwtSettings.model_validate(props["jwt_settings"])
         with self._client() as api:
             group = api.default_sk_group(props["account_id"])
@@ -245,6 +149,7 @@ class UserProvider(ApiProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """New permissions live in a new JWT, so the creds are downloaded again."""
+        news = integral(news)
         settings = UserJwtSettings.model_validate(news["jwt_settings"])
         with self._client() as api:
             user = api.update_user(id_, settings)
@@ -270,13 +175,13 @@ class SynadiaAccount(pulumi.dynamic.Resource, module="small", name="SynadiaAccou
         *,
         system_id: str,
         account_name: str,
-        jwt_settings: Mapping[str, Any],
+        limits: Mapping[str, Any],
         opts: pulumi.ResourceOptions,
     ) -> None:
         props = {
             "system_id": system_id,
             "name": account_name,
-            "jwt_settings": dict(jwt_settings),
+            "limits": dict(limits),
             "public_key": None,
         }
         super().__init__(provider, resource_name, props, opts)
@@ -382,7 +287,9 @@ class Nats(pulumi.ComponentResource):
                 provider,
                 system_id=self._settings.systemId,
                 account_name=naming.account(bus),
-                jwt_settings=jetstream_limits(self._manifest, bus, self._settings.maxReplicas),
+                limits=account_limits(
+                    self._manifest, bus, self._settings.maxReplicas, self._settings.accountLimits
+                ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
@@ -427,23 +334,9 @@ class Nats(pulumi.ComponentResource):
     def describe_credentials(
         self, creds: Mapping[str, pulumi.Output[str]]
     ) -> pulumi.Output[dict[str, dict[str, Any]]]:
-        roles = {
-            user: (bus, role, service)
-            for bus in self._manifest.buses
-            for user, (role, service) in user_roles(self._manifest, bus).items()
-        }
         users = sorted(creds)
 
         def describe(values: list[str]) -> dict[str, dict[str, Any]]:
-            return {
-                user: {
-                    "account": naming.account(roles[user][0]),
-                    "role": roles[user][1],
-                    "service": roles[user][2],
-                    "creds": value,
-                    "inbox_prefix": naming.inbox_prefix(user),
-                }
-                for user, value in zip(users, values, strict=True)
-            }
+            return credentials(self._manifest, dict(zip(users, values, strict=True)))
 
         return pulumi.Output.secret(pulumi.Output.all(*(creds[u] for u in users)).apply(describe))

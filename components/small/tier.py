@@ -19,20 +19,25 @@ from typing import Any, Protocol
 import pulumi
 
 from components.jetstream import JetStreamDefinitions
-from components.small.env import service_env
 from components.small.grafana import Metrics
 from components.small.neon import Database
-from components.small.railway import Services, deployed_services
+from components.small.railway import Services
 from components.small.synadia import Nats, NatsConnection
-from components.small.vercel import Frontends, frontend_services, railway_frontends
+from components.small.vercel import Frontends
 from deploykit.errors import ConfigError
-from deploykit.laws.authconf import render_authorization_json
-from deploykit.laws.permissions import compile_authorization
 from deploykit.manifest.model import Manifest
+from deploykit.small.accounts import default_authorization
+from deploykit.small.outputs import needed_secrets, stack_outputs
+from deploykit.small.services import (
+    deployed_services,
+    frontend_services,
+    railway_frontends,
+    service_env,
+)
 from deploykit.stack.config import SmallConfig
-from deploykit.stack.outputs import StackOutputs, parse_outputs
+from deploykit.stack.outputs import StackOutputs
 
-__all__ = ["JetStreamStep", "SmallTier", "default_authorization", "default_jetstream"]
+__all__ = ["JetStreamStep", "SmallTier", "default_jetstream"]
 
 SECRET_OUTPUTS = frozenset({"nats", "database"})
 
@@ -57,26 +62,6 @@ def default_jetstream(
     return JetStreamDefinitions(
         name, manifest, nats.urls, nats.cluster_size, nats.credentials, opts=opts
     )
-
-
-def default_authorization(manifest: Manifest) -> dict[str, Any]:
-    """The permission compiler's document, as Synadia's user `jwt_settings` per bus account.
-
-    Synadia Cloud runs the system account itself, so the compiler's `SYS` account is left out.
-    """
-    document = render_authorization_json(compile_authorization(manifest))
-    return {
-        "accounts": {
-            account["name"]: {
-                "users": {
-                    user["name"]: {k: v for k, v in user["permissions"].items() if v is not None}
-                    for user in account["users"]
-                }
-            }
-            for account in document["accounts"]
-            if account["name"] != document["system_account"]
-        }
-    }
 
 
 class SmallTier(pulumi.ComponentResource):
@@ -114,16 +99,7 @@ class SmallTier(pulumi.ComponentResource):
 
     def check_tokens(self) -> None:
         """Every API token the manifest needs is set, or one message lists how to set them."""
-        manifest, settings = self._manifest, self._settings
-        needed = [("grafana", "cloudAccessPolicyToken", "a Grafana Cloud access policy token")]
-        if not settings.nats.existingCredentials:
-            needed.append(("deploykit", "synadiaToken", "a Synadia Cloud personal access token"))
-        if manifest.databases:
-            needed.append(("deploykit", "neonApiKey", "a Neon API key"))
-        if deployed_services(manifest) or railway_frontends(manifest, settings):
-            needed.append(("deploykit", "railwayToken", "a Railway account or workspace token"))
-        if frontend_services(manifest, settings):
-            needed.append(("deploykit", "vercelToken", "a Vercel API token"))
+        needed = needed_secrets(self._manifest, self._settings)
         missing = [
             f"  pulumi config set --secret {space}:{key} <{what}>"
             for space, key, what in needed
@@ -151,20 +127,24 @@ class SmallTier(pulumi.ComponentResource):
             return None
         return Database(f"{self._name}-database", self._manifest, self._settings.neon, self._opts())
 
-    def create_metrics(self) -> Metrics:
+    def create_metrics(self) -> Metrics | None:
+        if not self._settings.grafana.enabled:
+            return None
         return Metrics(
             f"{self._name}-metrics", self._manifest, self._settings.grafana, self._opts()
         )
 
     def _env(self, name: str, *, with_port: bool) -> dict[str, pulumi.Input[str]]:
         urls = self.database.urls if self.database else {}
+        telemetry = self.metrics.telemetry if self.metrics else None
         return service_env(
             self._manifest.system,
             name,
             self._manifest.services[name],
-            self.nats.connection,
+            self.nats.connection.urls,
+            self.nats.connection.creds[name],
             urls,
-            self.metrics.telemetry,
+            (telemetry.endpoint, telemetry.headers) if telemetry else None,
             with_port=with_port,
         )
 
@@ -207,51 +187,19 @@ class SmallTier(pulumi.ComponentResource):
 
     def describe_outputs(self) -> pulumi.Output[dict[str, Any]]:
         """The stack outputs document (deploykit.stack.outputs), validated once its values are known."""
-        manifest, nats = self._manifest, self._settings.nats
         parts: dict[str, pulumi.Input[Any]] = {
             "credentials": self.nats.connection.credentials,
             "frontend_urls": pulumi.Output.all(**self.frontends.urls) if self.frontends else {},
-            "grafana_url": self.metrics.stack.url,
-            "prometheus_url": self.metrics.stack.prometheus_url,
         }
+        if self.metrics:
+            parts["grafana_url"] = self.metrics.stack.url
+            parts["prometheus_url"] = self.metrics.stack.prometheus_url
         if self.database:
             parts["admin_url"] = self.database.admin_url
             parts["database_urls"] = pulumi.Output.all(**self.database.urls)
 
         def document(values: dict[str, Any]) -> dict[str, Any]:
-            data = {
-                "target": "small",
-                "system": manifest.system,
-                "nats": {
-                    "urls": [nats.url],
-                    "cluster_size": nats.maxReplicas,
-                    "credentials": values["credentials"],
-                },
-                "database": {
-                    "engine": "postgres",
-                    "admin_url": values["admin_url"],
-                    "urls": values["database_urls"],
-                }
-                if "admin_url" in values
-                else None,
-                "services": [
-                    {
-                        "name": name,
-                        "role": service.role.value,
-                        "instances": service.replicas,
-                        "endpoints": {
-                            e: service.endpoint_subject(name, e) for e in service.endpoints
-                        },
-                        "url": values["frontend_urls"].get(name),
-                    }
-                    for name, service in manifest.services.items()
-                ],
-                "observability": {
-                    "grafana_url": values["grafana_url"],
-                    "prometheus_url": values["prometheus_url"],
-                },
-            }
-            return parse_outputs(data, "the small stack outputs").model_dump(mode="json")
+            return stack_outputs(self._manifest, self._settings, values)
 
         return pulumi.Output.secret(pulumi.Output.all(**parts).apply(document))
 

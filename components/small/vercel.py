@@ -24,10 +24,11 @@ from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from components.small.dynamic import ApiProvider, changed
 from deploykit.errors import ConfigError
-from deploykit.manifest.model import Manifest, Role
+from deploykit.manifest.model import Manifest
 from deploykit.saas.http import NotFound
 from deploykit.saas.vercel import DEFAULT_URL, VERCEL, Project, VercelClient, sha1
-from deploykit.stack.config import SmallConfig, VercelFrontend, VercelSettings
+from deploykit.small.services import frontend_services
+from deploykit.stack.config import SmallConfig, VercelFrontend
 
 __all__ = [
     "DeploymentProvider",
@@ -36,8 +37,6 @@ __all__ = [
     "VercelDeployment",
     "VercelProject",
     "bundle",
-    "frontend_services",
-    "railway_frontends",
 ]
 
 SKIPPED_DIRS = frozenset({"__pycache__", ".git"})
@@ -263,49 +262,3 @@ def bundle(root: Path, service: str, frontend: VercelFrontend) -> dict[str, dict
             raise ConfigError(f"{where}.include[{index}]: {extra} is outside {root}")
         add(root.resolve(), path, f"include[{index}]")
     return files
-
-
-def railway_frontends(manifest: Manifest, settings: SmallConfig) -> list[str]:
-    """The frontend services that Railway runs as long-running processes instead of Vercel."""
-    frontends = [n for n, s in manifest.services.items() if s.role is Role.FRONTEND]
-    wrong = [n for n in settings.railway.frontends if n not in frontends]
-    if wrong:
-        raise ConfigError(
-            f"deploykit:small.railway.frontends names {', '.join(wrong)}, which "
-            f"{'is' if len(wrong) == 1 else 'are'} no frontend service of the manifest "
-            f"(frontends: {', '.join(frontends) or 'none'})"
-        )
-    both = sorted(set(settings.railway.frontends) & set(settings.vercel.frontends))
-    if both:
-        raise ConfigError(
-            f"{', '.join(both)}: listed in deploykit:small.railway.frontends and configured "
-            "under deploykit:small.vercel.frontends; a frontend runs on one of them"
-        )
-    return list(settings.railway.frontends)
-
-
-def frontend_services(manifest: Manifest, settings: SmallConfig) -> list[str]:
-    """The frontend services Vercel deploys: every one not on Railway, each with its files."""
-    on_railway = railway_frontends(manifest, settings)
-    names = [
-        n for n, s in manifest.services.items() if s.role is Role.FRONTEND and n not in on_railway
-    ]
-    vercel: VercelSettings = settings.vercel
-    unknown = sorted(set(vercel.frontends) - set(names))
-    if unknown:
-        raise ConfigError(
-            f"deploykit:small.vercel.frontends names {', '.join(unknown)}, which "
-            f"{'is' if len(unknown) == 1 else 'are'} no frontend service of the manifest "
-            f"(frontends: {', '.join(names) or 'none'})"
-        )
-    missing = [n for n in names if n not in vercel.frontends]
-    if missing:
-        raise ConfigError(
-            "\n".join(
-                f"deploykit:small.vercel.frontends.{n}.source: the directory whose files Vercel "
-                f"deploys for frontend {n}; set it, or run {n} on Railway by listing it in "
-                "deploykit:small.railway.frontends"
-                for n in missing
-            )
-        )
-    return names

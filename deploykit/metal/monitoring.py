@@ -3,10 +3,9 @@
 - node_exporter (Debian's package) on every host; prometheus-nats-exporter beside each
   nats-server (see `nats.py`); Debian's postgres_exporter on each PostgreSQL host;
 - prometheus.yml scraping them all, and the apps' pods through Kubernetes service discovery;
-- alert rules for the hosts, NATS/JetStream (some generated from the manifest's streams and
-  consumers), the database and the apps;
-- Grafana (from Grafana's apt repository) with the Prometheus data source and three
-  dashboards provisioned as files.
+- the alert rules and dashboards both tiers share (deploykit.observability.dashboards), with
+  the hosts', NATS's and the database's: a rule file, and dashboards provisioned as files into
+  Grafana (from Grafana's apt repository) with the Prometheus data source.
 """
 
 from __future__ import annotations
@@ -19,9 +18,10 @@ from typing import Any
 import yaml
 
 from deploykit.configs.templates import render
-from deploykit.manifest.model import ConsumeMode, Manifest
+from deploykit.manifest.model import Manifest
 from deploykit.metal import layout
 from deploykit.metal.shell import ensure_packages, install_release, put_file, script, system_user
+from deploykit.observability import dashboards as observe
 from deploykit.stack.config import Host, MetalConfig
 
 __all__ = [
@@ -53,7 +53,6 @@ PROMETHEUS_RULES = "/etc/prometheus/deploykit-rules.yml"
 K8S_TOKEN = "/etc/prometheus/kubernetes-token"
 K8S_CA = "/etc/prometheus/kubernetes-ca.crt"
 DASHBOARD_DIR = "/var/lib/grafana/dashboards/deploykit"
-CONSUMER_LAG = 1000
 
 
 @dataclass(frozen=True)
@@ -149,34 +148,19 @@ def _apps_job(apps: AppsDiscovery) -> dict[str, Any]:
 
 
 def alert_rules(manifest: Manifest, settings: MetalConfig, apps: bool = True) -> str:
-    """The rule file; per-consumer and per-stream rules come from the manifest's limits."""
-    consumers = [
-        {
-            "service": name,
-            "stream": consume.stream,
-            "name": consume.consumer,
-            "max_ack_pending": consume.max_ack_pending,
-            "threshold": max(1, int(consume.max_ack_pending * 0.9)),
-        }
-        for name, svc in manifest.services.items()
-        for consume in svc.consumes
-        if consume.mode is ConsumeMode.QUEUE and consume.max_ack_pending > 0
-    ]
-    full_streams = [
-        {"name": name, "threshold": int(stream.max_bytes * 0.8)}
-        for name, stream in manifest.streams.items()
-        if stream.discard == "new" and stream.max_bytes > 0
-    ]
-    return render(
-        "prometheus/rules.yml.j2",
+    """The rule file: the rules both tiers share plus those of this tier's hosts and servers
+    (`apps`: the apps run as pods Prometheus scrapes, so it can tell one that is down)."""
+    target = _target(manifest, settings, apps)
+    return observe.prometheus_rules(observe.alert_rules(manifest, target))
+
+
+def _target(manifest: Manifest, settings: MetalConfig, apps: bool = True) -> observe.Target:
+    servers = observe.Servers(
         nats_hosts=len(settings.hosts_with("nats")),
-        consumer_lag=CONSUMER_LAG,
-        consumers=consumers,
-        full_streams=full_streams,
         engine=settings.database.engine,
         replica=len(settings.hosts_with("database")) > 1,
-        apps=apps,
     )
+    return observe.metal(manifest, servers, pods=apps)
 
 
 def node_exporter_script(host: Host) -> str:
@@ -297,113 +281,10 @@ def grafana_dashboard_provider() -> str:
     return render("grafana/dashboards.yml.j2", folder="deploykit", path=DASHBOARD_DIR)
 
 
-def _panel(title: str, exprs: list[tuple[str, str]], x: int, y: int, unit: str = "short") -> dict:
+def dashboards(manifest: Manifest, settings: MetalConfig) -> dict[str, str]:
+    """File name → dashboard JSON: the dashboards both tiers share, with this tier's servers."""
+    target = _target(manifest, settings)
     return {
-        "type": "timeseries",
-        "title": title,
-        "datasource": {"type": "prometheus", "uid": "deploykit-prometheus"},
-        "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "targets": [
-            {"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend}
-            for i, (expr, legend) in enumerate(exprs)
-        ],
+        f"{board.key}.json": json.dumps(observe.dashboard_json(board, target), indent=2)
+        for board in observe.boards(manifest, target)
     }
-
-
-def _dashboard(uid: str, title: str, panels: list[tuple[str, list[tuple[str, str]], str]]) -> str:
-    return json.dumps(
-        {
-            "uid": uid,
-            "title": title,
-            "tags": ["deploykit"],
-            "schemaVersion": 39,
-            "time": {"from": "now-6h", "to": "now"},
-            "refresh": "30s",
-            "panels": [
-                _panel(name, exprs, (i % 2) * 12, (i // 2) * 8, unit)
-                for i, (name, exprs, unit) in enumerate(panels)
-            ],
-        },
-        indent=2,
-    )
-
-
-def dashboards(manifest: Manifest) -> dict[str, str]:
-    """File name → dashboard JSON: NATS/JetStream, the database, and the manifest's services."""
-    nats = _dashboard(
-        "deploykit-nats",
-        f"{manifest.system}: NATS and JetStream",
-        [
-            ("Connections", [("gnatsd_varz_connections", "{{host}}")], "short"),
-            ("Messages in/s", [("rate(gnatsd_varz_in_msgs[5m])", "{{host}}")], "short"),
-            ("Routes", [("gnatsd_varz_routes", "{{host}}")], "short"),
-            (
-                "JetStream storage used",
-                [
-                    (
-                        "jetstream_server_total_message_bytes / jetstream_server_max_storage",
-                        "{{server_name}}",
-                    )
-                ],
-                "percentunit",
-            ),
-            (
-                "Stream messages",
-                [("max by (stream_name) (jetstream_stream_total_messages)", "{{stream_name}}")],
-                "short",
-            ),
-            (
-                "Consumer pending",
-                [
-                    (
-                        'max by (stream_name, consumer_name) (jetstream_consumer_num_pending{is_consumer_leader="true"})',
-                        "{{stream_name}}/{{consumer_name}}",
-                    )
-                ],
-                "short",
-            ),
-        ],
-    )
-    database = _dashboard(
-        "deploykit-database",
-        f"{manifest.system}: database",
-        [
-            ("Up", [('up{job=~"postgres|yb-master|yb-tserver"}', "{{job}} {{host}}")], "short"),
-            ("Connections", [("sum by (host) (pg_stat_activity_count)", "{{host}}")], "short"),
-            (
-                "Replication lag",
-                [("pg_replication_lag_seconds or pg_replication_lag", "{{host}}")],
-                "s",
-            ),
-            (
-                "Transactions/s",
-                [("sum by (host) (rate(pg_stat_database_xact_commit[5m]))", "{{host}}")],
-                "short",
-            ),
-        ],
-    )
-    services = _dashboard(
-        "deploykit-services",
-        f"{manifest.system}: services",
-        [
-            ("Pods up", [('sum by (service) (up{job="apps"})', "{{service}}")], "short"),
-            *(
-                (
-                    f"{name}: {consume.consumer} pending",
-                    [
-                        (
-                            f'max(jetstream_consumer_num_pending{{stream_name="{consume.stream}", '
-                            f'consumer_name="{consume.consumer}"}})',
-                            consume.consumer,
-                        )
-                    ],
-                    "short",
-                )
-                for name, svc in manifest.services.items()
-                for consume in svc.consumes
-                if consume.mode is ConsumeMode.QUEUE
-            ),
-        ],
-    )
-    return {"nats.json": nats, "database.json": database, "services.json": services}

@@ -15,6 +15,15 @@ this client relies on:
   the default branch; the password comes from Neon (projects store passwords by default).
 - Updates: `PATCH /projects/{id}` {project: {name}}, `PATCH .../branches/{branch}` {branch: {name}},
   `PATCH .../databases/{name}` {database: {name, owner_name}}.
+- `DELETE .../roles/{role_name}` and `DELETE .../databases/{database_name}` answer 200 with the
+  object and its operations, or 204 with no body "if the role [database] doesn't exist or has
+  already been deleted" (spec at kislerdm/neon-sdk-go commit 0afc13e2, 2025-10-26).
+- `POST /projects`: "You may need to specify an org_id parameter depending on your API key type"
+  (same spec); neon.com/docs/reference/api/projects/create-project: a personal API key must
+  include `org_id`, an organization key implies it.
+Neon's own client, `neon-api` 0.3.0 (PyPI), is not used: it parses every answer as JSON (so the
+204 above fails), raises one error type without the status, and neither retries nor waits for
+operations (docs/small.md).
 """
 
 from __future__ import annotations
@@ -194,8 +203,7 @@ class NeonClient:
         return Role.model_validate(self._get(path)["role"])
 
     def delete_role(self, project_id: str, branch_id: str, name: str) -> None:
-        path = f"/projects/{project_id}/branches/{branch_id}/roles/{name}"
-        self.wait(project_id, _operations(self._http.request("DELETE", path).json()))
+        self._delete(project_id, f"/projects/{project_id}/branches/{branch_id}/roles/{name}")
 
     def create_database(self, project_id: str, branch_id: str, name: str, owner: str) -> Database:
         path = f"/projects/{project_id}/branches/{branch_id}/databases"
@@ -216,8 +224,13 @@ class NeonClient:
         return Database.model_validate(data["database"])
 
     def delete_database(self, project_id: str, branch_id: str, name: str) -> None:
-        path = f"/projects/{project_id}/branches/{branch_id}/databases/{name}"
-        self.wait(project_id, _operations(self._http.request("DELETE", path).json()))
+        self._delete(project_id, f"/projects/{project_id}/branches/{branch_id}/databases/{name}")
+
+    def _delete(self, project_id: str, path: str) -> None:
+        """Delete and wait; 204 (no body) says it was already gone, which is what we wanted."""
+        response = self._http.request("DELETE", path)
+        if response.status_code != 204:
+            self.wait(project_id, _operations(response.json()))
 
     def wait(self, project_id: str, operations: list[Operation]) -> None:
         """Poll each unfinished operation until it is done; a failed one is an error."""

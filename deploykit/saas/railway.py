@@ -10,7 +10,18 @@ terraform-community-providers/terraform-provider-railway `internal/provider/*.gr
 - `environments(projectId, first, after)` is a Relay connection (edges/pageInfo).
 - `serviceCreate(input: ServiceCreateInput{projectId, environmentId, name, source: {image}})`,
   `serviceUpdate(id, input: {name})`, `serviceDelete(id): Boolean`.
-- `serviceInstanceUpdate(serviceId, environmentId, input: {source: {image}, numReplicas})`.
+- `serviceInstanceUpdate(serviceId, environmentId, input: {source: {image}, multiRegionConfig})`:
+  replicas are set per region, `multiRegionConfig: {<region>: {numReplicas: n}}`, a region set
+  to null is removed, as the official CLI scales (railwayapp/cli commit df3838bf, 2026-08-21,
+  `src/commands/scale.rs` build_multi_region_patch) and the terraform provider writes them
+  (terraform-community-providers/terraform-provider-railway commit b1cd755c,
+  `internal/provider/resource_service.go` buildServiceInstanceInput). `numReplicas` alone is the
+  legacy single-region field. Both read them back from the latest deployment:
+  `serviceInstance { latestDeployment { meta } }`, `meta.serviceManifest.deploy.multiRegionConfig`
+  (resource_service.go getRegionsFromLatestDeployment; CLI `src/controllers/regions.rs`).
+- `projectCreate` takes an optional `workspaceId`; the CLI asks for one when the user has
+  several workspaces (`src/commands/init.rs` prompt_workspace) and lists them from
+  `me { workspaces { id name } }` (schema: User.workspaces).
 - `variableCollectionUpsert(input: {projectId, environmentId, serviceId, variables, replace,
   skipDeploys})`; `variables(projectId, environmentId, serviceId)` is a JSON map.
 - `serviceInstanceDeployV2(serviceId, environmentId): String` returns a deployment id;
@@ -27,7 +38,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from deploykit.saas.http import ApiError, HttpClient, Service
+from deploykit.errors import ConfigError
+from deploykit.saas.http import ApiError, AuthError, HttpClient, Service
 
 __all__ = ["DEFAULT_URL", "RAILWAY", "Instance", "Project", "RailwayClient", "RailwayService"]
 
@@ -68,9 +80,10 @@ SERVICE_DELETE = "mutation ServiceDelete($id: String!) { serviceDelete(id: $id) 
 INSTANCE = """
 query ServiceInstance($environmentId: String!, $serviceId: String!) {
   serviceInstance(environmentId: $environmentId, serviceId: $serviceId) {
-    numReplicas source { image }
+    source { image } latestDeployment { meta }
   }
 }"""
+WORKSPACES = "query Workspaces { me { workspaces { id name } } }"
 INSTANCE_UPDATE = """
 mutation ServiceInstanceUpdate($serviceId: String!, $environmentId: String, $input: ServiceInstanceUpdateInput!) {
   serviceInstanceUpdate(serviceId: $serviceId, environmentId: $environmentId, input: $input)
@@ -109,9 +122,23 @@ class Source(_Response):
     image: str | None = None
 
 
+class LatestDeployment(_Response):
+    meta: dict[str, Any] | None = None
+
+
 class Instance(_Response):
-    num_replicas: int | None = Field(None, alias="numReplicas")
     source: Source | None = None
+    latest_deployment: LatestDeployment | None = Field(None, alias="latestDeployment")
+
+    def regions(self) -> dict[str, int]:
+        """Region → replicas of the latest deployment; empty before the first one."""
+        meta = (self.latest_deployment.meta if self.latest_deployment else None) or {}
+        config = meta.get("serviceManifest", {}).get("deploy", {}).get("multiRegionConfig") or {}
+        return {
+            region: int(value["numReplicas"])
+            for region, value in config.items()
+            if isinstance(value, dict) and "numReplicas" in value
+        }
 
 
 class RailwayClient:
@@ -151,7 +178,17 @@ class RailwayClient:
         project_input: dict[str, Any] = {"name": name, "defaultEnvironmentName": environment}
         if workspace_id:
             project_input["workspaceId"] = workspace_id
-        data = self._mutate("projectCreate", PROJECT_CREATE, {"input": project_input})
+        try:
+            data = self._mutate("projectCreate", PROJECT_CREATE, {"input": project_input})
+        except AuthError:
+            raise
+        except ApiError as exc:
+            if workspace_id:
+                raise
+            raise ConfigError(
+                f"{exc}\ndeploykit:small.railway.workspaceId is empty: set it to the Railway "
+                f"workspace the project belongs in{self._workspaces_hint()}"
+            ) from None
         environments = {e["node"]["name"]: e["node"]["id"] for e in data["environments"]["edges"]}
         if environment not in environments:
             raise ApiError(
@@ -159,6 +196,15 @@ class RailwayClient:
                 f"(has: {', '.join(sorted(environments)) or 'none'})"
             )
         return Project.model_validate(data), environments[environment]
+
+    def _workspaces_hint(self) -> str:
+        """The workspaces the token sees, when it may read them (workspace tokens may not)."""
+        try:
+            workspaces = self._query("me", WORKSPACES, {})["workspaces"]
+        except ApiError:
+            return ""
+        listed = ", ".join(f"{w['id']} ({w['name']})" for w in workspaces)
+        return f"; this token sees {listed}" if listed else ""
 
     def get_project(self, project_id: str) -> Project:
         return Project.model_validate(self._query("project", PROJECT, {"id": project_id}))
@@ -212,12 +258,18 @@ class RailwayClient:
         return Instance.model_validate(self._query("serviceInstance", INSTANCE, variables))
 
     def update_instance(
-        self, environment_id: str, service_id: str, image: str, replicas: int
+        self,
+        environment_id: str,
+        service_id: str,
+        image: str,
+        regions: Mapping[str, int | None],
     ) -> None:
+        """Set the image and the replicas per region; a region mapped to None is removed."""
+        config = {r: None if n is None else {"numReplicas": n} for r, n in regions.items()}
         variables = {
             "serviceId": service_id,
             "environmentId": environment_id,
-            "input": {"source": {"image": image}, "numReplicas": replicas},
+            "input": {"source": {"image": image}, "multiRegionConfig": config},
         }
         self._mutate("serviceInstanceUpdate", INSTANCE_UPDATE, variables)
 

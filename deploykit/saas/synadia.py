@@ -10,6 +10,10 @@ auth with a personal access token. Facts this client relies on, checked in that 
   by `POST /accounts/{accountId}/nats-users` (NatsUserCreateRequest: `name`, `sk_group_id`,
   `jwt_settings` = Permissions {pub, sub, resp} + UserLimits).
 - `PATCH /nats-users/{userId}` (NatsUserUpdateRequest) changes permissions; deletes answer 204.
+  In its `NatsUserJwtSettingsPatch`, `pub`, `sub`, `resp`, `allowed_connection_types`, `src`,
+  `tags`, `times` and `times_location` are nullable (null clears them); `subs`, `data` and
+  `payload` are not (minimum -1, the create-time default, which means "no limit").
+- `SystemViewResponse.jetstream_tiers` is an array of strings without an enum.
 - `POST /nats-users/{userId}/creds` (downloadNatsUserCreds) returns the creds file as text/plain;
   every call is a new issuance (a fresh JWT), so callers download once and keep the result.
 - Error bodies have no schema in the spec, so only the status code is interpreted.
@@ -128,6 +132,20 @@ class UserJwtSettings(BaseModel):
     def body(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
 
+    def patch_body(self) -> dict[str, Any]:
+        """Every field, so a PATCH also clears what is no longer set (see the module docstring)."""
+        return {
+            key: -1 if value is None and key in NOT_NULLABLE else value
+            for key, value in self.model_dump().items()
+            if value is not None or key in NOT_NULLABLE or key in NULLABLE
+        }
+
+
+NULLABLE = frozenset(
+    {"pub", "sub", "resp", "allowed_connection_types", "src", "tags", "times", "times_location"}
+)
+NOT_NULLABLE = frozenset({"subs", "data", "payload"})
+
 
 class SynadiaClient:
     """The calls deploykit makes to Synadia Cloud, one method per operation it uses."""
@@ -173,6 +191,7 @@ class SynadiaClient:
         return Account.model_validate(self._http.request("GET", f"/accounts/{account_id}").json())
 
     def update_account(self, account_id: str, jwt_settings: Mapping[str, Any]) -> Account:
+        """PATCH the account; a tier to drop is sent as `tiered_limits: {name: null}`."""
         body = {"jwt_settings": dict(jwt_settings)}
         response = self._http.request("PATCH", f"/accounts/{account_id}", json=body)
         return Account.model_validate(response.json())
@@ -224,7 +243,7 @@ class SynadiaClient:
         return NatsUser.model_validate(self._http.request("GET", f"/nats-users/{user_id}").json())
 
     def update_user(self, user_id: str, jwt_settings: UserJwtSettings) -> NatsUser:
-        body = {"jwt_settings": jwt_settings.body()}
+        body = {"jwt_settings": jwt_settings.patch_body()}
         response = self._http.request("PATCH", f"/nats-users/{user_id}", json=body)
         return NatsUser.model_validate(response.json())
 

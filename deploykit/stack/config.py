@@ -50,18 +50,28 @@ class SynadiaSettings(_Config):
     existingCredentials: bool = False
     url: str = "tls://connect.ngs.global"
     maxReplicas: Literal[1, 3] = 1
+    # what to state instead of the derived account limits (docs/small.md, "Account limits")
+    accountLimits: dict[
+        Literal["conn", "subs", "payload", "data", "imports", "exports", "leaf"],
+        Annotated[int, Field(ge=-1)],
+    ] = Field(default_factory=dict)
 
 
 class NeonSettings(_Config):
+    apiUrl: str = "https://console.neon.tech/api/v2"
     regionId: str = "aws-us-east-2"
     pgVersion: Annotated[int, Field(ge=14, le=17)] = 16
     orgId: str = ""
+    orgKey: bool = False  # deploykit:neonApiKey is an organization key, which implies orgId
     branch: Annotated[str, Field(min_length=1)] = "main"
 
 
 class RailwaySettings(_Config):
+    apiUrl: str = "https://backboard.railway.com/graphql/v2"
     workspaceId: str = ""
     environment: str = "production"
+    # a Railway region id, as railwayapp/cli spells them (src/controllers/regions.rs, df3838bf)
+    region: Annotated[str, Field(min_length=1)] = "us-west2"
     # frontend services Railway runs as long-running processes from their image instead of
     # Vercel running them as functions (a long-running API, a websocket server)
     frontends: list[str] = Field(default_factory=list)
@@ -78,11 +88,13 @@ class VercelFrontend(_Config):
 
 
 class VercelSettings(_Config):
+    enabled: bool = True  # false: frontends are not deployed by this stack
     team: str = ""
     frontends: dict[str, VercelFrontend] = Field(default_factory=dict)
 
 
 class GrafanaSettings(_Config):
+    enabled: bool = True  # false: no Grafana Cloud stack, dashboards, alerts or OTLP variables
     stackSlug: str = ""
     region: str = "us"
     existingStack: bool = False

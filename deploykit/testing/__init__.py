@@ -7,6 +7,9 @@ pulumimocks.py  effectful: the one Pulumi mock engine (in-process: replaces Pulu
 faults.py       effectful: fault scenarios on real servers (kill -9, SIGSTOP) and their figures
 clirun.py       effectful: `deploykit` as a user runs it: in-process, or the console script
 natsusers.py    effectful: a local nats-server with a manifest's compiled accounts and users
+engine.py       effectful: a hermetic real Pulumi engine: file backend, passphrase secrets, inline
+                programs, preview/up/refresh/destroy/import, the raw state and the real CLI
+fakes/          effectful: the SaaS API fakes (Neon, Railway, Synadia Cloud), see its docstring
 hosts.py        effectful: Debian test hosts with real systemd: debootstrap rootfs, nspawn,
                 network namespaces on a bridge, SSH, reboot, kill -9, teardown and sweep
 

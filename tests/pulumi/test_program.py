@@ -44,6 +44,7 @@ def filled_small_config() -> dict[str, str]:
     settings["nats"]["systemId"] = "sys-1"
     settings["railway"]["workspaceId"] = "ws-1"
     settings["grafana"]["stackSlug"] = "acme"
+    settings["neon"]["orgId"] = "org-acme-1"
     return config | {"deploykit:small": json.dumps(settings)} | SECRETS
 
 

@@ -11,14 +11,14 @@ from pulumi.dynamic import Config, ConfigureRequest
 from components.small.neon import DatabaseProvider, ProjectProvider, RoleProvider
 from deploykit.errors import ConfigError
 from deploykit.saas import ApiError, AuthError, QuotaError
-from tests.fakes.neon import FakeNeon, error
-from tests.fakes.server import json_reply
+from deploykit.testing.fakes.neon import FakeNeon, error
+from deploykit.testing.fakes.server import json_reply
 
 PROJECT = {
     "name": "acme",
     "region_id": "aws-us-east-2",
     "pg_version": 16,
-    "org_id": "",
+    "org_id": "org-acme-1",
     "branch": "main",
 }
 

@@ -10,8 +10,8 @@ from pulumi.dynamic import Config, ConfigureRequest
 
 from components.small.railway import ProjectProvider, ServiceProvider
 from deploykit.saas import ApiError, AuthError
-from tests.fakes.railway import FakeRailway
-from tests.fakes.server import json_reply
+from deploykit.testing.fakes.railway import FakeRailway
+from deploykit.testing.fakes.server import json_reply
 
 PROJECT = {"name": "acme", "workspace_id": "ws-1", "environment": "production"}
 VARIABLES = {
@@ -61,6 +61,7 @@ def service_props(project: dict[str, Any], **changes: Any) -> dict[str, Any]:
         "environment_id": project["environment_id"],
         "name": "accounts",
         "image": "ghcr.io/acme/accounts:1",
+        "region": "us-west2",
         "replicas": 2,
         "variables": dict(VARIABLES),
     }
@@ -89,12 +90,13 @@ def test_service_create_deploys_image_replicas_and_variables(
 ) -> None:
     created = services.create(service_props(project))
     key = (project["environment_id"], created.id)
-    assert fake.instances[key]["numReplicas"] == 2
+    assert fake.instances[key]["multiRegionConfig"] == {"us-west2": {"numReplicas": 2}}
     assert fake.instances[key]["source"] == {"image": "ghcr.io/acme/accounts:1"}
     assert fake.variables[key] == VARIABLES
     assert created.outs["deployment_id"] in fake.deployments
     read = services.read(created.id, created.outs)
     assert read.outs == created.outs  # RAILWAY_* variables Railway adds are not drift
+    assert (read.outs["region"], read.outs["replicas"]) == ("us-west2", 2)  # as deployed
 
 
 def test_service_diff_replaces_on_project_or_environment_only(
@@ -105,7 +107,13 @@ def test_service_diff_replaces_on_project_or_environment_only(
     assert services.diff("s", olds, service_props(project, environment_id="e2")).replaces == [
         "environment_id"
     ]
-    for change in ({"image": "img:2"}, {"replicas": 3}, {"name": "accounts2"}, {"variables": {}}):
+    for change in (
+        {"image": "img:2"},
+        {"replicas": 3},
+        {"region": "europe-west4-drams3a"},
+        {"name": "accounts2"},
+        {"variables": {}},
+    ):
         diff = services.diff("s", olds, service_props(project, **change))
         assert (diff.changes, diff.replaces) == (True, []), change
 
@@ -119,7 +127,7 @@ def test_service_update_changes_in_place_and_deploys_once(
     updated = services.update(created.id, created.outs, news)
     key = (project["environment_id"], created.id)
     assert fake.instances[key]["source"] == {"image": "ghcr.io/acme/accounts:2"}
-    assert fake.instances[key]["numReplicas"] == 1
+    assert fake.instances[key]["multiRegionConfig"] == {"us-west2": {"numReplicas": 1}}
     assert fake.variables[key] == {"A": "1"}  # replaced, not merged
     deploys = [r for r in fake.requests if "serviceInstanceDeployV2" in r.json()["query"]]
     assert len(deploys) == 1
@@ -129,6 +137,17 @@ def test_service_update_changes_in_place_and_deploys_once(
     assert (
         renamed.outs["deployment_id"] == updated.outs["deployment_id"]
     )  # a rename needs no deploy
+
+
+def test_a_region_change_moves_the_replicas(
+    services: ServiceProvider, project: dict[str, Any], fake: FakeRailway
+) -> None:
+    created = services.create(service_props(project))
+    moved = service_props(project, region="europe-west4-drams3a")
+    updated = services.update(created.id, created.outs, moved)
+    key = (project["environment_id"], created.id)
+    assert fake.instances[key]["multiRegionConfig"] == {"europe-west4-drams3a": {"numReplicas": 2}}
+    assert services.read(created.id, updated.outs).outs["region"] == "europe-west4-drams3a"
 
 
 def test_service_delete_then_read_is_gone(
@@ -166,3 +185,27 @@ def test_429_is_retried_and_5xx_only_for_queries(
     with pytest.raises(ApiError, match="POST /graphql/v2 failed with 502"):
         projects.update(created.id, created.outs, {**PROJECT, "name": "renamed"})
     assert fake.projects[created.id]["name"] == "acme"
+
+
+def test_replicas_the_engine_hands_over_as_floats_are_sent_as_ints(
+    services: ServiceProvider, project: dict[str, Any], fake: FakeRailway
+) -> None:
+    """GraphQL's Int refuses 2.0, which is how the engine passes 2 (protobuf doubles)."""
+    created = services.create(service_props(project, replicas=2.0))
+    key = (project["environment_id"], created.id)
+    assert fake.instances[key]["multiRegionConfig"] == {"us-west2": {"numReplicas": 2}}
+
+
+def test_an_update_removes_regions_added_by_hand(
+    services: ServiceProvider, project: dict[str, Any], fake: FakeRailway
+) -> None:
+    created = services.create(service_props(project))
+    key = (project["environment_id"], created.id)
+    fake.instances[key]["multiRegionConfig"]["asia-southeast1-eqsg3a"] = {"numReplicas": 1}
+    fake.instances[key]["latestDeployment"]["meta"]["serviceManifest"]["deploy"] = {
+        "multiRegionConfig": dict(fake.instances[key]["multiRegionConfig"])
+    }
+    drifted = services.read(created.id, created.outs).outs
+    assert (drifted["region"], drifted["replicas"]) == (None, None)  # two regions: drift
+    services.update(created.id, drifted, service_props(project))
+    assert fake.instances[key]["multiRegionConfig"] == {"us-west2": {"numReplicas": 2}}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dill
@@ -12,15 +11,13 @@ import pytest
 from pulumi.dynamic import Config, ConfigureRequest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from components.small.synadia import AccountProvider, UserProvider, jetstream_limits
+from components.small.synadia import AccountProvider, UserProvider
 from deploykit.errors import ConfigError
-from deploykit.manifest.load import load_manifest
 from deploykit.saas import ApiError, AuthError
-from tests.fakes.server import json_reply, text_reply
-from tests.fakes.synadia import FakeSynadia, jwt_claims
+from deploykit.testing.fakes.server import json_reply, text_reply
+from deploykit.testing.fakes.synadia import FakeSynadia, jwt_claims
 
-ROOT = Path(__file__).resolve().parents[2]
-LIMITS = {"limits": {"tiered_limits": {"R1": {"disk_storage": 1024, "streams": 2, "consumer": -1}}}}
+LIMITS = {"conn": 10, "tiered_limits": {"1": {"disk_storage": 1024, "streams": 2, "consumer": -1}}}
 PERMISSIONS = {"pub": {"allow": ["accounts.rpc.>"]}, "sub": {"allow": ["_INBOX_web.>"]}}
 
 
@@ -51,8 +48,8 @@ def users(fake: FakeSynadia, waits: list[float]) -> UserProvider:
     return configure(UserProvider(fake.url, {"sleep": waits.append}), fake.token)
 
 
-def account_props(name: str = "core", settings: dict[str, Any] = LIMITS) -> dict[str, Any]:
-    return {"system_id": "sys-1", "name": name, "jwt_settings": settings, "public_key": None}
+def account_props(name: str = "core", limits: dict[str, Any] = LIMITS) -> dict[str, Any]:
+    return {"system_id": "sys-1", "name": name, "limits": limits, "public_key": None}
 
 
 def test_account_create_read_update_delete(accounts: AccountProvider, fake: FakeSynadia) -> None:
@@ -62,11 +59,15 @@ def test_account_create_read_update_delete(accounts: AccountProvider, fake: Fake
     read = accounts.read(created.id, created.outs)
     assert read.outs == created.outs
     bigger = {
-        "limits": {"tiered_limits": {"R1": {"disk_storage": 4096, "streams": 3, "consumer": -1}}}
+        "conn": 20,
+        "tiered_limits": {"1": {"disk_storage": 4096, "streams": 3, "consumer": -1}},
     }
-    updated = accounts.update(created.id, created.outs, account_props(settings=bigger))
-    assert fake.accounts[created.id]["jwt_settings"] == bigger
-    assert updated.outs["jwt_settings"] == bigger
+    updated = accounts.update(created.id, created.outs, account_props(limits=bigger))
+    assert fake.accounts[created.id]["jwt_settings"]["limits"] == {
+        "conn": 20,
+        "tiered_limits": {"R1": {"disk_storage": 4096, "streams": 3, "consumer": -1}},
+    }
+    assert updated.outs["limits"] == bigger
     accounts.delete(created.id, updated.outs)
     assert accounts.read(created.id, updated.outs).id == ""
     accounts.delete(created.id, updated.outs)  # already gone: not an error
@@ -79,7 +80,7 @@ def test_account_diff_replaces_on_identity_updates_on_limits(accounts: AccountPr
     assert (renamed.changes, renamed.replaces) == (True, ["name"])
     moved = accounts.diff("id", olds, {**account_props(), "system_id": "sys-2"})
     assert moved.replaces == ["system_id"]
-    resized = accounts.diff("id", olds, account_props(settings={"limits": {"tiered_limits": {}}}))
+    resized = accounts.diff("id", olds, account_props(limits={"tiered_limits": {}}))
     assert (resized.changes, resized.replaces) == (True, [])
 
 
@@ -88,25 +89,49 @@ def test_refresh_sees_drift_in_declared_limits_only(
 ) -> None:
     created = accounts.create(account_props())
     stored = fake.accounts[created.id]["jwt_settings"]["limits"]
-    stored["conn"] = -1  # a default the API adds: not ours
-    assert accounts.read(created.id, created.outs).outs["jwt_settings"] == LIMITS
+    stored["leaf"] = -1  # a default the API adds: not ours
+    assert accounts.read(created.id, created.outs).outs["limits"] == LIMITS
     stored["tiered_limits"]["R1"]["streams"] = 9  # changed by hand in the console
-    drifted = accounts.read(created.id, created.outs).outs["jwt_settings"]
-    assert drifted["limits"]["tiered_limits"]["R1"]["streams"] == 9
-    assert accounts.diff(
-        created.id, {**created.outs, "jwt_settings": drifted}, account_props()
-    ).changes
+    drifted = accounts.read(created.id, created.outs).outs["limits"]
+    assert drifted["tiered_limits"]["1"]["streams"] == 9
+    assert accounts.diff(created.id, {**created.outs, "limits": drifted}, account_props()).changes
 
 
 def test_limits_for_a_tier_the_plan_lacks_are_refused_before_creating(
     accounts: AccountProvider, fake: FakeSynadia
 ) -> None:
-    r3 = {"limits": {"tiered_limits": {"R3": {"streams": 1}}}}
+    r3 = {"tiered_limits": {"3": {"streams": 1}}}
     with pytest.raises(
-        ConfigError, match=r"offers JetStream tiers R1, not R3; set nats\.maxReplicas"
+        ConfigError,
+        match=r"offers JetStream tiers R1, none of them for 3 replicas; set deploykit:small\.nats\.maxReplicas",
     ):
-        accounts.create(account_props(settings=r3))
+        accounts.create(account_props(limits=r3))
     assert fake.accounts == {}
+
+
+def test_tiers_are_named_as_the_system_spells_them() -> None:
+    """The spec gives `jetstream_tiers` no enum: a system spelling them `r1`/`r3` still works
+    (failed before: the client sent `R1`, a tier that system does not have)."""
+    with FakeSynadia(tiers=("r1", "r3")) as fake:
+        accounts = configure(AccountProvider(fake.url, {"sleep": lambda _: None}), fake.token)
+        limits = {"tiered_limits": {"1": {"streams": 1}, "3": {"streams": 2}}}
+        created = accounts.create(account_props(limits=limits))
+        stored = fake.accounts[created.id]["jwt_settings"]["limits"]["tiered_limits"]
+        assert stored == {"r1": {"streams": 1}, "r3": {"streams": 2}}
+        assert accounts.read(created.id, created.outs).outs["limits"] == limits
+
+
+def test_an_update_that_drops_a_tier_removes_it() -> None:
+    """PATCH merges: a tier left out would stay; it is sent as null (OperatorLimitsPatch)."""
+    with FakeSynadia(tiers=("R1", "R3")) as fake:
+        accounts = configure(AccountProvider(fake.url, {"sleep": lambda _: None}), fake.token)
+        both = {"tiered_limits": {"1": {"streams": 1}, "3": {"streams": 2}}}
+        created = accounts.create(account_props(limits=both))
+        one = {"tiered_limits": {"1": {"streams": 1}}}
+        accounts.update(created.id, created.outs, account_props(limits=one))
+        assert fake.accounts[created.id]["jwt_settings"]["limits"]["tiered_limits"] == {
+            "R1": {"streams": 1}
+        }
 
 
 def test_user_creds_are_downloaded_once_and_again_after_a_permission_change(
@@ -123,9 +148,10 @@ def test_user_creds_are_downloaded_once_and_again_after_a_permission_change(
     diff = users.diff(created.id, created.outs, {**props, "jwt_settings": narrower})
     assert (diff.changes, diff.replaces) == (True, [])
     updated = users.update(created.id, created.outs, {**props, "jwt_settings": narrower})
-    assert jwt_claims(updated.outs["creds"])["nats"] == narrower
+    unlimited = {"subs": -1, "data": -1, "payload": -1}  # a PATCH states them (not nullable)
+    assert jwt_claims(updated.outs["creds"])["nats"] == {**narrower, **unlimited}
     assert updated.outs["creds"] != created.outs["creds"]
-    assert fake.users[created.id]["jwt_settings"] == narrower
+    assert fake.users[created.id]["jwt_settings"] == {**narrower, **unlimited}
     assert users.diff(created.id, created.outs, {**props, "account_id": "other"}).replaces == [
         "account_id"
     ]
@@ -182,32 +208,28 @@ def test_the_serialized_provider_holds_no_token_and_works_after_loading(fake: Fa
     assert loaded.read("USR9999", {}).id == ""
 
 
-def test_jetstream_limits_follow_what_each_bus_declares() -> None:
-    manifest = load_manifest(ROOT / "deploykit.yaml")
-    core = jetstream_limits(manifest, "core", 1)["limits"]["tiered_limits"]
-    mib = 1024**2
-    # ACCOUNTS 1 GiB + flags (no limit: 64 MiB) + exports 512 MiB + smoke stream 8 MiB, kv and store 64 MiB
-    assert core == {
-        "R1": {
-            "disk_storage": 1024 * mib + 64 * mib + 512 * mib + 8 * mib + 128 * mib,
-            "mem_storage": 0,
-            "streams": 6,
-            "consumer": -1,
-        }
-    }
-    analytics = jetstream_limits(manifest, "analytics", 3)["limits"]["tiered_limits"]
-    assert analytics == {
-        "R1": {"disk_storage": 256 * mib, "mem_storage": 0, "streams": 1, "consumer": -1}
-    }
-    paid = jetstream_limits(manifest, "core", 3)["limits"]["tiered_limits"]
-    assert paid["R3"]["streams"] == 4 and paid["R1"]["streams"] == 2
+def test_a_patch_clears_what_is_no_longer_set(
+    accounts: AccountProvider, users: UserProvider, fake: FakeSynadia
+) -> None:
+    """Failed before: None values were dropped, so a removed `deny` or `resp` stayed."""
+    account = accounts.create(account_props())
+    wide = {**PERMISSIONS, "resp": {"max": 1, "ttl": 0}, "sub": {"allow": ["a.>"], "deny": ["a.b"]}}
+    props = {"account_id": account.id, "name": "web", "jwt_settings": wide}
+    created = users.create(props)
+    narrow = {"pub": {"allow": ["accounts.rpc.>"]}, "sub": {"allow": ["a.>"]}}
+    users.update(created.id, created.outs, {**props, "jwt_settings": narrow})
+    stored = fake.users[created.id]["jwt_settings"]
+    assert "resp" not in stored
+    assert stored["sub"] == {"allow": ["a.>"]}
 
 
-def test_two_replicas_have_no_synadia_tier() -> None:
-    manifest = load_manifest(ROOT / "deploykit.yaml")
-    streams = dict(manifest.streams)
-    streams["ACCOUNTS"] = streams["ACCOUNTS"].model_copy(update={"replicas": 2})
-    with pytest.raises(
-        ConfigError, match="stream ACCOUNTS asks for 2 replicas; Synadia Cloud offers R1 and R3"
-    ):
-        jetstream_limits(manifest.model_copy(update={"streams": streams}), "core", 3)
+def test_numbers_the_engine_hands_over_as_floats_are_sent_as_integers(
+    accounts: AccountProvider, fake: FakeSynadia
+) -> None:
+    """The engine passes inputs as protobuf doubles (2 → 2.0); Synadia's int64 fields refuse
+    2.0. Failed before (seen under the real engine only): 400 "must be an integer"."""
+    floats = {"conn": 10.0, "tiered_limits": {"1": {"disk_storage": 1024.0, "streams": 2.0}}}
+    created = accounts.create(account_props(limits=floats))
+    stored = fake.accounts[created.id]["jwt_settings"]["limits"]
+    assert stored == {"conn": 10, "tiered_limits": {"R1": {"disk_storage": 1024, "streams": 2}}}
+    assert all(type(v) is int for v in stored["tiered_limits"]["R1"].values())

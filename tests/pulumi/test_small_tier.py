@@ -12,10 +12,10 @@ import pytest
 
 from components.small import SmallTier
 from components.small.synadia import NatsConnection
-from components.small.tier import default_authorization
 from deploykit.errors import ConfigError
 from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
+from deploykit.small.accounts import default_authorization
 from deploykit.stack.config import SmallConfig
 from deploykit.stack.outputs import StackOutputs
 from deploykit.testing.pulumimocks import Engine, SmallTierEngine, plain, strings
@@ -33,7 +33,7 @@ TOKENS = {
 }
 SETTINGS: dict[str, Any] = {
     "nats": {"systemId": "sys-1"},
-    "neon": {"regionId": "aws-eu-central-1", "pgVersion": 17},
+    "neon": {"regionId": "aws-eu-central-1", "pgVersion": 17, "orgId": "org-acme-1"},
     "railway": {"workspaceId": "ws-1"},
     "grafana": {"stackSlug": "acme"},
     "vercel": {
@@ -160,8 +160,9 @@ def test_users_get_the_documents_permissions_and_accounts_their_jetstream_limits
     core = engine.registrations["small-nats-core"]
     assert core.input("system_id") == "sys-1"
     assert core.input("name") == "core"
-    tiers = core.input("jwt_settings")["limits"]["tiered_limits"]
-    assert set(tiers) == {"R1"}  # maxReplicas 1: every R3 stream runs as R1 on the free plan
+    limits = core.input("limits")
+    assert set(limits["tiered_limits"]) == {"1"}  # maxReplicas 1: every R3 stream runs as R1
+    assert {"conn", "subs", "payload", "data", "imports", "exports"} <= set(limits)
     assert user.input("account_id") == "small-nats-core-id"
 
 
@@ -176,7 +177,7 @@ def test_services_run_their_image_with_replicas_and_their_own_variables(
     )
     service = engine.registrations["small-services-accounts"]
     assert service.input("image") == "ghcr.io/acme/accounts:latest"
-    assert service.input("replicas") == 2
+    assert (service.input("region"), service.input("replicas")) == ("us-west2", 2)
     assert service.input("environment_id") == "env-test"
     variables = service.input("variables")
     assert variables["DEPLOYKIT_SERVICE"] == "accounts"
@@ -472,6 +473,7 @@ def test_an_existing_grafana_stack_is_looked_up_not_created(manifest: Manifest) 
     [
         ({**SETTINGS, "nats": {"systemId": ""}}, "nats.systemId is empty"),
         ({**SETTINGS, "grafana": {"stackSlug": ""}}, "grafana.stackSlug is empty"),
+        ({**SETTINGS, "neon": {}}, r"deploykit:small\.neon\.orgId is empty"),
         (
             {**SETTINGS, "vercel": {"frontends": {"accounts": {"source": "apps"}}}},
             "names accounts, which is no frontend",
@@ -568,3 +570,21 @@ def test_a_frontend_placed_on_railway_runs_there_reachable_from_outside(
     assert gateway.input("replicas") == 2
     variables = gateway.input("variables")
     assert (variables["HOST"], variables["PORT"]) == ("0.0.0.0", "8080")
+
+
+def test_vercel_and_grafana_can_be_switched_off(manifest: Manifest) -> None:
+    settings = {**SETTINGS, "vercel": {"enabled": False}, "grafana": {"enabled": False}}
+    config = {k: v for k, v in TOKENS.items() if k.startswith("deploykit:")}
+    engine = deploy(
+        manifest,
+        settings,
+        config,
+        authorization=AUTHORIZATION,
+        jetstream=lambda n, m, c, o: Definitions(n, o),
+    )
+    assert not [
+        r for r in engine.registrations.values() if r.type.startswith(("vercel:", "grafana:"))
+    ]
+    assert engine.of_type(DYNAMIC + "VercelProject") == []
+    variables = engine.registrations["small-services-accounts"].input("variables")
+    assert not [key for key in variables if key.startswith("OTEL_")]

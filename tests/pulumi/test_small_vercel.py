@@ -24,7 +24,7 @@ from components.small.vercel import (
 from deploykit.errors import ConfigError
 from deploykit.saas import AuthError
 from deploykit.stack.config import VercelFrontend
-from tests.fakes.vercel import FakeVercel
+from deploykit.testing.fakes.vercel import FakeVercel
 
 ROOT = Path(__file__).resolve().parents[2]
 PULUMI = Path.home() / ".cache" / "deploykit" / "pulumi" / "v3.260.0"

@@ -246,13 +246,16 @@ def test_alert_rules_follow_the_manifest(manifest: Manifest, settings: MetalConf
     assert "JetStreamStreamNearMaxBytes" not in monitoring.alert_rules(manifest, settings)
 
 
-def test_grafana_gets_a_datasource_and_three_dashboards(manifest: Manifest) -> None:
+def test_grafana_gets_a_datasource_and_three_dashboards(
+    manifest: Manifest, settings: MetalConfig
+) -> None:
     datasource = yaml.safe_load(monitoring.grafana_datasource("http://10.0.0.11:9090"))
     assert datasource["datasources"][0]["url"] == "http://10.0.0.11:9090"
-    boards = monitoring.dashboards(manifest)
+    boards = monitoring.dashboards(manifest, settings)
     assert sorted(boards) == ["database.json", "nats.json", "services.json"]
     assert '"title": "acme: NATS and JetStream"' in boards["nats.json"]
-    assert 'consumer_name=\\"welcome\\"' in boards["services.json"]
+    assert 'messaging_consumer_group_name=\\"welcome\\"' in boards["services.json"]
+    assert "jetstream_consumer_num_pending" in boards["nats.json"]  # the servers' view: metal only
 
 
 def test_jetstream_backup_snapshots_each_marked_file_stream(manifest: Manifest) -> None:

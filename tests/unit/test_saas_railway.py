@@ -6,10 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from deploykit.errors import ConfigError
 from deploykit.saas import ApiError, AuthError, NotFound
 from deploykit.saas.railway import RailwayClient
-from tests.fakes.railway import FakeRailway
-from tests.fakes.server import json_reply
+from deploykit.testing.fakes.railway import FakeRailway
+from deploykit.testing.fakes.server import json_reply
 
 
 @pytest.fixture
@@ -56,14 +57,14 @@ def test_service_from_image_with_replicas_variables_and_a_deployment(
 ) -> None:
     project, environment = client.create_project("acme", "", "production")
     service = client.create_service(project.id, environment, "accounts", "ghcr.io/acme/accounts:1")
-    client.update_instance(environment, service.id, "ghcr.io/acme/accounts:1", 2)
+    client.update_instance(environment, service.id, "ghcr.io/acme/accounts:1", {"us-west2": 2})
     client.set_variables(project.id, environment, service.id, {"NATS_URL": "tls://x", "A": "1"})
     deployment = client.deploy(environment, service.id)
     assert fake.deployments[deployment]["steps"] == ["SUCCESS"]
     assert waits == [5.0, 5.0, 5.0]
     instance = client.get_instance(environment, service.id)
-    assert (instance.num_replicas, instance.source and instance.source.image) == (
-        2,
+    assert (instance.regions(), instance.source and instance.source.image) == (
+        {"us-west2": 2},
         "ghcr.io/acme/accounts:1",
     )
     variables = client.get_variables(project.id, environment, service.id)
@@ -72,6 +73,32 @@ def test_service_from_image_with_replicas_variables_and_a_deployment(
     upsert = next(r for r in fake.requests if "variableCollectionUpsert" in r.json()["query"])
     assert upsert.json()["variables"]["input"]["replace"] is True
     assert upsert.json()["variables"]["input"]["skipDeploys"] is True
+
+
+def test_replicas_move_between_regions_the_old_one_removed(
+    client: RailwayClient, fake: FakeRailway
+) -> None:
+    project, environment = client.create_project("acme", "", "production")
+    service = client.create_service(project.id, environment, "accounts", "img:1")
+    client.update_instance(
+        environment, service.id, "img:1", {"europe-west4-drams3a": 3, "us-west2": None}
+    )
+    client.deploy(environment, service.id)
+    assert client.get_instance(environment, service.id).regions() == {"europe-west4-drams3a": 3}
+
+
+def test_several_workspaces_need_a_workspace_id_and_say_which(fake: FakeRailway) -> None:
+    """Failed before: the empty workspaceId gave the API's refusal alone, naming no setting."""
+    with FakeRailway(workspaces=(("ws-1", "acme"), ("ws-2", "side"))) as several:
+        with RailwayClient(several.token, several.url + "/graphql/v2", sleep=lambda _: None) as api:
+            with pytest.raises(ConfigError) as refused:
+                api.create_project("acme", "", "production")
+            message = str(refused.value)
+            assert "workspaceId is required" in message  # what the API said
+            assert "deploykit:small.railway.workspaceId" in message
+            assert "ws-1 (acme), ws-2 (side)" in message
+            project, _ = api.create_project("acme", "ws-2", "production")
+        assert several.projects[project.id]["workspaceId"] == "ws-2"
 
 
 def test_a_crashing_deployment_is_an_error(client: RailwayClient) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from deploykit.saas import ApiError, AuthError, NotFound
 from deploykit.saas.vercel import VercelClient, sha1
-from tests.fakes.vercel import FakeVercel
+from deploykit.testing.fakes.vercel import FakeVercel
 
 FILES = {"api/index.py": b"app = None\n", "vercel.json": b"{}\n", "requirements.txt": b""}
 

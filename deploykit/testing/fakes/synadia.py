@@ -1,15 +1,25 @@
 """A fake Synadia Cloud control plane, following the Synadia Control Plane OpenAPI document.
 
-Reference: synadia-io/control-plane-sdk-go `syncp/api/openapi.yaml` (`info.version: beta`,
-servers `{baseUrl}/api/core/beta`, bearer auth). What this fake holds the client to:
-- createAccount 201 AccountViewResponse (required keys as in the schema), only `name` required,
-  unknown keys refused; `jwt_sync_status` InProgress until polled, then Complete.
-- createUser 201 NatsUserViewResponse; `name` and `sk_group_id` required (400 without), the group
-  must be the account's; `jwt_settings` only with Permissions/UserLimits keys; `resp` needs both
-  `max` and `ttl` (ResponsePermission).
-- PATCH account/user answer 200; DELETE answers 204; unknown ids 404.
-- `POST /nats-users/{id}/creds` answers text/plain, a creds file with a fresh JWT each time.
-- Error bodies are opaque text (the spec gives them no schema).
+Reference: synadia-io/control-plane-sdk-go `syncp/api/openapi.yaml` at commit 1dc0b121
+(2026-07-24; `info.version: beta`, servers `{baseUrl}/api`, paths `/core/beta/...`, bearer auth).
+The schemas below are written from it; what this fake holds clients to:
+- createAccount (AccountCreateRequest: `name` required) answers 201 AccountViewResponse;
+  `jwt_sync_status` is InProgress until the account is read once, then Complete.
+- updateAccount (AccountUpdateRequest, AccountJWTSettingsPatch): 200; keys given replace, `null`
+  clears where the schema says nullable (`limits`, `tiered_limits`, each tier's value).
+- createUser (NatsUserCreateRequest: `name`, `sk_group_id` required; the group must be the
+  account's) answers 201; `resp` needs `max` and `ttl` (ResponsePermission); user limits have
+  minimum -1.
+- updateNatsUser (NatsUserJwtSettingsPatch): 200; `pub`, `sub`, `resp`, `src`, `tags`, `times`,
+  `times_location`, `allowed_connection_types` may be null (cleared); `subs`, `data`, `payload`
+  may not.
+- deleteAccount / deleteNatsUser answer 204 with no body; unknown ids 404.
+- downloadNatsUserCreds (`POST /nats-users/{id}/creds`) answers text/plain, a fresh JWT each time.
+- Error bodies have no schema in the spec: this fake answers short text.
+- A tier name in `tiered_limits` must be one of the system's `jetstream_tiers` (an array of
+  strings without an enum): the fake's system spells them as it is told to. Tiered and
+  account-wide JetStream limits are mutually exclusive in the account JWT (nats-io/jwt v2
+  `account_claims.go`, OperatorLimits.Validate).
 """
 
 from __future__ import annotations
@@ -20,43 +30,109 @@ import json
 import re
 from typing import Any
 
-from tests.fakes.server import FakeServer, Reply, Request, ids, json_reply, text_reply
+from deploykit.testing.fakes.schema import (
+    Spec,
+    array,
+    boolean,
+    integer,
+    mapping,
+    obj,
+    problems,
+    string,
+)
+from deploykit.testing.fakes.server import FakeServer, Reply, Request, ids, json_reply, text_reply
 
 __all__ = ["FakeSynadia", "creds_file", "jwt_claims"]
 
 PREFIX = "/api/core/beta"
-ACCOUNT_KEYS = {
-    "name",
-    "jwt_settings",
-    "user_jwt_expires_in_secs",
-    "connectors",
-    "connectors_log_stream",
-    "workloads",
-    "workloads_log_stream",
-}
-ACCOUNT_JWT_KEYS = {
-    "limits",
-    "tags",
-    "mappings",
-    "revocations",
-    "authorization",
-    "description",
-    "info_url",
-}
-LIMIT_KEYS = {
-    "subs", "data", "payload", "conn", "leaf", "imports", "exports", "wildcards",
-    "disallow_bearer", "mem_storage", "disk_storage", "streams", "consumer", "max_ack_pending",
-    "mem_max_stream_bytes", "disk_max_stream_bytes", "max_bytes_required", "tiered_limits",
+_INT = integer()
+
+
+def _jetstream_limits(nullable: bool = False) -> Spec:  # JetStreamLimits
+    return obj(
+        {k: _INT for k in ("consumer", "disk_max_stream_bytes", "disk_storage", "max_ack_pending",
+                           "mem_max_stream_bytes", "mem_storage", "streams")}
+        | {"max_bytes_required": boolean()},
+        nullable=nullable,
+    )  # fmt: skip
+
+
+def _operator_limits(patch: bool) -> Spec:
+    """OperatorLimits = NatsLimits + AccountLimits + JetStreamLimits + tiered_limits (the
+    *Patch variant: the object, `tiered_limits` and each tier's value are nullable)."""
+    props = {k: _INT for k in ("subs", "data", "payload", "conn", "leaf", "imports", "exports")}
+    props |= {"wildcards": boolean(), "disallow_bearer": boolean()}
+    props |= _jetstream_limits()["props"]
+    props["tiered_limits"] = mapping(_jetstream_limits(nullable=patch), nullable=patch)
+    return obj(props, nullable=patch)
+
+
+def _account_jwt(patch: bool) -> Spec:
+    return obj({
+        "limits": _operator_limits(patch),
+        "tags": array(string(), nullable=patch),
+        "mappings": mapping(array(mapping(string())), nullable=patch),
+        "revocations": mapping(_INT, nullable=patch),
+        "authorization": obj({}, nullable=patch),
+        "description": string(nullable=patch),
+        "info_url": string(nullable=patch),
+    })  # fmt: skip
+
+
+_ACCOUNT_COMMON = {
+    "jwt_settings": None, "user_jwt_expires_in_secs": _INT, "connectors": boolean(),
+    "connectors_log_stream": string(), "workloads": boolean(), "workloads_log_stream": string(),
+    "auth_type": string(enum=("jwt", "tls", "nkey", "username")), "user_cred": string(),
+    "user_secret": string(),
 }  # fmt: skip
-JETSTREAM_LIMIT_KEYS = {
-    "mem_storage", "disk_storage", "streams", "consumer", "max_ack_pending",
-    "mem_max_stream_bytes", "disk_max_stream_bytes", "max_bytes_required",
-}  # fmt: skip
-USER_KEYS = {"name", "sk_group_id", "jwt_settings", "jwt_expires_in_secs"}
-USER_JWT_KEYS = {
-    "pub", "sub", "resp", "subs", "data", "payload", "bearer_token",
-    "allowed_connection_types", "src", "times", "times_location", "tags",
-}  # fmt: skip
+ACCOUNT_CREATE = obj(
+    {**_ACCOUNT_COMMON, "name": string(min_length=1), "jwt_settings": _account_jwt(False)},
+    required=("name",),
+)
+ACCOUNT_UPDATE = obj(
+    {**_ACCOUNT_COMMON, "name": string(min_length=1), "jwt_settings": _account_jwt(True)}
+)
+
+
+def _permission(patch: bool) -> Spec:
+    return obj({"allow": array(string(), nullable=patch), "deny": array(string(), nullable=patch)},
+               nullable=patch)  # fmt: skip
+
+
+def _user_jwt(patch: bool) -> Spec:
+    limit = integer(minimum=-1)
+    resp = obj({"max": _INT, "ttl": _INT}, required=() if patch else ("max", "ttl"), nullable=patch)
+    return obj({
+        "pub": _permission(patch), "sub": _permission(patch), "resp": resp,
+        "subs": limit, "data": limit, "payload": limit, "bearer_token": boolean(),
+        "allowed_connection_types": array(string(), nullable=patch),
+        "src": array(string(), nullable=patch), "tags": array(string(), nullable=patch),
+        "times": array(obj({"start": string(), "end": string()}), nullable=patch),
+        "times_location": string(nullable=patch),
+    })  # fmt: skip
+
+
+USER_CREATE = obj(
+    {"name": string(min_length=1), "sk_group_id": string(min_length=1),
+     "jwt_expires_in_secs": _INT, "jwt_settings": _user_jwt(False)},
+    required=("name", "sk_group_id"),
+)  # fmt: skip
+USER_UPDATE = obj(
+    {"name": string(min_length=1), "jwt_expires_in_secs": _INT, "jwt_settings": _user_jwt(True)}
+)
+
+
+def merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """PATCH semantics: a given key replaces, an object merges, null removes."""
+    merged = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 class FakeSynadia(FakeServer):
@@ -115,9 +191,8 @@ class FakeSynadia(FakeServer):
         if system_id != self.system["id"]:
             return text_reply(404, "system not found")
         body = request.json()
-        problem = _unknown(body, ACCOUNT_KEYS) or self._bad_account_jwt(body.get("jwt_settings"))
-        if problem or not body.get("name"):
-            return text_reply(400, problem or "name is required")
+        if problem := self._refuse(body, ACCOUNT_CREATE):
+            return problem
         account_id = next(self._account_ids)
         self.accounts[account_id] = {
             "id": account_id,
@@ -134,7 +209,7 @@ class FakeSynadia(FakeServer):
             "jwt_sync_status": "InProgress",
             "user_jwt_expires_in_secs": body.get("user_jwt_expires_in_secs", 0),
             "account_public_key": f"A{account_id}",
-            "jwt_settings": body.get("jwt_settings", {}),
+            "jwt_settings": merge({}, body.get("jwt_settings") or {}),
             "system": {k: self.system[k] for k in ("id", "name", "server_urls", "jetstream_tiers")},
             "team": {"id": "team-1", "name": "acme"},
         }
@@ -144,17 +219,19 @@ class FakeSynadia(FakeServer):
         self._unsynced.add(account_id)
         return json_reply(201, self.accounts[account_id])
 
-    def _bad_account_jwt(self, settings: Any) -> str | None:
-        if settings is None:
-            return None
-        limits = settings.get("limits", {})
-        tiers = limits.get("tiered_limits", {})
-        for tier, tier_limits in tiers.items():
+    def _refuse(self, body: Any, spec: Spec) -> Reply | None:
+        """400 with what is wrong, or None: the schema, then the system's tier names."""
+        found = problems(body, spec)
+        limits = ((body or {}).get("jwt_settings") or {}).get("limits") or {}
+        tiers = limits.get("tiered_limits") or {}
+        for tier in tiers:
             if tier not in self.system["jetstream_tiers"]:
-                return f"tier {tier} is not available on this system"
-            if problem := _unknown(tier_limits, JETSTREAM_LIMIT_KEYS):
-                return problem
-        return _unknown(settings, ACCOUNT_JWT_KEYS) or _unknown(limits, LIMIT_KEYS)
+                found.append(f"jwt_settings.limits.tiered_limits.{tier}: no such tier")
+        # the account JWT the limits become (nats-io/jwt v2 `account_claims.go`,
+        # OperatorLimits.Validate) refuses both kinds of JetStream limits at once
+        if tiers and any(limits.get(k) for k in _jetstream_limits()["props"]):
+            found.append("JetStream Limits and tiered JetStream Limits are mutually exclusive")
+        return text_reply(400, "; ".join(found)) if found else None
 
     def _get_account(self, _: Request, account_id: str) -> Reply:
         account = self.accounts.get(account_id)
@@ -169,10 +246,11 @@ class FakeSynadia(FakeServer):
         if account_id not in self.accounts:
             return text_reply(404, "account not found")
         body = request.json()
-        problem = _unknown(body, {"jwt_settings", "user_jwt_expires_in_secs", "name"})
-        if problem := problem or self._bad_account_jwt(body.get("jwt_settings")):
-            return text_reply(400, problem)
-        self.accounts[account_id]["jwt_settings"] = body.get("jwt_settings", {})
+        if problem := self._refuse(body, ACCOUNT_UPDATE):
+            return problem
+        account = self.accounts[account_id]
+        account["jwt_settings"] = merge(account["jwt_settings"], body.get("jwt_settings") or {})
+        account["name"] = body.get("name", account["name"])
         self._unsynced.add(account_id)
         return json_reply(200, self.accounts[account_id])
 
@@ -192,10 +270,8 @@ class FakeSynadia(FakeServer):
         if account is None:
             return text_reply(404, "account not found")
         body = request.json()
-        if problem := _unknown(body, USER_KEYS) or _bad_user_jwt(body.get("jwt_settings")):
-            return text_reply(400, problem)
-        if not body.get("name") or not body.get("sk_group_id"):
-            return text_reply(400, "name and sk_group_id are required")
+        if found := problems(body, USER_CREATE):
+            return text_reply(400, "; ".join(found))
         if body["sk_group_id"] not in {g["id"] for g in self.groups[account_id]}:
             return text_reply(400, "sk_group_id does not belong to the account")
         user_id = next(self._user_ids)
@@ -224,10 +300,11 @@ class FakeSynadia(FakeServer):
         if user_id not in self.users:
             return text_reply(404, "nats user not found")
         body = request.json()
-        allowed = {"name", "jwt_settings", "jwt_expires_in_secs"}
-        if problem := _unknown(body, allowed) or _bad_user_jwt(body.get("jwt_settings")):
-            return text_reply(400, problem)
-        self.users[user_id].update(body)
+        if found := problems(body, USER_UPDATE):
+            return text_reply(400, "; ".join(found))
+        user = self.users[user_id]
+        user["jwt_settings"] = merge(user["jwt_settings"], body.get("jwt_settings") or {})
+        user.update({k: v for k, v in body.items() if k != "jwt_settings"})
         return json_reply(200, self.users[user_id])
 
     def _delete_user(self, _: Request, user_id: str) -> Reply:
@@ -264,24 +341,3 @@ def jwt_claims(creds: str) -> dict[str, Any]:
     token = creds.split("-----BEGIN NATS USER JWT-----\n", 1)[1].split("\n", 1)[0]
     encoded = token.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
-
-
-def _unknown(body: Any, allowed: set[str]) -> str | None:
-    if not isinstance(body, dict):
-        return "expected a JSON object"
-    extra = sorted(set(body) - allowed)
-    return f"unknown field(s): {', '.join(extra)}" if extra else None
-
-
-def _bad_user_jwt(settings: Any) -> str | None:
-    if settings is None:
-        return None
-    if problem := _unknown(settings, USER_JWT_KEYS):
-        return problem
-    for key in ("pub", "sub"):
-        if key in settings and (problem := _unknown(settings[key], {"allow", "deny"})):
-            return f"{key}: {problem}"
-    resp = settings.get("resp")
-    if resp is not None and not {"max", "ttl"} <= set(resp):
-        return "resp needs both max and ttl"
-    return None

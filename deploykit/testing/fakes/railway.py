@@ -11,7 +11,17 @@ VariableCollectionUpsertInput. What it holds clients to:
 - `environments` is a Relay connection paged with first/after;
 - `serviceInstanceDeployV2` returns a bare deployment id; `deployment(id){status}` walks
   QUEUED → BUILDING → DEPLOYING → SUCCESS (CRASHED for an image named like `*crash*`);
-- `variables` includes the RAILWAY_* variables Railway provides to every service.
+- `variables` includes the RAILWAY_* variables Railway provides to every service;
+- replicas live per region in `multiRegionConfig` ({region: {numReplicas} | null}, null removes
+  the region), the way the official CLI (railwayapp/cli commit df3838bf, `src/commands/scale.rs`)
+  and the terraform provider (terraform-provider-railway commit b1cd755c,
+  `internal/provider/resource_service.go`) write them; a deployment records the instance's
+  config in `meta.serviceManifest.deploy`, read back through `serviceInstance.latestDeployment`.
+  The legacy `numReplicas` is accepted (the schema has it) but no deployment uses it, so a
+  client that scales with it reads back one replica in the default region;
+- `projectCreate` without `workspaceId` when the token sees several workspaces is refused (the
+  CLI makes the user pick one, `src/commands/init.rs`); Railway's exact words for it are not
+  published, so the message here is the fake's own. `me { workspaces { id name } }` lists them.
 """
 
 from __future__ import annotations
@@ -19,28 +29,63 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.fakes.server import FakeServer, Reply, Request, ids, json_reply
+from deploykit.testing.fakes.schema import (
+    Spec,
+    anything,
+    array,
+    boolean,
+    integer,
+    mapping,
+    obj,
+    problems,
+    string,
+)
+from deploykit.testing.fakes.server import FakeServer, Reply, Request, ids, json_reply
 
 __all__ = ["FakeRailway"]
 
-PROJECT_CREATE_INPUT = {
-    "defaultEnvironmentName", "description", "isMonorepo", "isPublic", "name", "prDeploys",
-    "repo", "runtime", "workspaceId",
-}  # fmt: skip
-PROJECT_UPDATE_INPUT = {"name", "description", "isPublic", "prDeploys", "baseEnvironmentId"}
-SERVICE_CREATE_INPUT = {
-    "projectId", "name", "environmentId", "source", "branch", "variables", "icon",
-    "registryCredentials", "templateId", "templateServiceId",
-}  # fmt: skip
-INSTANCE_UPDATE_INPUT = {
-    "buildCommand", "builder", "cronSchedule", "dockerfilePath", "drainingSeconds",
-    "healthcheckPath", "healthcheckTimeout", "ipv6EgressEnabled", "multiRegionConfig",
-    "nixpacksPlan", "numReplicas", "overlapSeconds", "preDeployCommand", "railwayConfigFile",
-    "region", "registryCredentials", "restartPolicyMaxRetries", "restartPolicyType",
-    "rootDirectory", "sleepApplication", "source", "startCommand", "watchPatterns",
-}  # fmt: skip
-VARIABLES_INPUT = {"projectId", "environmentId", "serviceId", "variables", "replace", "skipDeploys"}
+# The input types the client sends, field by field, from railwayapp/cli `src/gql/schema.json` at
+# commit df3838bf: GraphQL inputs are nullable unless marked `!`.
+_S, _B, _I = string(nullable=True), boolean(nullable=True), integer(nullable=True)
+SOURCE = obj({"image": _S, "repo": _S}, nullable=True)  # ServiceSourceInput
+REGISTRY = obj(
+    {"username": string(), "password": string()}, required=("username", "password"), nullable=True
+)
+VARIABLES = mapping(string())  # scalar EnvironmentVariables: "a map of environment variables"
+PROJECT_CREATE_INPUT = obj({
+    "defaultEnvironmentName": _S, "description": _S, "isMonorepo": _B, "isPublic": _B,
+    "name": _S, "prDeploys": _B, "repo": anything(), "runtime": _S, "workspaceId": _S,
+})  # fmt: skip
+PROJECT_UPDATE_INPUT = obj({
+    "baseEnvironmentId": _S, "botPrEnvironments": _B, "description": _S,
+    "focusedPrEnvironments": _B, "isPublic": _B, "name": _S, "prDeploys": _B,
+})  # fmt: skip
+SERVICE_CREATE_INPUT = obj({
+    "branch": _S, "environmentId": _S, "icon": _S, "name": _S, "projectId": string(),
+    "registryCredentials": REGISTRY, "source": SOURCE, "templateId": _S,
+    "templateServiceId": _S, "variables": {**VARIABLES, "null": True},
+}, required=("projectId",))  # fmt: skip
+SERVICE_UPDATE_INPUT = obj({"icon": _S, "name": _S})
+INSTANCE_UPDATE_INPUT = obj({
+    "buildCommand": _S, "builder": string(nullable=True, enum=("HEROKU", "NIXPACKS", "PAKETO", "RAILPACK")),
+    "cronSchedule": _S, "dockerfilePath": _S, "drainingSeconds": _I, "healthcheckPath": _S,
+    "healthcheckTimeout": _I, "ipv6EgressEnabled": _B, "multiRegionConfig": anything(),
+    "nixpacksPlan": anything(), "numReplicas": _I, "overlapSeconds": _I,
+    "preDeployCommand": array(string(), nullable=True), "railwayConfigFile": _S, "region": _S,
+    "registryCredentials": REGISTRY,
+    "restartPolicyMaxRetries": _I,
+    "restartPolicyType": string(nullable=True, enum=("ALWAYS", "NEVER", "ON_FAILURE")),
+    "rootDirectory": _S, "sleepApplication": _B, "source": SOURCE, "startCommand": _S,
+    "watchPatterns": array(string(), nullable=True),
+})  # fmt: skip
+VARIABLES_INPUT = obj({
+    "environmentId": string(), "projectId": string(), "replace": _B, "serviceId": _S,
+    "skipDeploys": _B, "variables": VARIABLES,
+}, required=("environmentId", "projectId", "variables"))  # fmt: skip
 DEPLOY_STEPS = ["QUEUED", "BUILDING", "DEPLOYING", "SUCCESS"]
+DEFAULT_REGION = (
+    "us-west2"  # a region id as the CLI's tests spell them (src/controllers/regions.rs)
+)
 
 
 class GraphQLError(Exception):
@@ -54,22 +99,34 @@ def need(variables: dict[str, Any], *names: str) -> list[Any]:
     return [variables[n] for n in names]
 
 
-def check_input(value: Any, allowed: set[str], required: tuple[str, ...], type_name: str) -> dict:
+def check_input(value: Any, spec: Spec, type_name: str) -> dict:
+    """The input object, or the error GraphQL validation gives (the first problem)."""
     if not isinstance(value, dict):
         raise GraphQLError(f"Expected type {type_name}!")
-    extra = sorted(set(value) - allowed)
-    if extra:
-        raise GraphQLError(f'Field "{extra[0]}" is not defined by type "{type_name}".')
-    missing = [name for name in required if value.get(name) in (None, "")]
-    if missing:
-        raise GraphQLError(f'Field "{type_name}.{missing[0]}" of required type was not provided.')
+    for problem in problems(value, spec):
+        field, _, what = problem.partition(": ")
+        if what == "unknown field":
+            raise GraphQLError(f'Field "{field}" is not defined by type "{type_name}".')
+        if what == "required":
+            raise GraphQLError(f'Field "{type_name}.{field}" of required type was not provided.')
+        raise GraphQLError(f'Variable "$input" got invalid value at "{field}": {what}.')
     return value
 
 
 class FakeRailway(FakeServer):
-    def __init__(self, token: str = "railway-test-token", extra_environments: int = 0) -> None:
+    def __init__(
+        self,
+        token: str = "railway-test-token",
+        extra_environments: int = 0,
+        workspaces: tuple[tuple[str, str], ...] = (("ws-1", "acme"),),
+        deploy_steps: tuple[str, ...] = tuple(DEPLOY_STEPS),
+    ) -> None:
+        """`deploy_steps`: the statuses a deployment walks, one per poll (shorter for tests
+        that are not about waiting)."""
         super().__init__()
         self.token = token
+        self.deploy_steps = deploy_steps
+        self.workspaces = dict(workspaces)
         self.extra_environments = extra_environments
         self.projects: dict[str, dict[str, Any]] = {}
         self.environments: dict[str, dict[str, Any]] = {}
@@ -105,14 +162,27 @@ class FakeRailway(FakeServer):
         return environment
 
     def _projectCreate(self, variables: dict[str, Any]) -> dict[str, Any]:
-        spec = check_input(variables.get("input"), PROJECT_CREATE_INPUT, (), "ProjectCreateInput")
-        project = {"id": next(self._ids), "name": spec.get("name", "unnamed")}
+        spec = check_input(variables.get("input"), PROJECT_CREATE_INPUT, "ProjectCreateInput")
+        workspace = spec.get("workspaceId")
+        if workspace is None and len(self.workspaces) > 1:
+            raise GraphQLError("workspaceId is required: this token belongs to several workspaces")
+        if workspace is not None and workspace not in self.workspaces:
+            raise GraphQLError("Workspace not found")
+        workspace = workspace or next(iter(self.workspaces))
+        project = {
+            "id": next(self._ids),
+            "name": spec.get("name", "unnamed"),
+            "workspaceId": workspace,
+        }
         self.projects[project["id"]] = project
         for number in range(self.extra_environments):
             self._new_environment(project["id"], f"pr-{number}")
         self._new_environment(project["id"], spec.get("defaultEnvironmentName", "production"))
         edges = [{"node": {"id": e["id"], "name": e["name"]}} for e in self._envs(project["id"])]
         return {**project, "environments": {"edges": edges}}
+
+    def _me(self, _variables: dict[str, Any]) -> dict[str, Any]:
+        return {"workspaces": [{"id": i, "name": n} for i, n in self.workspaces.items()]}
 
     def _envs(self, project_id: str) -> list[dict[str, Any]]:
         return [e for e in self.environments.values() if e["projectId"] == project_id]
@@ -127,7 +197,7 @@ class FakeRailway(FakeServer):
 
     def _projectUpdate(self, variables: dict[str, Any]) -> dict[str, Any]:
         project = self._project_of(*need(variables, "id"))
-        spec = check_input(variables.get("input"), PROJECT_UPDATE_INPUT, (), "ProjectUpdateInput")
+        spec = check_input(variables.get("input"), PROJECT_UPDATE_INPUT, "ProjectUpdateInput")
         project.update({k: v for k, v in spec.items() if k == "name"})
         return project
 
@@ -153,21 +223,23 @@ class FakeRailway(FakeServer):
         }
 
     def _serviceCreate(self, variables: dict[str, Any]) -> dict[str, Any]:
-        spec = check_input(
-            variables.get("input"), SERVICE_CREATE_INPUT, ("projectId",), "ServiceCreateInput"
-        )
+        spec = check_input(variables.get("input"), SERVICE_CREATE_INPUT, "ServiceCreateInput")
         self._project_of(spec["projectId"])
         environment = self.environments.get(spec.get("environmentId", ""))
         if environment is None or environment["projectId"] != spec["projectId"]:
             raise GraphQLError("Environment not found")
-        source = check_input(spec.get("source", {}), {"image", "repo"}, (), "ServiceSourceInput")
+        source = dict(spec.get("source") or {})
         service = {
             "id": next(self._ids),
             "name": spec.get("name", "service"),
             "projectId": spec["projectId"],
         }
         self.services[service["id"]] = service
-        self.instances[(environment["id"], service["id"])] = {"numReplicas": 1, "source": source}
+        self.instances[(environment["id"], service["id"])] = {
+            "source": source,
+            "multiRegionConfig": {DEFAULT_REGION: {"numReplicas": 1}},
+            "latestDeployment": None,
+        }
         self.variables[(environment["id"], service["id"])] = dict(spec.get("variables") or {})
         return service
 
@@ -181,7 +253,7 @@ class FakeRailway(FakeServer):
 
     def _serviceUpdate(self, variables: dict[str, Any]) -> dict[str, Any]:
         service = self._service_of(*need(variables, "id"))
-        spec = check_input(variables.get("input"), {"name", "icon"}, (), "ServiceUpdateInput")
+        spec = check_input(variables.get("input"), SERVICE_UPDATE_INPUT, "ServiceUpdateInput")
         service.update({k: v for k, v in spec.items() if k == "name"})
         return service
 
@@ -202,19 +274,33 @@ class FakeRailway(FakeServer):
 
     def _serviceInstanceUpdate(self, variables: dict[str, Any]) -> bool:
         instance = self._instance_of(*need(variables, "environmentId", "serviceId"))
-        spec = check_input(
-            variables.get("input"), INSTANCE_UPDATE_INPUT, (), "ServiceInstanceUpdateInput"
+        spec = dict(
+            check_input(variables.get("input"), INSTANCE_UPDATE_INPUT, "ServiceInstanceUpdateInput")
         )
+        regions = spec.pop("multiRegionConfig", None)
+        if regions is not None:
+            if not isinstance(regions, dict):
+                raise GraphQLError("multiRegionConfig must be a JSON object")
+            config = dict(instance["multiRegionConfig"])
+            for region, value in regions.items():
+                if value is None:
+                    config.pop(region, None)
+                elif (
+                    not isinstance(value, dict)
+                    or set(value) != {"numReplicas"}
+                    or not (isinstance(value["numReplicas"], int) and value["numReplicas"] >= 1)
+                ):
+                    raise GraphQLError(
+                        f"multiRegionConfig.{region}: expected {{numReplicas: Int >= 1}}"
+                    )
+                else:
+                    config[region] = value
+            instance["multiRegionConfig"] = config
         instance.update(spec)
         return True
 
     def _variableCollectionUpsert(self, variables: dict[str, Any]) -> bool:
-        spec = check_input(
-            variables.get("input"),
-            VARIABLES_INPUT,
-            ("projectId", "environmentId", "variables"),
-            "VariableCollectionUpsertInput",
-        )
+        spec = check_input(variables.get("input"), VARIABLES_INPUT, "VariableCollectionUpsertInput")
         key = (spec["environmentId"], spec.get("serviceId", ""))
         self._instance_of(*key)
         current = {} if spec.get("replace") else self.variables.get(key, {})
@@ -238,12 +324,19 @@ class FakeRailway(FakeServer):
         environment_id, service_id = need(variables, "environmentId", "serviceId")
         instance = self._instance_of(environment_id, service_id)
         image = (instance.get("source") or {}).get("image") or ""
-        steps = [*DEPLOY_STEPS[:-1], "CRASHED"] if "crash" in image else list(DEPLOY_STEPS)
+        steps = list(self.deploy_steps)
+        if "crash" in image:
+            steps[-1] = "CRASHED"
         deployment_id = next(self._ids)
+        deploy = {"multiRegionConfig": dict(instance["multiRegionConfig"])}
         self.deployments[deployment_id] = {
             "id": deployment_id,
             "steps": steps,
             "serviceId": service_id,
+        }
+        instance["latestDeployment"] = {
+            "id": deployment_id,
+            "meta": {"image": image, "serviceManifest": {"deploy": deploy}},
         }
         return deployment_id
 

@@ -1,15 +1,24 @@
 """A fake Neon API v2, following the Neon OpenAPI v2 document and the API reference pages.
 
-Reference: https://neon.tech/api_spec/release/v2.json (as copied in kislerdm/neon-sdk-go
-`openAPIDefinition.json`), neon.com/docs/reference/api/*, recorded bodies in
-neondatabase/neon-api-python `tests/cassettes/test_integration/*.yaml`. What it holds clients to:
+Reference: https://neon.tech/api_spec/release/v2.json as copied in kislerdm/neon-sdk-go
+`openAPIDefinition.json` at commit 0afc13e2 (2025-10-26), neon.com/docs/reference/api/*,
+recorded bodies in neondatabase/neon-api-python `tests/cassettes/test_integration/*.yaml`.
+What it holds clients to:
 - Bearer auth; errors are GeneralError {code, message}; every answer has X-Neon-Ret-Request-Id.
 - Creates answer 201 with `operations` that start scheduling/running and finish only when
   polled through `GET /projects/{id}/operations/{op}`; until then any other change to the
   project answers 423 Locked (docs `reference/api/key-concepts.md`).
-- `POST /projects` validates ProjectCreateRequest (only known keys, pg_version 14-18) and refuses
-  a project over the plan's limit with 422 PROJECTS_LIMIT_EXCEEDED (neonctl issue #255).
-- `GET /projects/{id}/connection_uri` requires `database_name` and `role_name`.
+- `POST /projects` checks ProjectCreateRequest (the schema below: `org_id` pattern
+  `^[a-z0-9-]{1,60}$`, `pg_version` 14..18, `name` 1..256) and refuses a project over the
+  plan's limit with 422 PROJECTS_LIMIT_EXCEEDED (neonctl issue #255).
+- A personal API key must name `org_id`; an organization key implies it ("You may need to
+  specify an org_id parameter depending on your API key type", createProject; the create-project
+  docs page). The refusal's wording is the one quoted in the kit's reading of the spec,
+  "ERROR: org_id is required"; its status and code are not documented (400 here).
+- `DELETE .../roles/{r}` and `.../databases/{d}` answer 200 with the object and operations, or
+  204 with an empty body when it does not exist or was already deleted (spec responses).
+- `GET /projects/{id}/connection_uri` requires `database_name` and `role_name`. URIs carry no
+  query string, as in the recorded create-project response (test_create_project.yaml).
 """
 
 from __future__ import annotations
@@ -19,15 +28,51 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from tests.fakes.server import FakeServer, Reply, Request, ids, json_reply
+from deploykit.testing.fakes.schema import boolean, integer, number, obj, problems, string
+from deploykit.testing.fakes.server import FakeServer, Reply, Request, ids, json_reply
 
 __all__ = ["FakeNeon"]
 
 PREFIX = "/api/v2"
-PROJECT_KEYS = {
-    "name", "region_id", "pg_version", "org_id", "branch", "default_endpoint_settings",
-    "store_passwords", "history_retention_seconds", "settings", "provisioner",
-}  # fmt: skip
+_ENDPOINT_SETTINGS = obj({
+    "autoscaling_limit_min_cu": number(), "autoscaling_limit_max_cu": number(),
+    "suspend_timeout_seconds": integer(minimum=-1, maximum=604800),
+})  # fmt: skip
+PROJECT_CREATE = obj({"project": obj({
+    "name": string(min_length=1, max_length=256),
+    "region_id": string(),
+    "pg_version": integer(minimum=14, maximum=18),
+    "org_id": string(pattern=r"[a-z0-9-]{1,60}"),
+    "branch": obj({"name": string(), "role_name": string(), "database_name": string()}),
+    "default_endpoint_settings": _ENDPOINT_SETTINGS,
+    "store_passwords": boolean(),
+    "history_retention_seconds": integer(minimum=0, maximum=2592000),
+    "settings": obj({}),
+    "provisioner": string(),
+})}, required=("project",))  # fmt: skip
+ROLE_CREATE = obj(
+    {"role": obj({"name": string(min_length=1), "no_login": boolean()}, required=("name",))},
+    required=("role",),
+)  # RoleCreateRequest
+DATABASE_CREATE = obj(
+    {"database": obj({"name": string(min_length=1), "owner_name": string(min_length=1)},
+                     required=("name", "owner_name"))},
+    required=("database",),
+)  # DatabaseCreateRequest  # fmt: skip
+DATABASE_UPDATE = obj(
+    {"database": obj({"name": string(min_length=1), "owner_name": string(min_length=1)})},
+    required=("database",),
+)  # DatabaseUpdateRequest
+PROJECT_UPDATE = obj(
+    {"project": obj({"name": string(min_length=1, max_length=256), "settings": obj({}),
+                     "default_endpoint_settings": _ENDPOINT_SETTINGS})},
+    required=("project",),
+)  # ProjectUpdateRequest (the fields the fake knows)  # fmt: skip
+BRANCH_UPDATE = obj(
+    {"branch": obj({"name": string(min_length=1), "protected": boolean(), "expires_at": string()})},
+    required=("branch",),
+)  # BranchUpdateRequest
+ORG_KEY_ORG = "org-fake-1"  # the organization an organization key belongs to
 REGIONS = {"aws-us-east-2", "aws-us-east-1", "aws-us-west-2", "aws-eu-central-1", "azure-eastus2"}
 UNFINISHED = {"scheduling", "running"}
 
@@ -37,9 +82,12 @@ def error(status: int, message: str, code: str = "") -> Reply:
 
 
 class FakeNeon(FakeServer):
-    def __init__(self, token: str = "neon-test-key", project_limit: int = 10) -> None:
+    def __init__(
+        self, token: str = "neon-test-key", project_limit: int = 10, *, key: str = "personal"
+    ) -> None:
         super().__init__()
         self.token = token
+        self.key = key  # "personal" or "organization"
         self.project_limit = project_limit
         self.projects: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, dict[str, Any]] = {}
@@ -121,13 +169,12 @@ class FakeNeon(FakeServer):
 
     def _create_project(self, request: Request) -> Reply:
         body = request.json()
-        if not isinstance(body, dict) or not isinstance(body.get("project"), dict):
-            return error(400, "request body must have a project object")
+        if found := problems(body, PROJECT_CREATE):
+            return error(400, "; ".join(found))
         spec = body["project"]
-        if extra := sorted(set(spec) - PROJECT_KEYS):
-            return error(400, f"unknown field(s) in project: {', '.join(extra)}")
-        if not 14 <= spec.get("pg_version", 17) <= 18:
-            return error(400, "pg_version must be between 14 and 18")
+        if self.key == "personal" and not spec.get("org_id"):
+            return error(400, "ERROR: org_id is required")
+        org_id = spec.get("org_id") or ORG_KEY_ORG
         if spec.get("region_id", "aws-us-east-2") not in REGIONS:
             return error(400, f"region {spec['region_id']} is not available")
         if len(self.projects) >= self.project_limit:
@@ -147,7 +194,7 @@ class FakeNeon(FakeServer):
             "name": spec.get("name", project_id),
             "region_id": spec.get("region_id", "aws-us-east-2"),
             "pg_version": spec.get("pg_version", 17),
-            "org_id": spec.get("org_id"),
+            "org_id": org_id,
             "store_passwords": True,
             "created_at": "2026-01-01T00:00:00Z",
         }
@@ -181,15 +228,9 @@ class FakeNeon(FakeServer):
         return json_reply(200, {"project": self.projects[project_id]["project"]})
 
     def _update_project(self, request: Request, project_id: str) -> Reply:
-        spec = (request.json() or {}).get("project")
-        if not isinstance(spec, dict) or set(spec) - {
-            "name",
-            "settings",
-            "default_endpoint_settings",
-        }:
-            return error(
-                400, "body must be {project: {name?, settings?, default_endpoint_settings?}}"
-            )
+        if found := problems(request.json(), PROJECT_UPDATE):
+            return error(400, "; ".join(found))
+        spec = request.json()["project"]
         self.projects[project_id]["project"].update(spec)
         return json_reply(200, {"project": self.projects[project_id]["project"], "operations": []})
 
@@ -219,9 +260,9 @@ class FakeNeon(FakeServer):
         branch = self._branch(project_id, branch_id)
         if branch is None:
             return error(404, "branch not found")
-        spec = (request.json() or {}).get("branch")
-        if not isinstance(spec, dict) or set(spec) - {"name", "protected", "expires_at"}:
-            return error(400, "body must be {branch: {name?, protected?, expires_at?}}")
+        if found := problems(request.json(), BRANCH_UPDATE):
+            return error(400, "; ".join(found))
+        spec = request.json()["branch"]
         branch.update(spec)
         return json_reply(200, {"branch": branch, "operations": []})
 
@@ -244,9 +285,9 @@ class FakeNeon(FakeServer):
         roles = self.projects[project_id]["roles"].get(branch_id)
         if roles is None:
             return error(404, "branch not found")
-        spec = (request.json() or {}).get("role")
-        if not isinstance(spec, dict) or not spec.get("name") or set(spec) - {"name", "no_login"}:
-            return error(400, "body must be {role: {name, no_login?}}")
+        if found := problems(request.json(), ROLE_CREATE):
+            return error(400, "; ".join(found))
+        spec = request.json()["role"]
         if len(spec["name"].encode()) > 63:
             return error(400, "role name is longer than 63 bytes")
         if spec["name"] in roles:
@@ -265,7 +306,7 @@ class FakeNeon(FakeServer):
     def _delete_role(self, _: Request, project_id: str, branch_id: str, name: str) -> Reply:
         role = self.projects[project_id]["roles"].get(branch_id, {}).pop(name, None)
         if role is None:
-            return error(404, "role not found")
+            return Reply(204)
         op = self._operation(project_id, branch_id, "apply_config", "running")
         return json_reply(200, {"role": role, "operations": [op]})
 
@@ -273,9 +314,9 @@ class FakeNeon(FakeServer):
         state = self.projects[project_id]
         if branch_id not in state["branches"]:
             return error(404, "branch not found")
-        spec = (request.json() or {}).get("database")
-        if not isinstance(spec, dict) or set(spec) != {"name", "owner_name"}:
-            return error(400, "body must be {database: {name, owner_name}}")
+        if found := problems(request.json(), DATABASE_CREATE):
+            return error(400, "; ".join(found))
+        spec = request.json()["database"]
         if spec["owner_name"] not in state["roles"][branch_id]:
             return error(404, f"role {spec['owner_name']} not found")
         databases = state["databases"][branch_id]
@@ -300,9 +341,9 @@ class FakeNeon(FakeServer):
         database = state["databases"].get(branch_id, {}).get(name)
         if database is None:
             return error(404, "database not found")
-        spec = (request.json() or {}).get("database")
-        if not isinstance(spec, dict) or set(spec) - {"name", "owner_name"}:
-            return error(400, "body must be {database: {name?, owner_name?}}")
+        if found := problems(request.json(), DATABASE_UPDATE):
+            return error(400, "; ".join(found))
+        spec = request.json()["database"]
         if spec.get("owner_name", database["owner_name"]) not in state["roles"][branch_id]:
             return error(404, f"role {spec['owner_name']} not found")
         database.update(spec)
@@ -312,10 +353,10 @@ class FakeNeon(FakeServer):
     def _delete_database(self, _: Request, project_id: str, branch_id: str, name: str) -> Reply:
         database = self.projects[project_id]["databases"].get(branch_id, {}).pop(name, None)
         if database is None:
-            return error(404, "database not found")
+            return Reply(204)
         op = self._operation(project_id, branch_id, "apply_config", "running")
         return json_reply(200, {"database": database, "operations": [op]})
 
 
 def _uri(role: str, password: str, host: str, database: str) -> str:
-    return f"postgresql://{role}:{quote(password)}@{host}/{database}?sslmode=require"
+    return f"postgresql://{role}:{quote(password)}@{host}/{database}"

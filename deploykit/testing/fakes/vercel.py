@@ -30,7 +30,7 @@ import itertools
 import re
 from typing import Any
 
-from tests.fakes.server import FakeServer, Reply, Request, ids, json_reply
+from deploykit.testing.fakes.server import FakeServer, Reply, Request, ids, json_reply
 
 __all__ = ["FakeVercel"]
 
