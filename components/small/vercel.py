@@ -26,7 +26,7 @@ from components.small.dynamic import ApiProvider, changed
 from deploykit.errors import ConfigError
 from deploykit.manifest.model import Manifest
 from deploykit.saas.http import NotFound
-from deploykit.saas.vercel import DEFAULT_URL, VERCEL, Project, VercelClient, sha1
+from deploykit.saas.vercel import VERCEL, Project, VercelClient, sha1
 from deploykit.small.services import frontend_services
 from deploykit.stack.config import SmallConfig, VercelFrontend
 
@@ -197,13 +197,12 @@ class Frontends(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         *,
         root: Path,
-        api_url: str = DEFAULT_URL,
     ) -> None:
         super().__init__("deploykit:small:Frontends", name, {}, opts)
         vercel = settings.vercel
         self.names = frontend_services(manifest, settings)
-        projects = ProjectProvider(api_url)
-        deployments = DeploymentProvider(api_url)
+        projects = ProjectProvider(vercel.apiUrl)
+        deployments = DeploymentProvider(vercel.apiUrl)
         self.projects: dict[str, VercelProject] = {}
         self.deployments: dict[str, VercelDeployment] = {}
         for service in self.names:

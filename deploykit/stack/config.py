@@ -89,6 +89,7 @@ class VercelFrontend(_Config):
 
 class VercelSettings(_Config):
     enabled: bool = True  # false: frontends are not deployed by this stack
+    apiUrl: str = "https://api.vercel.com"
     team: str = ""
     frontends: dict[str, VercelFrontend] = Field(default_factory=dict)
 
