@@ -5,7 +5,13 @@
      ├── ConfigError               stack config, outputs file or CLI options are wrong
      ├── ConnectError              a server (NATS, PostgreSQL) cannot be reached or refuses us
      ├── PlanRefused               a plan would destroy data and was not allowed to
-     └── ProcessError              a local process did not start or did not become ready
+     ├── ProcessError              a local process did not start or did not become ready
+     ├── JetStreamApiError         a NATS server refused a JetStream API request
+     │                             (`deploykit.jetstream.api.ApiError`)
+     ├── ApplyError                some steps of an apply failed; the others were applied
+     │                             (`deploykit.jetstream.apply.ApplyError`)
+     └── SaasApiError              a SaaS API refused a request that retrying cannot fix
+          └── deploykit.saas.http.ApiError: AuthError, QuotaError, NotFound
 
 Exit codes: 0 success; 1 a check or lint found problems (not an exception); 2 everything here.
 The CLI prints `str(error)` and nothing else: no traceback for an error raised on purpose.
@@ -14,15 +20,23 @@ The CLI prints `str(error)` and nothing else: no traceback for an error raised o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deploykit.jetstream.apply import ApplyResult
+    from deploykit.jetstream.plan import Step
 
 __all__ = [
+    "ApplyError",
     "ConfigError",
     "ConnectError",
     "DeploykitError",
+    "JetStreamApiError",
     "ManifestError",
     "PlanRefused",
     "Problem",
     "ProcessError",
+    "SaasApiError",
 ]
 
 
@@ -65,3 +79,30 @@ class PlanRefused(DeploykitError):
 
 class ProcessError(DeploykitError):
     pass
+
+
+class JetStreamApiError(DeploykitError):
+    """The server refused a JetStream API request; `err_code` is the JetStream error code."""
+
+    def __init__(self, subject: str, code: int, err_code: int, description: str) -> None:
+        self.subject = subject
+        self.code = code
+        self.err_code = err_code
+        self.description = description
+        super().__init__(f"{subject}: {description} (error {err_code})")
+
+
+class ApplyError(DeploykitError):
+    """Some steps failed on the server; the others were applied (listed, so nothing is hidden)."""
+
+    def __init__(self, result: ApplyResult, failures: list[tuple[Step, Exception]]) -> None:
+        self.result = result
+        self.failures = failures
+        lines = [f"bus {result.bus}: {len(failures)} step(s) failed, {len(result.done)} applied"]
+        lines += [f"  {s.action} {s.label}: failed: {exc}" for s, exc in failures]
+        lines += [f"  {s.action} {s.label}: done" for s in result.done]
+        super().__init__("\n".join(lines))
+
+
+class SaasApiError(DeploykitError):
+    """A SaaS API (Neon, Railway, Synadia Cloud) answered with an error retrying cannot fix."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,3 +63,36 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield stack
     finally:
         stack.down()
+
+
+CACHES = {"__pycache__", ".pytest_cache", ".hypothesis", ".ruff_cache", ".mypy_cache"}
+
+
+def _untracked() -> set[str] | None:
+    """What git sees in the checkout beyond its files (ignored ones too), caches aside; None
+    outside a git checkout."""
+    try:
+        done = subprocess.run(
+            ["git", "status", "--porcelain", "--ignored=matching", "--untracked-files=normal"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    paths = {line[3:] for line in done.stdout.splitlines() if line[:2] in ("??", "!!")}
+    return {p for p in paths if not CACHES & set(Path(p).parts) and ".egg-info" not in p}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_stays_clean() -> Iterator[None]:
+    """Fails the run when a test leaves a file or folder in the checkout: tests write under
+    their temporary folders only."""
+    before = _untracked()
+    yield
+    after = _untracked()
+    if before is not None and after is not None:
+        left = sorted(after - before)
+        assert not left, f"the tests left these in the checkout: {', '.join(left)}"

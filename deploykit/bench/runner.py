@@ -29,6 +29,7 @@ from deploykit.bench.results import BenchResult, Figure, TargetSummary
 from deploykit.bench.settings import SERVICE_NAME, BenchSettings, Mode, Names, Target
 from deploykit.bench.stats import latency, split, throughput, unpack
 from deploykit.errors import ConfigError, ConnectError
+from deploykit.jetstream.publish import publish_settled
 
 __all__ = ["Progress", "run_bench"]
 
@@ -222,7 +223,9 @@ class Runner:
                 f"that is half of what the smoke stream {self.names.stream} keeps"
             )
         payload = bytes(size)
-        for _ in range(count):
+        if count:  # the first waits until the stream answers (just created, cluster settling)
+            await publish_settled(js, subject, payload)
+        for _ in range(count - 1):
             await js.publish_async(subject, payload)
         await asyncio.wait_for(js.publish_async_completed(), 120)
         info = await js.add_consumer(
@@ -243,8 +246,11 @@ class Runner:
         assert self.admin is not None
         js = self.admin.jetstream(timeout=10, publish_async_max_pending=SEED_WINDOW)
         payload = bytes(self.settings.size)
-        for key in keys:
-            await js.publish_async(f"$KV.{self.names.bucket}.{key}", payload)
+        subjects = [f"$KV.{self.names.bucket}.{key}" for key in keys]
+        if subjects:  # the first waits until the bucket's stream answers
+            await publish_settled(js, subjects[0], payload)
+        for subject in subjects[1:]:
+            await js.publish_async(subject, payload)
         await asyncio.wait_for(js.publish_async_completed(), 120)
 
     async def _purge(self, subject: str, stream: str | None = None) -> None:

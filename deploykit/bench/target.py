@@ -1,9 +1,8 @@
 """From stack outputs to what bench connects with: the smoke user of the core bus, a database.
 
-The outputs come from a file (`deploykit dev up` writes `.deploykit/outputs.json`) or from
-`pulumi stack output --json --show-secrets`. They hold no permissions and do not say which
-bus is the core one, so when several smoke users are listed, the one whose account holds
-the smoke stream is it (`$JS.API.STREAM.NAMES`, which every smoke user may ask).
+The outputs come from the target the CLI chose (`deploykit.stack.target`). They hold no
+permissions and do not say which bus is the core one, so when several smoke users are listed,
+the one whose account holds the smoke stream is it (`$JS.API.STREAM.NAMES`, which every smoke user may ask).
 """
 
 from __future__ import annotations
@@ -11,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,53 +22,9 @@ from deploykit.bench.results import TargetSummary
 from deploykit.bench.settings import Target
 from deploykit.errors import ConfigError, ConnectError
 from deploykit.manifest import naming
-from deploykit.stack.outputs import NatsCredential, StackOutputs, load_outputs, parse_outputs
+from deploykit.stack.outputs import NatsCredential, StackOutputs
 
-__all__ = ["bench_target", "read_outputs", "stack_outputs"]
-
-
-def read_outputs(outputs: Path | None, stack: str | None) -> StackOutputs:
-    if outputs is not None and stack is not None:
-        raise ConfigError("give --outputs FILE or --stack NAME, not both")
-    if stack is not None:
-        return stack_outputs(stack)
-    return load_outputs(outputs or Path(".deploykit") / "outputs.json")
-
-
-def stack_outputs(stack: str) -> StackOutputs:
-    """`pulumi stack output --json --show-secrets` of a stack, parsed (and never printed)."""
-    pulumi = shutil.which("pulumi") or _home_pulumi()
-    if pulumi is None:
-        raise ConfigError(
-            f"--stack {stack} needs the Pulumi CLI, and it is not installed here "
-            "(https://www.pulumi.com/docs/iac/download-install/). Where it is, run "
-            f"`pulumi stack output --stack {stack} --json --show-secrets > outputs.json` "
-            "and pass --outputs outputs.json (the file holds secrets: keep it 0600)."
-        )
-    try:
-        done = subprocess.run(
-            [pulumi, "stack", "output", "--stack", stack, "--json", "--show-secrets"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ConfigError(f"pulumi stack output --stack {stack}: {exc}") from None
-    if done.returncode != 0:
-        raise ConfigError(
-            f"pulumi stack output --stack {stack} failed: {done.stderr.strip() or done.returncode}"
-        )
-    try:
-        data = json.loads(done.stdout)
-    except ValueError:
-        raise ConfigError(f"pulumi stack output --stack {stack}: not JSON") from None
-    return parse_outputs(data, f"stack {stack}")
-
-
-def _home_pulumi() -> str | None:
-    candidate = Path.home() / ".pulumi" / "bin" / "pulumi"
-    return str(candidate) if candidate.exists() else None
+__all__ = ["bench_target"]
 
 
 @contextmanager
@@ -155,11 +108,15 @@ def _core_smoke_user(outputs: StackOutputs, tmp: Path) -> str:
     return asyncio.run(_holder_of_smoke_stream(outputs, smoke, tmp))
 
 
+async def _reported_below(exc: Exception) -> None:
+    """nats-py logs a traceback for every failed attempt; the ConnectError below says it once."""
+
+
 async def _holder_of_smoke_stream(outputs: StackOutputs, users: list[str], tmp: Path) -> str:
     for name in users:
         target = _target(outputs, name, outputs.credential(name), tmp, None, None)
         try:
-            nc = await nats.connect(**target.nats_options(0))
+            nc = await nats.connect(**target.nats_options(0), error_cb=_reported_below)
         except Exception as exc:
             raise ConnectError(
                 f"cannot connect to NATS at "

@@ -1,5 +1,6 @@
 """The `deploykit` command line: one module per command group, registered here.
 
+options.py   pure: the options every command spells the same way (-f, --stack, --outputs)
 validate.py  effectful: `deploykit validate`, and the manifest argument every command shares
 lint.py      effectful: `deploykit lint`
 render.py    effectful: `deploykit render permissions | manifest-docs | asyncapi | diagram`

@@ -16,13 +16,14 @@ from nats.aio.client import Client
 from deploykit.backup.drill import DrillReport, drill
 from deploykit.backup.restore import RestoreReport, load_snapshot, restore_snapshot
 from deploykit.backup.snapshot import snapshot_stream
+from deploykit.cli import options
 from deploykit.errors import ConfigError
 from deploykit.jetstream.api import cluster_size, connect
-from deploykit.manifest.load import DEFAULT_MANIFEST, load_manifest
+from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
 from deploykit.manifest.naming import backup_user, provisioning_user
-from deploykit.smoke.stackoutputs import resolve_outputs
 from deploykit.stack.outputs import StackOutputs
+from deploykit.stack.target import resolve_outputs
 
 __all__ = ["register"]
 
@@ -57,16 +58,7 @@ restored stream matches the snapshot, 1 when it does not, 2 on bad input.
 """
 
 
-def _options() -> dict[str, Any]:
-    return {
-        "stack": typer.Option(None, "--stack", help="A Pulumi stack: its outputs via the CLI."),
-        "outputs": typer.Option(None, "--outputs", help="A stack outputs JSON file."),
-        "file": typer.Option(Path(DEFAULT_MANIFEST), "--file", "-f", help="The manifest."),
-        "as_json": typer.Option(False, "--json", help="Print the result as JSON."),
-    }
-
-
-_O = _options()
+JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 
 backup_app = typer.Typer(
     name="backup",
@@ -126,10 +118,10 @@ def backup_command(
     ctx: typer.Context,
     to: Path = typer.Option(Path("backups"), "--to", help="The folder for the snapshots."),
     stream: list[str] = typer.Option([], "--stream", help="Back up this stream (repeatable)."),
-    stack: str | None = _O["stack"],
-    outputs: Path | None = _O["outputs"],
-    file: Path = _O["file"],
-    as_json: bool = _O["as_json"],
+    stack: str | None = options.STACK,
+    outputs: Path | None = options.OUTPUTS,
+    file: Path = options.FILE,
+    as_json: bool = JSON,
 ) -> None:
     if ctx.invoked_subcommand is not None:
         return
@@ -167,10 +159,10 @@ def backup_command(
 @backup_app.command("drill", help=DRILL_HELP)
 def drill_command(
     stream: list[str] = typer.Option([], "--stream", help="Drill this stream (repeatable)."),
-    stack: str | None = _O["stack"],
-    outputs: Path | None = _O["outputs"],
-    file: Path = _O["file"],
-    as_json: bool = _O["as_json"],
+    stack: str | None = options.STACK,
+    outputs: Path | None = options.OUTPUTS,
+    file: Path = options.FILE,
+    as_json: bool = JSON,
 ) -> None:
     manifest, found = _target(stack, outputs, file)
     names = _streams(manifest, stream)
@@ -210,10 +202,10 @@ def restore_command(
     allow_destroy: bool = typer.Option(
         False, "--allow-destroy", help="Delete an existing stream named --into first."
     ),
-    stack: str | None = _O["stack"],
-    outputs: Path | None = _O["outputs"],
-    file: Path = _O["file"],
-    as_json: bool = _O["as_json"],
+    stack: str | None = options.STACK,
+    outputs: Path | None = options.OUTPUTS,
+    file: Path = options.FILE,
+    as_json: bool = JSON,
 ) -> None:
     manifest, found = _target(stack, outputs, file)
     snap, _, _ = load_snapshot(snapshot)

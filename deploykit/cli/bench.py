@@ -13,12 +13,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from deploykit.bench import BenchResult, BenchSettings, Mode
+from deploykit.cli import options
 from deploykit.errors import ConfigError
 from deploykit.manifest.units import parse_duration, parse_size
+from deploykit.stack.target import resolve_outputs
 
 __all__ = ["register"]
 
-HELP = """Measure how much a deployed target takes (NATS core, services, JetStream, KV, the database) from its stack outputs, as the smoke user of the core bus, on the smoke stream and bucket only: subjects and keys are named after the run and removed when it ends; the database modes use a table of their own, created and dropped by the run.
+HELP = f"""Measure how much a deployed target takes (NATS core, services, JetStream, KV, the database) from its stack outputs, as the smoke user of the core bus, on the smoke stream and bucket only: subjects and keys are named after the run and removed when it ends; the database modes use a table of their own, created and dropped by the run.
 
 \b
 Modes (--mode, repeatable or comma-separated; all by default):
@@ -40,6 +42,9 @@ Modes (--mode, repeatable or comma-separated; all by default):
   db-select     1 primary-key select per transaction
 
 Each mode runs --clients worker processes (default: the number of cores) and adds their results up as `nats bench` does. A phase ends after --msgs operations or --duration seconds, whichever comes first.
+
+The manifest (-f) only says where the Pulumi project is, for --stack.
+{options.TARGET_HELP}
 
 Exit 0 when every count adds up (sent = received, no errors), 1 when one does not, 2 on bad input or an unreachable target.
 """
@@ -87,8 +92,8 @@ def _modes(values: list[str]) -> tuple[Mode, ...]:
     return tuple(dict.fromkeys(chosen))
 
 
-def _settings(**options: object) -> BenchSettings:
-    given = {k: v for k, v in options.items() if v is not None}
+def _settings(**values: object) -> BenchSettings:
+    given = {k: v for k, v in values.items() if v is not None}
     try:
         return BenchSettings(**given)  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -112,12 +117,9 @@ def _parsed(option: str, value: str | None, parse: Callable[[object], float]) ->
 def register(app: typer.Typer) -> None:
     @app.command("bench", help=HELP)
     def bench(
-        outputs: Path | None = typer.Option(
-            None, "--outputs", help="Stack outputs JSON (default: .deploykit/outputs.json)."
-        ),
-        stack: str | None = typer.Option(
-            None, "--stack", help="Read the outputs of this Pulumi stack (needs the Pulumi CLI)."
-        ),
+        file: Path = options.FILE,
+        stack: str | None = options.STACK,
+        outputs: Path | None = options.OUTPUTS,
         mode: list[str] = typer.Option([], "--mode", "-m", help="Modes to run (default: all)."),
         clients: int | None = typer.Option(
             None,
@@ -182,9 +184,9 @@ def register(app: typer.Typer) -> None:
             keys=keys,
         )
         from deploykit.bench.runner import run_bench  # the heavy imports, only when bench runs
-        from deploykit.bench.target import bench_target, read_outputs
+        from deploykit.bench.target import bench_target
 
-        stack_outputs = read_outputs(outputs, stack)
+        stack_outputs, _ = resolve_outputs(stack, outputs, file.resolve().parent)
         if stack_outputs.database is None or not stack_outputs.database.urls:
             if mode and any(m.needs_database for m in settings.modes):
                 raise ConfigError("the stack outputs give no database for the db modes")

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import typer
 
+from deploykit.cli import options
 from deploykit.describe.compat import ContractChange, diff_contracts
 from deploykit.errors import ConfigError
-from deploykit.manifest.load import DEFAULT_MANIFEST, load_manifest, parse_manifest
+from deploykit.manifest.load import load_manifest, parse_manifest
 from deploykit.manifest.model import Manifest
 
 __all__ = ["register"]
@@ -40,7 +41,7 @@ def register(app: typer.Typer) -> None:
 @contracts_app.command("diff", help=DIFF_HELP)
 def diff_command(
     rev: str = typer.Argument("HEAD", metavar="[GIT_REV]", help="The earlier version."),
-    file: Path = typer.Option(Path(DEFAULT_MANIFEST), "-f", "--file", help="The manifest to read."),
+    file: Path = options.FILE,
     against: Path | None = typer.Option(
         None, "--against", help="Compare with this manifest file instead of a git revision."
     ),

@@ -10,14 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from deploykit.cli import options
 from deploykit.errors import ConfigError
 from deploykit.local.processes import tail
 from deploykit.local.stack import LocalStack
-from deploykit.manifest.load import DEFAULT_MANIFEST
 
 __all__ = ["register"]
 
-FileOption = typer.Option(Path(DEFAULT_MANIFEST), "--file", "-f", help="The manifest.")
 DirOption = typer.Option(
     Path(".deploykit"), "--dir", help="The state folder (pids, logs, data, outputs.json)."
 )
@@ -40,7 +39,7 @@ def register(app: typer.Typer) -> None:
 
     @dev.command("up")
     def up(
-        file: Path = FileOption,
+        file: Path = options.FILE,
         directory: Path = DirOption,
         nodes: int = typer.Option(
             3, "--nodes", min=1, max=5, help="NATS nodes (1 or 3 are usual)."
@@ -55,7 +54,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Bring the local stack up and wait until every service is ready."""
-        err = Console(stderr=True)
+        err = Console(stderr=True, soft_wrap=True)  # a pipe gets whole lines, not 80 columns
         stack = LocalStack(directory, file, report=lambda line: err.print(line, highlight=False))
         started = time.monotonic()
         outputs = stack.up(
@@ -73,7 +72,7 @@ def register(app: typer.Typer) -> None:
 
     @dev.command("down")
     def down(
-        file: Path = FileOption,
+        file: Path = options.FILE,
         directory: Path = DirOption,
         wipe: bool = typer.Option(False, "--wipe", help="Also delete the data and state."),
     ) -> None:
@@ -87,7 +86,7 @@ def register(app: typer.Typer) -> None:
 
     @dev.command("status")
     def status(
-        file: Path = FileOption,
+        file: Path = options.FILE,
         directory: Path = DirOption,
         as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
     ) -> None:
@@ -133,7 +132,7 @@ def register(app: typer.Typer) -> None:
         service: str | None = typer.Argument(
             None, help="A process name (see `dev status`); all by default."
         ),
-        file: Path = FileOption,
+        file: Path = options.FILE,
         directory: Path = DirOption,
         lines: int = typer.Option(
             40, "--lines", "-n", help="How many lines from the end of each log."

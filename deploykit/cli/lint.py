@@ -9,7 +9,8 @@ from pathlib import Path
 
 import typer
 
-from deploykit.cli.validate import ManifestArg, load_or_report
+from deploykit.cli import options
+from deploykit.cli.validate import load_or_report
 from deploykit.errors import ConfigError
 from deploykit.laws.rules import RULES, TARGET_CLUSTER_SIZE, Finding, Severity, lint
 
@@ -37,7 +38,8 @@ HELP = (
 def register(app: typer.Typer) -> None:
     @app.command("lint", help=HELP)
     def lint_command(
-        file: Path = ManifestArg,
+        argument: Path | None = options.FILE_ARGUMENT,
+        file_option: Path | None = options.FILE_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
         target: Target | None = typer.Option(
             None, "--target", help="The target, for its cluster size."
@@ -47,6 +49,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         size = _cluster_size(target, cluster_size)
+        file = options.manifest(argument, file_option)
         manifest = load_or_report(file, as_json)
         findings = lint(manifest, size)
         errors = sum(f.severity is Severity.ERROR for f in findings)

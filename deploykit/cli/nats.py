@@ -4,33 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
 from typer.core import TyperCommand
 
-from deploykit.errors import ConfigError, DeploykitError
+from deploykit.cli import options
+from deploykit.errors import DeploykitError
 from deploykit.jetstream import ApplyResult, Plan, apply, connect, plan
 from deploykit.jetstream.apply import check_allowed
 from deploykit.jetstream.render import plans_json, print_plan, print_result
-from deploykit.manifest.load import DEFAULT_MANIFEST, load_manifest
+from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
-from deploykit.manifest.naming import inbox_prefix, provisioning_user
-from deploykit.stack.outputs import NatsCredential, load_outputs
+from deploykit.stack.target import BusTarget, bus_targets
 
 __all__ = ["register"]
 
 TARGET_HELP = """
 \b
-A target is either
+A target is one of
   --url URL [--user U --password P | --creds FILE] [--bus B]
       one account, so one bus: --bus is required if the manifest has several
+  --stack NAME
+      a Pulumi stack's outputs, read with the Pulumi CLI
   --outputs FILE
-      a stack outputs JSON: every bus, each with its provisioning-<bus> user
+      a stack outputs JSON file
+  (none of them)
+      the local stack's .deploykit/outputs.json
+With outputs, every bus is reached as its provisioning-<bus> user.
 
 Replicas are capped at the cluster size: --cluster-size, else the outputs' cluster_size, else the number of servers the target advertises.
 """
@@ -62,87 +65,9 @@ class _ErrorsExitOne(TyperCommand):
             raise
 
 
-@dataclass(frozen=True)
-class Target:
-    bus: str
-    url: str
-    credential: NatsCredential | None
-    cluster_size: int | None
-
-
-def _targets(
-    manifest: Manifest,
-    url: str | None,
-    user: str | None,
-    password: str | None,
-    creds: Path | None,
-    outputs: Path | None,
-    buses: list[str],
-    cluster_size: int | None,
-) -> list[Target]:
-    unknown = [b for b in buses if b not in manifest.buses]
-    if unknown:
-        raise ConfigError(
-            f"--bus {unknown[0]}: not a bus of the manifest "
-            f"(declared: {', '.join(sorted(manifest.buses))})"
-        )
-    if (url is None) == (outputs is None):
-        raise ConfigError("give exactly one target: --url (with credentials) or --outputs FILE")
-    if outputs is not None:
-        if user or password or creds:
-            raise ConfigError("--user, --password and --creds go with --url, not --outputs")
-        stack = load_outputs(outputs)
-        size = cluster_size or stack.nats.cluster_size
-        return [
-            Target(b, ",".join(stack.nats.urls), stack.credential(provisioning_user(b)), size)
-            for b in buses or list(manifest.buses)
-        ]
-    assert url is not None
-    if len(manifest.buses) > 1 and not buses:
-        raise ConfigError(
-            "--url connects to one account: name its bus with --bus "
-            f"(one of {', '.join(sorted(manifest.buses))})"
-        )
-    text = None
-    if user or creds:
-        if user and creds:
-            raise ConfigError("give --user/--password or --creds, not both")
-        if creds:
-            try:
-                text = creds.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ConfigError(f"--creds {creds}: cannot read: {exc.strerror}") from None
-            except UnicodeDecodeError:
-                raise ConfigError(f"--creds {creds}: not a .creds document (not text)") from None
-    elif password:
-        raise ConfigError("--password needs --user")
-
-    try:
-        in_url = urlsplit(url.split(",")[0].strip()).username
-    except ValueError:  # not a URL: connecting says so
-        in_url = None
-
-    def credential(bus: str) -> NatsCredential | None:
-        """Replies come to the user's own inbox, the only one its permissions let it read: the
-        named user's (option or URL), or with a .creds document the bus's provisioning user's."""
-        if not (user or text or in_url):
-            return None
-        inbox = inbox_prefix(user or in_url or provisioning_user(bus))
-        return NatsCredential(
-            account="",
-            role="provisioning",
-            user=user,
-            password=password,
-            creds=text,
-            inbox_prefix=inbox,
-        )
-
-    return [Target(b, url, credential(b), cluster_size) for b in buses or list(manifest.buses)]
-
-
 async def _run(
     manifest: Manifest,
-    targets: list[Target],
+    targets: list[BusTarget],
     *,
     prune: bool,
     allow_destroy: bool | None,
@@ -179,14 +104,12 @@ def register(app: typer.Typer) -> None:
     )
     app.add_typer(nats_app)
 
-    file_opt = typer.Option(Path(DEFAULT_MANIFEST), "--file", "-f", help="The manifest.")
     url_opt = typer.Option(None, "--url", help="NATS server URL(s), comma-separated.")
     user_opt = typer.Option(None, "--user", help="NATS user (with --url).")
     password_opt = typer.Option(
         None, "--password", envvar="NATS_PASSWORD", help="NATS password (or $NATS_PASSWORD)."
     )
     creds_opt = typer.Option(None, "--creds", help="A NATS .creds file (with --url).")
-    outputs_opt = typer.Option(None, "--outputs", help="A stack outputs JSON file.")
     bus_opt = typer.Option([], "--bus", help="Only this bus (repeatable); default: every bus.")
     size_opt = typer.Option(None, "--cluster-size", min=1, help="Cap replicas at this size.")
     prune_opt = typer.Option(False, "--prune", help="Delete objects the manifest does not declare.")
@@ -194,12 +117,13 @@ def register(app: typer.Typer) -> None:
 
     @nats_app.command("plan", help=PLAN_HELP, cls=_ErrorsExitOne)
     def plan_cmd(
-        file: Path = file_opt,
+        file: Path = options.FILE,
         url: str | None = url_opt,
         user: str | None = user_opt,
         password: str | None = password_opt,
         creds: Path | None = creds_opt,
-        outputs: Path | None = outputs_opt,
+        stack: str | None = options.STACK,
+        outputs: Path | None = options.OUTPUTS,
         bus: list[str] = bus_opt,
         cluster_size: int | None = size_opt,
         prune: bool = prune_opt,
@@ -207,7 +131,18 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         try:
             manifest = load_manifest(file)
-            targets = _targets(manifest, url, user, password, creds, outputs, bus, cluster_size)
+            targets = bus_targets(
+                manifest,
+                file.resolve().parent,
+                url=url,
+                user=user,
+                password=password,
+                creds=creds,
+                stack=stack,
+                outputs=outputs,
+                buses=bus,
+                cluster_size=cluster_size,
+            )
             plans, _ = asyncio.run(_run(manifest, targets, prune=prune, allow_destroy=None))
         except DeploykitError as exc:
             typer.echo(str(exc), err=True)
@@ -222,12 +157,13 @@ def register(app: typer.Typer) -> None:
 
     @nats_app.command("apply", help=APPLY_HELP)
     def apply_cmd(
-        file: Path = file_opt,
+        file: Path = options.FILE,
         url: str | None = url_opt,
         user: str | None = user_opt,
         password: str | None = password_opt,
         creds: Path | None = creds_opt,
-        outputs: Path | None = outputs_opt,
+        stack: str | None = options.STACK,
+        outputs: Path | None = options.OUTPUTS,
         bus: list[str] = bus_opt,
         cluster_size: int | None = size_opt,
         allow_destroy: bool = typer.Option(
@@ -237,7 +173,18 @@ def register(app: typer.Typer) -> None:
         as_json: bool = json_opt,
     ) -> None:
         manifest = load_manifest(file)
-        targets = _targets(manifest, url, user, password, creds, outputs, bus, cluster_size)
+        targets = bus_targets(
+            manifest,
+            file.resolve().parent,
+            url=url,
+            user=user,
+            password=password,
+            creds=creds,
+            stack=stack,
+            outputs=outputs,
+            buses=bus,
+            cluster_size=cluster_size,
+        )
         plans, results = asyncio.run(
             _run(manifest, targets, prune=prune, allow_destroy=allow_destroy)
         )

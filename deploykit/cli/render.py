@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 import yaml
 
-from deploykit.cli.validate import ManifestArg
+from deploykit.cli import options
 from deploykit.describe.asyncapi import asyncapi_document
 from deploykit.describe.diagram import graph, mermaid, svg
 from deploykit.errors import ConfigError
@@ -16,7 +16,7 @@ from deploykit.laws.authconf import REDACTED, render_accounts_block, render_auth
 from deploykit.laws.permissions import Authorization, User, compile_authorization
 from deploykit.laws.rules import lint
 from deploykit.manifest.fielddocs import markdown
-from deploykit.manifest.load import DEFAULT_MANIFEST, load_manifest
+from deploykit.manifest.load import load_manifest
 from deploykit.stack.outputs import load_outputs
 
 __all__ = ["register", "render_app"]
@@ -39,9 +39,6 @@ shown. `--json` prints the neutral document for hosted NATS (JWT field names pub
 """
 
 
-FileOption = typer.Option(
-    Path(DEFAULT_MANIFEST), "-f", "--file", help="The manifest to read.", show_default=True
-)
 OutOption = typer.Option(None, "-o", "--output", help="Write to FILE instead of standard output.")
 
 ASYNCAPI_HELP = """Write the AsyncAPI 3.0 document of one bus (YAML, or JSON with --json).
@@ -76,13 +73,14 @@ def register(app: typer.Typer) -> None:
 
 @render_app.command("permissions", help=PERMISSIONS_HELP)
 def permissions_command(
-    file: Path = ManifestArg,
+    argument: Path | None = options.FILE_ARGUMENT,
+    file_option: Path | None = options.FILE_OPTION,
     as_json: bool = typer.Option(False, "--json", help="The neutral JSON document."),
     as_nats: bool = typer.Option(False, "--nats", help="The nats-server accounts block."),
 ) -> None:
     if as_json and as_nats:
         raise ConfigError("choose one of --json and --nats")
-    authorization = compile_authorization(load_manifest(file))
+    authorization = compile_authorization(load_manifest(options.manifest(argument, file_option)))
     if as_json:
         typer.echo(json.dumps(render_authorization_json(authorization), indent=2))
     elif as_nats:
@@ -94,7 +92,7 @@ def permissions_command(
 
 @render_app.command("asyncapi", help=ASYNCAPI_HELP)
 def asyncapi_command(
-    file: Path = FileOption,
+    file: Path = options.FILE,
     bus: str | None = typer.Option(None, "--bus", help="The bus (default: the core bus)."),
     outputs: Path | None = typer.Option(
         None, "--outputs", help="A target's outputs file: its NATS URLs become the servers."
@@ -119,7 +117,7 @@ def asyncapi_command(
 
 @render_app.command("diagram", help=DIAGRAM_HELP)
 def diagram_command(
-    file: Path = FileOption,
+    file: Path = options.FILE,
     form: str | None = typer.Option(None, "--format", help="mermaid or svg."),
     output: Path | None = OutOption,
 ) -> None:

@@ -7,12 +7,15 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from deploykit.cli import options
 from deploykit.errors import ConfigError, DeploykitError
-from deploykit.manifest.load import DEFAULT_MANIFEST, load_manifest
+from deploykit.manifest.load import load_manifest
 from deploykit.smoke.checks import CATALOGUE_HELP, catalogue
 from deploykit.smoke.report import (
     Format,
     exit_code,
+    hint,
+    plain,
     summary,
     table,
     to_json,
@@ -22,13 +25,13 @@ from deploykit.smoke.report import (
     unknown,
 )
 from deploykit.smoke.runner import quiet_library_logs, run_smoke, select
-from deploykit.smoke.stackoutputs import resolve_outputs
+from deploykit.stack.target import resolve_outputs
 
 __all__ = ["register"]
 
 HELP = f"""Check a deployment against the manifest, in a few seconds, and say exactly what is wrong.
 
-Reads the stack outputs of a target: --stack NAME (runs `pulumi stack output --json --show-secrets`), --outputs FILE, or by default the local stack's .deploykit/outputs.json. Every check is named, timed and reported as pass, fail or skip with a reason; the checks run concurrently under one --timeout.
+Reads the stack outputs of a target: --stack NAME (runs `pulumi stack output --json --show-secrets`), --outputs FILE, or by default the local stack's .deploykit/outputs.json. Every check is named, timed and reported as pass, fail or skip with a reason; the checks run concurrently under one --timeout. A check whose prerequisite failed (no connection, no JetStream, no service) is not run and names that failure, so a stopped stack shows its root cause once, with a hint.
 
 It writes only deploykit's own assets (stream DEPLOYKIT_SMOKE, KV and object store deploykit_smoke) and removes what it wrote. The manifest's probes are the exception: they go through a service's API on purpose; leave them out with --skip probes.
 
@@ -49,11 +52,9 @@ Formats and exit codes:
 def register(app: typer.Typer) -> None:
     @app.command("smoke", help=HELP)
     def smoke(
-        stack: str | None = typer.Option(
-            None, "--stack", help="A Pulumi stack: read its outputs with the Pulumi CLI."
-        ),
-        outputs: Path | None = typer.Option(None, "--outputs", help="A stack outputs JSON file."),
-        file: Path = typer.Option(Path(DEFAULT_MANIFEST), "--file", "-f", help="The manifest."),
+        stack: str | None = options.STACK,
+        outputs: Path | None = options.OUTPUTS,
+        file: Path = options.FILE,
         as_json: bool = typer.Option(False, "--json", help="Print JSON (same as --format json)."),
         fmt: str = typer.Option(
             "table", "--format", help="table, json, nagios or prometheus.", metavar="FORMAT"
@@ -87,8 +88,14 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(0 if chosen == "prometheus" else 3) from None
         if chosen == "table":
             console = Console()
-            console.print(table(run))
-            console.print(summary(run), highlight=False)
+            if console.is_terminal:
+                console.print(table(run))
+                console.print(summary(run), highlight=False)
+                shown = hint(run)
+                if shown:
+                    console.print(f"hint: {shown}", highlight=False, markup=False)
+            else:  # a pipe or a file: rows at their full length, never wrapped at 80 columns
+                typer.echo(plain(run), nl=False)
         elif chosen == "json":
             typer.echo(to_json(run))
         elif chosen == "nagios":

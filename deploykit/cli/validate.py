@@ -7,16 +7,13 @@ from pathlib import Path
 
 import typer
 
+from deploykit.cli import options
 from deploykit.errors import ManifestError
 from deploykit.manifest.fielddocs import field_list
-from deploykit.manifest.load import DEFAULT_MANIFEST, load_manifest
+from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
 
-__all__ = ["ManifestArg", "load_or_report", "register"]
-
-ManifestArg = typer.Argument(
-    Path(DEFAULT_MANIFEST), help="The manifest to read.", show_default=True, metavar="[FILE]"
-)
+__all__ = ["load_or_report", "register"]
 
 HELP = f"""Load deploykit.yaml and check it: types, units, NATS subjects, cross references.
 
@@ -48,9 +45,11 @@ def load_or_report(file: Path, as_json: bool) -> Manifest:
 def register(app: typer.Typer) -> None:
     @app.command("validate", help=HELP)
     def validate(
-        file: Path = ManifestArg,
+        argument: Path | None = options.FILE_ARGUMENT,
+        file_option: Path | None = options.FILE_OPTION,
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
+        file = options.manifest(argument, file_option)
         manifest = load_or_report(file, as_json)
         counts = {
             "buses": len(manifest.buses),

@@ -5,6 +5,7 @@ immutable.py  pure: which changes the server refuses in place (checked against a
 plan.py       pure: (declared, actual) → Plan of create/update/replace/delete steps
 api.py        effectful: raw JSON JetStream API client, counting its calls (network)
 apply.py      effectful: executes a plan, refusing it whole when it is not allowed (network)
+publish.py    effectful: a publish that waits out "no responders" just after a stream appears
 reconcile.py  effectful: plan/apply one bus over a connection; reconcile every bus
 render.py     pure: a plan as a rich table or JSON
 """

@@ -24,7 +24,8 @@ import nats
 import nats.errors
 from nats.aio.client import Client
 
-from deploykit.errors import ConnectError, DeploykitError
+from deploykit.errors import ConnectError
+from deploykit.errors import JetStreamApiError as ApiError
 from deploykit.stack.outputs import NatsCredential
 
 __all__ = [
@@ -45,17 +46,7 @@ NO_SUITABLE_PEERS = 10005
 TEMPORARILY_UNAVAILABLE = 10008
 _RETRYABLE = frozenset({NO_SUITABLE_PEERS, TEMPORARILY_UNAVAILABLE})
 _BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
-
-
-class ApiError(DeploykitError):
-    """The server refused a JetStream API request; `err_code` is the JetStream error code."""
-
-    def __init__(self, subject: str, code: int, err_code: int, description: str) -> None:
-        self.subject = subject
-        self.code = code
-        self.err_code = err_code
-        self.description = description
-        super().__init__(f"{subject}: {description} (error {err_code})")
+FIRST_READ_WAIT = 0.5  # seconds a read waits for its first answer (see `retried`)
 
 
 @dataclass
@@ -80,13 +71,16 @@ class JetStreamApi:
         """How many create/update/delete requests were sent (retries included)."""
         return count_mutations(self.calls)
 
-    async def request(self, subject: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def request(
+        self, subject: str, body: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> dict[str, Any]:
         """One API request; an API error becomes `ApiError`, a dead server `ConnectError`."""
         payload = json.dumps(body).encode() if body is not None else b""
         verb = _verb(subject)
         self.calls[verb] = self.calls.get(verb, 0) + 1
+        wait = timeout or self.timeout
         try:
-            msg = await self.conn.request(f"{self.prefix}.{subject}", payload, timeout=self.timeout)
+            msg = await self.conn.request(f"{self.prefix}.{subject}", payload, timeout=wait)
         except nats.errors.NoRespondersError:
             raise ConnectError(
                 f"{subject}: no JetStream API answered (is JetStream enabled for this account?)"
@@ -107,10 +101,17 @@ class JetStreamApi:
         return data
 
     async def retried(self, subject: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """`request`, retried on the transient failures of a cluster that is still settling."""
-        for delay in (*_BACKOFF, None):
+        """`request`, retried on the transient failures of a cluster that is still settling.
+
+        A read is asked again sooner: a request that reaches a stream with no leader yet is
+        never answered (it times out), so a read waits 0.5 s, then 1, 2, 4 s, up to `timeout`,
+        and so ends about when the leader is there. A write always waits its full `timeout`:
+        one that timed out may still have been applied."""
+        reading = _verb(subject) not in _MUTATING
+        for attempt, delay in enumerate((*_BACKOFF, None)):
+            wait = min(self.timeout, FIRST_READ_WAIT * 2**attempt) if reading else self.timeout
             try:
-                return await self.request(subject, body)
+                return await self.request(subject, body, wait)
             except (ConnectError, ApiError) as exc:
                 transient = isinstance(exc, ConnectError) or exc.err_code in _RETRYABLE
                 if delay is None or not transient or not self.conn.is_connected:
@@ -119,23 +120,32 @@ class JetStreamApi:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def server_state(self) -> ServerState:
-        """Every stream's config and every durable consumer's config, from the server's JSON."""
-        streams = {cfg["name"]: cfg for cfg in await self._paged("STREAM.LIST", "streams")}
+        """Every stream's config and every durable consumer's config, from the server's JSON.
+
+        Names, then each one's INFO, rather than STREAM.LIST / CONSUMER.LIST: on a cluster a
+        list waits for every stream's (consumer's) leader and, while one has none yet (a
+        restarted cluster elects them after its meta leader), answers only after a 4 s
+        timeout; an INFO is answered as soon as that one object's leader is there.
+        """
+        names = await self._names("STREAM.NAMES", "streams")
+        configs = await asyncio.gather(*(self.stream_info(name) for name in names))
+        streams = {n: c for n, c in zip(names, configs, strict=True) if c is not None}
 
         async def consumers_of(stream: str) -> dict[str, dict[str, Any]]:
-            listed = await self._paged(f"CONSUMER.LIST.{stream}", "consumers")
-            return {c["name"]: c for c in listed if c.get("durable_name")}
+            named = await self._names(f"CONSUMER.NAMES.{stream}", "consumers")
+            found = await asyncio.gather(*(self.consumer_info(stream, n) for n in named))
+            return {c["name"]: c for c in found if c is not None and c.get("durable_name")}
 
         found = await asyncio.gather(*(consumers_of(name) for name in streams))
         return ServerState(streams, dict(zip(streams, found, strict=True)))
 
-    async def _paged(self, subject: str, key: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+    async def _names(self, subject: str, key: str) -> list[str]:
+        names: list[str] = []
         while True:
-            page = await self.retried(subject, {"offset": len(items)})
-            items.extend(entry["config"] for entry in page.get(key) or [])
-            if not page.get(key) or len(items) >= page.get("total", 0):
-                return items
+            page = await self.retried(subject, {"offset": len(names)})
+            names.extend(page.get(key) or [])
+            if not page.get(key) or len(names) >= page.get("total", 0):
+                return names
 
     async def stream_info(self, name: str) -> dict[str, Any] | None:
         try:

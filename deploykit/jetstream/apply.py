@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from deploykit.errors import DeploykitError, PlanRefused
+from deploykit.errors import ApplyError, DeploykitError, PlanRefused
 from deploykit.jetstream.api import JetStreamApi, count_mutations
 from deploykit.jetstream.plan import Plan, Step, update_body
 
@@ -29,18 +29,6 @@ class ApplyResult:
     done: list[Step] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
     mutations: int = 0
-
-
-class ApplyError(DeploykitError):
-    """Some steps failed on the server; the others were applied (listed, so nothing is hidden)."""
-
-    def __init__(self, result: ApplyResult, failures: list[tuple[Step, Exception]]) -> None:
-        self.result = result
-        self.failures = failures
-        lines = [f"bus {result.bus}: {len(failures)} step(s) failed, {len(result.done)} applied"]
-        lines += [f"  {s.action} {s.label}: failed: {exc}" for s, exc in failures]
-        lines += [f"  {s.action} {s.label}: done" for s in result.done]
-        super().__init__("\n".join(lines))
 
 
 def check_allowed(plan: Plan, *, allow_destroy: bool, prune: bool) -> None:

@@ -22,7 +22,14 @@ from deploykit.stack.outputs import (
     StackOutputs,
 )
 
-__all__ = ["ServiceRun", "database_urls", "nats_users", "plan_outputs", "plan_services"]
+__all__ = [
+    "ServiceRun",
+    "database_urls",
+    "idle_services",
+    "nats_users",
+    "plan_outputs",
+    "plan_services",
+]
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,11 @@ def plan_outputs(
         services=services,
         observability=ObservabilityOutputs(nats_monitor_urls=monitor_urls),
     )
+
+
+def idle_services(manifest: Manifest) -> list[str]:
+    """The services the local stack cannot run: the manifest gives them no `run.command`."""
+    return [name for name, service in manifest.services.items() if not service.run.command]
 
 
 def plan_services(manifest: Manifest, outputs: StackOutputs, state: DevState) -> list[ServiceRun]:

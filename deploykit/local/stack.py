@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from deploykit.jetstream import reconcile
 from deploykit.laws.authconf import render_accounts_block
 from deploykit.laws.permissions import compile_authorization
 from deploykit.local.nats import LocalNats, plan_local_cluster
-from deploykit.local.plan import ServiceRun, plan_outputs, plan_services
+from deploykit.local.plan import ServiceRun, idle_services, plan_outputs, plan_services
 from deploykit.local.ports import free_ports, port_in_use
 from deploykit.local.postgres import LocalPostgres
 from deploykit.local.processes import Proc, tail
@@ -53,6 +54,7 @@ class LocalStack:
         self.dir = StateDir(root)
         self.manifest_path = manifest_path
         self.report = report
+        self.timings: dict[str, float] = {}  # seconds per step of the last `up`
 
     # -- up -----------------------------------------------------------------------------------
 
@@ -72,18 +74,35 @@ class LocalStack:
         )
         self.dir.save(state)
 
-        self._step("nats", f"{nodes} node(s)", lambda: self._start_nats(cluster))
         postgres = LocalPostgres(
             self.dir.postgres_dir, state.postgres_port, state.password("pg:postgres")
         )
-        self._step(
-            "postgres",
-            f"port {state.postgres_port}",
-            lambda: self._start_postgres(manifest, state, postgres),
-        )
-        self._step("jetstream", "definitions", lambda: self._apply_jetstream(manifest, outputs))
         runs = plan_services(manifest, outputs, state)
-        self._step("services", ", ".join(r.name for r in runs), lambda: self._start_services(runs))
+        idle = idle_services(manifest)
+        if idle:
+            self.report(
+                f"• not run: {', '.join(idle)} (no run.command in {self.manifest_path.name}: "
+                "nothing to start on this machine)"
+            )
+        first = [r for r in runs if not manifest.services[r.name].database]
+        then = [r for r in runs if manifest.services[r.name].database]
+        self.timings = {}
+        with ThreadPoolExecutor(max_workers=1) as beside:
+            # PostgreSQL does not depend on NATS: it starts (initdb on a first run) while the
+            # cluster elects its meta leader and the JetStream definitions are applied, and the
+            # services that use no database start while it may still be coming up
+            database = beside.submit(
+                self._step,
+                "postgres",
+                f"port {state.postgres_port}",
+                lambda: self._start_postgres(manifest, state, postgres),
+            )
+            self._step("nats", f"{nodes} node(s)", lambda: self._start_nats(cluster))
+            self._step("jetstream", "definitions", lambda: self._apply_jetstream(manifest, outputs))
+            self._step("services", _names(first), lambda: self._start_services(first))
+            database.result()
+        if then:
+            self._step("db users", _names(then), lambda: self._start_services(then))
         self._step(
             "ready",
             "discovery and health",
@@ -95,7 +114,8 @@ class LocalStack:
     def _step(self, name: str, what: str, action: Callable[[], str | None]) -> None:
         started = time.monotonic()
         detail = action()
-        self.report(f"✓ {name:<10} {detail or what} ({time.monotonic() - started:.1f}s)")
+        self.timings[name] = took = time.monotonic() - started
+        self.report(f"✓ {name:<10} {detail or what} ({took:.1f}s)")
 
     def _state(
         self, manifest: Manifest, nodes: int, nats_port: int | None, postgres_port: int | None
@@ -106,7 +126,10 @@ class LocalStack:
                 f"the local stack in {self.dir.root} was made with {previous.nodes} NATS node(s); "
                 f"run `deploykit dev down --wipe` to start afresh with {nodes}"
             )
-        frontends = [n for n, s in manifest.services.items() if s.role is Role.FRONTEND]
+        idle = set(idle_services(manifest))
+        frontends = [
+            n for n, s in manifest.services.items() if s.role is Role.FRONTEND and n not in idle
+        ]
         state = previous or DevState(
             manifest=str(self.manifest_path),
             cluster_name=manifest.system,
@@ -125,7 +148,8 @@ class LocalStack:
             state.postgres_port = postgres_port
         elif not state.postgres_port or self._taken([state.postgres_port], ours):
             state.postgres_port = free_ports(1)[0]
-        for name in frontends:
+        state.frontend_ports = {n: p for n, p in state.frontend_ports.items() if n in frontends}
+        for name in frontends:  # only what runs has a port, and so a URL in the outputs
             if name not in state.frontend_ports or self._taken([state.frontend_ports[name]], ours):
                 state.frontend_ports[name] = free_ports(1)[0]
         return state
@@ -239,17 +263,19 @@ class LocalStack:
                 connections[bus] = await nats.connect(outputs.nats.urls, **cred.connect_options())
             async with httpx.AsyncClient(timeout=1.0) as http:
                 while pending:
-                    for run in runs:
-                        if run.name not in pending:
-                            continue
+                    waiting = [run for run in runs if run.name in pending]
+                    for run in waiting:
                         proc = self._service_proc(run.name)
                         if proc.pid() is None:
                             raise ProcessError(
                                 f"service {run.name} exited before it was ready; last lines of "
                                 f"{proc.log_file}:\n{tail(proc.log_file)}"
                             )
-                        if await _ready(run, manifest, connections, http):
-                            pending.discard(run.name)
+                    # all at once: a round lasts one discovery wait, not one per service
+                    ready = await asyncio.gather(
+                        *(_ready(run, manifest, connections, http) for run in waiting)
+                    )
+                    pending -= {run.name for run, yes in zip(waiting, ready, strict=True) if yes}
                     if pending and time.monotonic() > deadline:
                         names = ", ".join(sorted(pending))
                         logs = "\n".join(
@@ -258,7 +284,7 @@ class LocalStack:
                         )
                         raise ProcessError(f"not ready in time: {names}\n{logs}")
                     if pending:
-                        await asyncio.sleep(0.2)
+                        await asyncio.sleep(0.05)  # between rounds; a round waits on answers
         finally:
             for nc in connections.values():
                 await nc.close()
@@ -332,6 +358,10 @@ async def _ready(
         return response.status_code == 200
     nc = connections[manifest.services[run.name].bus]
     return bool(await discover(nc, "PING", run.name, expect=1, timeout=0.3))
+
+
+def _names(runs: list[ServiceRun]) -> str:
+    return ", ".join(r.name for r in runs) or "none"
 
 
 def _base_env() -> dict[str, str]:

@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from deploykit.errors import DeploykitError
+from deploykit.errors import SaasApiError
 
 __all__ = ["ApiError", "AuthError", "HttpClient", "NotFound", "QuotaError", "Service"]
 
@@ -39,7 +39,7 @@ RETRY_IF_IDEMPOTENT = frozenset({500, 502, 504})
 QUOTA_WORDS = ("quota", "limit exceeded", "limit_exceeded", "limit reached", "exceeds the limit")
 
 
-class ApiError(DeploykitError):
+class ApiError(SaasApiError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status

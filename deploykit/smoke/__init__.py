@@ -16,7 +16,6 @@ calls.py                 effectful: requests that name why they got no answer
 runner.py                effectful: select (--only/--skip), run concurrently under one timeout
 results.py               pure: the run and its results (plain data)
 report.py                pure: a run as table, JSON, JUnit, Nagios or Prometheus; exit codes
-stackoutputs.py          effectful: where the outputs come from: --stack, --outputs, local stack
 
 The checks fetch; the verdicts judge.
 """

@@ -1,7 +1,10 @@
 """The checks of a smoke run, named, in the order they are reported (see `CATALOGUE_HELP`).
 
-Names are `<group>.<what>`. Every check is independent of the others: they share
-connections through the context, never results, so the runner starts them all at once.
+Names are `<group>.<what>`. Checks share connections through the context, never results;
+the runner starts them all at once, and a check waits only for the checks it `needs`: when one
+of those fails, it is not run and reports that failure as its cause (no connection, no
+JetStream, no round trip). `needs_answer` is weaker: it waits, and is not run only when that
+check found nothing answering at all (one unreachable cluster is one failure, not one per user).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from deploykit.jetstream.desired import desired_state
+from deploykit.manifest import naming
 from deploykit.manifest.model import Manifest
 from deploykit.smoke import (
     database_checks,
@@ -66,6 +70,8 @@ GROUPS = (
 class Check:
     name: str
     run: Callable[[Context], Awaitable[Outcome]]
+    needs: tuple[str, ...] = ()
+    needs_answer: tuple[str, ...] = ()
 
     @property
     def group(self) -> str:
@@ -73,33 +79,64 @@ class Check:
 
 
 def catalogue(manifest: Manifest, outputs: StackOutputs) -> list[Check]:
-    """Every check for this manifest and these outputs; each is independent of the others."""
+    """Every check for this manifest and these outputs, with what each depends on."""
+    users = outputs.nats.credentials
+
+    def connected(user: str) -> tuple[str, ...]:
+        return (f"nats.connect.{user}",) if user in users else ()
+
+    core_smoke = naming.smoke_user(manifest.core_bus)
+    anchor = core_smoke if core_smoke in users else next(iter(users), "")
+    reach = connected(anchor)
     checks = [
         *(
-            Check(f"nats.connect.{user}", partial(nats_checks.connect, user=user))
-            for user in outputs.nats.credentials
+            Check(
+                f"nats.connect.{user}",
+                partial(nats_checks.connect, user=user),
+                needs_answer=reach if user != anchor else (),
+            )
+            for user in users
         ),
         *(
-            Check(f"nats.jetstream.{bus}", partial(nats_checks.jetstream, bus=bus))
+            Check(
+                f"nats.jetstream.{bus}",
+                partial(nats_checks.jetstream, bus=bus),
+                needs=connected(naming.smoke_user(bus)),
+            )
             for bus in manifest.buses
         ),
-        Check("nats.cluster", nats_checks.cluster),
-        Check("nats.monitor", nats_checks.monitor),
+        Check("nats.cluster", nats_checks.cluster, needs=connected(naming.SYSTEM_USER)),
+        Check("nats.monitor", nats_checks.monitor, needs_answer=reach),
     ]
     for bus in manifest.buses:
         for obj in desired_state(manifest, bus, outputs.nats.cluster_size).objects:
             run = partial(jetstream_checks.declared, bus=bus, obj=obj)
-            checks.append(Check(f"jetstream.{obj.kind}.{obj.name}", run))
+            checks.append(
+                Check(f"jetstream.{obj.kind}.{obj.name}", run, (f"nats.jetstream.{bus}",))
+            )
+    core_js = (f"nats.jetstream.{manifest.core_bus}",)
     checks += [
-        Check("roundtrip.stream", roundtrip.stream),
-        Check("roundtrip.kv", roundtrip.key_value),
-        Check("roundtrip.object_store", roundtrip.object_store),
+        Check("roundtrip.stream", roundtrip.stream, core_js),
+        Check("roundtrip.kv", roundtrip.key_value, core_js),
+        Check("roundtrip.object_store", roundtrip.object_store, core_js),
     ]
     names = list(dict.fromkeys([*manifest.services, *(s.name for s in outputs.services)]))
-    checks += [Check(f"services.{n}", partial(service_checks.service, name=n)) for n in names]
+    for n in names:
+        spec = manifest.services.get(n)
+        run = partial(service_checks.service, name=n)
+        if spec is not None and spec.role.value == "frontend":
+            # a frontend only forwards requests to NATS: with no NATS there is nothing to check
+            checks.append(Check(f"services.{n}", run, needs_answer=reach))
+        else:
+            needs = connected(naming.smoke_user(spec.bus)) if spec is not None else ()
+            checks.append(Check(f"services.{n}", run, needs))
     checks += [
-        Check(f"laws.frontend.{user}", partial(laws_checks.frontend_cannot_emit, user=user))
-        for user, cred in outputs.nats.credentials.items()
+        Check(
+            f"laws.frontend.{user}",
+            partial(laws_checks.frontend_cannot_emit, user=user),
+            connected(user),
+        )
+        for user, cred in users.items()
         if cred.role == "frontend"
     ]
     checks += [
@@ -111,5 +148,11 @@ def catalogue(manifest: Manifest, outputs: StackOutputs) -> list[Check]:
         Check("observability.prometheus", observability_checks.prometheus),
         Check("observability.grafana", observability_checks.grafana),
     ]
-    checks += [Check(f"probes.{p.name}", partial(probes.probe, spec=p)) for p in manifest.probes]
+    for p in manifest.probes:
+        service = p.request.endpoint.split(".", 1)[0]
+        spec = manifest.services.get(service)
+        needs = (
+            () if spec is None else (*connected(naming.smoke_user(spec.bus)), f"services.{service}")
+        )
+        checks.append(Check(f"probes.{p.name}", partial(probes.probe, spec=p), needs))
     return checks

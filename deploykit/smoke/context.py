@@ -119,9 +119,14 @@ class Context:
                 )
             except nats.errors.NoServersError:
                 cause = errors[-1] if errors else "no server answered"
-                raise CheckFailed(f"cannot connect to {shown}: nothing answers ({cause})") from None
+                raise CheckFailed(
+                    f"cannot connect to {shown}: nothing answers ({cause})", unreachable=True
+                ) from None
             except (TimeoutError, nats.errors.Error, OSError) as exc:
-                raise CheckFailed(_refused(shown, user, exc)) from None
+                raise CheckFailed(
+                    _refused(shown, user, exc),
+                    unreachable=isinstance(exc, TimeoutError | OSError),
+                ) from None
         return NatsSession(user, client, time.monotonic() - started, errors)
 
     @property

@@ -34,7 +34,10 @@ async def _connect(ctx: Context, url: str, label: str) -> psycopg.AsyncConnectio
         )
     except psycopg.Error as exc:
         cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckFailed(f"cannot connect to the {label} database: {cause}") from None
+        silent = any(word in cause.lower() for word in ("connection refused", "timeout expired"))
+        raise CheckFailed(
+            f"cannot connect to the {label} database: {cause}", unreachable=silent
+        ) from None
 
 
 async def connects(ctx: Context, key: str) -> Outcome:

@@ -1,6 +1,8 @@
 """A smoke run in every format, as pure functions of the run, and the exit code of each.
 
     table        rich table, one row per check, then a summary line   exit 0 pass, 1 fail
+                 and a hint; `plain` is the same for a pipe or a file: a row per line,
+                 never wrapped, details indented below
     json         {status, summary, checks: [{name, status, ...}]}     exit 0 pass, 1 fail
     junit        JUnit XML (one testsuite, a testcase per check)      written with --junit FILE
     nagios       one line, as `nats server check`: STATUS name Crit:... OK:... | perfdata
@@ -9,6 +11,11 @@
 
 Bad input (usage or configuration) exits 2 in the table and JSON formats, as every deploykit
 command does. Nagios never gets WARNING (1): a check passes or fails.
+
+Every format says which checks did not run because another failed (their `cause`): the table
+folds them into one row under the failure, JSON gives each check's cause and the run's root
+causes and hint, JUnit marks them skipped with type "blocked", Nagios counts them, Prometheus
+has a gauge per blocked check with its cause.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ __all__ = [
     "NAMESPACE",
     "Format",
     "exit_code",
+    "hint",
+    "plain",
     "summary",
     "table",
     "to_json",
@@ -63,27 +72,104 @@ def summary(run: SmokeRun) -> str:
     )
 
 
+def hint(run: SmokeRun) -> str | None:
+    """One line that says where to start: when nothing answered, or when failures kept other
+    checks from running."""
+    roots = run.roots
+    down = [r for r in roots if r.unreachable]
+    blocked = sum(1 for r in run.results if r.cause)
+    after = f"; {blocked} other check(s) did not run" if blocked else ""
+    if down:
+        what = _and([_server(r.name) for r in down])
+        if run.target == "local":
+            return (
+                f"nothing answers at {what}: the local stack is not running, or part of it "
+                f"stopped; `deploykit dev up` starts what is not running{after}"
+            )
+        return (
+            f"nothing answers at {what}: is it down, or do the outputs give an old address?{after}"
+        )
+    if blocked:
+        return f"start with {_and([r.name for r in roots if run.blocked_by(r.name)])}{after}"
+    return None
+
+
+def _server(check: str) -> str:
+    group, _, rest = check.partition(".")
+    if group == "nats":
+        return "NATS"
+    if group == "database":
+        return f"database {rest}"
+    if group == "services":
+        return rest
+    return check
+
+
+def _and(words: list[str]) -> str:
+    unique = list(dict.fromkeys(words))
+    return unique[0] if len(unique) == 1 else f"{', '.join(unique[:-1])} and {unique[-1]}"
+
+
+def _groups(results: tuple[CheckResult, ...]) -> str:
+    """`3 nats, 12 jetstream`: what a folded row holds, by group."""
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.group] = counts.get(r.group, 0) + 1
+    return ", ".join(f"{n} {g}" for g, n in counts.items())
+
+
+def _rows(run: SmokeRun) -> list[tuple[Status, str, str, str, tuple[str, ...]]]:
+    """(status, check, time, message, details) per row: a failure's blocked checks are
+    folded into one row right under it."""
+    rows = []
+    for r in run.results:
+        if r.cause:
+            continue
+        details = r.details if r.status is Status.FAIL else ()
+        rows.append((r.status, r.name, _duration(r.duration), r.message, details))
+        blocked = run.blocked_by(r.name)
+        if blocked:
+            rows.append(
+                (
+                    Status.SKIP,
+                    f"{len(blocked)} checks",
+                    "",
+                    f"not run because {r.name} failed: {_groups(blocked)}",
+                    (),
+                )
+            )
+    return rows
+
+
 def table(run: SmokeRun) -> Table:
     """One row per check; a failure's details follow its message, one per line."""
+    rows = _rows(run)
     grid = Table(box=None, pad_edge=False, show_edge=False)
     grid.add_column("", no_wrap=True)
-    grid.add_column(
-        "check", no_wrap=True, min_width=max((len(r.name) for r in run.results), default=5)
-    )
+    grid.add_column("check", no_wrap=True, min_width=max((len(r[1]) for r in rows), default=5))
     grid.add_column("time", no_wrap=True, justify="right")
     grid.add_column("result", ratio=1, overflow="fold")
-    for r in run.results:
-        text = Text(r.message)
-        if r.status is Status.FAIL:
-            for detail in r.details:
-                text.append(f"\n  {detail}", style="dim")
-        grid.add_row(
-            Text(r.status.value.upper(), style=_STYLE[r.status]),
-            r.name,
-            _duration(r.duration),
-            text,
-        )
+    for status, name, took, message, details in rows:
+        text = Text(message)
+        for detail in details:
+            text.append(f"\n  {detail}", style="dim")
+        grid.add_row(Text(status.value.upper(), style=_STYLE[status]), name, took, text)
     return grid
+
+
+def plain(run: SmokeRun) -> str:
+    """The table for a pipe or a file: a row per line at its full length (no wrapping at 80
+    columns), details indented below, then the summary and the hint."""
+    rows = _rows(run)
+    width = max((len(r[1]) for r in rows), default=5)
+    timing = max((len(r[2]) for r in rows), default=0)
+    out = []
+    for status, name, took, message, details in rows:
+        out.append(f"{status.value.upper():<4}  {name:<{width}}  {took:>{timing}}  {message}")
+        out += [f"{'':<{width + timing + 8}}{d}" for d in details]
+    out.append(summary(run))
+    shown = hint(run)
+    return "\n".join([*out, f"hint: {shown}"] if shown else out) + "\n"
 
 
 def _check_json(r: CheckResult) -> dict[str, Any]:
@@ -95,6 +181,8 @@ def _check_json(r: CheckResult) -> dict[str, Any]:
         "message": r.message,
         "details": list(r.details),
         "metrics": {m.name: m.value for m in r.metrics},
+        "cause": r.cause or None,
+        "unreachable": r.unreachable,
     }
 
 
@@ -110,6 +198,8 @@ def to_json(run: SmokeRun) -> str:
             "latency_sum_seconds": round(run.latency_sum, 6),
             "timeout_seconds": run.timeout,
             "summary": {s.value: run.count(s) for s in Status},
+            "root_causes": [r.name for r in run.roots],
+            "hint": hint(run),
             "checks": [_check_json(r) for r in run.results],
         },
         indent=2,
@@ -132,7 +222,13 @@ def to_junit(run: SmokeRun) -> str:
         {"name": SUITE, **counts, "timestamp": run.started.strftime("%Y-%m-%dT%H:%M:%S")},
     )
     properties = ET.SubElement(suite, "properties")
-    for name, value in (("system", run.system), ("target", run.target), ("source", run.source)):
+    shown = hint(run)
+    for name, value in (
+        ("system", run.system),
+        ("target", run.target),
+        ("source", run.source),
+        *((("hint", shown),) if shown else ()),
+    ):
         ET.SubElement(properties, "property", {"name": name, "value": value})
     for r in run.results:
         case = ET.SubElement(
@@ -143,6 +239,8 @@ def to_junit(run: SmokeRun) -> str:
         if r.status is Status.FAIL:
             failure = ET.SubElement(case, "failure", {"message": r.message, "type": "fail"})
             failure.text = "\n".join((r.message, *r.details))
+        elif r.cause:
+            ET.SubElement(case, "skipped", {"message": r.message, "type": "blocked"})
         elif r.status is Status.SKIP:
             ET.SubElement(case, "skipped", {"message": r.message})
         else:
@@ -168,8 +266,10 @@ def to_nagios(run: SmokeRun) -> str:
     parts += [
         f"Crit:{r.name}: {_nagios_text(r.message)}" for r in run.results if r.status is Status.FAIL
     ]
+    blocked = sum(1 for r in run.results if r.cause)
+    why = f" ({blocked} not run because of a failure)" if blocked else ""
     parts.append(
-        f"OK:{run.count(Status.PASS)} passed, {run.count(Status.SKIP)} skipped "
+        f"OK:{run.count(Status.PASS)} passed, {run.count(Status.SKIP)} skipped{why} "
         f"of {len(run.results)} checks"
     )
     perf = [
@@ -179,7 +279,9 @@ def to_nagios(run: SmokeRun) -> str:
         _perf("skipped", run.count(Status.SKIP)),
     ]
     perf += [_perf(r.name, r.duration, "s") for r in run.results if r.status is not Status.SKIP]
-    return f"{status} {' '.join(parts)} | {' '.join(perf)}"
+    line = f"{status} {' '.join(parts)} | {' '.join(perf)}"
+    shown = hint(run)
+    return f"{line}\nHint: {_nagios_text(shown)}" if shown else line  # long output: line 2
 
 
 def _label(value: str) -> str:
@@ -216,6 +318,13 @@ def to_prometheus(run: SmokeRun) -> str:
         "Time each check took",
         [({"item": r.name}, r.duration) for r in run.results],
     )
+    blocked = [({"item": r.name, "cause": r.cause}, 1.0) for r in run.results if r.cause]
+    if blocked:
+        lines += _family(
+            f"{NAMESPACE}_check_blocked",
+            "A check that did not run because the check named by cause failed",
+            blocked,
+        )
     metrics: dict[str, list[tuple[dict[str, str], float]]] = {}
     for r in run.results:
         for m in r.metrics:

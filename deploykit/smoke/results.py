@@ -3,6 +3,10 @@
 Plain frozen data, so that every report format is a pure function of a `SmokeRun` and can be
 tested on its exact output. A check either returns an `Outcome` or raises `CheckFailed`; the
 runner adds the name and the time it took.
+
+Checks depend on each other (no connection, no JetStream, no round trip): a check whose
+prerequisite failed is not run, and its result is a skip whose `cause` names the root failure.
+A failure that is `unreachable` found nothing answering at all (a server down, a wrong URL).
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ __all__ = [
     "Outcome",
     "SmokeRun",
     "Status",
+    "blocked",
     "failed",
     "passed",
     "skipped",
+    "unreachable",
 ]
 
 
@@ -48,6 +54,8 @@ class Outcome:
     message: str
     details: tuple[str, ...] = ()
     metrics: tuple[Metric, ...] = ()
+    cause: str = ""
+    unreachable: bool = False
 
 
 def passed(message: str, details: tuple[str, ...] = (), *metrics: Metric) -> Outcome:
@@ -62,13 +70,26 @@ def skipped(reason: str) -> Outcome:
     return Outcome(Status.SKIP, reason)
 
 
+def blocked(root: str) -> Outcome:
+    """Not run: a check it depends on failed, `root` being the failure at the bottom of it."""
+    return Outcome(Status.SKIP, f"not run: {root} failed", cause=root)
+
+
+def unreachable(message: str) -> Outcome:
+    """Failed because nothing answered at all."""
+    return Outcome(Status.FAIL, message, unreachable=True)
+
+
 class CheckFailed(Exception):
     """Raised inside a check to fail it with a message that names the cause."""
 
-    def __init__(self, message: str, details: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, message: str, details: tuple[str, ...] = (), *, unreachable: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.unreachable = unreachable
 
 
 @dataclass(frozen=True)
@@ -79,6 +100,8 @@ class CheckResult:
     duration: float
     details: tuple[str, ...] = ()
     metrics: tuple[Metric, ...] = ()
+    cause: str = ""
+    unreachable: bool = False
 
     @property
     def group(self) -> str:
@@ -108,3 +131,12 @@ class SmokeRun:
 
     def count(self, status: Status) -> int:
         return sum(1 for r in self.results if r.status is status)
+
+    @property
+    def roots(self) -> tuple[CheckResult, ...]:
+        """The failures; every skip with a cause names one of them."""
+        return tuple(r for r in self.results if r.status is Status.FAIL)
+
+    def blocked_by(self, root: str) -> tuple[CheckResult, ...]:
+        """The checks that did not run because `root` failed."""
+        return tuple(r for r in self.results if r.cause == root)

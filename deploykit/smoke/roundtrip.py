@@ -28,6 +28,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import ServiceUnavailableError
 
+from deploykit.jetstream.publish import SETTLE_TIMEOUT, publish_settled
 from deploykit.manifest import naming
 from deploykit.smoke.context import Context, NatsSession
 from deploykit.smoke.results import CheckFailed, Metric, Outcome, passed
@@ -93,7 +94,9 @@ async def stream(ctx: Context) -> Outcome:
     async with _attempt(session) as attempt:
         attempt.undo.append(lambda: js.purge_stream(naming.SMOKE_STREAM, subject=subject))
         attempt.step = f"publish to {subject}"
-        ack = await js.publish(subject, payload, stream=naming.SMOKE_STREAM)
+        ack = await publish_settled(
+            js, subject, payload, timeout=ctx.budget(SETTLE_TIMEOUT), stream=naming.SMOKE_STREAM
+        )
         config = ConsumerConfig(
             name=name,
             filter_subject=subject,

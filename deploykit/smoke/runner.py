@@ -1,7 +1,8 @@
 """Run the chosen checks concurrently under one overall timeout, and time each one.
 
-Every check starts at once (they share connections, not results). The run ends when all are
-done or the timeout is reached; a check still running then fails with "did not finish",
+Every check starts at once (they share connections, not results), except that a check first
+waits for the checks it needs: if one of those failed, it is not run and names the root failure
+as its cause. The run ends when all are done or the timeout is reached; a check still running then fails with "did not finish",
 after a short grace so its cleanup can run. A check's exception becomes its failure message;
 nothing escapes as a traceback. Every known secret is scrubbed from every message.
 """
@@ -24,7 +25,14 @@ from deploykit.errors import ConfigError, DeploykitError
 from deploykit.manifest.model import Manifest
 from deploykit.smoke.checks import GROUPS, Check, catalogue
 from deploykit.smoke.context import Context
-from deploykit.smoke.results import CheckFailed, CheckResult, Outcome, SmokeRun, Status
+from deploykit.smoke.results import (
+    CheckFailed,
+    CheckResult,
+    Outcome,
+    SmokeRun,
+    Status,
+    blocked,
+)
 from deploykit.stack.outputs import StackOutputs
 
 __all__ = [
@@ -99,6 +107,8 @@ def _result(
         took,
         tuple(_scrub(d, secret_values) for d in outcome.details),
         outcome.metrics,
+        outcome.cause,
+        outcome.unreachable,
     )
 
 
@@ -115,12 +125,33 @@ async def _timed(check: Check, ctx: Context) -> tuple[Outcome, float]:
     try:
         outcome = await check.run(ctx)
     except CheckFailed as exc:
-        outcome = Outcome(Status.FAIL, exc.message, exc.details)
+        outcome = Outcome(Status.FAIL, exc.message, exc.details, unreachable=exc.unreachable)
     except _EXPECTED as exc:
         outcome = Outcome(Status.FAIL, _describe(exc))
     except Exception as exc:  # a bug in a check must not hide the other results
         outcome = Outcome(Status.FAIL, f"unexpected error: {type(exc).__name__}: {exc}")
     return outcome, time.monotonic() - started
+
+
+async def _root_failure(
+    check: Check, tasks: dict[str, asyncio.Task[tuple[Outcome, float]]]
+) -> str | None:
+    """The failure that keeps `check` from running, if any: a needed check that failed (or
+    was itself kept from running), or a check it `needs_answer` from that found nothing
+    answering. Needs outside the chosen checks do not count."""
+    for name, strict in [
+        *((n, True) for n in check.needs),
+        *((n, False) for n in check.needs_answer),
+    ]:
+        task = tasks.get(name)
+        if task is None:
+            continue
+        outcome, _ = await asyncio.shield(task)
+        if outcome.cause:
+            return outcome.cause
+        if outcome.status is Status.FAIL and (strict or outcome.unreachable):
+            return name
+    return None
 
 
 async def run_checks(
@@ -135,12 +166,17 @@ async def run_checks(
     ctx = Context(manifest, outputs, timeout, secrets.token_hex(6))
     secret_values = ctx.secrets()
     turns = asyncio.Semaphore(concurrency or len(checks) or 1)
+    by_name: dict[str, asyncio.Task[tuple[Outcome, float]]] = {}
 
     async def in_turn(check: Check) -> tuple[Outcome, float]:
+        root = await _root_failure(check, by_name)  # before taking a turn: no deadlock
+        if root:
+            return blocked(root), 0.0
         async with turns:
             return await _timed(check, ctx)
 
     tasks = [asyncio.create_task(in_turn(c)) for c in checks]
+    by_name.update((c.name, t) for c, t in zip(checks, tasks, strict=True))
     try:
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)

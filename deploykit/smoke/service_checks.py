@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from deploykit.manifest import naming
 from deploykit.smoke.context import Context
-from deploykit.smoke.results import CheckFailed, Outcome, failed, passed, skipped
+from deploykit.smoke.results import CheckFailed, Outcome, failed, passed, skipped, unreachable
 from deploykit.smoke.serverjson import ServiceInfo
 from deploykit.smoke.verdicts import judge_service, millis
 from deploykit.stack.discovery import discover
@@ -65,7 +65,10 @@ async def _frontend(ctx: Context, declared: ServiceOutput) -> Outcome:
     try:
         response = await ctx.http.get(url, timeout=ctx.budget(3.0))
     except httpx.HTTPError as exc:
-        return failed(f"frontend {declared.name}: {url}: {type(exc).__name__} {exc}".strip())
+        message = f"frontend {declared.name}: {url}: {type(exc).__name__} {exc}".strip()
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return unreachable(message)
+        return failed(message)
     took = response.elapsed.total_seconds()
     if response.status_code != 200:
         return failed(f"frontend {declared.name}: {url} answered HTTP {response.status_code}")

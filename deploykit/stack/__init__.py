@@ -2,5 +2,6 @@
 
 outputs.py    pure: the one outputs shape every target exports (pydantic), read and written 0600
 config.py     pure: the tier settings of `stacks/Pulumi.<stack>.yaml`, validated
+target.py     effectful: choose a target: --stack (the Pulumi CLI), --outputs, the local stack, --url
 discovery.py  effectful: NATS Service discovery ($SRV.PING/INFO/STATS), who answers on a target
 """

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +25,9 @@ from deploykit.stack.outputs import StackOutputs, load_outputs
 from deploykit.testing.polling import wait_until
 
 pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOYKIT = str(Path(sys.executable).parent / "deploykit")
 
 
 def outputs_of(stack: LocalStack) -> StackOutputs:
@@ -178,3 +185,122 @@ def test_down_leaves_no_process_behind_and_keeps_data(dev_stack: LocalStack) -> 
         assert conn.execute(
             "select count(*) from accounts where email = 'grace@example.com'"
         ).fetchone() == (1,)
+
+
+def test_up_says_which_services_do_not_run_and_prints_urls_only_for_what_runs(
+    tmp_path: Path,
+) -> None:
+    """Services without `run.command` are named as not running; no URL for them (it would lead
+    nowhere). One NATS node: what is under test is what up says, not the cluster."""
+    manifest = tmp_path / "deploykit.yaml"
+    manifest.write_text(
+        "\n".join(
+            line
+            for line in (ROOT / "deploykit.yaml").read_text().splitlines()
+            if not line.strip().startswith("command:")
+        )
+    )
+    done = subprocess.run(
+        [DEPLOYKIT, "dev", "up", "--nodes", "1", "-f", str(manifest), "--dir", str(tmp_path / "s")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    try:
+        assert done.returncode == 0, done.stderr
+        said = " ".join(done.stderr.split())
+        assert (
+            "• not run: gateway, accounts, welcome, projector (no run.command in deploykit.yaml: "
+            "nothing to start on this machine)"
+        ) in said
+        assert "0 started, 0 kept" in said
+        assert "http://" not in said, said
+        outputs = load_outputs(tmp_path / "s" / "outputs.json")
+        assert [s.url for s in outputs.services if s.role == "frontend"] == [None]
+    finally:
+        subprocess.run(
+            [DEPLOYKIT, "dev", "down", "-f", str(manifest), "--dir", str(tmp_path / "s")],
+            capture_output=True,
+            timeout=120,
+        )
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def _address(hex_address: str) -> str:
+    """An address of /proc/net/{tcp,udp}[6]: 32-bit words in host (little-endian) order."""
+    raw = bytes.fromhex(hex_address)
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words))
+
+
+def bound_sockets(pid: int) -> list[tuple[str, str, int]]:
+    """(protocol, address, port) of every TCP socket `pid` listens on and every UDP socket it
+    has bound, read from /proc (what `ss -lntup` shows)."""
+    inodes = _socket_inodes(pid)
+    found = []
+    for proto in ("tcp", "tcp6", "udp", "udp6"):
+        table = Path(f"/proc/net/{proto}")
+        if not table.exists():
+            continue
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if inode not in inodes or (proto.startswith("tcp") and state != "0A"):  # LISTEN
+                continue
+            address, port = local.split(":")
+            found.append((proto, _address(address), int(port, 16)))
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (a PostgreSQL server's backends, say)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        ppid = int(text.rsplit(")", 1)[1].split()[1])
+        parents.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += parents.get(current, [])
+    return found
+
+
+def is_loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+PROCESSES = [
+    "nats-1", "nats-2", "nats-3", "postgres", "accounts", "welcome", "projector", "gateway",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", PROCESSES)
+def test_a_running_local_stack_listens_on_loopback_only(dev_stack: LocalStack, name: str) -> None:
+    """Everything the local stack starts listens on loopback, nowhere else."""
+    proc = next(p for n, _, p, _ in dev_stack.processes() if n == name)
+    pid = proc.pid()
+    assert pid, f"{name} does not run"
+    sockets = [s for p in descendants(pid) for s in bound_sockets(p)]
+    if name.startswith("nats") or name in ("postgres", "gateway"):
+        assert sockets, f"{name}: no listening socket found: the test would prove nothing"
+    beyond = [s for s in sockets if not is_loopback(s[1])]
+    assert beyond == [], f"{name} listens beyond loopback: {beyond}"

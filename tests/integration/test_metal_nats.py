@@ -13,6 +13,7 @@ from pathlib import Path
 import nats
 import pytest
 
+from deploykit.jetstream.publish import publish_settled
 from deploykit.local.nats import LocalNats, find_nats_server
 from deploykit.local.ports import free_ports
 from deploykit.metal.nats import NatsPorts, apply_config_script, health_gate_script, nats_nodes
@@ -99,7 +100,9 @@ async def _replicated_stream(cluster: LocalNats, ca_file: Path) -> tuple[int, in
             ignoring=(nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError),
             poll=0.5,
         )
-        ack = await js.publish("events.created", b"{}")
+        # the stream's leader and its subjects' interest may not have reached the server this
+        # client talks to yet ("no responders"): publish_settled waits that out, within bounds
+        ack = await publish_settled(js, "events.created", b"{}", timeout=30)
         return info.config.num_replicas or 0, ack.seq
     finally:
         await nc.close()

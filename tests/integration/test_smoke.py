@@ -206,8 +206,10 @@ def test_a_stopped_rpc_service(dev_stack: LocalStack) -> None:
     assert failed["services.accounts"] == (
         "rpc service accounts: 0 of 1 instance(s) in NATS Service discovery"
     )
-    assert failed["probes.create-account"] == "nobody answers accounts.rpc.create (no responders)"
-    assert set(failed) == {"services.accounts", "probes.create-account"}
+    assert set(failed) == {"services.accounts"}
+    probe = result(run, "probes.create-account")  # it would get "no responders": not run
+    assert (probe.status, probe.cause) == (Status.SKIP, "services.accounts")
+    assert probe.message == "not run: services.accounts failed"
 
 
 def test_a_stream_changed_out_of_band(dev_stack: LocalStack) -> None:
@@ -263,9 +265,11 @@ def test_wrong_credentials(dev_stack: LocalStack, tmp_path: Path) -> None:
         f"cannot connect to {', '.join(data['nats']['urls'])} as smoke-core: authorization "
         "violation (the server refuses this user's credentials)"
     )
-    # everything that needs the core bus's smoke user fails with the same cause, nothing else
-    assert {m for m in failed.values()} == {failed["nats.connect.smoke-core"]}
-    assert "services.accounts" in failed and "nats.connect.gateway" not in failed
+    # it fails once; what needs the core bus's smoke user does not run, naming it, nothing else
+    assert set(failed) == {"nats.connect.smoke-core"}
+    blocked = {r.name for r in run.results if r.cause == "nats.connect.smoke-core"}
+    assert {"services.accounts", "nats.jetstream.core", "roundtrip.stream"} <= blocked
+    assert result(run, "nats.connect.gateway").status is Status.PASS  # refused is not unreachable
     assert run.duration < 3
     assert "not-the-password" not in json.dumps([r.message for r in run.results])
 
@@ -309,9 +313,12 @@ def test_a_nats_url_where_nothing_listens_fails_fast(dev_stack: LocalStack) -> N
     run = smoke(nowhere, timeout=5)
     assert run.duration < 2
     cause = f"cannot connect to nats://127.0.0.1:{port}: nothing answers"
-    connects = [r for r in run.results if r.name.startswith("nats.connect.")]
-    assert connects and all(r.message.startswith(cause) for r in connects)
-    assert "Connect call failed" in connects[0].message
+    root = result(run, "nats.connect.smoke-core")
+    assert root.status is Status.FAIL and root.unreachable
+    assert root.message.startswith(cause) and "Connect call failed" in root.message
+    assert failures(run) == {"nats.connect.smoke-core": root.message}  # once, not once per user
+    connects = [r for r in run.results if r.name.startswith("nats.connect.") and r is not root]
+    assert connects and all(r.cause == "nats.connect.smoke-core" for r in connects)
     assert result(run, "database.accounts").status is Status.PASS
 
 

@@ -60,7 +60,7 @@ def outputs(tmp_path: Path) -> Path:
         (["--user", "gateway"], "--user gateway is a frontend user: bench runs as a smoke user"),
         (["--user", "nobody"], "the stack outputs have no NATS user 'nobody'"),
         (["-m", "db-insert"], "the stack outputs give no database for the db modes"),
-        (["--stack", "small"], "give --outputs FILE or --stack NAME, not both"),
+        (["--stack", "small"], "give --stack NAME or --outputs FILE, not both"),
         (["-m", "kv-put"], "cannot connect to NATS at nats://127.0.0.1:1 as smoke-core: "),
     ],
 )
@@ -93,5 +93,5 @@ def test_stack_without_the_pulumi_cli_says_what_to_do_instead(tmp_path: Path) ->
     }
     result = run("--stack", "small", env=env)
     assert result.returncode == 2
-    assert result.stderr.startswith("--stack small needs the Pulumi CLI, and it is not installed")
+    assert result.stderr.startswith("--stack small: the Pulumi CLI is not installed")
     assert "pulumi stack output --stack small --json --show-secrets > outputs.json" in result.stderr

@@ -51,7 +51,8 @@ def run(
 
 def without_pulumi(tmp_path: Path) -> dict[str, str]:
     """PATH with only the Python of this venv, HOME where no ~/.pulumi exists."""
-    return {**os.environ, "PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}
+    env = {k: v for k, v in os.environ.items() if k != "XDG_CACHE_HOME"}
+    return {**env, "PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}
 
 
 def test_stack_without_the_pulumi_cli_says_so(tmp_path: Path) -> None:
@@ -59,7 +60,8 @@ def test_stack_without_the_pulumi_cli_says_so(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.startswith(
-        "--stack small: the Pulumi CLI is not installed (`pulumi` is not on PATH)"
+        "--stack small: the Pulumi CLI is not installed (`pulumi` is not on PATH, nor in "
+        "~/.pulumi/bin or ~/.cache/deploykit/pulumi)"
     )
     assert "--outputs FILE" in result.stderr
 
@@ -166,3 +168,55 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     both = run("--stack", "a", "--outputs", "b.json", "--file", MANIFEST, cwd=tmp_path)
     assert both.returncode == 2
     assert both.stderr == "give --stack NAME or --outputs FILE, not both\n"
+
+
+def stopped_local_stack(folder: Path) -> None:
+    """The outputs of a local stack of the reference system whose processes all stopped: every
+    port it names is free, so nothing answers (a refused connection, at once)."""
+    from deploykit.local.plan import plan_outputs
+    from deploykit.local.ports import free_ports
+    from deploykit.local.state import DevState
+    from deploykit.manifest.load import load_manifest
+
+    ports = free_ports(11)
+    state = DevState(
+        manifest="deploykit.yaml",
+        cluster_name="acme",
+        nodes=3,
+        nats_ports=ports[:9],
+        postgres_port=ports[9],
+        frontend_ports={"gateway": ports[10]},
+    )
+    urls = [f"nats://127.0.0.1:{ports[i]}" for i in (0, 3, 6)]
+    monitors = [f"http://127.0.0.1:{ports[i]}" for i in (1, 4, 7)]
+    outputs = plan_outputs(load_manifest(MANIFEST), state, urls, monitors)
+    (folder / ".deploykit").mkdir()
+    (folder / ".deploykit" / "outputs.json").write_text(outputs.model_dump_json())
+
+
+def test_a_stopped_stack_gives_its_root_causes_once_and_a_hint(tmp_path: Path) -> None:
+    stopped_local_stack(tmp_path)
+    piped = run("--file", MANIFEST, cwd=tmp_path)
+    assert piped.returncode == 1, piped.stderr
+    shown = piped.stdout.splitlines()
+    assert len(shown) < 10, piped.stdout
+    assert [line.split()[1] for line in shown if line.startswith("FAIL")] == [
+        "nats.connect.smoke-core",
+        "database.accounts",
+    ]
+    assert any(
+        line.startswith("SKIP  31 checks ")
+        and "not run because nats.connect.smoke-core failed" in line
+        for line in shown
+    ), piped.stdout
+    assert shown[-1].startswith("hint: nothing answers at NATS and database accounts: ")
+    assert "`deploykit dev up` starts what is not running" in shown[-1]
+
+    report = json.loads(run("--file", MANIFEST, "--json", cwd=tmp_path).stdout)
+    assert report["root_causes"] == ["nats.connect.smoke-core", "database.accounts"]
+    blocked = [c["name"] for c in report["checks"] if c["cause"] == "nats.connect.smoke-core"]
+    assert len(blocked) == 31 and "roundtrip.stream" in blocked and "services.gateway" in blocked
+    nagios = run("--file", MANIFEST, "--format", "nagios", cwd=tmp_path)
+    assert nagios.returncode == 2
+    assert "(31 not run because of a failure)" in nagios.stdout.splitlines()[0]
+    assert nagios.stdout.splitlines()[1].startswith("Hint: nothing answers at NATS")

@@ -12,6 +12,8 @@ from rich.console import Console
 
 from deploykit.smoke.report import (
     exit_code,
+    hint,
+    plain,
     summary,
     table,
     to_json,
@@ -83,6 +85,8 @@ def test_json() -> None:
         "latency_sum_seconds": 0.2625,
         "timeout_seconds": 10.0,
         "summary": {"pass": 1, "fail": 1, "skip": 1},
+        "root_causes": ["jetstream.stream.ACCOUNTS"],
+        "hint": None,
         "checks": [
             {
                 "name": "nats.connect.gateway",
@@ -92,6 +96,8 @@ def test_json() -> None:
                 "message": "connected in 2.0 ms",
                 "details": [],
                 "metrics": {"rtt_seconds": 0.0004},
+                "cause": None,
+                "unreachable": False,
             },
             {
                 "name": "jetstream.stream.ACCOUNTS",
@@ -101,6 +107,8 @@ def test_json() -> None:
                 "message": "stream ACCOUNTS differs | from the declaration",
                 "details": ["max_age: declared 365d, actual 1d"],
                 "metrics": {"messages": 12},
+                "cause": None,
+                "unreachable": False,
             },
             {
                 "name": "observability.grafana",
@@ -110,6 +118,8 @@ def test_json() -> None:
                 "message": "the outputs name no Grafana URL",
                 "details": [],
                 "metrics": {},
+                "cause": None,
+                "unreachable": False,
             },
         ],
     }
@@ -205,3 +215,110 @@ def test_what_monitoring_formats_print_when_the_run_cannot_happen(
     fmt: str, expected: str | None
 ) -> None:
     assert unknown(fmt, ".deploykit/outputs.json: file not found") == expected  # type: ignore[arg-type]
+
+
+# a stopped stack: NATS and the database do not answer; what needs NATS did not run
+ROOT_CAUSE = "cannot connect to nats://127.0.0.1:4222: nothing answers"
+STOPPED = run_of(
+    CheckResult("nats.connect.smoke-core", Status.FAIL, ROOT_CAUSE, 0.1, unreachable=True),
+    *(
+        CheckResult(name, Status.SKIP, "not run: nats.connect.smoke-core failed", 0.0, cause=cause)
+        for name, cause in (
+            ("nats.connect.gateway", "nats.connect.smoke-core"),
+            ("jetstream.stream.ACCOUNTS", "nats.connect.smoke-core"),
+            ("roundtrip.stream", "nats.connect.smoke-core"),
+        )
+    ),
+    CheckResult(
+        "database.accounts", Status.FAIL, "cannot connect: refused", 0.002, unreachable=True
+    ),
+    RESULTS[2],
+)
+STOPPED_HINT = (
+    "nothing answers at NATS and database accounts: the local stack is not running, or part of "
+    "it stopped; `deploykit dev up` starts what is not running; 3 other check(s) did not run"
+)
+
+
+def test_a_root_failure_is_shown_once_with_what_it_kept_from_running() -> None:
+    assert plain(STOPPED) == (
+        f"FAIL  nats.connect.smoke-core  100.0 ms  {ROOT_CAUSE}\n"
+        "SKIP  3 checks                           not run because nats.connect.smoke-core "
+        "failed: 1 nats, 1 jetstream, 1 roundtrip\n"
+        "FAIL  database.accounts          2.0 ms  cannot connect: refused\n"
+        "SKIP  observability.grafana      0.0 ms  the outputs name no Grafana URL\n"
+        f"{summary(STOPPED)}\n"
+        f"hint: {STOPPED_HINT}\n"
+    )
+    console = Console(file=io.StringIO(), width=200, color_system=None, record=True)
+    console.print(table(STOPPED))
+    rows = console.export_text().splitlines()
+    assert len(rows) == 5 and rows[2].split()[:3] == ["SKIP", "3", "checks"]
+
+
+def test_plain_keeps_long_messages_on_their_row_and_details_below() -> None:
+    long = CheckResult("nats.monitor", Status.FAIL, "x" * 300, 0.5, details=("one", "two"))
+    text = plain(run_of(long))
+    assert text.splitlines()[:3] == [
+        f"FAIL  nats.monitor  500.0 ms  {'x' * 300}",
+        "                            one",
+        "                            two",
+    ]
+
+
+def test_the_hint_says_where_to_start() -> None:
+    assert hint(STOPPED) == STOPPED_HINT
+    assert hint(PASSED) is None
+    assert hint(FAILED) is None  # one failure that kept nothing from running speaks for itself
+    metal = SmokeRun("acme", "metal", "pulumi stack metal", STARTED, 1.0, 10.0, STOPPED.results)
+    assert hint(metal) == (
+        "nothing answers at NATS and database accounts: is it down, or do the outputs give an "
+        "old address?; 3 other check(s) did not run"
+    )
+    refused = CheckResult("services.accounts", Status.FAIL, "0 of 1 instance(s)", 0.1)
+    probe = CheckResult(
+        "probes.create-account", Status.SKIP, "not run", 0.0, cause="services.accounts"
+    )
+    assert (
+        hint(run_of(refused, probe)) == "start with services.accounts; 1 other check(s) did not run"
+    )
+
+
+def test_every_format_carries_the_cause() -> None:
+    data = json.loads(to_json(STOPPED))
+    assert data["root_causes"] == ["nats.connect.smoke-core", "database.accounts"]
+    assert data["hint"] == STOPPED_HINT
+    causes = {c["name"]: c["cause"] for c in data["checks"]}
+    assert causes["roundtrip.stream"] == "nats.connect.smoke-core"
+    assert causes["database.accounts"] is None
+    assert [c["unreachable"] for c in data["checks"] if c["status"] == "fail"] == [True, True]
+
+    junit = ET.fromstring(to_junit(STOPPED).split("\n", 1)[1])
+    blocked = junit.findall(".//testcase[@name='roundtrip.stream']/skipped")
+    assert [(b.get("type"), b.get("message")) for b in blocked] == [
+        ("blocked", "not run: nats.connect.smoke-core failed")
+    ]
+    hint_property = junit.find(".//property[@name='hint']")
+    assert hint_property is not None and hint_property.get("value") == STOPPED_HINT
+
+    first, long_output = to_nagios(STOPPED).split("\n")
+    assert first.startswith(
+        f"CRITICAL deploykit_smoke Crit:nats.connect.smoke-core: {ROOT_CAUSE} "
+        "Crit:database.accounts: cannot connect: refused "
+        "OK:0 passed, 4 skipped (3 not run because of a failure) of 6 checks | "
+    )
+    assert long_output == f"Hint: {STOPPED_HINT}"
+
+    prometheus = to_prometheus(STOPPED)
+    assert (
+        'deploykit_smoke_check_blocked{item="roundtrip.stream",cause="nats.connect.smoke-core"} 1\n'
+        in prometheus
+    )
+    assert 'deploykit_smoke_check_blocked{item="database.accounts"' not in prometheus
+    assert "deploykit_smoke_check_blocked" not in to_prometheus(FAILED)
+    assert [exit_code(STOPPED, f) for f in ("table", "json", "nagios", "prometheus")] == [
+        1,
+        1,
+        2,
+        0,
+    ]

@@ -180,3 +180,71 @@ def test_the_runner_times_out_scrubs_secrets_and_turns_errors_into_failures() ->
     assert by_name["a.leak"].details == ("url ********",)
     assert by_name["a.connect"].message == "cannot connect to nats://127.0.0.1:1: nothing answers"
     assert by_name["a.bug"].message == "unexpected error: KeyError: 'missing'"
+
+
+def test_a_check_whose_prerequisite_failed_is_not_run_and_names_the_root() -> None:
+    ran: list[str] = []
+
+    def check(name: str, outcome: Outcome, **needs: tuple[str, ...]) -> Check:
+        async def run(_: Context) -> Outcome:
+            ran.append(name)
+            return outcome
+
+        return Check(name, run, **needs)
+
+    down = Outcome(Status.FAIL, "nothing answers", unreachable=True)
+    refused = Outcome(Status.FAIL, "authorization violation")
+    checks = [
+        check("nats.connect.a", down),
+        check("nats.connect.b", passed("ok"), needs_answer=("nats.connect.a",)),
+        check("nats.jetstream.core", passed("ok"), needs=("nats.connect.a",)),
+        check("roundtrip.stream", passed("ok"), needs=("nats.jetstream.core",)),
+        check("database.x", refused),
+        check("probes.p", passed("ok"), needs=("database.x", "not.chosen")),
+        check("nats.connect.c", refused),
+        check("nats.connect.d", passed("ok"), needs_answer=("nats.connect.c",)),
+        check("laws.c", passed("ok"), needs=("nats.connect.c",)),
+    ]
+    for concurrency in (None, 1):  # one at a time: a waiting check holds no turn
+        ran.clear()
+        results = {
+            r.name: r for r in asyncio.run(run_checks(checks, MANIFEST, outputs(), 5, concurrency))
+        }
+        assert sorted(ran) == ["database.x", "nats.connect.a", "nats.connect.c", "nats.connect.d"]
+        causes = {n: r.cause for n, r in results.items() if r.cause}
+        assert causes == {
+            "nats.connect.b": "nats.connect.a",  # nothing answered: one failure, not one per user
+            "nats.jetstream.core": "nats.connect.a",
+            "roundtrip.stream": "nats.connect.a",  # the root, not the check in between
+            "probes.p": "database.x",
+            "laws.c": "nats.connect.c",
+        }
+        assert results["roundtrip.stream"].status is Status.SKIP
+        assert results["roundtrip.stream"].message == "not run: nats.connect.a failed"
+        assert results["roundtrip.stream"].duration == 0
+        assert results["nats.connect.a"].unreachable and not results["database.x"].unreachable
+        assert results["nats.connect.d"].status is Status.PASS  # c was refused, not unreachable
+
+
+def test_the_catalogue_says_what_each_check_needs() -> None:
+    checks = {c.name: c for c in catalogue(MANIFEST, outputs())}
+    assert (
+        checks["nats.connect.smoke-core"].needs
+        == checks["nats.connect.smoke-core"].needs_answer
+        == ()
+    )
+    assert checks["nats.connect.gateway"].needs_answer == ("nats.connect.smoke-core",)
+    assert checks["nats.jetstream.core"].needs == ("nats.connect.smoke-core",)
+    assert checks["nats.jetstream.analytics"].needs == ()  # no smoke-analytics in these outputs
+    assert checks["nats.cluster"].needs == ("nats.connect.system",)
+    assert checks["nats.monitor"].needs_answer == ("nats.connect.smoke-core",)
+    assert checks["jetstream.stream.ACCOUNTS"].needs == ("nats.jetstream.core",)
+    assert checks["roundtrip.kv"].needs == ("nats.jetstream.core",)
+    assert checks["services.accounts"].needs == ("nats.connect.smoke-core",)
+    assert checks["services.gateway"].needs_answer == ("nats.connect.smoke-core",)
+    assert checks["laws.frontend.gateway"].needs == ("nats.connect.gateway",)
+    assert checks["probes.create-account"].needs == (
+        "nats.connect.smoke-core",
+        "services.accounts",
+    )
+    assert checks["database.accounts"].needs == checks["database.accounts"].needs_answer == ()
