@@ -4,6 +4,8 @@ the response.
 - `POST /accounts` forwards the body to accounts.rpc.create (201 with the account), unless the
   feature flag `signup_enabled` in KV bucket `flags` is "false" (403);
 - `GET /accounts/{id}` asks accounts.rpc.get (200);
+- `GET /invoices/{id}` asks billing.rpc.invoice, on the billing bus of the three-bus example
+  (where the manifest's gateway calls `invoices.get`; elsewhere the server refuses it: 504);
 - `GET /healthz` is 200 while connected to NATS (the frontend's readiness signal).
 
 A service error (`Nats-Service-Error-Code` 400-599) keeps its code; no responder is 503, no
@@ -43,6 +45,7 @@ REQUEST_TIMEOUT = 10.0  # seconds; longer than the accounts service's publish re
 FLAGS_BUCKET = "flags"
 SIGNUP_FLAG = "signup_enabled"
 ACCOUNT = re.compile(r"^/accounts/([^/]+)$")
+INVOICE = re.compile(r"^/invoices/([^/]+)$")
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -173,6 +176,8 @@ class Gateway:
             return await self.create_account(await body(receive))
         if match := ACCOUNT.match(path):
             return await self.get_account(match[1]) if method == "GET" else not_allowed()
+        if match := INVOICE.match(path):
+            return await self.get_invoice(match[1]) if method == "GET" else not_allowed()
         return Response.json({"error": f"no route {path}"}, 404)
 
     async def forward(self, subject: str, payload: bytes, ok: int) -> Response:
@@ -199,6 +204,11 @@ class Gateway:
     async def get_account(self, account: str) -> Response:
         payload = json.dumps({"id": account}).encode()
         return await self.forward("accounts.rpc.get", payload, 200)
+
+    async def get_invoice(self, account: str) -> Response:
+        """On the billing bus: a request that crosses buses (examples/three-buses)."""
+        payload = json.dumps({"account": account}).encode()
+        return await self.forward("billing.rpc.invoice", payload, 200)
 
     async def healthz(self) -> Response:
         await self.connection.get()

@@ -24,7 +24,9 @@ import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from components.small.dynamic import ApiProvider, integral, managed_view
+from components.small.synadia_links import LinksProvider, SynadiaLinks
 from deploykit.errors import ConfigError
+from deploykit.laws.exports import compile_links
 from deploykit.manifest import naming
 from deploykit.manifest.model import Manifest
 from deploykit.saas.http import NotFound
@@ -247,11 +249,13 @@ class Nats(pulumi.ComponentResource):
         self._settings = settings
         self.accounts: dict[str, SynadiaAccount] = {}
         self.users: dict[str, SynadiaUser] = {}
+        self.links: SynadiaLinks | None = None
         if settings.existingCredentials:
             creds = self.read_existing_credentials()
         else:
             document = self.check_settings(authorization)
             self.create_accounts()
+            self.create_links()
             creds = self.create_users(document)
         self.connection = NatsConnection(
             urls=[settings.url],
@@ -264,7 +268,8 @@ class Nats(pulumi.ComponentResource):
     @property
     def resources(self) -> list[pulumi.Resource]:
         """What a step that needs working credentials must wait for."""
-        return [*self.accounts.values(), *self.users.values()]
+        links = [self.links] if self.links else []
+        return [*self.accounts.values(), *self.users.values(), *links]
 
     def check_settings(self, authorization: Mapping[str, Any] | None) -> Authorization:
         if not self._settings.systemId:
@@ -292,6 +297,21 @@ class Nats(pulumi.ComponentResource):
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
+
+    def create_links(self) -> None:
+        """The exports and imports of the cross-bus paths, once every account exists."""
+        compiled = compile_links(self._manifest).items()
+        links = {bus: link for bus, link in compiled if link.exports or link.imports}
+        if not links:
+            return
+        self.links = SynadiaLinks(
+            f"{self._name}-links",
+            LinksProvider(self._settings.apiUrl),
+            accounts={bus: account.id for bus, account in self.accounts.items()},
+            keys={bus: account.public_key for bus, account in self.accounts.items()},
+            links=links,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.accounts.values())),
+        )
 
     def create_users(self, document: Authorization) -> dict[str, pulumi.Output[str]]:
         provider = UserProvider(self._settings.apiUrl)

@@ -19,7 +19,7 @@ import json
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -30,6 +30,7 @@ __all__ = [
     "ContentSum",
     "Record",
     "SnapshotManifest",
+    "Writer",
     "read_records",
     "write_record",
 ]
@@ -42,6 +43,12 @@ CONSUMERS = "consumers.json"
 _HEAD = struct.Struct(">QqHII")  # sequence, time (ns), subject, headers, payload lengths
 
 
+class Writer(Protocol):
+    """Where records go: a binary file, or anything else that takes bytes as one does."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
 @dataclass(frozen=True)
 class Record:
     seq: int
@@ -51,7 +58,7 @@ class Record:
     data: bytes
 
 
-def write_record(out: BinaryIO, record: Record) -> int:
+def write_record(out: Writer, record: Record) -> int:
     """Append one record; returns the bytes written."""
     subject = record.subject.encode()
     headers = json.dumps(record.headers, separators=(",", ":")).encode() if record.headers else b""

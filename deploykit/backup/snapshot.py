@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from nats.aio.client import Client
 
@@ -70,19 +70,19 @@ async def snapshot_stream(
     class _Hashing:
         """Writes records to the file and its hash at once: one pass over the data."""
 
-        def __init__(self, handle: Any) -> None:
+        def __init__(self, handle: BinaryIO) -> None:
             self.handle = handle
 
         def write(self, data: bytes) -> int:
             file_hash.update(data)
-            return int(self.handle.write(data))
+            return self.handle.write(data)
 
     with open(partial / MESSAGES, "wb", buffering=1 << 20) as handle:
         out = _Hashing(handle)
 
         def sink(record: Record) -> None:
             nonlocal shown
-            write_record(out, record)  # type: ignore[arg-type]  # duck-typed binary writer
+            write_record(out, record)
             content.add(record.subject, record.data)
             totals["messages"] += 1
             totals["bytes"] += len(record.data)

@@ -13,6 +13,7 @@ from deploykit.describe.asyncapi import asyncapi_document
 from deploykit.describe.diagram import graph, mermaid, svg
 from deploykit.errors import ConfigError
 from deploykit.laws.authconf import REDACTED, render_accounts_block, render_authorization_json
+from deploykit.laws.exports import Links
 from deploykit.laws.permissions import Authorization, User, compile_authorization
 from deploykit.laws.rules import lint
 from deploykit.manifest.fielddocs import markdown
@@ -32,8 +33,9 @@ render_app = typer.Typer(
 
 PERMISSIONS_HELP = """Show the NATS accounts, users and permissions the manifest compiles to.
 
-One account per bus with JetStream, one user per service, a smoke and a provisioning user per
-bus, and the system account's `system` user. Passwords are generated per deployment and never
+One account per bus with JetStream, with the exports and imports of its cross-bus paths (exactly
+what the manifest's `calls`, `consumes` and `sources` use of another bus), one user per service,
+a smoke, a provisioning and a backup user per bus, and the system account's `system` user. Passwords are generated per deployment and never
 shown. `--json` prints the neutral document for hosted NATS (JWT field names pub/sub/resp);
 `--nats` prints the nats-server `accounts` block with passwords redacted.
 """
@@ -135,9 +137,23 @@ def _text(authorization: Authorization) -> str:
     for account in authorization.accounts:
         jetstream = "JetStream enabled" if account.jetstream else "no JetStream"
         lines.append(f"\naccount {account.name} ({jetstream})")
+        lines += _link_lines(account.links)
         for user in account.users:
             lines += _user_lines(user)
     return "\n".join(lines)
+
+
+def _link_lines(links: Links) -> list[str]:
+    """What the account shares with other buses and takes from them (cross-bus paths)."""
+    lines = []
+    for export in links.exports:
+        stream = ", a stream of replies" if export.response == "stream" else ""
+        to = ", ".join(export.accounts)
+        lines.append(f"  export {export.kind} {export.subject} to {to}{stream}")
+    for imported in links.imports:
+        local = f" as {imported.to}" if imported.to else ""
+        lines.append(f"  import {imported.kind} {imported.subject} from {imported.account}{local}")
+    return lines
 
 
 def _user_lines(user: User) -> list[str]:

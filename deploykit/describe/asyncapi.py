@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pydantic import BaseModel
+
 from deploykit.manifest.model import Consume, ConsumeMode, Manifest, Role
 from deploykit.manifest.subjects import is_subset
 
@@ -179,7 +181,7 @@ class _Builder:
             ),
             None,
         )
-        extra = {"x-deploykit-stream": stream} if stream else {}
+        extra: dict[str, Any] = {"x-deploykit-stream": stream} if stream else {}
         if contract is not None:
             extra["x-deploykit-contract-version"] = contract.version
         return self._channel(
@@ -214,7 +216,7 @@ class _Builder:
 
 
 def _jetstream(m: Manifest, bus: str) -> dict[str, Any]:
-    def dump(item: Any) -> dict[str, Any]:
+    def dump(item: BaseModel) -> dict[str, Any]:
         return item.model_dump(mode="json", exclude={"bus"}, exclude_defaults=True)
 
     return {

@@ -59,6 +59,9 @@ def graph(manifest: Manifest, findings: Sequence[Finding] = ()) -> Graph:
 
     for name, stream in manifest.streams.items():
         add(f"streams.{name}", f"stream {name}", "stream", stream.bus)
+        for source in stream.sources:  # a copy across buses, drawn dotted like a fanout
+            label = f"copy\n{source.filter}" if source.filter else "copy"
+            g.edges.append(Edge(f"streams.{source.stream}", f"streams.{name}", label, "fanout"))
     for name, bucket in manifest.kv.items():
         add(f"kv.{name}", f"kv {name}", "kv", bucket.bus)
     for name, store in manifest.object_stores.items():
@@ -172,7 +175,7 @@ def svg(g: Graph) -> str:
                 y + BAND_PAD + rows[col] * (BOX_H + ROW_GAP),
             )
             rows[col] += 1
-        height = BAND_PAD * 2 + max(max(rows), 1) * (BOX_H + ROW_GAP)
+        height = float(BAND_PAD * 2 + max(max(rows), 1) * (BOX_H + ROW_GAP))
         bands.append((bus, top, height))
         y += height + 20
     width = 60 + 4 * BOX_W + 3 * COL_GAP

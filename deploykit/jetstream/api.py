@@ -89,7 +89,7 @@ class JetStreamApi:
             raise ConnectError(f"{subject}: the JetStream API did not answer in time") from None
         except nats.errors.Error as exc:
             raise ConnectError(f"{subject}: {exc}") from None
-        data = json.loads(msg.data)
+        data: dict[str, Any] = json.loads(msg.data)
         error = data.get("error")
         if error:
             raise ApiError(
@@ -149,7 +149,7 @@ class JetStreamApi:
 
     async def stream_info(self, name: str) -> dict[str, Any] | None:
         try:
-            return (await self.retried(f"STREAM.INFO.{name}"))["config"]
+            return _config(await self.retried(f"STREAM.INFO.{name}"))
         except ApiError as exc:
             if exc.err_code == STREAM_NOT_FOUND:
                 return None
@@ -157,17 +157,17 @@ class JetStreamApi:
 
     async def consumer_info(self, stream: str, name: str) -> dict[str, Any] | None:
         try:
-            return (await self.retried(f"CONSUMER.INFO.{stream}.{name}"))["config"]
+            return _config(await self.retried(f"CONSUMER.INFO.{stream}.{name}"))
         except ApiError as exc:
             if exc.err_code in (STREAM_NOT_FOUND, CONSUMER_NOT_FOUND):
                 return None
             raise
 
     async def create_stream(self, config: dict[str, Any]) -> dict[str, Any]:
-        return (await self.retried(f"STREAM.CREATE.{config['name']}", config))["config"]
+        return _config(await self.retried(f"STREAM.CREATE.{config['name']}", config))
 
     async def update_stream(self, config: dict[str, Any]) -> dict[str, Any]:
-        return (await self.retried(f"STREAM.UPDATE.{config['name']}", config))["config"]
+        return _config(await self.retried(f"STREAM.UPDATE.{config['name']}", config))
 
     async def delete_stream(self, name: str) -> None:
         await self.request(f"STREAM.DELETE.{name}")
@@ -178,7 +178,7 @@ class JetStreamApi:
         """`action` "create" never touches an existing consumer; "update" never creates one."""
         body = {"stream_name": stream, "config": config, "action": action}
         subject = f"CONSUMER.CREATE.{stream}.{config['name']}"
-        return (await self.retried(subject, body))["config"]
+        return _config(await self.retried(subject, body))
 
     async def delete_consumer(self, stream: str, name: str) -> None:
         await self.request(f"CONSUMER.DELETE.{stream}.{name}")
@@ -187,6 +187,12 @@ class JetStreamApi:
 _MUTATING = frozenset(
     {"STREAM.CREATE", "STREAM.UPDATE", "STREAM.DELETE", "CONSUMER.CREATE", "CONSUMER.DELETE"}
 )
+
+
+def _config(reply: dict[str, Any]) -> dict[str, Any]:
+    """The `config` object of a JetStream API reply (stream and consumer replies carry one)."""
+    config: dict[str, Any] = reply["config"]
+    return config
 
 
 def count_mutations(calls: dict[str, int]) -> int:
@@ -240,7 +246,7 @@ async def connect(
                 name="deploykit-jetstream",
                 connect_timeout=5,
                 max_reconnect_attempts=2,  # each server twice, then give up (0 is forever)
-                reconnect_time_wait=0.5,
+                reconnect_time_wait=0.5,  # type: ignore[arg-type]  # nats-py annotates int, but only sleeps on it
                 error_cb=quiet,
                 **options,
             )

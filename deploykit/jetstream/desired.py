@@ -12,10 +12,20 @@ KV (nats.go turns it on; deploykit follows nats.go), and it turns `allow_msg_ttl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from deploykit.manifest.model import Consume, ConsumeMode, KeyValue, Manifest, ObjectStore, Stream
+from deploykit.manifest import naming
+from deploykit.manifest.model import (
+    Consume,
+    ConsumeMode,
+    KeyValue,
+    Manifest,
+    ObjectStore,
+    Source,
+    Stream,
+)
 from deploykit.manifest.naming import SMOKE_BUCKET, SMOKE_OBJECT_STORE, SMOKE_STREAM, SMOKE_SUBJECTS
 
 __all__ = [
@@ -28,6 +38,7 @@ __all__ = [
     "kv_config",
     "object_store_config",
     "smoke_assets",
+    "source_config",
     "stream_config",
 ]
 
@@ -67,8 +78,11 @@ def _window(max_age: float, declared: float = _DEFAULT_DUPLICATE_WINDOW) -> int:
     return _ns(min(declared, max_age) if max_age > 0 else declared)
 
 
-def stream_config(name: str, stream: Stream, replicas: int) -> dict[str, Any]:
-    return {
+def stream_config(
+    name: str, stream: Stream, replicas: int, origins: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """`origins` names the bus of each stream it `sources` (all on other buses)."""
+    config = {
         "name": name,
         "description": stream.description,
         "subjects": list(stream.subjects),
@@ -81,6 +95,24 @@ def stream_config(name: str, stream: Stream, replicas: int) -> dict[str, Any]:
         "max_msg_size": stream.max_msg_size,
         "discard": stream.discard,
         "duplicate_window": _window(stream.max_age, stream.duplicate_window),
+    }
+    if stream.sources:
+        config["sources"] = [
+            source_config(name, stream.bus, source, (origins or {})[source.stream])
+            for source in stream.sources
+        ]
+    return config
+
+
+def source_config(name: str, bus: str, source: Source, origin: str) -> dict[str, Any]:
+    """A source on another bus: its JetStream API and the delivery subject, as imported."""
+    return {
+        "name": source.stream,
+        "filter_subject": source.filter or "",
+        "external": {
+            "api": naming.crossbus_api(origin),
+            "deliver": naming.source_deliver(bus, name),
+        },
     }
 
 
@@ -154,7 +186,9 @@ def smoke_assets(
     return {SMOKE_STREAM: stream}, {SMOKE_BUCKET: kv}, {SMOKE_OBJECT_STORE: obj}
 
 
-def _on_bus(manifest: Manifest, bus: str) -> tuple[dict, dict, dict]:
+def _on_bus(
+    manifest: Manifest, bus: str
+) -> tuple[dict[str, Stream], dict[str, KeyValue], dict[str, ObjectStore]]:
     streams = {n: s for n, s in manifest.streams.items() if s.bus == bus}
     kvs = {n: k for n, k in manifest.kv.items() if k.bus == bus}
     stores = {n: o for n, o in manifest.object_stores.items() if o.bus == bus}
@@ -183,7 +217,8 @@ def desired_state(manifest: Manifest, bus: str, cluster_size: int | None) -> Des
     streams, kvs, stores = _on_bus(manifest, bus)
     objects: list[Desired] = []
     for name, stream in streams.items():
-        config = stream_config(name, stream, replicas(f"stream {name}", stream.replicas))
+        origins = {s.stream: manifest.streams[s.stream].bus for s in stream.sources}
+        config = stream_config(name, stream, replicas(f"stream {name}", stream.replicas), origins)
         objects.append(Desired("stream", name, name, config))
         for service_name, service in manifest.services.items():
             for consume in service.consumes:

@@ -18,7 +18,7 @@ Rule = Callable[[Any, Any], bool]
 
 
 def _any_change(old: Any, new: Any) -> bool:
-    return old != new
+    return bool(old != new)
 
 
 def _turned_off(old: Any, new: Any) -> bool:

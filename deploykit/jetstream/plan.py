@@ -11,7 +11,7 @@ server-set metadata (`_nats.*`) is never looked at because deploykit declares no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from deploykit.jetstream.desired import Desired, DesiredState, Kind
@@ -168,7 +168,20 @@ def _zero(value: Any) -> Any:
 
 
 def _normal(name: str, value: Any) -> Any:
+    if name == "sources" and isinstance(value, list):
+        return sorted(map(_source_key, value))
     return sorted(value) if name in _UNORDERED and isinstance(value, list) else value
+
+
+def _source_key(source: dict[str, Any]) -> tuple[str, str, str, str]:
+    """The fields of a source deploykit declares; the server adds others (start sequence...)."""
+    external = source.get("external") or {}
+    return (
+        source.get("name", ""),
+        source.get("filter_subject", ""),
+        external.get("api", ""),
+        external.get("deliver", ""),
+    )
 
 
 def diff_config(kind: Kind, declared: dict[str, Any], actual: dict[str, Any]) -> list[Change]:
@@ -210,10 +223,9 @@ def _display(stream: str) -> str:
 
 
 def _step_for(obj: Desired, actual: dict[str, Any] | None, parent_replaced: bool) -> Step | None:
-    base = {"kind": obj.kind, "name": obj.name, "stream": obj.stream, "consumer": obj.consumer}
+    create = Step("create", obj.kind, obj.name, obj.stream, obj.consumer, config=obj.config)
     if actual is None or parent_replaced:
-        note = "its stream is replaced" if actual is not None else ""
-        return Step("create", config=obj.config, note=note, **base)
+        return replace(create, note="its stream is replaced" if actual is not None else "")
     changes = tuple(diff_config(obj.kind, obj.config, actual))
     if not changes:
         return None
@@ -221,8 +233,8 @@ def _step_for(obj: Desired, actual: dict[str, Any] | None, parent_replaced: bool
     if refused:
         what = "its delivery state" if obj.kind == "consumer" else "every message in it"
         note = f"{'; '.join(dict.fromkeys(refused))}: replacing destroys {what}"
-        return Step("replace", config=obj.config, actual=actual, changes=changes, note=note, **base)
-    return Step("update", config=obj.config, actual=actual, changes=changes, **base)
+        return replace(create, action="replace", actual=actual, changes=changes, note=note)
+    return replace(create, action="update", actual=actual, changes=changes)
 
 
 def compute_plan(

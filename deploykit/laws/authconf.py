@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from deploykit.errors import ConfigError
+from deploykit.laws.exports import Export, Import
 from deploykit.laws.permissions import Authorization, Permissions
 
 __all__ = [
@@ -52,6 +53,10 @@ def render_accounts_block(
             }
             for user in account.users
         ]
+        if account.links.exports:
+            entry["exports"] = [_server_export(e) for e in account.links.exports]
+        if account.links.imports:
+            entry["imports"] = [_server_import(i) for i in account.links.imports]
         block[account.name] = entry
     return block
 
@@ -65,6 +70,8 @@ def render_authorization_json(authorization: Authorization) -> dict[str, Any]:
             {
                 "name": account.name,
                 "jetstream": account.jetstream,
+                "exports": [_jwt_export(e) for e in account.links.exports],
+                "imports": [_jwt_import(i) for i in account.links.imports],
                 "users": [
                     {
                         "name": user.name,
@@ -100,4 +107,43 @@ def _jwt_permissions(permissions: Permissions) -> dict[str, Any]:
         "pub": _closed(permissions.publish_allow, permissions.publish_deny),
         "sub": _closed(permissions.subscribe_allow, permissions.subscribe_deny),
         "resp": {"max": 1, "ttl": 0} if permissions.allow_responses else None,
+    }
+
+
+def _server_export(export: Export) -> dict[str, Any]:
+    rendered: dict[str, Any] = {export.kind: export.subject, "accounts": list(export.accounts)}
+    if export.kind == "service" and export.response != "singleton":
+        rendered["response_type"] = export.response
+    return rendered
+
+
+def _server_import(imported: Import) -> dict[str, Any]:
+    rendered: dict[str, Any] = {
+        imported.kind: {"account": imported.account, "subject": imported.subject}
+    }
+    if imported.to:
+        rendered["to"] = imported.to
+    return rendered
+
+
+def _jwt_export(export: Export) -> dict[str, Any]:
+    """An account JWT's export (`type`, `subject`, `response_type`), and the accounts allowed
+    to import it (a JWT expresses those as activation tokens)."""
+    rendered: dict[str, Any] = {
+        "type": export.kind,
+        "subject": export.subject,
+        "accounts": list(export.accounts),
+    }
+    if export.kind == "service":
+        rendered["response_type"] = export.response.capitalize()
+    return rendered
+
+
+def _jwt_import(imported: Import) -> dict[str, Any]:
+    """An account JWT's import: `local_subject` is the name it has in the importing account."""
+    return {
+        "type": imported.kind,
+        "account": imported.account,
+        "subject": imported.subject,
+        "local_subject": imported.to or imported.subject,
     }

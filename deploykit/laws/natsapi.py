@@ -24,6 +24,7 @@ from __future__ import annotations
 
 __all__ = [
     "ACCOUNT_INSPECT",
+    "API",
     "JETSTREAM_ADMIN",
     "JETSTREAM_DATA",
     "MICRO_QUEUE_GROUP",
@@ -108,11 +109,12 @@ def service_responder(name: str) -> tuple[str, ...]:
     )
 
 
-def pull(stream: str, consumer: str) -> tuple[str, ...]:
-    """Bind to, fetch from and acknowledge one existing pull consumer."""
+def pull(stream: str, consumer: str, api: str = API) -> tuple[str, ...]:
+    """Bind to, fetch from and acknowledge one existing pull consumer; `api` is the JetStream
+    API prefix it is reached under (another bus's, imported, for a consumer across buses)."""
     return (
-        f"{API}.CONSUMER.INFO.{stream}.{consumer}",
-        f"{API}.CONSUMER.MSG.NEXT.{stream}.{consumer}",
+        f"{api}.CONSUMER.INFO.{stream}.{consumer}",
+        f"{api}.CONSUMER.MSG.NEXT.{stream}.{consumer}",
         f"$JS.ACK.{stream}.{consumer}.>",
     )
 

@@ -1,6 +1,7 @@
 """Compile the manifest into NATS authorization: accounts, users and their permissions.
 
-One account per bus (JetStream enabled) and the system account; per bus one user per service
+One account per bus (JetStream enabled) and the system account, each bus with the exports and
+imports its cross-bus paths need (`exports.py`); per bus one user per service
 and deploykit's own `smoke-<bus>`, `provisioning-<bus>` and `backup-<bus>` users (see `naming.py`). What a
 service may do comes from `laws.granted`, so a capability the lint refuses is never granted.
 Every user reads replies on its own inbox prefix only; a shared `_INBOX.>` would let any user
@@ -17,7 +18,8 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from deploykit.laws import natsapi
-from deploykit.laws.rules import Capability, callable_endpoints, granted
+from deploykit.laws.exports import Links, compile_links
+from deploykit.laws.rules import Capability, callable_endpoints, granted, refused_paths
 from deploykit.manifest import naming
 from deploykit.manifest.model import Access, ConsumeMode, Manifest, Role
 
@@ -67,6 +69,7 @@ class Account(_Frozen):
     name: str
     jetstream: bool
     users: tuple[User, ...]
+    links: Links = Links()
 
 
 class Authorization(_Frozen):
@@ -83,10 +86,12 @@ class Authorization(_Frozen):
 
 
 def compile_authorization(manifest: Manifest) -> Authorization:
+    links = compile_links(manifest)
     accounts = [
         Account(
             name=naming.account(bus),
             jetstream=True,
+            links=links[bus],
             users=(
                 *(_service_user(manifest, n) for n, s in manifest.services.items() if s.bus == bus),
                 _smoke_user(manifest, bus),
@@ -140,9 +145,14 @@ def _consumers(manifest: Manifest, name: str) -> tuple[list[str], list[str]]:
     allow: list[str] = []
     deny: list[str] = []
     fanout_streams: list[str] = []
-    for consume in service.consumes:
+    refused = refused_paths(manifest)
+    for index, consume in enumerate(service.consumes):
+        if f"services.{name}.consumes[{index}]" in refused:
+            continue
         if consume.mode is ConsumeMode.QUEUE:
-            allow += natsapi.pull(consume.stream, consume.consumer)
+            bus = manifest.streams[consume.stream].bus
+            api = natsapi.API if bus == service.bus else naming.crossbus_api(bus)
+            allow += natsapi.pull(consume.stream, consume.consumer, api)
         elif consume.stream not in fanout_streams:
             fanout_streams.append(consume.stream)
             allow += natsapi.own_consumers(consume.stream)

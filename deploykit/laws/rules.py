@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
+from deploykit.manifest.crossbus import CrossPath, PathKind, cross_paths
 from deploykit.manifest.model import Access, ConsumeMode, Manifest, Role, Service
 from deploykit.manifest.units import format_duration
 
@@ -36,6 +37,7 @@ __all__ = [
     "denials",
     "granted",
     "lint",
+    "refused_paths",
 ]
 
 TARGET_CLUSTER_SIZE: Mapping[str, int] = MappingProxyType({"local": 3, "small": 3, "metal": 3})
@@ -98,6 +100,7 @@ class Law(StrEnum):
     EVENT_STORE = "the event store is replicated and backed up"
     BOUNDED_STREAMS = "streams are bounded"
     NOISY_APART = "noisy traffic has its own bus"
+    ONE_WAY = "events flow one way between buses"
 
 
 @dataclass(frozen=True)
@@ -283,6 +286,24 @@ RULES: Mapping[str, Rule] = _rules(
         "the core",
         "move the stream to a non-core bus (`bus: analytics`)",
     ),
+    Rule(
+        "DK601",
+        E,
+        Law.NOISY_APART,
+        "A noisy stream lives on its own bus so that its volume cannot starve the core: "
+        "reading it onto the core bus, through a consumer or a copy, brings the volume back",
+        "read it from a service or stream on a non-core bus, or declare a smaller, not noisy "
+        "stream of the events the core needs",
+    ),
+    Rule(
+        "DK602",
+        E,
+        Law.ONE_WAY,
+        "Buses whose events feed each other are one bus in disguise: an event can come back "
+        "to the bus it left, and an outage of either stops the other",
+        "keep one direction between the buses: move the consumer or the copy to the bus the "
+        "events come from, or let a frontend call an endpoint instead",
+    ),
 )
 del E, W
 
@@ -372,6 +393,12 @@ def callable_endpoints(manifest: Manifest, name: str) -> list[str]:
         for call in manifest.services[name].calls
         if Capability.ANSWER in granted(manifest, call.partition(".")[0])
     ]
+
+
+def refused_paths(manifest: Manifest) -> frozenset[str]:
+    """The cross-bus paths (manifest field paths) an error-level rule refuses: they get no
+    export, no import and no permission, so the server refuses them too."""
+    return frozenset(path for rule in _PATH_RULES for _, path, _ in _CHECKS[rule](manifest, None))
 
 
 def lint(manifest: Manifest, cluster_size: int | None = None) -> list[Finding]:
@@ -531,6 +558,47 @@ def _noisy_on_core(manifest: Manifest, _: int | None) -> Iterator[Hit]:
             )
 
 
+def _event_paths(manifest: Manifest) -> list[CrossPath]:
+    return [p for p in cross_paths(manifest) if p.kind is not PathKind.CALL]
+
+
+def _concerns(path: CrossPath) -> str:
+    return f"stream {path.target}" if path.kind is PathKind.SOURCE else f"service {path.user}"
+
+
+def _noisy_into_core(manifest: Manifest, _: int | None) -> Iterator[Hit]:
+    for path in _event_paths(manifest):
+        assert path.stream
+        if path.importer == manifest.core_bus and manifest.streams[path.stream].noisy:
+            yield _concerns(path), path.path, f"{path.describe()}: a noisy stream, on the core bus"
+
+
+def _bus_cycles(manifest: Manifest, _: int | None) -> Iterator[Hit]:
+    """Each path that closes a cycle of buses, in manifest order, once."""
+    feeds: dict[str, set[str]] = {}
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            bus = todo.pop()
+            if bus == goal:
+                return True
+            if bus not in seen:
+                seen.add(bus)
+                todo += feeds.get(bus, ())
+        return False
+
+    for path in _event_paths(manifest):
+        if reaches(path.importer, path.exporter):
+            yield (
+                _concerns(path),
+                path.path,
+                f"{path.describe()}, and events of bus {path.importer!r} already flow to "
+                f"{path.exporter!r}",
+            )
+        feeds.setdefault(path.exporter, set()).add(path.importer)
+
+
 _CHECKS: Mapping[str, Check] = MappingProxyType(
     {
         **{rule: _denied(rule) for rule in (*_FORBIDDEN_RULE.values(), "DK201", "DK202")},
@@ -544,5 +612,8 @@ _CHECKS: Mapping[str, Check] = MappingProxyType(
         "DK402": _core_backup,
         "DK403": _no_limits,
         "DK501": _noisy_on_core,
+        "DK601": _noisy_into_core,
+        "DK602": _bus_cycles,
     }
 )
+_PATH_RULES = ("DK601", "DK602")

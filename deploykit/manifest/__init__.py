@@ -4,6 +4,7 @@ load.py        pure: YAML → model → cross references, every problem located 
 model.py       pure: the pydantic models of the manifest, field rules and field documentation
 fielddocs.py   pure: the field documentation as the manifest reference and `validate --help`
 references.py  pure: rules that relate one part of the manifest to another
+crossbus.py    pure: the paths between buses (calls, consumers, sources), where they are declared
 contracts.py   pure: message contracts (JSON Schema per subject), checked and applied to payloads
 subjects.py    pure: NATS subject and name syntax, matching and overlap, as the server decides
 units.py       pure: durations and sizes as people write them ("30d", "512MiB") and as JetStream takes them

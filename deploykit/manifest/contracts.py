@@ -39,7 +39,10 @@ def payload_errors(schema: dict[str, Any], payload: Any) -> list[str]:
 
 
 def check_contracts(m: Manifest) -> list[Problem]:
-    return [*_schemas(m), *_subjects(m), *_probe_payloads(m)]
+    broken = list(_schemas(m))
+    if broken:  # a payload can only be judged by a schema that is itself valid
+        return [*broken, *_subjects(m)]
+    return [*_subjects(m), *_probe_payloads(m)]
 
 
 def _schemas(m: Manifest) -> Iterator[Problem]:

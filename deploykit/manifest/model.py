@@ -40,6 +40,7 @@ __all__ = [
     "Probe",
     "Role",
     "Service",
+    "Source",
     "Stream",
 ]
 
@@ -87,6 +88,17 @@ class Bus(Strict):
     )
 
 
+class Source(Strict):
+    """A stream of another bus whose events a stream keeps a copy of (a JetStream source)."""
+
+    stream: Name = Field(description="the stream it copies from, on another bus")
+    filter: Subject | None = Field(
+        None,
+        description="only the events on these subjects (within the source stream's subjects)",
+        json_schema_extra=_defaults_to("every event of the stream"),
+    )
+
+
 class Stream(Strict):
     """A JetStream stream: the event store. Streams on one bus never capture the same subject."""
 
@@ -94,9 +106,15 @@ class Stream(Strict):
         description="the bus (NATS account) it lives on",
         json_schema_extra=_defaults_to("the core bus"),
     )
-    subjects: Annotated[list[Subject], Field(min_length=1)] = Field(
+    subjects: list[Subject] = Field(
+        default_factory=list,
         description="the event subjects it stores (wildcards allowed); every emitted subject is "
-        "stored by a stream on its bus"
+        "stored by a stream on its bus; a stream that only copies (`sources`) may have none",
+    )
+    sources: list[Source] = Field(
+        default_factory=list,
+        description="streams of other buses it keeps a copy of, on this bus's storage and "
+        "limits; the kit exports and imports exactly what the copy needs",
     )
     description: str = Field("", description="what the stream holds, for people")
     retention: Literal["limits", "interest", "workqueue"] = Field(
@@ -202,7 +220,11 @@ class Endpoint(Strict):
 class Consume(Strict):
     """How a service reads a stream: through a consumer, as a queue or as a fanout."""
 
-    stream: Name = Field(description="the stream it reads")
+    stream: Name = Field(
+        description="the stream it reads, on its bus or another; across buses it reads through "
+        "a queue consumer on that bus's stream (to fan out, declare a stream on its bus that "
+        "`sources` it)"
+    )
     consumer: Name = Field(description="the consumer's name (one per service and stream)")
     mode: ConsumeMode = Field(
         description="queue: one durable consumer, each event to one instance; fanout: every "
@@ -268,7 +290,8 @@ class Service(Strict):
     )
     calls: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[A-Za-z0-9_-]+$")]] = Field(
         default_factory=list,
-        description="frontend: the `service.endpoint`s it sends requests to",
+        description="frontend: the `service.endpoint`s it sends requests to, on its bus or "
+        "another (the kit exports and imports exactly those endpoints)",
     )
     emits: list[Subject] = Field(
         default_factory=list,

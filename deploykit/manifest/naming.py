@@ -23,6 +23,10 @@ One place decides them, because the permission compiler, the JetStream reconcile
 - Every `rpc` and `worker` instance registers a NATS Service (micro) named like the service
   (rpc: with its endpoints; worker: no endpoints, registered only once warm-up is done), so
   `$SRV.PING.<service>` discovery is the readiness signal; a frontend serves `GET /healthz`.
+- Across buses (accounts), what one bus uses of another is imported under the kit's subjects:
+  the other bus's JetStream API as `deploykit.bus.<bus>.API` (`crossbus_api`), and the events a
+  sourcing stream copies arrive on `deploykit.deliver.<bus>.<stream>` (`source_deliver`).
+  Endpoint subjects cross under their own names.
 - Apps read their settings from the environment, see `service_env`.
 """
 
@@ -43,6 +47,7 @@ __all__ = [
     "SYSTEM_USER",
     "account",
     "backup_user",
+    "crossbus_api",
     "deploykit_users",
     "fanout_consumer_name",
     "inbox_prefix",
@@ -50,6 +55,7 @@ __all__ = [
     "restore_subjects",
     "service_env",
     "smoke_user",
+    "source_deliver",
 ]
 
 SYSTEM_ACCOUNT = "SYS"
@@ -90,6 +96,17 @@ def restore_subjects(stream: str) -> str:
     """What a restore publishes to: a restored stream stores `deploykit.restore.<stream>.<s>` as
     `<s>` (a subject transform), so it never captures the live stream's subjects."""
     return f"{RESTORE_PREFIX}.{stream}.>"
+
+
+def crossbus_api(bus: str) -> str:
+    """The prefix under which another bus imports `bus`'s JetStream API (never `$JS.API`, which
+    is the importing bus's own)."""
+    return f"deploykit.bus.{bus}.API"
+
+
+def source_deliver(bus: str, stream: str) -> str:
+    """Where the events that `stream` on `bus` copies from another bus are delivered."""
+    return f"deploykit.deliver.{bus}.{stream}"
 
 
 def deploykit_users(buses: Iterable[str]) -> list[str]:

@@ -6,14 +6,15 @@ user fixes a manifest in one pass instead of one error per run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from deploykit.errors import Problem
+from deploykit.manifest.crossbus import PathKind, cross_paths
 from deploykit.manifest.model import ConsumeMode, Manifest
 from deploykit.manifest.naming import deploykit_users
 from deploykit.manifest.subjects import collide, is_subset
 
-__all__ = ["RESERVED_SERVICES", "SMOKE_PREFIX", "check_references"]
+__all__ = ["RESERVED_SERVICES", "SMOKE_PREFIX", "check_references", "stored_subjects"]
 
 SMOKE_PREFIX = "deploykit"
 RESERVED_SERVICES = ("smoke", "provisioning", "backup", "sys")
@@ -28,12 +29,14 @@ def check_references(m: Manifest) -> list[Problem]:
         *_endpoints(m),
         *_service_refs(m),
         *_consumers(m),
+        *_sources(m),
+        *_imports(m),
         *_probes(m),
         *_databases(m),
     ]
 
 
-def _known(names: object) -> str:
+def _known(names: Collection[str]) -> str:
     listed = ", ".join(sorted(names)) if names else "none declared"
     return f"declared: {listed}"
 
@@ -141,12 +144,6 @@ def _service_refs(m: Manifest) -> Iterator[Problem]:
                     f"service {target!r} has no endpoint {endpoint!r}",
                     _known(callee.endpoints),
                 )
-            elif callee.bus != service.bus:
-                yield Problem(
-                    f"{base}.calls[{index}]",
-                    f"{call} is on bus {callee.bus!r}, {name} on {service.bus!r}",
-                    "RPC stays within one bus",
-                )
         for index, subject in enumerate(service.emits):
             if not _captured(m, service.bus, subject):
                 yield Problem(
@@ -181,6 +178,18 @@ def _captured(m: Manifest, bus: str, subject: str) -> bool:
     )
 
 
+def stored_subjects(m: Manifest, name: str) -> list[str]:
+    """What a stream holds: its own subjects and those it copies from its sources."""
+    stream = m.streams[name]
+    copied = [
+        subject
+        for source in stream.sources
+        if source.stream in m.streams
+        for subject in ([source.filter] if source.filter else m.streams[source.stream].subjects)
+    ]
+    return [*stream.subjects, *copied]
+
+
 def _consumers(m: Manifest) -> Iterator[Problem]:
     owners: dict[tuple[str, str], str] = {}
     for name, service in m.services.items():
@@ -192,16 +201,22 @@ def _consumers(m: Manifest) -> Iterator[Problem]:
                     f"{path}.stream", f"unknown stream {consume.stream!r}", _known(m.streams)
                 )
                 continue
-            if stream.bus != service.bus:
+            if stream.bus != service.bus and consume.mode is ConsumeMode.FANOUT:
                 yield Problem(
-                    f"{path}.stream",
-                    f"stream {consume.stream!r} is on bus {stream.bus!r}, the service on {service.bus!r}",
+                    f"{path}.mode",
+                    f"stream {consume.stream!r} is on bus {stream.bus!r}, the service on "
+                    f"{service.bus!r}: a fanout consumer cannot read across buses",
+                    "queue; or a stream on bus "
+                    f"{service.bus!r} with `sources: [{{stream: {consume.stream}}}]`, read by "
+                    "fanout (every instance creates its own consumer, which across buses would "
+                    "mean exporting consumer creation on the whole stream)",
                 )
-            if consume.filter and not any(is_subset(consume.filter, s) for s in stream.subjects):
+            stored = stored_subjects(m, consume.stream)
+            if consume.filter and stored and not any(is_subset(consume.filter, s) for s in stored):
                 yield Problem(
                     f"{path}.filter",
                     f"{consume.filter!r} is not within the subjects of stream {consume.stream!r}",
-                    f"stream subjects: {', '.join(stream.subjects)}",
+                    f"stream subjects: {', '.join(stored)}",
                 )
             if stream.retention == "workqueue" and consume.mode is ConsumeMode.FANOUT:
                 yield Problem(
@@ -216,6 +231,98 @@ def _consumers(m: Manifest) -> Iterator[Problem]:
                     f"consumer {consume.consumer!r} on {consume.stream!r} is already used by {owners[key]}",
                 )
             owners.setdefault(key, f"service {name!r}")
+
+
+def _sources(m: Manifest) -> Iterator[Problem]:
+    for name, stream in m.streams.items():
+        if not stream.subjects and not stream.sources:
+            yield Problem(
+                f"streams.{name}.subjects",
+                "a stream needs subjects, sources, or both",
+                "the event subjects it stores, or `sources` of other buses",
+            )
+        seen: set[tuple[str, str | None]] = set()
+        for index, source in enumerate(stream.sources):
+            path = f"streams.{name}.sources[{index}]"
+            origin = m.streams.get(source.stream)
+            if origin is None:
+                yield Problem(
+                    f"{path}.stream", f"unknown stream {source.stream!r}", _known(m.streams)
+                )
+                continue
+            if origin.bus == stream.bus:
+                yield Problem(
+                    f"{path}.stream",
+                    f"stream {source.stream!r} is on bus {stream.bus!r} too",
+                    "a source on another bus; on one bus, consume the stream itself",
+                )
+            if (source.stream, source.filter) in seen:
+                yield Problem(path, f"{source.stream!r} is sourced twice with the same filter")
+            seen.add((source.stream, source.filter))
+            if (
+                source.filter
+                and origin.subjects
+                and not any(is_subset(source.filter, s) for s in origin.subjects)
+            ):
+                yield Problem(
+                    f"{path}.filter",
+                    f"{source.filter!r} is not within the subjects of stream {source.stream!r}",
+                    f"stream subjects: {', '.join(origin.subjects)}",
+                )
+
+
+def _imports(m: Manifest) -> Iterator[Problem]:
+    """What a bus imports must not collide with what it has or imports from elsewhere, nor be
+    captured by one of its streams."""
+    local = [
+        (service.endpoint_subject(name, endpoint), f"endpoint {name}.{endpoint}", service.bus)
+        for name, service in m.services.items()
+        for endpoint in service.endpoints
+    ]
+    imported: list[tuple[str, str, str, str]] = []  # subject, exporter, importer, path
+    for path in cross_paths(m):
+        if path.kind is PathKind.CALL and path.subject:
+            subject = path.subject
+            for other, what, bus in local:
+                if bus == path.importer and collide(subject, other):
+                    yield Problem(
+                        path.path,
+                        f"the import of {subject!r} from bus {path.exporter!r} collides with "
+                        f"{what} on bus {path.importer!r}",
+                        "subjects imported into a bus must not overlap its own endpoints",
+                    )
+            for other, exporter, importer, _ in imported:
+                if (
+                    importer == path.importer
+                    and exporter != path.exporter
+                    and collide(subject, other)
+                ):
+                    yield Problem(
+                        path.path,
+                        f"the import of {subject!r} from bus {path.exporter!r} collides with the "
+                        f"import of {other!r} from bus {exporter!r}",
+                        "two buses cannot answer on one subject of the importing bus",
+                    )
+            imported.append((subject, path.exporter, path.importer, path.path))
+            yield from _captured_import(m, path.path, path.importer, [subject], "requests to")
+        elif path.kind is PathKind.SOURCE and path.stream:
+            copied = [path.subject] if path.subject else m.streams[path.stream].subjects
+            yield from _captured_import(m, path.path, path.importer, copied, "the copy of")
+
+
+def _captured_import(
+    m: Manifest, path: str, bus: str, subjects: list[str], what: str
+) -> Iterator[Problem]:
+    for stream_name, stream in m.streams.items():
+        if stream.bus != bus:
+            continue
+        for subject in subjects:
+            if any(collide(subject, s) for s in stream.subjects):
+                yield Problem(
+                    path,
+                    f"{what} {subject!r} would be captured by stream {stream_name!r} on bus {bus!r}",
+                    "an imported subject stays outside the importing bus's stream subjects",
+                )
 
 
 def _probes(m: Manifest) -> Iterator[Problem]:

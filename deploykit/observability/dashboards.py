@@ -262,7 +262,8 @@ def dashboard_json(board: Board, target: Target) -> dict[str, Any]:
                 .datasource(target.datasource)
             )
         builder = builder.with_panel(built)
-    return json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+    model: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+    return model
 
 
 def alert_rules(manifest: Manifest, target: Target) -> list[AlertRule]:

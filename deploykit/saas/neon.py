@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from pydantic import BaseModel, ConfigDict
 
 from deploykit.saas.http import RETRY_ALWAYS, ApiError, HttpClient, Service
@@ -254,14 +255,20 @@ class NeonClient:
                 )
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
-        return self._http.request("GET", path, params=params).json()
+        return _object(self._http.request("GET", path, params=params))
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self._http.request("POST", path, json=body).json()
+        return _object(self._http.request("POST", path, json=body))
 
     def _patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self._http.request("PATCH", path, json=body).json()
+        return _object(self._http.request("PATCH", path, json=body))
 
 
 def _operations(data: dict[str, Any]) -> list[Operation]:
     return [Operation.model_validate(item) for item in data.get("operations", [])]
+
+
+def _object(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object of a Neon reply (every endpoint used here answers with one)."""
+    body: dict[str, Any] = response.json()
+    return body

@@ -16,6 +16,14 @@ auth with a personal access token. Facts this client relies on, checked in that 
 - `SystemViewResponse.jetstream_tiers` is an array of strings without an enum.
 - `POST /nats-users/{userId}/creds` (downloadNatsUserCreds) returns the creds file as text/plain;
   every call is a new issuance (a fresh JWT), so callers download once and keep the result.
+- `POST /accounts/{accountId}/subject-exports` (createSubjectExport, SubjectExportCreateRequest:
+  `jwt_settings` = Export {name, subject, type: stream | service, response_type: Singleton |
+  Stream | Chunked, token_req, ...}, `metrics_enabled` and `metrics_sampling_percentage`
+  required) → SubjectExportViewResponse; `POST /accounts/{accountId}/subject-imports`
+  (createSubjectImport, SubjectImportCreateRequest: `jwt_settings` = Import {account (the
+  exporting account's public key), subject, local_subject, name, type}) →
+  SubjectImportViewResponse; `DELETE /subject-exports/{id}` and `/subject-imports/{id}` remove
+  them.
 - Error bodies have no schema in the spec, so only the status code is interpreted.
 """
 
@@ -27,18 +35,23 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from deploykit.laws.exports import Export, Import
 from deploykit.saas.http import ApiError, HttpClient, Service
 
 __all__ = [
     "DEFAULT_URL",
     "SYNADIA",
     "Account",
+    "ExportSettings",
+    "ImportSettings",
     "NatsUser",
     "Permission",
     "ResponsePermission",
     "SynadiaClient",
     "System",
     "UserJwtSettings",
+    "export_settings",
+    "import_settings",
 ]
 
 DEFAULT_URL = "https://cloud.synadia.com"
@@ -147,6 +160,62 @@ NULLABLE = frozenset(
 NOT_NULLABLE = frozenset({"subs", "data", "payload"})
 
 
+class ExportSettings(BaseModel):
+    """Export (spec), the fields deploykit sets: what another account may import."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    subject: str
+    type: Literal["stream", "service"]
+    response_type: Literal["Singleton", "Stream", "Chunked"] | None = None
+
+
+class ImportSettings(BaseModel):
+    """Import (spec), the fields deploykit sets: `account` is the exporter's public key and
+    `local_subject` the name the subject has in the importing account."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    account: str
+    subject: str
+    local_subject: str
+    type: Literal["stream", "service"]
+
+
+class SubjectExport(_Response):
+    id: str
+    subject: str
+
+
+class SubjectImport(_Response):
+    id: str
+    name: str
+
+
+def export_settings(export: Export) -> ExportSettings:
+    """An export of the permission compiler as Synadia's Export."""
+    responses: dict[str, Literal["Singleton", "Stream"]] = {
+        "singleton": "Singleton",
+        "stream": "Stream",
+    }
+    response = responses[export.response] if export.kind == "service" else None
+    return ExportSettings(
+        name=export.subject, subject=export.subject, type=export.kind, response_type=response
+    )
+
+
+def import_settings(imported: Import, account_keys: Mapping[str, str]) -> ImportSettings:
+    """An import of the permission compiler as Synadia's Import; `account_keys` maps account
+    names to their public keys."""
+    return ImportSettings(
+        name=imported.to or imported.subject,
+        account=account_keys[imported.account],
+        subject=imported.subject,
+        local_subject=imported.to or imported.subject,
+        type=imported.kind,
+    )
+
+
 class SynadiaClient:
     """The calls deploykit makes to Synadia Cloud, one method per operation it uses."""
 
@@ -249,6 +318,26 @@ class SynadiaClient:
 
     def delete_user(self, user_id: str) -> None:
         self._http.request("DELETE", f"/nats-users/{user_id}")
+
+    def create_subject_export(self, account_id: str, export: ExportSettings) -> SubjectExport:
+        body = {
+            "jwt_settings": export.model_dump(exclude_none=True),
+            "metrics_enabled": False,
+            "metrics_sampling_percentage": 0,
+        }
+        response = self._http.request("POST", f"/accounts/{account_id}/subject-exports", json=body)
+        return SubjectExport.model_validate(response.json())
+
+    def create_subject_import(self, account_id: str, imported: ImportSettings) -> SubjectImport:
+        body = {"jwt_settings": imported.model_dump()}
+        response = self._http.request("POST", f"/accounts/{account_id}/subject-imports", json=body)
+        return SubjectImport.model_validate(response.json())
+
+    def delete_subject_export(self, export_id: str) -> None:
+        self._http.request("DELETE", f"/subject-exports/{export_id}")
+
+    def delete_subject_import(self, import_id: str) -> None:
+        self._http.request("DELETE", f"/subject-imports/{import_id}")
 
     def download_creds(self, user_id: str) -> str:
         """A creds file (JWT + NKey seed) for the user. Retrying only issues another one."""

@@ -5,6 +5,7 @@ nats_checks.py           effectful: NATS itself: users connect, JetStream answer
 jetstream_checks.py      effectful: every declared stream, consumer, bucket and store exists and matches
 service_checks.py        effectful: every declared service runs (discovery, HTTP)
 laws_checks.py           effectful: the server itself refuses what the lint forbids
+crossbus_checks.py       effectful: each cross-bus path crosses; an undeclared neighbour is refused
 database_checks.py       effectful: each service's database URL connects; replicas stream
 observability_checks.py  effectful: Prometheus and Grafana answer, when the outputs name them
 roundtrip.py             effectful: round trips on deploykit's own smoke assets

@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from functools import partial
 
 from deploykit.jetstream.desired import desired_state
+from deploykit.laws.rules import refused_paths
 from deploykit.manifest import naming
+from deploykit.manifest.crossbus import PathKind, cross_paths
 from deploykit.manifest.model import Manifest
 from deploykit.smoke import (
+    crossbus_checks,
     database_checks,
     jetstream_checks,
     laws_checks,
@@ -47,6 +50,11 @@ CATALOGUE_HELP = """\
   services.<name>           rpc, worker: instances in NATS Service discovery,
                             endpoints, PING; frontend: GET /healthz
   laws.frontend.<user>      the server refuses a frontend's event publish
+  crossbus.<kind>.<path>    each cross-bus path of the manifest: a call is
+                            answered across, a consumer is reachable through
+                            the import, a copy (source) has lag 0
+  crossbus.refused.<path>   beside each path, an undeclared subject of the
+                            other bus is refused by the server
   database.<key>            connects, reports its version
   database.replication      standbys streaming, lag (metal; else skipped)
   observability.prometheus  answers (skipped when the outputs name none)
@@ -60,6 +68,7 @@ GROUPS = (
     "roundtrip",
     "services",
     "laws",
+    "crossbus",
     "database",
     "observability",
     "probes",
@@ -139,6 +148,7 @@ def catalogue(manifest: Manifest, outputs: StackOutputs) -> list[Check]:
         for user, cred in users.items()
         if cred.role == "frontend"
     ]
+    checks += crossbus(manifest)
     checks += [
         Check(f"database.{key}", partial(database_checks.connects, key=key))
         for key in manifest.databases
@@ -155,4 +165,25 @@ def catalogue(manifest: Manifest, outputs: StackOutputs) -> list[Check]:
             () if spec is None else (*connected(naming.smoke_user(spec.bus)), f"services.{service}")
         )
         checks.append(Check(f"probes.{p.name}", partial(probes.probe, spec=p), needs))
+    return checks
+
+
+_CROSSBUS = {
+    PathKind.CALL: crossbus_checks.call,
+    PathKind.CONSUMER: crossbus_checks.consumer,
+    PathKind.SOURCE: crossbus_checks.source,
+}
+
+
+def crossbus(manifest: Manifest) -> list[Check]:
+    """Per cross-bus path the lint lets through: it crosses, and its neighbour is refused."""
+    refused = refused_paths(manifest)
+    checks = []
+    for path in cross_paths(manifest):
+        if path.path in refused:
+            continue
+        run = partial(_CROSSBUS[path.kind], path=path)
+        checks.append(Check(f"crossbus.{path.kind.value}.{path.path}", run))
+        refusal = partial(crossbus_checks.refused, path=path)
+        checks.append(Check(f"crossbus.refused.{path.path}", refusal))
     return checks

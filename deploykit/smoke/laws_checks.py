@@ -28,7 +28,7 @@ def event_subject(manifest: Manifest, bus: str) -> str | None:
         if service.bus == bus and service.emits:
             return service.emits[0]
     for stream in manifest.streams.values():
-        if stream.bus == bus:
+        if stream.bus == bus and stream.subjects:  # a copy (only `sources`) has none
             tokens = stream.subjects[0].split(".")
             return ".".join("deploykit-smoke" if t in ("*", ">") else t for t in tokens)
     return None

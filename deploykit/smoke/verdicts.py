@@ -223,10 +223,11 @@ def correlates(
 
 
 def permission_refusal(errors: Iterable[str], subject: str) -> str | None:
-    """The server's permissions violation for `subject` among a connection's errors, if any."""
+    """The server's permissions violation for `subject` among a connection's errors, if any.
+    nats-py lowercases the server's error text, so subjects compare without case."""
     for error in errors:
         match = _VIOLATION.search(error)
-        if match and match.group(2) == subject:
+        if match and match.group(2).lower() == subject.lower():
             return f"permissions violation for {match.group(1)} to {subject!r}"
     return None
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from pulumi import automation as auto
+from pulumi.automation._stack import ImportResource, ImportResult  # not re-exported by `auto`
 
 from deploykit.toolchain.ensure import EngineUnavailable, Toolchain, ensure
 
@@ -150,9 +151,7 @@ class EngineStack:
         return self.stack.destroy(**options)
 
     @_operation
-    def import_resources(
-        self, resources: list[auto.ImportResource], **options: Any
-    ) -> auto.ImportResult:
+    def import_resources(self, resources: list[ImportResource], **options: Any) -> ImportResult:
         """`pulumi import`, for providers with a plugin. Dynamic resources cannot be imported
         (Pulumi's dynamic-provider plugin reads the provider from the state, which an import
         does not have: `KeyError: '__provider'`); `components/jetstream.py` adopts instead."""
@@ -170,7 +169,8 @@ class EngineStack:
         return self.state_file().read_text(encoding="utf-8")
 
     def state(self) -> dict[str, Any]:
-        return json.loads(self.state_text())
+        checkpoint: dict[str, Any] = json.loads(self.state_text())
+        return checkpoint
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """The real `pulumi ARGS --stack NAME`, in the project's folder and the engine's env."""

@@ -36,7 +36,7 @@ import nats.errors
 import psycopg
 import yaml
 from nats.aio.client import Client
-from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, StreamConfig
 from nats.js.client import JetStreamContext
 
 from deploykit.configs.nats import NatsNode
@@ -243,6 +243,8 @@ async def stored_ids(js: JetStreamContext, stream: str) -> Counter[str]:
     )
     try:
         total = (await sub.consumer_info()).num_pending
+        if total is None:  # the server always sends it; nats-py types every field optional
+            raise RuntimeError(f"stream {stream}: the consumer info has no num_pending")
         found: Counter[str] = Counter()
         read = 0
         while read < total:
@@ -320,7 +322,7 @@ async def cluster_fault(
         info = await _retry(lambda: js.stream_info(stream), f"stream {stream}'s info")
         if not (info.cluster and info.cluster.leader):
             raise RuntimeError(f"stream {stream} has no leader to choose a victim by")
-        followers = [r.name for r in info.cluster.replicas or []]
+        followers = [r.name for r in info.cluster.replicas or [] if r.name]
         name = info.cluster.leader if victim == "leader" else followers[0]
         node = next(n for n in cluster.nodes if n.name == name)
         proc = cluster.proc(node)
@@ -503,7 +505,7 @@ async def worker_fault(system: WorkerSystem, events: int = 600) -> WorkerRun:
         killed = time.monotonic()
 
         async def drained() -> bool:
-            info = await smoke.jetstream().consumer_info("ACCOUNTS", "welcome")
+            info: ConsumerInfo = await smoke.jetstream().consumer_info("ACCOUNTS", "welcome")
             return info.num_pending == 0 and info.num_ack_pending == 0
 
         done = await _settle_async(drained, 60, "the consumer drained", poll=0.1)

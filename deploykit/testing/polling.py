@@ -29,7 +29,7 @@ class TimedOut(AssertionError):
 
 
 def wait_until(
-    check: Callable[[], T],
+    check: Callable[[], T | None],
     timeout: float,
     what: str,
     *,
@@ -53,7 +53,7 @@ def wait_until(
 
 
 async def wait_until_async(
-    check: Callable[[], Awaitable[T]],
+    check: Callable[[], Awaitable[T | None]],
     timeout: float,
     what: str,
     *,

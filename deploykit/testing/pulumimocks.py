@@ -97,9 +97,11 @@ class Engine(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         return f"{args.name}-id", {**args.inputs, **self.computed(args)}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         self.invokes.append((args.token, dict(args.args)))
-        return self.answer(args)
+        return self.answer(args), []  # no check failures (the SDK iterates them: not None)
 
     def of_type(self, typ: str) -> list[Registration]:
         return [r for r in self.registrations.values() if r.type == typ]
@@ -159,18 +161,23 @@ class Engine(pulumi.runtime.Mocks):
             for name, output in exported.items():
                 self.exports[name] = (await output.future(), await output.is_secret())
 
-        @pulumi.runtime.test
+        @_runs_to_completion
         def everything() -> pulumi.Output[Any]:
             result = pulumi.Output.from_input(program())
-            return pulumi.Output.all(
-                result, pulumi.Output.from_input(asyncio.ensure_future(settle()))
-            )
+            settled: pulumi.Output[None] = pulumi.Output.from_input(asyncio.ensure_future(settle()))
+            return pulumi.Output.all(result, settled)
 
         try:
             everything()
         finally:
             pulumi.export = original
         return self
+
+
+# `pulumi.runtime.test`, typed: runs the function under the mocks until its Output resolves.
+_runs_to_completion: Callable[[Callable[[], pulumi.Output[Any]]], Callable[[], None]] = (
+    pulumi.runtime.test
+)
 
 
 class _Recorder(MockMonitor):
@@ -181,7 +188,8 @@ class _Recorder(MockMonitor):
         self.engine = engine
 
     def RegisterResource(self, request: Any) -> Any:  # the gRPC method's name
-        response = super().RegisterResource(request)
+        register: Callable[[Any], Any] = super().RegisterResource  # the SDK leaves it untyped
+        response = register(request)
         self.engine.record(
             Registration(
                 type=request.type,

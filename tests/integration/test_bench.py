@@ -60,7 +60,7 @@ def outputs_file(
 
 
 def bench(outputs: StackOutputs, **options: object) -> BenchResult:
-    settings = BenchSettings(**options)  # type: ignore[arg-type]
+    settings = BenchSettings.model_validate(options)
     need_db = any(m.needs_database for m in settings.modes)
     with bench_target(outputs, None, None, need_db) as (target, summary):
         return run_bench(settings, target, summary)

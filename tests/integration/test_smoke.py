@@ -419,7 +419,7 @@ def test_replication_streams_on_the_metal_shape(postgres: LocalPostgres, replica
     assert {m.name for m in check.metrics} == {"replay_lag_seconds", "lag_bytes"}
 
     primary_only = metal.model_copy(
-        update={"database": metal.database.model_copy(update={"replica_urls": [postgres.url()]})}  # type: ignore[union-attr]
+        update={"database": metal.database.model_copy(update={"replica_urls": [postgres.url()]})}  # type: ignore[union-attr]  # metal outputs here always have a database
     )
     check = result(smoke(primary_only, only=["database.replication"]), "database.replication")
     assert check.status is Status.FAIL

@@ -199,7 +199,7 @@ def test_every_nats_host_gets_a_config_naming_its_peers(program: Program) -> Non
         assert routes == [h.private for h in hosts if h is not host]
         assert f'listen: "{host.private}:6222"' in text
         assert f'http: "{host.private}:8222"' in text
-        names.add(re.search(r'server_name: "([^"]+)"', text).group(1))  # type: ignore[union-attr]
+        names.add(re.findall(r'server_name: "([^"]+)"', text)[0])
         assert '"user": "gateway"' in text and 'system_account: "SYS"' in text
     assert names == {f"acme-{h.name}" for h in hosts}
 

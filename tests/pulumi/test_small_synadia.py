@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dill
@@ -12,10 +13,16 @@ from pulumi.dynamic import Config, ConfigureRequest
 from pulumi.dynamic.dynamic import serialize_provider
 
 from components.small.synadia import AccountProvider, UserProvider
+from components.small.synadia_links import LinksProvider
 from deploykit.errors import ConfigError
+from deploykit.laws.exports import compile_links
+from deploykit.manifest.load import load_manifest
 from deploykit.saas import ApiError, AuthError
+from deploykit.saas.synadia import SynadiaClient
 from deploykit.testing.fakes.server import json_reply, text_reply
 from deploykit.testing.fakes.synadia import FakeSynadia, jwt_claims
+
+ROOT = Path(__file__).resolve().parents[2]
 
 LIMITS = {"conn": 10, "tiered_limits": {"1": {"disk_storage": 1024, "streams": 2, "consumer": -1}}}
 PERMISSIONS = {"pub": {"allow": ["accounts.rpc.>"]}, "sub": {"allow": ["_INBOX_web.>"]}}
@@ -233,3 +240,25 @@ def test_numbers_the_engine_hands_over_as_floats_are_sent_as_integers(
     stored = fake.accounts[created.id]["jwt_settings"]["limits"]
     assert stored == {"conn": 10, "tiered_limits": {"R1": {"disk_storage": 1024, "streams": 2}}}
     assert all(type(v) is int for v in stored["tiered_limits"]["R1"].values())
+
+
+def test_links_create_every_export_then_every_import_and_delete_them(fake: FakeSynadia) -> None:
+    """The three-bus example's exports and imports: the fake accepts each import only when the
+    other account exports it, so the order and the subjects are checked; delete leaves none."""
+    manifest = load_manifest(ROOT / "examples" / "three-buses" / "deploykit.yaml")
+    client = SynadiaClient(fake.token, fake.url, sleep=lambda _: None)
+    accounts = {bus: client.create_account("sys-1", bus).id for bus in manifest.buses}
+    keys = {bus: fake.accounts[a]["account_public_key"] for bus, a in accounts.items()}
+    links = {b: link.model_dump(mode="json") for b, link in compile_links(manifest).items()}
+    provider = configure(LinksProvider(fake.url), fake.token)
+    created = provider.create({"accounts": accounts, "keys": keys, "links": links})
+    assert len(created.outs["export_ids"]) == len(fake.exports) == 7
+    assert len(created.outs["import_ids"]) == len(fake.imports) == 7
+    assert {i["importer"] for i in fake.imports.values()} == set(accounts.values())
+    assert provider.diff(created.id, created.outs, created.outs).changes is False
+    other = {**links, "billing": {"exports": [], "imports": []}}
+    changed = provider.diff(created.id, created.outs, {**created.outs, "links": other})
+    assert changed.replaces == ["links"]
+    provider.delete(created.id, created.outs)
+    assert fake.exports == {} and fake.imports == {}
+    provider.delete(created.id, created.outs)  # already gone: nothing to do

@@ -588,3 +588,21 @@ def test_vercel_and_grafana_can_be_switched_off(manifest: Manifest) -> None:
     assert engine.of_type(DYNAMIC + "VercelProject") == []
     variables = engine.registrations["small-services-accounts"].input("variables")
     assert not [key for key in variables if key.startswith("OTEL_")]
+
+
+def test_cross_bus_paths_become_one_links_resource_after_every_account(
+    manifest: Manifest,
+) -> None:
+    """The reference has no cross-bus path and so no links; the three-bus example has one
+    SynadiaLinks resource, under the NATS component, after the three accounts."""
+    assert deploy(manifest).of_type(DYNAMIC + "SynadiaLinks") == []
+    example = load_manifest(ROOT / "examples" / "three-buses" / "deploykit.yaml")
+    engine = deploy(example)
+    (links,) = engine.of_type(DYNAMIC + "SynadiaLinks")
+    accounts = engine.of_type(DYNAMIC + "SynadiaAccount")
+    assert len(accounts) == 3
+    assert {a.urn for a in accounts} <= set(links.dependencies)
+    assert links.parent.endswith("deploykit:small:Nats::small-nats")
+    declared = links.input("links")
+    assert [e["subject"] for e in declared["billing"]["exports"]] == ["billing.rpc.invoice"]
+    assert set(declared) == {"core", "billing", "analytics"}

@@ -5,9 +5,10 @@ documented duties of deploykit's own users, never from the compiled permissions:
 configured from the compiler's output, must agree with it subject by subject. Classes: RPC
 endpoints (request and answer), event subjects (publish and core subscribe), the JetStream API
 (streams and consumers, one's own and others'), KV buckets, object stores, the system account,
-NATS Service discovery.
+NATS Service discovery, and across buses: the other buses' endpoints and events, their
+imported JetStream API (only a declared consumer's) and the delivery subjects of copies.
 
-It runs on the reference manifest and on `lawless.yaml`, whose services declare everything
+It runs on the reference manifest, on the three-bus example and on `lawless.yaml`, whose services declare everything
 their roles forbid, so that denials by law are proven as well as denials by omission.
 `tests/integration/test_permissions_enforced.py` drives real operations for the reference
 roles; this matrix covers the whole space, one raw publish or subscribe per cell.
@@ -31,7 +32,7 @@ import pytest
 
 from deploykit.laws.natsapi import MICRO_QUEUE_GROUP
 from deploykit.laws.permissions import compile_authorization
-from deploykit.laws.rules import Capability, callable_endpoints, granted
+from deploykit.laws.rules import Capability, callable_endpoints, granted, refused_paths
 from deploykit.local.stack import LocalStack
 from deploykit.manifest import naming
 from deploykit.manifest.load import load_manifest
@@ -44,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = {
     "reference": ROOT / "deploykit.yaml",
     "lawless": Path(__file__).with_name("lawless.yaml"),
+    "three-buses": ROOT / "examples" / "three-buses" / "deploykit.yaml",
 }
 VIOLATION = re.compile(
     r'permissions violation for (publish|subscription) to "([^"]+)"(?: using queue "([^"]+)")?',
@@ -116,14 +118,32 @@ def service_cells(manifest: Manifest, name: str) -> list[Cell]:
             Cell("jetstream", "pub", f"{API}.CONSUMER.{verb}.{stream}.{own}", stream in fanout)
             for verb in ("CREATE", "MSG.NEXT", "DELETE")
         ]
+    refused = refused_paths(manifest)
     for owner, stream, consumer in queue_consumers(manifest):
         mine = owner == name and consumes
+        bus = manifest.streams[stream].bus
+        across = manifest.services[owner].bus != bus
         cells += [
-            Cell("jetstream", "pub", f"{API}.CONSUMER.MSG.NEXT.{stream}.{consumer}", mine),
+            Cell("jetstream", "pub", f"{API}.CONSUMER.MSG.NEXT.{stream}.{consumer}", mine and not across),
             Cell("jetstream", "pub", f"$JS.ACK.{stream}.{consumer}.1.1.1.1.1", mine),
             Cell("jetstream", "pub", f"{API}.CONSUMER.CREATE.{stream}.{consumer}", False),
             Cell("jetstream", "pub", f"{API}.CONSUMER.DELETE.{stream}.{consumer}", False),
-        ]
+        ]  # fmt: skip
+        # across buses: that one consumer, under its bus's imported API, and nothing more
+        declared_path = any(
+            f"services.{owner}.consumes[{i}]" not in refused
+            for i, c in enumerate(manifest.services[owner].consumes)
+            if (c.stream, c.consumer) == (stream, consumer)
+        )
+        for other in manifest.buses:
+            prefix = naming.crossbus_api(other)
+            reads = mine and across and other == bus and declared_path
+            cells += [
+                Cell("crossbus", "pub", f"{prefix}.CONSUMER.MSG.NEXT.{stream}.{consumer}", reads),
+                Cell("crossbus", "pub", f"{prefix}.CONSUMER.INFO.{stream}.{consumer}", reads),
+                Cell("crossbus", "pub", f"{prefix}.CONSUMER.CREATE.{stream}.{consumer}", False),
+            ]
+    cells += crossbus_cells(manifest)
     cells.append(Cell("jetstream", "pub", f"{API}.INFO", False))
     writes = Capability.WRITE in can
     for bucket in manifest.kv:
@@ -149,6 +169,26 @@ def service_cells(manifest: Manifest, name: str) -> list[Cell]:
         Cell("discovery", "pub", "$SRV.PING", False),
     ]
     return cells + system_cells(False)
+
+
+def crossbus_cells(manifest: Manifest) -> list[Cell]:
+    """What no user may touch across buses: another bus's API beyond its declared consumers,
+    and the delivery subjects of copies (only the copying stream's JetStream uses them)."""
+    cells = []
+    for bus in manifest.buses:
+        prefix = naming.crossbus_api(bus)
+        cells += [
+            Cell("crossbus", "pub", f"{prefix}.INFO", False),
+            Cell("crossbus", "pub", f"{prefix}.STREAM.INFO.any", False),
+        ]
+    for name, stream in manifest.streams.items():
+        if stream.sources:
+            deliver = f"{naming.source_deliver(stream.bus, name)}.x"
+            cells += [
+                Cell("crossbus", "pub", deliver, False),
+                Cell("crossbus", "sub", deliver, False),
+            ]
+    return cells
 
 
 def system_cells(allowed: bool) -> list[Cell]:
@@ -215,7 +255,7 @@ def smoke_cells(manifest: Manifest, bus: str) -> list[Cell]:
         Cell("bench", "sub", "deploykit.bench.probe", core),
         Cell("discovery", "sub", f"$SRV.PING.{naming.BENCH_SERVICE}", core),
     ]
-    return cells + system_cells(False)
+    return cells + crossbus_cells(manifest) + system_cells(False)
 
 
 def provisioning_cells(manifest: Manifest) -> list[Cell]:
@@ -247,7 +287,7 @@ def provisioning_cells(manifest: Manifest) -> list[Cell]:
     ]
     cells += [Cell("object", "pub", f"$O.{o}.C.probe", False) for o in manifest.object_stores]
     cells += [Cell("discovery", "pub", "$SRV.PING", False)]
-    return cells + system_cells(False)
+    return cells + crossbus_cells(manifest) + system_cells(False)
 
 
 def backup_cells(manifest: Manifest) -> list[Cell]:
@@ -279,7 +319,7 @@ def backup_cells(manifest: Manifest) -> list[Cell]:
     cells += [Cell("kv", "pub", f"$KV.{b}.probe", False) for b in manifest.kv]
     cells += [Cell("object", "pub", f"$O.{o}.C.probe", False) for o in manifest.object_stores]
     cells += [Cell("discovery", "pub", "$SRV.PING", False)]
-    return cells + system_cells(False)
+    return cells + crossbus_cells(manifest) + system_cells(False)
 
 
 def system_user_cells(manifest: Manifest) -> list[Cell]:

@@ -54,7 +54,7 @@ def test_settings_defaults_and_limits() -> None:
     assert BenchSettings(subscribers=5).fanout_subscribers == 5
     for bad in ({"clients": 0}, {"duration": 0}, {"size": -1}, {"run": "Bad!"}):
         with pytest.raises(ValidationError):
-            BenchSettings(**bad)  # type: ignore[arg-type]
+            BenchSettings.model_validate(bad)
 
 
 def test_client_i_starts_at_server_i_mod_n() -> None:

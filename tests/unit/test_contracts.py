@@ -124,3 +124,14 @@ def test_an_unknown_contract_field_lists_the_allowed_ones() -> None:
     assert (
         "(did you mean 'reply'? allowed: version, description, schema, request, reply)" in message
     )
+
+
+def test_a_broken_request_schema_is_reported_not_applied_to_the_probe() -> None:
+    """Found by the mutation test: the probe's payload was judged by an invalid schema."""
+
+    def change(d: dict[str, Any]) -> None:
+        d["contracts"]["accounts.rpc.create"]["request"] = {"type": "object", "required": None}
+
+    message = _problems(change)
+    assert "contracts.accounts.rpc.create.request: not a valid JSON Schema at $.required" in message
+    assert "probes[0]" not in message

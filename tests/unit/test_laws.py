@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deploykit.laws.natsapi import pull, queue_subscription
+from deploykit.laws.natsapi import API, pull, queue_subscription
 from deploykit.laws.permissions import compile_authorization
 from deploykit.laws.rules import (
     RULES,
@@ -27,9 +27,11 @@ from deploykit.laws.rules import (
     denials,
     granted,
     lint,
+    refused_paths,
 )
 from deploykit.manifest.load import parse_manifest
 from deploykit.manifest.model import Access, ConsumeMode, Manifest
+from deploykit.manifest.naming import crossbus_api
 from deploykit.testing.clirun import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +66,10 @@ def drop(kind: str, name: str, field: str) -> Edit:
         data[kind][name].pop(field)
 
     return edit
+
+
+COUNTER = svc("counter", role="worker", consumes=[{"stream": "PAGEVIEWS", "consumer": "counter", "mode": "queue"}])  # fmt: skip
+MIRROR = svc("mirror", role="worker", bus="analytics", consumes=[{"stream": "ACCOUNTS", "consumer": "mirror", "mode": "queue"}])  # fmt: skip
 
 
 def keep() -> Edit:
@@ -124,6 +130,8 @@ BREAKS = [
     Case("DK402", section("streams", "ACCOUNTS", backup=False), "streams.ACCOUNTS.backup", "a core-bus stream without backup"),
     Case("DK403", both(drop("streams", "ACCOUNTS", "max_age"), drop("streams", "ACCOUNTS", "max_bytes")), "streams.ACCOUNTS", "no max_age, max_bytes or max_msgs"),
     Case("DK501", section("streams", "PAGEVIEWS", bus="core"), "streams.PAGEVIEWS.bus", "a noisy stream on the core bus 'core'"),
+    Case("DK601", COUNTER, "services.counter.consumes[0]", "counter (core) consumes PAGEVIEWS/counter (analytics): a noisy stream, on the core bus"),
+    Case("DK602", both(MIRROR, COUNTER), "services.mirror.consumes[0]", "mirror (analytics) consumes ACCOUNTS/mirror (core), and events of bus 'analytics' already flow to 'core'"),
 ]
 
 KEEPS = [
@@ -147,6 +155,8 @@ KEEPS = [
     Case("DK402", section("streams", "PAGEVIEWS", backup=False), "", ""),
     Case("DK403", drop("streams", "ACCOUNTS", "max_age"), "", ""),
     Case("DK501", section("streams", "PAGEVIEWS", noisy=True), "", ""),
+    Case("DK601", both(COUNTER, section("streams", "PAGEVIEWS", noisy=False)), "", ""),
+    Case("DK602", MIRROR, "", ""),
 ]
 # fmt: on
 
@@ -219,10 +229,15 @@ def test_what_the_lint_refuses_the_permissions_do_not_grant(case: Case) -> None:
             assert (subject in perms.subscribe_allow) is (Capability.ANSWER in can)
         for subject in service.emits:
             assert (subject in perms.publish_allow) is (Capability.EMIT in can)
-        for consume in service.consumes:
+        refused = refused_paths(manifest)
+        for index, consume in enumerate(service.consumes):
             if consume.mode is ConsumeMode.QUEUE:
-                wanted = set(pull(consume.stream, consume.consumer))
-                assert (wanted <= set(perms.publish_allow)) is (Capability.CONSUME in can)
+                bus = manifest.streams[consume.stream].bus
+                api = API if bus == service.bus else crossbus_api(bus)
+                wanted = set(pull(consume.stream, consume.consumer, api))
+                path = f"services.{name}.consumes[{index}]"
+                allowed = Capability.CONSUME in can and path not in refused
+                assert (wanted <= set(perms.publish_allow)) is allowed
         for bucket, access in service.kv.items():
             writes = access is Access.WRITE and Capability.WRITE in can
             assert (f"$KV.{bucket}.>" in perms.publish_allow) is writes
@@ -240,7 +255,7 @@ def _write(tmp_path: Path, *edits: Edit) -> Path:
 def test_lint_cli_passes_the_reference() -> None:
     result = run_cli("lint", "--target", "metal")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "deploykit.yaml: keeps every law (18 rules, 3-node cluster)\n"
+    assert result.stdout == "deploykit.yaml: keeps every law (20 rules, 3-node cluster)\n"
 
 
 def test_lint_cli_reports_findings_and_exits_1_on_an_error(tmp_path: Path) -> None:

@@ -143,7 +143,7 @@ CASES: list[tuple[str, str, str, str]] = [
         "empty subjects",
         _edit(_set("streams/ACCOUNTS/subjects", [])),
         "streams.ACCOUNTS.subjects",
-        "at least 1 item",
+        "a stream needs subjects, sources, or both",
     ),
     (
         "subject with space",
@@ -256,10 +256,10 @@ CASES: list[tuple[str, str, str, str]] = [
         "unknown stream 'ORDERS'",
     ),
     (
-        "consumer on other bus",
-        _edit(_set("services/welcome/consumes/0/stream", "PAGEVIEWS")),
-        "services.welcome.consumes[0].stream",
-        "on bus 'analytics'",
+        "fanout consumer on other bus",
+        _edit(_set("services/projector/consumes/0/stream", "PAGEVIEWS")),
+        "services.projector.consumes[0].mode",
+        "a fanout consumer cannot read across buses",
     ),
     (
         "filter outside stream",

@@ -58,8 +58,8 @@ def test_a_bad_index_names_the_file_and_the_field() -> None:
     with pytest.raises(ConfigError, match=r"art/artifacts\.json: not JSON"):
         parse_index("{", "art/artifacts.json")
     path = {"path": "../etc/passwd", "sha256": SHA}
-    bad = {"suite": "bookworm", "architecture": "amd64"}
-    bad["artifacts"] = {"x": {"version": "1", "files": [path]}}  # type: ignore[assignment]
+    bad: dict[str, object] = {"suite": "bookworm", "architecture": "amd64"}
+    bad["artifacts"] = {"x": {"version": "1", "files": [path]}}
     with pytest.raises(ConfigError, match=r"artifacts\.x\.files\.0\.path"):
         parse_index(json.dumps(bad), "i")
 

@@ -311,7 +311,7 @@ METAL = yaml.safe_load((ROOT / "stacks/Pulumi.metal.yaml").read_text())["config"
         ),
     ],
 )
-def test_impossible_inventories_are_refused_naming_the_key(change, fragment: str) -> None:  # type: ignore[no-untyped-def]
+def test_impossible_inventories_are_refused_naming_the_key(change, fragment: str) -> None:  # type: ignore[no-untyped-def]  # change: a lambda above
     config = yaml.safe_load(yaml.safe_dump(METAL))
     change(config["deploykit:metal"])
     with pytest.raises(ConfigError) as caught:

@@ -65,7 +65,7 @@ METAL = yaml.safe_load((ROOT / "stacks/Pulumi.metal.yaml").read_text())["config"
         (lambda m: m.update(hostz=[]), "deploykit:metal.hostz"),
     ],
 )
-def test_broken_metal_config_names_the_key(change, fragment: str) -> None:  # type: ignore[no-untyped-def]
+def test_broken_metal_config_names_the_key(change, fragment: str) -> None:  # type: ignore[no-untyped-def]  # change: a lambda above
     config = yaml.safe_load(yaml.safe_dump(METAL))
     change(config["deploykit:metal"])
     with pytest.raises(ConfigError) as caught:

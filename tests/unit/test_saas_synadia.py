@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from deploykit.laws.exports import compile_links
+from deploykit.manifest.load import load_manifest
 from deploykit.saas import ApiError, AuthError, NotFound
-from deploykit.saas.synadia import Permission, ResponsePermission, SynadiaClient, UserJwtSettings
+from deploykit.saas.synadia import (
+    ExportSettings,
+    ImportSettings,
+    Permission,
+    ResponsePermission,
+    SynadiaClient,
+    UserJwtSettings,
+    export_settings,
+    import_settings,
+)
 from deploykit.testing.fakes.server import json_reply, text_reply
 from deploykit.testing.fakes.synadia import FakeSynadia, jwt_claims
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SETTINGS = UserJwtSettings(
     pub=Permission(allow=["accounts.rpc.>", "_INBOX_web.>"]),
@@ -133,3 +147,66 @@ def test_failed_sync_is_an_error_naming_the_account(
     fake.fail_next(json_reply(200, fake.accounts[account.id]), method="GET")
     with pytest.raises(ApiError, match=r"could not push account 'core'.*resolver down"):
         client.wait_account_synced(account.id)
+
+
+def test_each_accounts_exports_and_imports_are_created_and_the_fake_checks_them(
+    client: SynadiaClient, fake: FakeSynadia
+) -> None:
+    """The three-bus example's links, as Synadia subject exports and imports: each import
+    names an export of the other account, so the fake accepts every one of them."""
+    manifest = load_manifest(ROOT / "examples" / "three-buses" / "deploykit.yaml")
+    links = compile_links(manifest)
+    accounts = {bus: client.create_account("sys-1", bus) for bus in manifest.buses}
+    keys = {bus: fake.accounts[a.id]["account_public_key"] for bus, a in accounts.items()}
+    for bus, link in links.items():
+        for export in link.exports:
+            client.create_subject_export(accounts[bus].id, export_settings(export))
+    for bus, link in links.items():
+        for imported in link.imports:
+            client.create_subject_import(accounts[bus].id, import_settings(imported, keys))
+    assert len(fake.exports) == sum(len(link.exports) for link in links.values()) == 7
+    assert len(fake.imports) == sum(len(link.imports) for link in links.values()) == 7
+    (call,) = [e for e in fake.exports.values() if e["subject"] == "billing.rpc.invoice"]
+    assert call["jwt_settings"] == {
+        "name": "billing.rpc.invoice",
+        "subject": "billing.rpc.invoice",
+        "type": "service",
+        "response_type": "Singleton",
+    }
+    renamed = [i["jwt_settings"] for i in fake.imports.values() if "MSG.NEXT" in i["name"]]
+    assert renamed == [
+        {
+            "name": "deploykit.bus.core.API.CONSUMER.MSG.NEXT.ACCOUNTS.invoicer",
+            "account": keys["core"],
+            "subject": "$JS.API.CONSUMER.MSG.NEXT.ACCOUNTS.invoicer",
+            "local_subject": "deploykit.bus.core.API.CONSUMER.MSG.NEXT.ACCOUNTS.invoicer",
+            "type": "service",
+        }
+    ]
+
+
+def test_an_import_of_what_the_other_account_does_not_export_is_refused(
+    client: SynadiaClient,
+) -> None:
+    core, billing = (client.create_account("sys-1", bus) for bus in ("core", "billing"))
+    client.create_subject_export(
+        billing.id, ExportSettings(name="x", subject="billing.rpc.invoice", type="service")
+    )
+    key = f"A{billing.id}"
+    undeclared = ImportSettings(
+        name="y", account=key, subject="billing.rpc.secret", local_subject="billing.rpc.secret",
+        type="service",
+    )  # fmt: skip
+    with pytest.raises(ApiError, match="400"):
+        client.create_subject_import(core.id, undeclared)
+    wrong_type = undeclared.model_copy(
+        update={
+            "subject": "billing.rpc.invoice",
+            "local_subject": "billing.rpc.invoice",
+            "type": "stream",
+        }
+    )
+    with pytest.raises(ApiError, match="400"):
+        client.create_subject_import(core.id, wrong_type)
+    right = wrong_type.model_copy(update={"type": "service"})
+    assert client.create_subject_import(core.id, right).name == "y"

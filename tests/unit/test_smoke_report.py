@@ -214,7 +214,7 @@ def test_prometheus_exposition() -> None:
 def test_what_monitoring_formats_print_when_the_run_cannot_happen(
     fmt: str, expected: str | None
 ) -> None:
-    assert unknown(fmt, ".deploykit/outputs.json: file not found") == expected  # type: ignore[arg-type]
+    assert unknown(fmt, ".deploykit/outputs.json: file not found") == expected  # type: ignore[arg-type]  # fmt: the Format literals listed above
 
 
 # a stopped stack: NATS and the database do not answer; what needs NATS did not run

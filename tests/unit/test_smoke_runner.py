@@ -151,7 +151,7 @@ async def _fine(_: Context) -> Outcome:
 
 
 async def _leaks(ctx: Context) -> Outcome:
-    raise CheckFailed(f"refused password {SECRET}", (f"url {ctx.outputs.database.admin_url}",))  # type: ignore[union-attr]
+    raise CheckFailed(f"refused password {SECRET}", (f"url {ctx.outputs.database.admin_url}",))  # type: ignore[union-attr]  # these outputs have one
 
 
 async def _connect_error(_: Context) -> Outcome:
@@ -159,7 +159,8 @@ async def _connect_error(_: Context) -> Outcome:
 
 
 async def _bug(_: Context) -> Outcome:
-    return {}["missing"]  # type: ignore[no-any-return]
+    outcomes: dict[str, Outcome] = {}
+    return outcomes["missing"]  # the bug under test: a KeyError
 
 
 def test_the_runner_times_out_scrubs_secrets_and_turns_errors_into_failures() -> None:

@@ -240,6 +240,9 @@ def test_permission_refusal_is_found_for_the_exact_subject() -> None:
     )
     assert permission_refusal(errors, "x.y") == "permissions violation for subscription to 'x.y'"
     assert permission_refusal(errors, "accounts.events") is None
+    # nats-py lowercases the server's error: a subject with capitals is still found
+    lowered = ['nats: permissions violation for publish to "$js.api.consumer.info.s.c"']
+    assert permission_refusal(lowered, "$JS.API.CONSUMER.INFO.S.C") is not None
 
 
 def test_replication_streaming_with_lag_passes_and_a_missing_standby_fails() -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -126,7 +127,7 @@ class FakeNeon(FakeServer):
             return handler(request, *match.groups())
         return error(404, "not found")
 
-    def _routes(self) -> list[tuple[str, Any]]:
+    def _routes(self) -> list[tuple[str, Callable[..., Reply]]]:
         branch = r"/projects/([^/]+)/branches/([^/]+)"
         return [
             (r"POST /projects", self._create_project),
@@ -152,7 +153,9 @@ class FakeNeon(FakeServer):
             for op in self.operations.values()
         )
 
-    def _operation(self, project_id: str, branch_id: str, action: str, status: str) -> dict:
+    def _operation(
+        self, project_id: str, branch_id: str, action: str, status: str
+    ) -> dict[str, Any]:
         op_id = next(self._op_ids)
         self.operations[op_id] = {
             "id": op_id,
@@ -249,8 +252,9 @@ class FakeNeon(FakeServer):
             op["error"] = "compute failed to start" if failed else None
         return json_reply(200, {"operation": dict(op)})
 
-    def _branch(self, project_id: str, branch_id: str) -> dict | None:
-        return self.projects[project_id]["branches"].get(branch_id)
+    def _branch(self, project_id: str, branch_id: str) -> dict[str, Any] | None:
+        branches: dict[str, dict[str, Any]] = self.projects[project_id]["branches"]
+        return branches.get(branch_id)
 
     def _get_branch(self, _: Request, project_id: str, branch_id: str) -> Reply:
         branch = self._branch(project_id, branch_id)

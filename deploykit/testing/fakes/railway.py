@@ -99,7 +99,7 @@ def need(variables: dict[str, Any], *names: str) -> list[Any]:
     return [variables[n] for n in names]
 
 
-def check_input(value: Any, spec: Spec, type_name: str) -> dict:
+def check_input(value: Any, spec: Spec, type_name: str) -> dict[str, Any]:
     """The input object, or the error GraphQL validation gives (the first problem)."""
     if not isinstance(value, dict):
         raise GraphQLError(f"Expected type {type_name}!")

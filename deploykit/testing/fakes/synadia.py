@@ -15,6 +15,12 @@ The schemas below are written from it; what this fake holds clients to:
   may not.
 - deleteAccount / deleteNatsUser answer 204 with no body; unknown ids 404.
 - downloadNatsUserCreds (`POST /nats-users/{id}/creds`) answers text/plain, a fresh JWT each time.
+- createSubjectExport 201 SubjectExportViewResponse: `jwt_settings` (Export keys only, `type`
+  stream | service, `response_type` Singleton | Stream | Chunked), `metrics_enabled` and
+  `metrics_sampling_percentage` required; createSubjectImport 201 SubjectImportViewResponse:
+  `jwt_settings` (Import keys only) whose `account` is another account's public key that
+  exports a subject of the same type covering `subject` (else 400); deleteSubjectExport /
+  deleteSubjectImport answer 204, 404 for an unknown id.
 - Error bodies have no schema in the spec: this fake answers short text.
 - A tier name in `tiered_limits` must be one of the system's `jetstream_tiers` (an array of
   strings without an enum): the fake's system spells them as it is told to. Tiered and
@@ -28,6 +34,7 @@ import base64
 import itertools
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from deploykit.testing.fakes.schema import (
@@ -79,19 +86,18 @@ def _account_jwt(patch: bool) -> Spec:
     })  # fmt: skip
 
 
-_ACCOUNT_COMMON = {
-    "jwt_settings": None, "user_jwt_expires_in_secs": _INT, "connectors": boolean(),
-    "connectors_log_stream": string(), "workloads": boolean(), "workloads_log_stream": string(),
-    "auth_type": string(enum=("jwt", "tls", "nkey", "username")), "user_cred": string(),
-    "user_secret": string(),
-}  # fmt: skip
-ACCOUNT_CREATE = obj(
-    {**_ACCOUNT_COMMON, "name": string(min_length=1), "jwt_settings": _account_jwt(False)},
-    required=("name",),
-)
-ACCOUNT_UPDATE = obj(
-    {**_ACCOUNT_COMMON, "name": string(min_length=1), "jwt_settings": _account_jwt(True)}
-)
+def _account(patch: bool) -> dict[str, Spec]:
+    return {
+        "jwt_settings": _account_jwt(patch), "user_jwt_expires_in_secs": _INT,
+        "connectors": boolean(), "connectors_log_stream": string(), "workloads": boolean(),
+        "workloads_log_stream": string(),
+        "auth_type": string(enum=("jwt", "tls", "nkey", "username")), "user_cred": string(),
+        "user_secret": string(), "name": string(min_length=1),
+    }  # fmt: skip
+
+
+ACCOUNT_CREATE = obj(_account(False), required=("name",))
+ACCOUNT_UPDATE = obj(_account(True))
 
 
 def _permission(patch: bool) -> Spec:
@@ -139,7 +145,7 @@ class FakeSynadia(FakeServer):
     def __init__(self, token: str = "synadia-test-token", tiers: tuple[str, ...] = ("R1",)) -> None:
         super().__init__()
         self.token = token
-        self.system = {
+        self.system: dict[str, Any] = {
             "id": "sys-1",
             "name": "NGS",
             "jetstream_enabled": True,
@@ -154,6 +160,9 @@ class FakeSynadia(FakeServer):
         self._account_ids = ids("ACC")
         self._user_ids = ids("USR")
         self._issued = itertools.count(1)
+        self.exports: dict[str, dict[str, Any]] = {}
+        self.imports: dict[str, dict[str, Any]] = {}
+        self._link_ids = ids("LNK")
 
     def handle(self, request: Request) -> Reply:
         if request.headers.get("authorization") != f"Bearer {self.token}":
@@ -167,7 +176,7 @@ class FakeSynadia(FakeServer):
                 return handler(request, *match.groups())
         return text_reply(404, "Not Found")
 
-    def _routes(self) -> list[tuple[str, Any]]:
+    def _routes(self) -> list[tuple[str, Callable[..., Reply]]]:
         return [
             (r"GET /systems/([^/]+)", self._get_system),
             (r"POST /systems/([^/]+)/accounts", self._create_account),
@@ -180,6 +189,10 @@ class FakeSynadia(FakeServer):
             (r"PATCH /nats-users/([^/]+)", self._update_user),
             (r"DELETE /nats-users/([^/]+)", self._delete_user),
             (r"POST /nats-users/([^/]+)/creds", self._creds),
+            (r"POST /accounts/([^/]+)/subject-exports", self._create_export),
+            (r"POST /accounts/([^/]+)/subject-imports", self._create_import),
+            (r"DELETE /subject-exports/([^/]+)", self._delete_export),
+            (r"DELETE /subject-imports/([^/]+)", self._delete_import),
         ]
 
     def _get_system(self, _: Request, system_id: str) -> Reply:
@@ -318,6 +331,122 @@ class FakeSynadia(FakeServer):
             return text_reply(404, "nats user not found")
         return text_reply(200, creds_file(user, next(self._issued)))
 
+    def _create_export(self, request: Request, account_id: str) -> Reply:
+        account = self.accounts.get(account_id)
+        if account is None:
+            return text_reply(404, "account not found")
+        body = request.json()
+        required = {"jwt_settings", "metrics_enabled", "metrics_sampling_percentage"}
+        if problem := _unknown(body, required) or _bad_export(body.get("jwt_settings")):
+            return text_reply(400, problem)
+        if not required <= set(body):
+            return text_reply(400, "jwt_settings, metrics_enabled and metrics_sampling_percentage are required")  # fmt: skip
+        export_id = next(self._link_ids)
+        settings = body["jwt_settings"]
+        self.exports[export_id] = {
+            "id": export_id,
+            "account": {"id": account_id, "name": account["name"]},
+            "created": "2026-01-01T00:00:00Z",
+            "is_public": not settings.get("token_req", False),
+            "jwt_settings": settings,
+            "metrics_enabled": body["metrics_enabled"],
+            "metrics_sampling_percentage": body["metrics_sampling_percentage"],
+            "name": settings.get("name"),
+            "share_sk_public": None,
+            "stream_export_id": None,
+            "subject": settings["subject"],
+        }
+        return json_reply(201, self.exports[export_id])
+
+    def _create_import(self, request: Request, account_id: str) -> Reply:
+        if account_id not in self.accounts:
+            return text_reply(404, "account not found")
+        body = request.json()
+        settings = body.get("jwt_settings") if isinstance(body, dict) else None
+        if problem := _unknown(body, {"jwt_settings"}) or _bad_import(settings):
+            return text_reply(400, problem)
+        assert settings is not None
+        exporter = next(
+            (a for a in self.accounts.values() if a["account_public_key"] == settings["account"]),
+            None,
+        )
+        if exporter is None or exporter["id"] == account_id:
+            return text_reply(400, "account is not the public key of another account")
+        if not any(
+            e["account"]["id"] == exporter["id"]
+            and e["jwt_settings"]["type"] == settings["type"]
+            and subject_matches(settings["subject"], e["subject"])
+            for e in self.exports.values()
+        ):
+            return text_reply(400, f"account {exporter['name']} exports no {settings['subject']}")
+        import_id = next(self._link_ids)
+        self.imports[import_id] = {
+            "id": import_id,
+            "created": "2026-01-01T00:00:00Z",
+            "jwt_settings": settings,
+            "name": settings.get("name", ""),
+            "remote_account_nkey_public": settings["account"],
+            "remote_subject": settings["subject"],
+            "importer": account_id,
+        }
+        return json_reply(201, self.imports[import_id])
+
+    def _delete_export(self, _: Request, export_id: str) -> Reply:
+        if self.exports.pop(export_id, None) is None:
+            return text_reply(404, "subject export not found")
+        return Reply(204)
+
+    def _delete_import(self, _: Request, import_id: str) -> Reply:
+        if self.imports.pop(import_id, None) is None:
+            return text_reply(404, "subject import not found")
+        return Reply(204)
+
+
+EXPORT_KEYS = {
+    "description", "info_url", "account_token_position", "advertise", "name",
+    "response_threshold", "response_type", "revocations", "service_latency", "subject",
+    "token_req", "type",
+}  # fmt: skip
+IMPORT_KEYS = {"account", "local_subject", "name", "share", "subject", "to", "token", "type"}
+
+
+def _unknown(body: Any, allowed: set[str]) -> str | None:
+    if not isinstance(body, dict):
+        return "expected a JSON object"
+    extra = sorted(set(body) - allowed)
+    return f"unknown field(s): {', '.join(extra)}" if extra else None
+
+
+def _bad_export(settings: Any) -> str | None:
+    if problem := _unknown(settings, EXPORT_KEYS):
+        return problem
+    if settings.get("type") not in ("stream", "service") or not settings.get("subject"):
+        return "subject and type (stream | service) are required"
+    if settings.get("response_type", "Singleton") not in ("Singleton", "Stream", "Chunked"):
+        return "response_type is one of Singleton, Stream, Chunked"
+    return None
+
+
+def _bad_import(settings: Any) -> str | None:
+    if problem := _unknown(settings, IMPORT_KEYS):
+        return problem
+    if settings.get("type") not in ("stream", "service") or not settings.get("subject"):
+        return "subject and type (stream | service) are required"
+    if not settings.get("account"):
+        return "account is required"
+    return None
+
+
+def subject_matches(subject: str, pattern: str) -> bool:
+    """Whether `pattern` (with `*` and `>`) covers every subject `subject` covers."""
+    tokens, wanted = subject.split("."), pattern.split(".")
+    for index, token in enumerate(wanted):
+        if token == ">":
+            return len(tokens) > index
+        if index >= len(tokens) or (token != "*" and token != tokens[index]):
+            return False
+    return len(tokens) == len(wanted)
+
 
 def creds_file(user: dict[str, Any], issuance: int) -> str:
     """A creds file shaped like nsc's: a JWT whose payload carries the user's permissions."""
@@ -340,4 +469,7 @@ def jwt_claims(creds: str) -> dict[str, Any]:
     """The payload of the JWT inside a creds file, to check what permissions it carries."""
     token = creds.split("-----BEGIN NATS USER JWT-----\n", 1)[1].split("\n", 1)[0]
     encoded = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    )
+    return claims

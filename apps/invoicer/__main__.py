@@ -1,0 +1,4 @@
+from apps.invoicer.worker import main
+from apps.runtime import run
+
+run(main)
