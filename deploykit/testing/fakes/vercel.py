@@ -66,7 +66,8 @@ class FakeVercel(FakeServer):
         for pattern, handler in self._routes():
             match = re.fullmatch(pattern, f"{request.method} {request.path}")
             if match:
-                return handler(request, *match.groups())
+                reply: Reply = handler(request, *match.groups())
+                return reply
         return error(404, "not_found", "The requested path was not found")
 
     def _routes(self) -> list[tuple[str, Any]]:
@@ -108,14 +109,15 @@ class FakeVercel(FakeServer):
         framework = body.get("framework")
         if framework is not None and not isinstance(framework, str):
             return error(400, "bad_request", "`framework` should be string or null")
-        project = {
-            "id": next(self._project_ids),
+        project_id = next(self._project_ids)
+        project: dict[str, Any] = {
+            "id": project_id,
             "name": name,
             "framework": framework,
             "env": [],
             "domains": [],
         }
-        self.projects[project["id"]] = project
+        self.projects[project_id] = project
         return json_reply(200, project)
 
     def get_project(self, _request: Request, id_or_name: str) -> Reply:
