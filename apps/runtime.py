@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import ipaddress
 import logging
 import os
 import re
@@ -67,6 +68,7 @@ class Settings:
     nats_creds: str | None = field(default=None, repr=False)
     database_url: str | None = field(default=None, repr=False)
     port: int = 8080
+    host: str = "127.0.0.1"
 
     @classmethod
     def from_env(
@@ -105,6 +107,7 @@ class Settings:
             nats_creds=creds,
             database_url=need("DATABASE_URL") if database else None,
             port=_port(env.get("PORT", "8080")) if port else 8080,
+            host=_host(env.get("HOST", "127.0.0.1")) if port else "127.0.0.1",
         )
 
 
@@ -112,6 +115,17 @@ def _port(value: str) -> int:
     if not value.isdigit() or not 0 < int(value) < 65536:
         raise ConfigError(f"PORT={value!r} is not a TCP port (1-65535)")
     return int(value)
+
+
+def _host(value: str) -> str:
+    """The address to listen on: loopback unless told (a container sets HOST=0.0.0.0)."""
+    try:
+        ipaddress.ip_address(value.strip())
+    except ValueError:
+        raise ConfigError(
+            f"HOST={value!r} is not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::)"
+        ) from None
+    return value.strip()
 
 
 def redact(url: str) -> str:

@@ -6,6 +6,7 @@ config fails the preview with a clear message and deploys nothing.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -18,7 +19,8 @@ __all__ = ["deploy"]
 
 def deploy() -> None:
     config = pulumi.Config("deploykit")
-    manifest = load_manifest(config.get("manifest") or "deploykit.yaml")
+    path = Path(config.get("manifest") or "deploykit.yaml")
+    manifest = load_manifest(path)
     tier = config.require("tier")
     raw: dict[str, Any] = {"deploykit:tier": tier}
     if (settings := config.get_object(tier)) is not None:
@@ -27,7 +29,7 @@ def deploy() -> None:
     if stack.tier == "small":
         from components.small import SmallTier
 
-        SmallTier("small", manifest, stack.settings)
+        SmallTier("small", manifest, stack.settings, root=path.resolve().parent)
     else:
         from components.metal import MetalTier
 

@@ -1,4 +1,7 @@
-from apps.gateway.server import main
+"""gateway: the HTTP frontend. It forwards requests to the accounts NATS Service and never
+publishes events. This is its process form; `vercel/api/index.py` is its function form."""
+
+from apps.gateway.serve import main
 from apps.runtime import run
 
 run(main, port=True)

@@ -7,7 +7,7 @@ synadia.py     Nats: accounts per bus, users per service, creds (dynamic provide
 synadia_links.py  the accounts' exports and imports of the cross-bus paths (a dynamic provider)
 neon.py        Database: project, roles, databases, connection URIs (dynamic providers)
 railway.py     Services: project, environment, a service per rpc/worker (dynamic providers)
-vercel.py      Frontends: a Vercel project per frontend (pulumiverse-vercel)
+vercel.py      Frontends: a Vercel project and a deployment of its files per frontend (dynamic providers)
 grafana.py     Metrics: stack, dashboards, alerts, push token (pulumiverse-grafana)
 dynamic.py     what the dynamic providers share
 """

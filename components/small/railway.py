@@ -202,11 +202,12 @@ class Services(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         *,
         wait_for: Sequence[pulumi.Resource] = (),
+        frontends: Sequence[str] = (),
     ) -> None:
         super().__init__("deploykit:small:Services", name, {}, opts)
         self._name = name
         self._manifest = manifest
-        self.names = deployed_services(manifest)
+        self.names = deployed_services(manifest, frontends)
         self._settings = settings
         self.project = self.create_project(settings)
         self.services = self.create_services(env, list(wait_for))

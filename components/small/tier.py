@@ -13,6 +13,7 @@ it is given the buses' connection and waits for every account and user.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 import pulumi
@@ -28,7 +29,12 @@ from deploykit.manifest.model import Manifest
 from deploykit.runtime.wiring import wiring_for
 from deploykit.small.accounts import default_authorization
 from deploykit.small.outputs import needed_secrets, stack_outputs
-from deploykit.small.services import deployed_services, frontend_services, service_env
+from deploykit.small.services import (
+    deployed_services,
+    frontend_services,
+    railway_frontends,
+    service_env,
+)
 from deploykit.stack.config import SmallConfig
 from deploykit.stack.outputs import StackOutputs
 
@@ -71,11 +77,13 @@ class SmallTier(pulumi.ComponentResource):
         authorization: Mapping[str, Any] | None = None,
         jetstream: JetStreamStep | None = None,
         opts: pulumi.ResourceOptions | None = None,
+        root: Path | None = None,
     ) -> None:
         super().__init__("deploykit:small:SmallTier", name, {}, opts)
         self._name = name
         self._manifest = manifest
         self._settings = settings
+        self._root = root or Path.cwd()  # the project directory frontends' files are under
         self.check_tokens()
         self.nats = self.create_buses(authorization)
         self.definitions = self.apply_jetstream(jetstream)
@@ -143,7 +151,8 @@ class SmallTier(pulumi.ComponentResource):
         )
 
     def run_services(self) -> Services | None:
-        names = deployed_services(self._manifest)
+        frontends = railway_frontends(self._manifest, self._settings)
+        names = deployed_services(self._manifest) + frontends
         if not names:
             return None
         wait_for: list[pulumi.Resource] = (
@@ -152,6 +161,8 @@ class SmallTier(pulumi.ComponentResource):
         if self.definitions is not None:
             wait_for.append(self.definitions)
         env = {name: self._env(name, with_port=True) for name in names}
+        for name in frontends:  # a frontend on Railway is reached from outside its container
+            env[name] = {**env[name], "HOST": "0.0.0.0"}
         return Services(
             f"{self._name}-services",
             self._manifest,
@@ -159,15 +170,21 @@ class SmallTier(pulumi.ComponentResource):
             env,
             self._opts(),
             wait_for=wait_for,
+            frontends=frontends,
         )
 
     def publish_frontends(self) -> Frontends | None:
-        names = frontend_services(self._manifest, self._settings.vercel)
+        names = frontend_services(self._manifest, self._settings)
         if not names:
             return None
         env = {name: self._env(name, with_port=False) for name in names}
         return Frontends(
-            f"{self._name}-frontends", self._manifest, self._settings.vercel, env, self._opts()
+            f"{self._name}-frontends",
+            self._manifest,
+            self._settings,
+            env,
+            self._opts(),
+            root=self._root,
         )
 
     def describe_outputs(self) -> pulumi.Output[dict[str, Any]]:

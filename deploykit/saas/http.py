@@ -105,6 +105,8 @@ class HttpClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
     ) -> httpx.Response:
         """Send one request, retrying as the module docstring says; a response < 400 or an error."""
@@ -114,7 +116,9 @@ class HttpClient:
             attempt += 1
             last = attempt >= self._attempts
             try:
-                response = self._http.request(method, path, params=params, json=json)
+                response = self._http.request(
+                    method, path, params=params, json=json, content=content, headers=headers
+                )
             except httpx.TransportError as exc:
                 if safe and not last:
                     self._sleep(self._delay(attempt, None))
@@ -180,11 +184,14 @@ def retry_after(value: str | None) -> float | None:
 
 
 def detail(response: httpx.Response) -> str:
-    """What the API said, short: a JSON `message` (with its `code`), else the start of the body."""
+    """What the API said, short: a JSON `message` (with its `code`), else the start of the body.
+    Vercel nests them: `{"error": {"code", "message"}}` (vercel/vercel packages/client/src)."""
     try:
         body = response.json()
     except ValueError:
         return response.text.strip()[:200] or response.reason_phrase
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         code = body.get("code")
         return f"{code}: {body['message']}" if code else body["message"]

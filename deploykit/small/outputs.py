@@ -12,7 +12,7 @@ from typing import Any
 from deploykit.manifest import naming
 from deploykit.manifest.model import Manifest
 from deploykit.small.accounts import user_roles
-from deploykit.small.services import deployed_services, frontend_services
+from deploykit.small.services import deployed_services, frontend_services, railway_frontends
 from deploykit.stack.config import SmallConfig
 from deploykit.stack.outputs import parse_outputs
 
@@ -28,10 +28,10 @@ def needed_secrets(manifest: Manifest, settings: SmallConfig) -> list[tuple[str,
         needed.append(("deploykit", "synadiaToken", "a Synadia Cloud personal access token"))
     if manifest.databases:
         needed.append(("deploykit", "neonApiKey", "a Neon API key"))
-    if deployed_services(manifest):
+    if deployed_services(manifest) or railway_frontends(manifest, settings):
         needed.append(("deploykit", "railwayToken", "a Railway account or workspace token"))
-    if frontend_services(manifest, settings.vercel):
-        needed.append(("vercel", "apiToken", "a Vercel API token"))
+    if frontend_services(manifest, settings):
+        needed.append(("deploykit", "vercelToken", "a Vercel API token"))
     return needed
 
 

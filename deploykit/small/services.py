@@ -1,7 +1,7 @@
 """Where each service of the manifest runs on the small tier, and the environment it gets.
 
 rpc and worker services run on Railway from their container image; frontends are Vercel
-projects. The environment follows `deploykit.manifest.naming.service_env` (DEPLOYKIT_SERVICE,
+projects with a deployment of their files, unless `railway.frontends` places them on Railway. The environment follows `deploykit.manifest.naming.service_env` (DEPLOYKIT_SERVICE,
 NATS_URL, NATS_INBOX_PREFIX, DATABASE_URL, PORT) with one difference Synadia Cloud imposes: a
 service authenticates with a creds file (JWT + NKey seed), not a user and password, so it gets
 NATS_CREDS, the file's contents. With metrics it also gets the standard OpenTelemetry exporter
@@ -16,16 +16,21 @@ from typing import TypeVar
 from deploykit.errors import ConfigError
 from deploykit.manifest import naming
 from deploykit.manifest.model import Manifest, Role, Service
-from deploykit.stack.config import VercelSettings
+from deploykit.stack.config import SmallConfig
 
-__all__ = ["deployed_services", "frontend_services", "service_env"]
+__all__ = ["deployed_services", "frontend_services", "railway_frontends", "service_env"]
 
 V = TypeVar("V")  # a value: a string here, a Pulumi Output in the components
 
 
-def deployed_services(manifest: Manifest) -> list[str]:
-    """The rpc and worker services, each of which must name its container image."""
-    names = [n for n, s in manifest.services.items() if s.role in (Role.RPC, Role.WORKER)]
+def deployed_services(manifest: Manifest, frontends: Sequence[str] = ()) -> list[str]:
+    """The rpc and worker services, and the `frontends` placed on Railway, each of which must
+    name its container image."""
+    names = [
+        n
+        for n, s in manifest.services.items()
+        if s.role in (Role.RPC, Role.WORKER) or n in frontends
+    ]
     missing = [n for n in names if not manifest.services[n].run.image]
     if missing:
         raise ConfigError(
@@ -38,18 +43,53 @@ def deployed_services(manifest: Manifest) -> list[str]:
     return names
 
 
-def frontend_services(manifest: Manifest, settings: VercelSettings) -> list[str]:
-    """The frontend services Vercel gets (none when `vercel.enabled` is false); settings for a
-    service that is no frontend are a mistake."""
-    names = [n for n, s in manifest.services.items() if s.role is Role.FRONTEND]
-    unknown = sorted(set(settings.frontends) - set(names))
+def railway_frontends(manifest: Manifest, settings: SmallConfig) -> list[str]:
+    """The frontend services that Railway runs as long-running processes instead of Vercel."""
+    frontends = [n for n, s in manifest.services.items() if s.role is Role.FRONTEND]
+    wrong = [n for n in settings.railway.frontends if n not in frontends]
+    if wrong:
+        raise ConfigError(
+            f"deploykit:small.railway.frontends names {', '.join(wrong)}, which "
+            f"{'is' if len(wrong) == 1 else 'are'} no frontend service of the manifest "
+            f"(frontends: {', '.join(frontends) or 'none'})"
+        )
+    both = sorted(set(settings.railway.frontends) & set(settings.vercel.frontends))
+    if both:
+        raise ConfigError(
+            f"{', '.join(both)}: listed in deploykit:small.railway.frontends and configured "
+            "under deploykit:small.vercel.frontends; a frontend runs on one of them"
+        )
+    return list(settings.railway.frontends)
+
+
+def frontend_services(manifest: Manifest, settings: SmallConfig) -> list[str]:
+    """The frontend services Vercel deploys (none when `vercel.enabled` is false): every one not
+    on Railway, each with its files."""
+    on_railway = railway_frontends(manifest, settings)
+    names = [
+        n for n, s in manifest.services.items() if s.role is Role.FRONTEND and n not in on_railway
+    ]
+    vercel = settings.vercel
+    unknown = sorted(set(vercel.frontends) - set(names))
     if unknown:
         raise ConfigError(
             f"deploykit:small.vercel.frontends names {', '.join(unknown)}, which "
             f"{'is' if len(unknown) == 1 else 'are'} no frontend service of the manifest "
             f"(frontends: {', '.join(names) or 'none'})"
         )
-    return names if settings.enabled else []
+    if not vercel.enabled:
+        return []
+    missing = [n for n in names if n not in vercel.frontends]
+    if missing:
+        raise ConfigError(
+            "\n".join(
+                f"deploykit:small.vercel.frontends.{n}.source: the directory whose files Vercel "
+                f"deploys for frontend {n}; set it, or run {n} on Railway by listing it in "
+                "deploykit:small.railway.frontends"
+                for n in missing
+            )
+        )
+    return names
 
 
 def service_env(

@@ -72,17 +72,24 @@ class RailwaySettings(_Config):
     environment: str = "production"
     # a Railway region id, as railwayapp/cli spells them (src/controllers/regions.rs, df3838bf)
     region: Annotated[str, Field(min_length=1)] = "us-west2"
+    # frontend services Railway runs as long-running processes from their image instead of
+    # Vercel running them as functions (a long-running API, a websocket server)
+    frontends: list[str] = Field(default_factory=list)
 
 
 class VercelFrontend(_Config):
-    framework: str = "nextjs"
-    repository: str = ""
-    rootDirectory: str = ""
+    """How one frontend is deployed to Vercel: the files of `source` (a directory) at the root,
+    plus each path of `include` at its own place, all relative to the project directory."""
+
+    source: Annotated[str, Field(min_length=1)]
+    include: list[str] = Field(default_factory=list)
+    framework: str | None = None  # None: Vercel detects it (Python functions under api/)
     domain: str = ""
 
 
 class VercelSettings(_Config):
     enabled: bool = True  # false: frontends are not deployed by this stack
+    apiUrl: str = "https://api.vercel.com"
     team: str = ""
     frontends: dict[str, VercelFrontend] = Field(default_factory=dict)
 

@@ -206,8 +206,8 @@ class _Recorder(MockMonitor):
 
 
 class SmallTierEngine(Engine):
-    """Stands in for the small tier's providers (the kit's dynamic providers for Synadia, Neon
-    and Railway, and Grafana Cloud) with fixed computed outputs and data-source lookups."""
+    """Stands in for the small tier's providers (the kit's dynamic providers for Synadia, Neon,
+    Railway and Vercel, and Grafana Cloud) with fixed computed outputs and data-source lookups."""
 
     def computed(self, args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         values = plain(args.inputs)
@@ -235,6 +235,8 @@ class SmallTierEngine(Engine):
                 return {"environment_id": "env-test"}
             case "pulumi-python:dynamic/small:RailwayService":
                 return {"deployment_id": f"dep-{values['name']}"}
+            case "pulumi-python:dynamic/small:VercelDeployment":
+                return {"url": f"https://{values['project_name']}.vercel.app"}
             case "grafana:cloud/stack:Stack":
                 return _grafana_stack(values["slug"], f"{args.name}-id")
             case "grafana:cloud/stackServiceAccountToken:StackServiceAccountToken":

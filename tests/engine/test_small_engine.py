@@ -2,8 +2,9 @@
 
 What only an engine shows: the dynamic providers are dill-serialized and run in their own
 process, get their API tokens through `configure` from `pulumi config set --secret`, and Pulumi
-itself diffs, updates, refreshes and deletes. Vercel and Grafana are switched off by stack
-config (their provider plugins cannot be had here); the JetStream step is the tier's hook, left
+itself diffs, updates, refreshes and deletes. Vercel's resources are the kit's own dynamic
+providers too (the gateway's files are deployed to the Vercel fake); Grafana is switched off by
+stack config (its provider plugin cannot be had here); the JetStream step is the tier's hook, left
 empty (the reconciler needs a real NATS server behind Synadia's creds, which no fake gives).
 """
 
@@ -29,9 +30,11 @@ from deploykit.testing.engine import Engine, EngineStack
 from deploykit.testing.fakes.neon import FakeNeon
 from deploykit.testing.fakes.railway import FakeRailway
 from deploykit.testing.fakes.synadia import FakeSynadia
+from deploykit.testing.fakes.vercel import FakeVercel
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "deploykit.yaml"
+GATEWAY = {"source": "apps/gateway/vercel", "include": ["apps/gateway/server.py"]}
 
 
 @dataclass
@@ -39,12 +42,17 @@ class Fakes:
     synadia: FakeSynadia
     neon: FakeNeon
     railway: FakeRailway
+    vercel: FakeVercel
+
+    def all(self) -> tuple[FakeSynadia, FakeNeon, FakeRailway, FakeVercel]:
+        return (self.synadia, self.neon, self.railway, self.vercel)
 
     def tokens(self) -> dict[str, str]:
         return {
             "deploykit:synadiaToken": self.synadia.token,
             "deploykit:neonApiKey": self.neon.token,
             "deploykit:railwayToken": self.railway.token,
+            "deploykit:vercelToken": self.vercel.token,
         }
 
     def settings(self, region: str = "us-west2") -> dict[str, Any]:
@@ -56,7 +64,7 @@ class Fakes:
                 "workspaceId": "ws-1",
                 "region": region,
             },
-            "vercel": {"enabled": False},
+            "vercel": {"apiUrl": self.vercel.url, "frontends": {"gateway": GATEWAY}},
             "grafana": {"enabled": False},
         }
 
@@ -68,6 +76,7 @@ def fakes() -> Iterator[Fakes]:
             stack.enter_context(FakeSynadia()),
             stack.enter_context(FakeNeon()),
             stack.enter_context(FakeRailway(deploy_steps=("SUCCESS",))),
+            stack.enter_context(FakeVercel()),
         )
 
 
@@ -85,7 +94,7 @@ def program() -> None:
     raw = {"deploykit:tier": "small", "deploykit:small": config.require_object("small")}
     stack = parse_stack_config(raw, "the test's stack config")
     manifest = load_manifest(config.require("manifest"))
-    SmallTier("small", manifest, stack.settings, jetstream=no_jetstream)
+    SmallTier("small", manifest, stack.settings, jetstream=no_jetstream, root=ROOT)
 
 
 def small_stack(engine: Engine, fakes: Fakes) -> EngineStack:
@@ -138,7 +147,15 @@ def test_preview_up_no_changes_change_refresh_destroy(engine: Engine, fakes: Fak
     assert variables["DATABASE_URL"].endswith("?sslmode=require")
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in variables  # Grafana is off
 
+    (frontend,) = fakes.vercel.projects.values()
+    assert frontend["name"] == f"{manifest.system}-gateway"
+    assert {e["key"] for e in frontend["env"]} >= {"NATS_CREDS", "NATS_URL"}
+    (deployment,) = fakes.vercel.deployments.values()
+    assert deployment["readyState"] == "READY" and "api/index.py" in deployment["files"]
+
     outputs = stack.outputs()  # what `deploykit smoke --stack small` reads
+    urls = {s["name"]: s["url"] for s in outputs["services"]}
+    assert urls["gateway"] == f"https://{manifest.system}-gateway.vercel.app"
     assert (outputs["target"], outputs["system"]) == ("small", manifest.system)
     assert set(outputs["nats"]["credentials"]) >= {"accounts", "smoke-core", "provisioning-core"}
     assert all(u.endswith("?sslmode=require") for u in outputs["database"]["urls"].values())
@@ -151,9 +168,9 @@ def test_preview_up_no_changes_change_refresh_destroy(engine: Engine, fakes: Fak
     assert "SEED" not in state  # creds files (their NKey seed) are secrets
     assert variables["DATABASE_URL"] not in state
 
-    before = len(railway.requests) + len(neon.requests) + len(synadia.requests)
+    before = sum(len(fake.requests) for fake in fakes.all())
     stack.expect_no_changes()  # `pulumi up --expect-no-changes`: nothing to do, nothing sent
-    assert len(railway.requests) + len(neon.requests) + len(synadia.requests) == before
+    assert sum(len(fake.requests) for fake in fakes.all()) == before
 
     stack.set_config("deploykit:small", json.dumps(fakes.settings(region="europe-west4-drams3a")))
     changed = stack.up()
@@ -176,7 +193,7 @@ def test_preview_up_no_changes_change_refresh_destroy(engine: Engine, fakes: Fak
     assert stack.up().summary.resource_changes.get("create") == 1
     assert "welcome" in {u["name"] for u in synadia.users.values()}
 
-    for fake in (synadia, neon, railway):  # the old tokens are revoked, new ones set
+    for fake in fakes.all():  # the old tokens are revoked, new ones set
         fake.token = f"rotated-{fake.token}"
     for key, token in fakes.tokens().items():
         stack.set_config(key, token, secret=True)
@@ -191,3 +208,4 @@ def test_preview_up_no_changes_change_refresh_destroy(engine: Engine, fakes: Fak
     assert synadia.accounts == {} and synadia.users == {}
     assert neon.projects == {}
     assert railway.projects == {} and railway.services == {}
+    assert fakes.vercel.projects == {} and fakes.vercel.deployments == {}

@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,20 +27,24 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+import httpx
 import nats
 import psycopg
 import pytest
+import yaml
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, KeyValueConfig, StreamConfig
 from nats.js.client import JetStreamContext
 
+from components.small.vercel import bundle
 from deploykit.local.nats import local_cluster
 from deploykit.local.ports import free_ports
 from deploykit.local.postgres import LocalPostgres
 from deploykit.manifest import naming
 from deploykit.manifest.load import load_manifest
 from deploykit.runtime.wiring import wiring_for
-from deploykit.testing.polling import wait_until_async
+from deploykit.stack.config import VercelFrontend
+from deploykit.testing.polling import wait_until, wait_until_async
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +56,11 @@ WELCOMED = "accounts.events.welcomed"
 APPS = ("gateway", "accounts", "welcome", "projector")
 HISTORY = 300  # events published at once: the welcome worker is killed while handling them
 T = TypeVar("T")
-IMAGE_DEPS = {"nats-py", "psycopg", "aiohttp"}  # the gateway, until it moves to the runtime
+IMAGE_DEPS = {
+    "nats-py",
+    "psycopg",
+    "uvicorn",
+}  # the gateway (an ASGI app), until it moves to the runtime
 RUNTIME_IMAGE_DEPS = {
     "nats-py",
     "psycopg",
@@ -467,3 +476,167 @@ class Stack:
         logs = "".join(app.output() for app in self.apps.started)
         assert NATS_PASSWORD not in logs
         assert DB_PASSWORD not in logs
+
+
+# The gateway in each form it ships in: a local process, a container's command, a Vercel function.
+
+VERCEL_RUNTIME = "vercel-runtime==0.24.1"  # Vercel's Python runtime; it needs Python >= 3.12
+VERCEL_PYTHON_HOME = Path.home() / ".cache" / "deploykit" / "vercel-py312"
+
+
+def vercel_python() -> Path:
+    """A Python 3.12 with Vercel's runtime and the function's requirements, made once."""
+    python = VERCEL_PYTHON_HOME / "bin" / "python"
+    ready = VERCEL_PYTHON_HOME / ".deploykit-ready"
+    if not ready.exists():
+        candidates = [
+            *sorted(Path.home().glob(".pyenv/versions/3.1[2-9]*/bin/python3")),
+            *filter(None, [shutil.which("python3.12"), shutil.which("python3.13")]),
+        ]
+        found = next((c for c in candidates if runs(c)), None)
+        if found is None:
+            pytest.skip("Vercel's Python runtime needs Python 3.12, which this machine lacks")
+        requirements = ROOT / "apps" / "gateway" / "vercel" / "requirements.txt"
+        subprocess.run([found, "-m", "venv", "--clear", VERCEL_PYTHON_HOME], check=True)
+        subprocess.run(
+            [python, "-m", "pip", "install", "-q", VERCEL_RUNTIME, "-r", requirements],
+            check=True,
+            timeout=600,
+        )
+        ready.touch()
+    return python
+
+
+def runs(python: str | Path) -> bool:
+    return subprocess.run([python, "-c", ""], capture_output=True).returncode == 0
+
+
+def gateway_bundle(into: Path) -> Path:
+    """The files the small tier deploys to Vercel for the gateway, from the shipped stack file."""
+    stack = yaml.safe_load((ROOT / "stacks" / "Pulumi.small.yaml").read_text())
+    frontend = VercelFrontend.model_validate(
+        stack["config"]["deploykit:small"]["vercel"]["frontends"]["gateway"]
+    )
+    for path, entry in bundle(ROOT, "gateway", frontend).items():
+        (into / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(entry["source"], into / path)
+    return into
+
+
+Ask = Callable[..., tuple[int, Any]]  # (method, path, body=b"") → (status, JSON body)
+
+
+def answers(ask: Ask) -> None:
+    """/healthz, and requests the accounts service answers through the gateway."""
+    assert ask("GET", "/healthz") == (200, {"nats": True})
+    # the accounts service's answers (the gateway's own 404 says "no route")
+    assert ask("GET", f"/accounts/{uuid.uuid4()}") == (404, {"error": "account not found"})
+    assert ask("GET", "/accounts/not-a-uuid")[0] == 400
+    status, body = ask("POST", "/accounts", b'{"email": "nobody"}')  # the body is forwarded
+    assert status == 400 and "email" in body["error"], body
+
+
+def http_get(base: str) -> Ask:
+    def ask(method: str, path: str, body: bytes = b"") -> tuple[int, Any]:
+        response = httpx.request(method, base + path, content=body, timeout=15)
+        return response.status_code, response.json()
+
+    return ask
+
+
+def serving(base: str, app: App) -> bool:
+    assert app.proc.poll() is None, app.output()
+    try:
+        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_the_gateway_runs_as_a_process_a_container_command_and_a_vercel_function(
+    apps: Apps, tmp_path: Path
+) -> None:
+    apps.start("accounts")
+    process_port, container_port, asgi_port = free_ports(3)
+
+    # 1. a local process: loopback only unless HOST says otherwise
+    process = apps.start("gateway", apps.env("gateway", port=process_port))
+    base = f"http://127.0.0.1:{process_port}"
+    wait_until(lambda: serving(base, process), 20, "the gateway process")
+    assert f"listening on 127.0.0.1:{process_port}" in process.output()
+    wait_until(lambda: http_get(base)("GET", f"/accounts/{uuid.uuid4()}")[0] == 404, 20, "accounts")
+    answers(http_get(base))
+
+    # 2. the container's command, with the image's environment (HOST=0.0.0.0)
+    dockerfile = (ROOT / "apps" / "gateway" / "Dockerfile").read_text()
+    command = json.loads(re.search(r"^CMD (.+)$", dockerfile, re.M)[1])  # type: ignore[index]
+    image_env = dict(re.findall(r"^ENV (HOST)=(\S+)$", dockerfile, re.M))
+    assert command == ["python", "-m", "apps.gateway"] and image_env == {"HOST": "0.0.0.0"}
+    env = apps.env("gateway", port=container_port) | image_env
+    log = tmp_path / "container.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, *command[1:]], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+    container = App(proc, log)
+    apps.started.append(container)
+    base = f"http://127.0.0.1:{container_port}"
+    wait_until(lambda: serving(base, container), 20, "the gateway container command")
+    assert f"listening on 0.0.0.0:{container_port}" in container.output()
+    answers(http_get(base))
+
+    # 3. the Vercel function, from the very files the tier uploads, called by uvicorn as
+    # `vercel dev` does (the function's environment has no PORT: Vercel routes to it)
+    functions = gateway_bundle(tmp_path / "bundle")
+    env = apps.env("gateway")
+    log = tmp_path / "asgi.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.index:app", "--port", str(asgi_port)],
+            cwd=functions,
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
+    asgi = App(proc, log)
+    apps.started.append(asgi)
+    base = f"http://127.0.0.1:{asgi_port}"
+    wait_until(lambda: serving(base, asgi), 20, "the gateway function under uvicorn")
+    answers(http_get(base))
+
+    # 4. the Vercel function under Vercel's own runtime (vc_init's Lambda entry, vc_handler),
+    # with only the function's requirements installed: the bundle must be complete
+    python = vercel_python()
+    handler = {
+        "__VC_HANDLER_ENTRYPOINT": "api/index.py",
+        "__VC_HANDLER_ENTRYPOINT_ABS": str(functions / "api" / "index.py"),
+        "__VC_HANDLER_MODULE_NAME": "api.index",
+        "__VC_HANDLER_VARIABLE_NAME": "app",
+    }
+    driver = subprocess.Popen(
+        [python, ROOT / "tests" / "integration" / "vercel_function.py"],
+        cwd=functions,
+        env=apps.env("gateway") | handler,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / "vercel.log").open("wb"),
+        text=True,
+    )
+    try:
+        assert driver.stdout is not None and driver.stdin is not None
+        assert json.loads(driver.stdout.readline()) == {"ready": True}
+
+        def invoke(method: str, path: str, body: bytes = b"") -> tuple[int, Any]:
+            headers = {"host": "gateway", "content-type": "application/json"}
+            request = {"method": method, "path": path, "headers": headers, "body": body.decode()}
+            driver.stdin.write(json.dumps(request) + "\n")  # type: ignore[union-attr]
+            driver.stdin.flush()  # type: ignore[union-attr]
+            result = json.loads(driver.stdout.readline())  # type: ignore[union-attr]
+            return result["statusCode"], json.loads(result["body"])
+
+        answers(invoke)
+        answers(invoke)  # a warm instance: the same module, the same connection
+    finally:
+        driver.kill()
+        driver.wait()
+        if driver.returncode not in (0, -signal.SIGKILL):
+            print((tmp_path / "vercel.log").read_text())

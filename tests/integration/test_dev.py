@@ -289,25 +289,19 @@ def is_loopback(address: str) -> bool:
     return ip.is_loopback or bool(mapped and mapped.is_loopback)
 
 
-PROCESSES = ["nats-1", "nats-2", "nats-3", "postgres", "accounts", "welcome", "projector"]
-GATEWAY = pytest.param(
-    "gateway",
-    marks=pytest.mark.xfail(
-        strict=True,
-        reason="the reference gateway (apps/gateway) listens on 0.0.0.0; it is being changed to "
-        "bind 127.0.0.1 by default: then this passes and the mark goes",
-    ),
-)
+PROCESSES = [
+    "nats-1", "nats-2", "nats-3", "postgres", "accounts", "welcome", "projector", "gateway",
+]  # fmt: skip
 
 
-@pytest.mark.parametrize("name", [*PROCESSES, GATEWAY])
+@pytest.mark.parametrize("name", PROCESSES)
 def test_a_running_local_stack_listens_on_loopback_only(dev_stack: LocalStack, name: str) -> None:
     """Everything the local stack starts listens on loopback, nowhere else."""
     proc = next(p for n, _, p, _ in dev_stack.processes() if n == name)
     pid = proc.pid()
     assert pid, f"{name} does not run"
     sockets = [s for p in descendants(pid) for s in bound_sockets(p)]
-    if name.startswith("nats") or name == "postgres":
+    if name.startswith("nats") or name in ("postgres", "gateway"):
         assert sockets, f"{name}: no listening socket found: the test would prove nothing"
     beyond = [s for s in sockets if not is_loopback(s[1])]
     assert beyond == [], f"{name} listens beyond loopback: {beyond}"

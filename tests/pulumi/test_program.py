@@ -22,7 +22,7 @@ SECRETS = {
     "deploykit:synadiaToken": "syn-token",
     "deploykit:neonApiKey": "neon-key",
     "deploykit:railwayToken": "railway-token",
-    "vercel:apiToken": "vercel-token",
+    "deploykit:vercelToken": "vercel-token",
     "grafana:cloudAccessPolicyToken": "grafana-token",
 }
 
@@ -64,6 +64,10 @@ def test_pulumi_up_small_declares_the_tier_and_exports_the_outputs_shape() -> No
     assert set(exported) == set(StackOutputs.model_fields)
     assert engine.exports["nats"][1] and engine.exports["database"][1], "credentials must be secret"
     assert exported["target"] == "small"
+    gateway = next(s for s in exported["services"] if s["name"] == "gateway")
+    assert gateway["url"] == "https://acme-gateway.vercel.app"  # the deployment's, smoke's target
+    files = engine.registrations["small-frontends-gateway-deployment"].input("files")
+    assert {"api/index.py", "vercel.json", "requirements.txt", "apps/runtime.py"} <= set(files)
 
 
 def test_a_bad_stack_config_fails_before_any_resource() -> None:

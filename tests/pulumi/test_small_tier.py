@@ -28,7 +28,7 @@ TOKENS = {
     "deploykit:synadiaToken": "syn-secret-token",
     "deploykit:neonApiKey": "neon-secret-key",
     "deploykit:railwayToken": "railway-secret-token",
-    "vercel:apiToken": "vercel-secret-token",
+    "deploykit:vercelToken": "vercel-secret-token",
     "grafana:cloudAccessPolicyToken": "grafana-secret-token",
 }
 SETTINGS: dict[str, Any] = {
@@ -40,8 +40,8 @@ SETTINGS: dict[str, Any] = {
         "team": "acme-team",
         "frontends": {
             "gateway": {
-                "repository": "acme/gateway",
-                "rootDirectory": "apps/gateway",
+                "source": "apps/gateway/vercel",
+                "include": ["apps/gateway/server.py"],
                 "domain": "app.acme.test",
             }
         },
@@ -76,7 +76,10 @@ def deploy(
 ) -> Engine:
     small = SmallConfig.model_validate(settings)
     return SmallTierEngine().run(
-        lambda: SmallTier("small", manifest, small, **kwargs), config, config, stack="small"
+        lambda: SmallTier("small", manifest, small, root=ROOT, **kwargs),
+        config,
+        config,
+        stack="small",
     )
 
 
@@ -120,10 +123,8 @@ def test_the_graph_has_one_of_each_thing_the_manifest_declares(engine: Engine) -
         "small-services-projector",
         "small-services-welcome",
     ]
-    assert names(engine, "vercel:index/project:Project") == ["small-frontends-gateway"]
-    assert names(engine, "vercel:index/projectDomain:ProjectDomain") == [
-        "small-frontends-gateway-domain"
-    ]
+    assert names(engine, DYNAMIC + "VercelProject") == ["small-frontends-gateway"]
+    assert names(engine, DYNAMIC + "VercelDeployment") == ["small-frontends-gateway-deployment"]
     assert names(engine, "grafana:cloud/stack:Stack") == ["small-metrics-stack"]
     assert len(engine.of_type("grafana:oss/dashboard:Dashboard")) == 3
     assert len(engine.of_type("grafana:alerting/ruleGroup:RuleGroup")) == 1
@@ -201,29 +202,27 @@ def test_services_run_their_image_with_replicas_and_their_own_variables(
     assert "DATABASE_URL" not in engine.registrations["small-services-projector"].input("variables")
 
 
-def test_frontend_project_variables_and_domain(engine: Engine) -> None:
+def test_frontend_project_variables_domain_and_deployment_of_its_files(engine: Engine) -> None:
     project = engine.registrations["small-frontends-gateway"]
     assert project.input("name") == "acme-gateway"
-    assert project.input("framework") == "nextjs"
-    assert project.input("gitRepository") == {"type": "github", "repo": "acme/gateway"}
-    assert project.input("rootDirectory") == "apps/gateway"
-    variables = {
-        r.input("key"): r
-        for r in engine.of_type(
-            "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
-        )
-    }
+    assert project.input("team") == "acme-team"
+    assert project.input("framework") is None
+    assert project.input("domain") == "app.acme.test"
+    variables = project.input("variables")
     assert set(variables) >= {"DEPLOYKIT_SERVICE", "NATS_URL", "NATS_CREDS", "NATS_INBOX_PREFIX"}
     assert "PORT" not in variables and "DATABASE_URL" not in variables
-    assert variables["NATS_CREDS"].input("value") == "--creds of gateway--"
-    for variable in variables.values():
-        assert variable.input("sensitive") is True
-        assert variable.input("targets") == ["production", "preview"]
-        assert variable.input("projectId") == "small-frontends-gateway-id"
-    domain = engine.registrations["small-frontends-gateway-domain"]
-    assert domain.input("domain") == "app.acme.test"
-    provider = engine.registrations["small-frontends-provider"]
-    assert provider.input("team") == "acme-team"
+    assert variables["NATS_CREDS"] == "--creds of gateway--"
+    deployment = engine.registrations["small-frontends-gateway-deployment"]
+    assert deployment.input("project_id") == "small-frontends-gateway-id"
+    files = deployment.input("files")
+    assert set(files) == {
+        "api/index.py",
+        "vercel.json",
+        "requirements.txt",
+        "apps/gateway/server.py",
+    }
+    assert files["api/index.py"]["source"] == str(ROOT / "apps/gateway/vercel/api/index.py")
+    assert len(files["api/index.py"]["sha"]) == 40
 
 
 def test_database_on_the_configured_region_and_version(engine: Engine) -> None:
@@ -291,11 +290,8 @@ def test_every_credential_is_secret(engine: Engine) -> None:
     assert engine.registrations["small-database-project"].secret_outputs == ["admin_uri"]
     for service in engine.of_type(DYNAMIC + "RailwayService"):
         assert service.is_secret("variables") and service.secret_outputs == ["variables"]
-    for variable in engine.of_type(
-        "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
-    ):
-        assert variable.is_secret("value"), variable.input("key")
-    assert engine.registrations["small-frontends-provider"].is_secret("apiToken")
+    project = engine.registrations["small-frontends-gateway"]
+    assert project.is_secret("variables") and project.secret_outputs == ["variables"]
     assert engine.registrations["small-metrics-cloud"].is_secret("cloudAccessPolicyToken")
     assert engine.registrations["small-metrics-stack-provider"].is_secret("auth")
     assert "key" in engine.registrations["small-metrics-deploykit-token"].secret_outputs
@@ -386,12 +382,16 @@ def test_existing_credentials_missing_say_which_to_set(manifest: Manifest) -> No
 
 def test_missing_tokens_are_listed_together(manifest: Manifest) -> None:
     config = {
-        k: v for k, v in TOKENS.items() if k not in ("deploykit:neonApiKey", "vercel:apiToken")
+        k: v
+        for k, v in TOKENS.items()
+        if k not in ("deploykit:neonApiKey", "deploykit:vercelToken")
     }
     with pytest.raises(ConfigError) as caught:
         deploy(manifest, config=config, authorization=AUTHORIZATION)
     assert "pulumi config set --secret deploykit:neonApiKey <a Neon API key>" in str(caught.value)
-    assert "pulumi config set --secret vercel:apiToken <a Vercel API token>" in str(caught.value)
+    assert "pulumi config set --secret deploykit:vercelToken <a Vercel API token>" in str(
+        caught.value
+    )
     assert "railwayToken" not in str(caught.value)
 
 
@@ -482,8 +482,31 @@ def test_an_existing_grafana_stack_is_looked_up_not_created(manifest: Manifest) 
         ({**SETTINGS, "grafana": {"stackSlug": ""}}, "grafana.stackSlug is empty"),
         ({**SETTINGS, "neon": {}}, r"deploykit:small\.neon\.orgId is empty"),
         (
-            {**SETTINGS, "vercel": {"frontends": {"accounts": {}}}},
+            {**SETTINGS, "vercel": {"frontends": {"accounts": {"source": "apps"}}}},
             "names accounts, which is no frontend",
+        ),
+        ({**SETTINGS, "vercel": {}}, r"vercel.frontends.gateway.source: the directory"),
+        (
+            {**SETTINGS, "railway": {"frontends": ["accounts"]}},
+            "railway.frontends names accounts, which is no frontend",
+        ),
+        (
+            {**SETTINGS, "railway": {"frontends": ["gateway"]}},
+            "gateway: listed in deploykit:small.railway.frontends and configured under",
+        ),
+        (
+            {
+                **SETTINGS,
+                "vercel": {"frontends": {"gateway": {"source": "apps/gateway/missing"}}},
+            },
+            "vercel.frontends.gateway.source: apps/gateway/missing is not a directory",
+        ),
+        (
+            {
+                **SETTINGS,
+                "vercel": {"frontends": {"gateway": {"source": "apps", "include": ["../x"]}}},
+            },
+            r"vercel.frontends.gateway.include\[0\]: ../x is outside",
         ),
     ],
 )
@@ -529,13 +552,31 @@ def test_a_manifest_without_database_or_frontends_creates_neither(manifest: Mani
         }
     }
     config = {
-        k: v for k, v in TOKENS.items() if k not in ("deploykit:neonApiKey", "vercel:apiToken")
+        k: v
+        for k, v in TOKENS.items()
+        if k not in ("deploykit:neonApiKey", "deploykit:vercelToken")
     }
     engine = deploy(lean, {**SETTINGS, "vercel": {}}, config, authorization=document)
     assert "small-database" not in engine.registrations
     assert "small-frontends" not in engine.registrations
     assert engine.exports["database"][0] is None
     assert "DATABASE_URL" not in engine.registrations["small-services-welcome"].input("variables")
+
+
+def test_a_frontend_placed_on_railway_runs_there_reachable_from_outside(
+    manifest: Manifest,
+) -> None:
+    settings = {**SETTINGS, "railway": {"workspaceId": "ws-1", "frontends": ["gateway"]}}
+    settings["vercel"] = {}
+    config = {k: v for k, v in TOKENS.items() if k != "deploykit:vercelToken"}
+    engine = deploy(manifest, settings, config, authorization=AUTHORIZATION)
+    assert "small-frontends" not in engine.registrations
+    assert engine.of_type(DYNAMIC + "VercelProject") == []
+    gateway = engine.registrations["small-services-gateway"]
+    assert gateway.input("image") == "ghcr.io/acme/gateway:latest"
+    assert gateway.input("replicas") == 2
+    variables = gateway.input("variables")
+    assert (variables["HOST"], variables["PORT"]) == ("0.0.0.0", "8080")
 
 
 def test_vercel_and_grafana_can_be_switched_off(manifest: Manifest) -> None:
@@ -551,6 +592,7 @@ def test_vercel_and_grafana_can_be_switched_off(manifest: Manifest) -> None:
     assert not [
         r for r in engine.registrations.values() if r.type.startswith(("vercel:", "grafana:"))
     ]
+    assert engine.of_type(DYNAMIC + "VercelProject") == []
     variables = engine.registrations["small-services-accounts"].input("variables")
     assert not [key for key in variables if key.startswith("OTEL_")]
 

@@ -43,3 +43,11 @@ def test_creds_document_is_accepted_and_kept_private() -> None:
 def test_bad_environment_is_refused_clearly(extra: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.from_env({**BASE, **extra})
+
+
+def test_a_server_listens_on_loopback_unless_host_says_otherwise() -> None:
+    assert Settings.from_env(BASE, port=True).host == "127.0.0.1"
+    assert Settings.from_env({**BASE, "HOST": "0.0.0.0"}, port=True).host == "0.0.0.0"
+    assert Settings.from_env({**BASE, "HOST": "::"}, port=True).host == "::"
+    with pytest.raises(ConfigError, match=r"HOST='example.com' is not an IP address"):
+        Settings.from_env({**BASE, "HOST": "example.com"}, port=True)

@@ -11,7 +11,7 @@ from deploykit.errors import ConfigError
 from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
 from deploykit.small import accounts, database, outputs, services, telemetry
-from deploykit.stack.config import GrafanaSettings, NeonSettings, SmallConfig, VercelSettings
+from deploykit.stack.config import GrafanaSettings, NeonSettings, SmallConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024**2
@@ -106,11 +106,22 @@ def test_owners_are_one_per_database(manifest: Manifest) -> None:
     )
 
 
+WITH_GATEWAY = SmallConfig.model_validate(
+    {"vercel": {"frontends": {"gateway": {"source": "apps/gateway/vercel"}}}}
+)
+
+
 def test_services_split_between_railway_and_vercel(manifest: Manifest) -> None:
     assert services.deployed_services(manifest) == ["accounts", "welcome", "projector"]
-    assert services.frontend_services(manifest, VercelSettings()) == ["gateway"]
+    assert services.frontend_services(manifest, WITH_GATEWAY) == ["gateway"]
+    on_railway = SmallConfig.model_validate({"railway": {"frontends": ["gateway"]}})
+    assert services.frontend_services(manifest, on_railway) == []
+    assert services.railway_frontends(manifest, on_railway) == ["gateway"]
+    wrong = {"vercel": {"frontends": {"accounts": {"source": "apps"}}}}
     with pytest.raises(ConfigError, match="names accounts, which is no frontend service"):
-        services.frontend_services(manifest, VercelSettings(frontends={"accounts": {}}))
+        services.frontend_services(manifest, SmallConfig.model_validate(wrong))
+    with pytest.raises(ConfigError, match=r"vercel\.frontends\.gateway\.source: the directory"):
+        services.frontend_services(manifest, SmallConfig())
 
 
 def test_a_service_env_has_creds_database_and_otlp(manifest: Manifest) -> None:
@@ -157,13 +168,13 @@ def test_the_outputs_document_has_the_shape_smoke_reads(manifest: Manifest) -> N
 
 
 def test_the_tokens_needed_follow_what_is_switched_on(manifest: Manifest) -> None:
-    everything = [key for _, key, _ in outputs.needed_secrets(manifest, SmallConfig())]
+    everything = [key for _, key, _ in outputs.needed_secrets(manifest, WITH_GATEWAY)]
     assert everything == [
         "cloudAccessPolicyToken",
         "synadiaToken",
         "neonApiKey",
         "railwayToken",
-        "apiToken",
+        "vercelToken",
     ]
     off = SmallConfig.model_validate({"vercel": {"enabled": False}, "grafana": {"enabled": False}})
     assert [k for _, k, _ in outputs.needed_secrets(manifest, off)] == everything[1:4]

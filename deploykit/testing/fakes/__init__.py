@@ -6,4 +6,5 @@ schema.py   pure: request-body checks written as data (OpenAPI's shapes)
 neon.py     effectful: Neon API v2
 railway.py  effectful: Railway's public GraphQL API
 synadia.py  effectful: Synadia Cloud's control plane
+vercel.py   effectful: Vercel's REST API (projects, variables, domains, files, deployments)
 """
