@@ -13,11 +13,13 @@ import pulumi
 
 from deploykit.manifest.load import load_manifest
 from deploykit.stack.config import parse_stack_config
+from deploykit.toolchain.pickling import keep_pickler_shallow
 
 __all__ = ["deploy"]
 
 
 def deploy() -> None:
+    keep_pickler_shallow()  # hundreds of dynamic resources must not exhaust the recursion limit
     config = pulumi.Config("deploykit")
     path = Path(config.get("manifest") or "deploykit.yaml")
     manifest = load_manifest(path)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import pickle
 import secrets
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from pulumi import automation as auto
 from pulumi.automation._stack import ImportResource, ImportResult  # not re-exported by `auto`
 
 from deploykit.toolchain.ensure import EngineUnavailable, Toolchain, ensure
+from deploykit.toolchain.pickling import unwrap_pickler
 
 __all__ = ["PROJECT", "Engine", "EngineStack", "EngineUnavailable", "engine_env", "pulumi_engine"]
 
@@ -88,25 +88,10 @@ def _drop_program_leftovers() -> None:
         sys.unraisablehook = previous
 
 
-def _unwrap_pickler() -> None:
-    """Undo the SDK's wrapping of the pickler, which it never undoes.
-
-    Each time the SDK serializes a dynamic provider (pulumi/dynamic/dynamic.py,
-    `serialize_provider`), it wraps `pickle._Pickler._batch_setitems` in one more sorting
-    wrapper and restores only `pickle.Pickler`. A process that serializes a few hundred
-    providers, as a test running several `up`s of an inline program does, ends with a chain of
-    wrappers deeper than the recursion limit. One wrapper sorts as well as many.
-    """
-    method = pickle._Pickler._batch_setitems  # type: ignore[attr-defined]
-    while method.__name__.startswith("batch_set_items_sorted") and method.__closure__:
-        method = next(c.cell_contents for c in method.__closure__ if callable(c.cell_contents))
-    pickle._Pickler._batch_setitems = method  # type: ignore[attr-defined]
-
-
 def _operation(method: Callable[P, R]) -> Callable[P, R]:
     @wraps(method)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        _unwrap_pickler()
+        unwrap_pickler()
         try:
             return method(*args, **kwargs)
         finally:

@@ -21,6 +21,8 @@ import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
+from deploykit.toolchain.pickling import keep_pickler_shallow
+
 __all__ = ["Engine", "Registration", "SmallTierEngine", "is_secret", "plain", "strings"]
 
 STACK = "pulumi:pulumi:Stack"
@@ -146,6 +148,7 @@ class Engine(pulumi.runtime.Mocks):
 
         Stack exports land in `exports` as name → (value, is it secret).
         """
+        keep_pickler_shallow()
         asyncio.set_event_loop(asyncio.new_event_loop())  # earlier tests may have closed theirs
         pulumi.runtime.set_all_config(dict(config or {}), list(secrets))
         pulumi.runtime.set_mocks(

@@ -8,5 +8,7 @@ gobuild.py   effectful: builds the Pulumi CLI from Go modules, with progress and
 download.py  effectful: the vendor's release archive, time-boxed
 ensure.py    effectful: the CLI at the pinned version: cached, downloaded, built, or why it
              cannot be; `python -m deploykit.toolchain` is what scripts/bootstrap runs
+pickling.py  effectful: keeps the SDK's provider pickler one wrapper deep (a RecursionError
+             after a few hundred dynamic resources otherwise)
 __main__.py  effectful: `python -m deploykit.toolchain`
 """
