@@ -66,6 +66,7 @@ def _schemas(m: Manifest) -> Iterator[Problem]:
 def _subjects(m: Manifest) -> Iterator[Problem]:
     endpoints = set(m.endpoint_subjects().values())
     emitted = {s for service in m.services.values() for s in service.emits}
+    stored = {s for stream in m.streams.values() for s in stream.subjects}
     for subject, contract in m.contracts.items():
         path = f"contracts.{subject}"
         is_event = contract.schema_ is not None
@@ -80,9 +81,11 @@ def _subjects(m: Manifest) -> Iterator[Problem]:
                 "has request/reply schemas but no endpoint answers on this subject",
                 _known(endpoints),
             )
-        elif is_event and not any(collide(subject, e) for e in emitted):
+        elif is_event and not any(collide(subject, e) for e in emitted | stored):
             yield Problem(
-                path, "has an event schema but no service emits this subject", _known(emitted)
+                path,
+                "has an event schema but no service emits this subject and no stream stores it",
+                _known(emitted | stored),
             )
 
 

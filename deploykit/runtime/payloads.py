@@ -1,10 +1,12 @@
-"""How payloads become bytes and back: plain JSON today.
+"""How payloads become bytes and back: JSON, judged by the manifest's contracts.
 
-This is the hook for typed payloads: a `Codec` gets the subject with every value, so a codec
-built from the manifest's schemas (one per subject) can validate on emit and on receipt and
-raise `PayloadError`; `Service(codec=...)` takes it. A payload that cannot be decoded is never
-retried: a request gets a 400 answer, an event goes to the dead-letter subject (or is dropped
-with an error log where the manifest names none).
+A `Codec` gets the subject with every value. `ContractCodec` checks each payload against its
+subject's contract in deploykit.yaml (from the service's wiring) on emit and on receipt, and
+raises `PayloadError` with every breach: an emit that breaks its contract is refused before it
+is published, a request that breaks it gets a 400 answer, an event goes to the dead-letter
+subject with the reason (or is dropped with an error log where the manifest names none). A
+payload that cannot be decoded or does not conform is never retried. `Service(codec=...)`
+takes another codec (typed models, another format).
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-__all__ = ["Codec", "JsonCodec", "PayloadError"]
+from deploykit.manifest.contracts import PayloadCheck
+from deploykit.runtime.wiring import Wiring
+
+__all__ = ["Codec", "ContractCodec", "JsonCodec", "PayloadError"]
 
 
 class PayloadError(ValueError):
@@ -40,3 +45,49 @@ class JsonCodec:
             return json.loads(data)
         except ValueError as exc:
             raise PayloadError(f"not JSON: {exc}") from None
+
+
+class ContractCodec(JsonCodec):
+    """JSON whose payloads must satisfy their subjects' contracts.
+
+    Which part of an endpoint's contract applies depends on the side: a service decodes the
+    requests of its own endpoints and encodes their replies; a caller encodes requests and
+    decodes replies. Events are judged by their `schema` both ways. Subjects without a contract
+    pass unchecked. The schemas are compiled once, when the service starts.
+    """
+
+    def __init__(self, wiring: Wiring) -> None:
+        answered = set(wiring.endpoints.values())
+        self._encode: dict[str, tuple[PayloadCheck, str]] = {}
+        self._decode: dict[str, tuple[PayloadCheck, str]] = {}
+        for subject, contract in wiring.contracts.items():
+            version = contract.get("version", 1)
+            if "schema" in contract:
+                check = (PayloadCheck(contract["schema"]), f"event contract v{version}")
+                self._encode[subject] = self._decode[subject] = check
+                continue
+            mine = subject in answered
+            for part, table in (
+                ("request", self._decode if mine else self._encode),
+                ("reply", self._encode if mine else self._decode),
+            ):
+                if part in contract:
+                    table[subject] = (PayloadCheck(contract[part]), f"{part} contract v{version}")
+
+    def encode(self, subject: str, value: Any) -> bytes:
+        if not isinstance(value, bytes):
+            _judge(self._encode.get(subject), subject, value)
+        return super().encode(subject, value)
+
+    def decode(self, subject: str, data: bytes) -> Any:
+        value = super().decode(subject, data)
+        _judge(self._decode.get(subject), subject, value)
+        return value
+
+
+def _judge(check: tuple[PayloadCheck, str] | None, subject: str, value: Any) -> None:
+    if check is None:
+        return
+    errors = check[0].errors(value)
+    if errors:
+        raise PayloadError(f"{subject} breaks its {check[1]}: {'; '.join(errors)}")

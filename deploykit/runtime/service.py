@@ -44,7 +44,7 @@ from deploykit.runtime.emit import HANDLER_EMIT_BOUND, RPC_EMIT_BOUND, publish
 from deploykit.runtime.endpoints import InFlight, RequestHandler, register, wrap
 from deploykit.runtime.errors import Fatal, RemoteError
 from deploykit.runtime.metrics import Metrics
-from deploykit.runtime.payloads import Codec, JsonCodec
+from deploykit.runtime.payloads import Codec, ContractCodec, JsonCodec
 from deploykit.runtime.settings import ConfigError, Settings
 from deploykit.runtime.wiring import Wiring
 
@@ -71,6 +71,7 @@ class Service:
         self.description = description
         self.version = version
         self.schema = schema
+        self._codec = codec  # the caller's own, else the manifest's contracts (at serve)
         self.codec: Codec = codec or JsonCodec()
         self.batch = batch
         self.metadata: dict[str, str] = {}
@@ -284,6 +285,8 @@ class Service:
         """Start, serve until `stop` is set, stop cleanly."""
         self._check_declared(settings)
         self._settings = settings
+        if self._codec is None:
+            self.codec = ContractCodec(settings.wiring)
         self._metrics = Metrics(settings)
         tasks: list[asyncio.Task[None]] = []
         runner: Any = None

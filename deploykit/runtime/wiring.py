@@ -7,9 +7,12 @@ names, modes, delivery limits and dead-letter subjects come from the manifest al
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from deploykit.manifest.model import ConsumeMode, Manifest, Role
+from deploykit.manifest.subjects import collide
 
 __all__ = ["ConsumerWiring", "Wiring", "wiring_for"]
 
@@ -34,6 +37,10 @@ class Wiring(_Frozen):
     calls: dict[str, str] = Field(default_factory=dict, description="service.endpoint → subject")
     consumes: dict[str, ConsumerWiring] = Field(default_factory=dict, description="by consumer")
     emits: list[str] = Field(default_factory=list)
+    contracts: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="subject → {schema | request, reply} of every contract the service touches",
+    )
 
 
 def wiring_for(manifest: Manifest, name: str) -> Wiring:
@@ -56,4 +63,22 @@ def wiring_for(manifest: Manifest, name: str) -> Wiring:
             for c in service.consumes
         },
         emits=list(service.emits),
+        contracts=_contracts(manifest, name),
     )
+
+
+def _contracts(manifest: Manifest, name: str) -> dict[str, dict[str, Any]]:
+    """The contracts of what the service emits, consumes, answers and calls (JSON Schema)."""
+    service = manifest.services[name]
+    subjects = manifest.endpoint_subjects()
+    touched = [*service.emits, *(service.endpoint_subject(name, e) for e in service.endpoints)]
+    touched += [subjects[c] for c in service.calls if c in subjects]
+    for consume in service.consumes:
+        stream = manifest.streams.get(consume.stream)
+        if stream is not None:
+            touched += [consume.filter] if consume.filter else stream.subjects
+    return {
+        subject: contract.model_dump(by_alias=True, exclude_none=True, exclude={"description"})
+        for subject, contract in manifest.contracts.items()
+        if any(collide(subject, t) for t in touched)
+    }

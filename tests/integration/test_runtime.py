@@ -35,7 +35,6 @@ import pytest
 from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, StreamConfig
 from prometheus_client.parser import text_string_to_metric_families
-from tests.reliability.faults import signal_and_wait, stored_ids
 
 from deploykit.local.nats import LocalNats, local_cluster
 from deploykit.local.ports import free_ports
@@ -46,6 +45,7 @@ from deploykit.runtime.emit import HANDLER_EMIT_BOUND, publish
 from deploykit.runtime.metrics import Metrics
 from deploykit.runtime.settings import Exporter, Settings
 from deploykit.runtime.wiring import Wiring, wiring_for
+from deploykit.testing.faults import signal_and_wait, stored_ids
 
 pytestmark = pytest.mark.integration
 
@@ -72,6 +72,14 @@ services:
     role: worker
     consumes: [{stream: RT, consumer: view, mode: fanout, warmup: true, filter: rt.in}]
     read_model: true
+contracts:
+  rt.in:
+    schema:
+      type: object
+      required: [n]
+      properties: {n: {type: integer}, fail_first: {type: boolean}, always_fail: {type: boolean}}
+  rt.out:
+    schema: {type: object, required: [n], properties: {n: {type: integer}}}
 """
 )
 
@@ -286,6 +294,50 @@ def test_redelivery_dead_letter_and_kill_9_lose_and_double_nothing(harness: Harn
             await nc.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 90))
+
+
+def test_contracts_refuse_a_bad_emit_and_dead_letter_a_bad_event(harness: Harness) -> None:
+    """A payload that breaks its subject's contract: the producer's emit is refused (nothing is
+    published) and the consumer's event goes to the dead-letter subject with the reason, on
+    its first delivery, never acked as handled."""
+
+    async def scenario() -> None:
+        nc = await nats.connect(harness.nats_url)
+        try:
+            worker = harness.start("rtwork")
+            await until(lambda: discovered(nc, "rtwork"), "rtwork in discovery")
+            await publish_inputs(nc, [{"n": "seven"}, {"n": 8, "emit_bad": True}, {"n": 9}])
+            await until(lambda: drained(nc), "the worker to drain")
+            js = nc.jetstream()
+            dead = [await js.get_msg("RT", seq) for seq in await dead_letters(nc)]
+            reasons = {json.loads(m.data)["n"]: (m.headers or {})["Deploykit-Error"] for m in dead}
+            assert set(reasons) == {"seven", 8}
+            assert reasons["seven"].startswith("payload: rt.in breaks its event contract v1: ")
+            assert "$.n: 'seven' is not of type 'integer'" in reasons["seven"]
+            assert (
+                "rt.out breaks its event contract v1: $.n: '8' is not of type 'integer'"
+                in (reasons[8])
+            )
+            assert await stored(nc, "rt.out") == 1, "only n=9's emit is published"
+            starts = [x for x in worker.lines() if x.startswith("start")]
+            assert starts == ["start 8 1", "start 9 1"], "the bad event never reached the handler"
+            assert worker.stop() == 0
+        finally:
+            await nc.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+async def dead_letters(nc: Client) -> list[int]:
+    """The sequences of the messages on rt.dead, from the stream's own index."""
+    js = nc.jetstream()
+    info = await js.stream_info("RT")
+    found = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            if (await js.get_msg("RT", seq)).subject == "rt.dead":
+                found.append(seq)
+    return found
 
 
 def scrape_and_check(proc: Proc) -> None:

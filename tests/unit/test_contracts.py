@@ -62,11 +62,14 @@ def test_an_invalid_schema_is_refused_with_its_field_path() -> None:
 
 def test_a_contract_for_a_subject_nothing_emits_or_answers_is_refused() -> None:
     def change(d: dict[str, Any]) -> None:
-        d["contracts"]["accounts.events.deleted"] = {"schema": {"type": "object"}}
+        d["contracts"]["orders.events.placed"] = {"schema": {"type": "object"}}
         d["contracts"]["accounts.rpc.delete"] = {"request": {"type": "object"}}
 
     message = _problems(change)
-    assert "contracts.accounts.events.deleted: has an event schema but no service emits" in message
+    assert (
+        "contracts.orders.events.placed: has an event schema but no service emits this subject "
+        "and no stream stores it" in message
+    )
     assert "contracts.accounts.rpc.delete: has request/reply schemas but no endpoint" in message
 
 
@@ -135,3 +138,10 @@ def test_a_broken_request_schema_is_reported_not_applied_to_the_probe() -> None:
     message = _problems(change)
     assert "contracts.accounts.rpc.create.request: not a valid JSON Schema at $.required" in message
     assert "probes[0]" not in message
+
+
+def test_an_event_from_outside_the_manifest_may_have_a_contract_when_a_stream_stores_it() -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["contracts"]["accounts.events.deleted"] = {"schema": {"type": "object"}}
+
+    assert "accounts.events.deleted" in _load(change).contracts

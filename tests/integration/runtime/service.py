@@ -5,7 +5,8 @@ what happened before a kill -9.
 
 rtrpc answers `slow` after RT_DELAY seconds (`start N`, `done N`). rtwork, per message {"n": N, "fail_first": bool, "always_fail": bool}: `start N delivery`, an
 idempotent insert into its own database, an emit on rt.out (id derived by the runtime), then
-`done N delivery` — after RT_DELAY seconds of "work". rtview: `seq S`, per message.
+`done N delivery` — after RT_DELAY seconds of "work"; with "emit_bad", the emit breaks the
+rt.out contract (n as a string). rtview: `seq S`, per message.
 """
 
 import asyncio
@@ -33,7 +34,7 @@ if os.environ["DEPLOYKIT_SERVICE"] == "rtwork":
         if event.data.get("always_fail") or (event.data.get("fail_first") and event.delivered == 1):
             raise RuntimeError(f"failing {n} on delivery {event.delivered}")
         await service.db.execute("INSERT INTO handled (n) VALUES (%s) ON CONFLICT DO NOTHING", (n,))
-        event.emit("rt.out", {"n": n})
+        event.emit("rt.out", {"n": str(n)} if event.data.get("emit_bad") else {"n": n})
         if DELAY:
             await asyncio.sleep(DELAY)
         record(f"done {n} {event.delivered}")
