@@ -5,7 +5,8 @@
      ├── ConfigError               stack config, outputs file or CLI options are wrong
      ├── ConnectError              a server (NATS, PostgreSQL) cannot be reached or refuses us
      ├── PlanRefused               a plan would destroy data and was not allowed to
-     └── ProcessError              a local process did not start or did not become ready
+     ├── ProcessError              a local process did not start or did not become ready
+     └── HostStepError             a step of the metal tier failed on a host (over SSH)
 
 Exit codes: 0 success; 1 a check or lint found problems (not an exception); 2 everything here.
 The CLI prints `str(error)` and nothing else: no traceback for an error raised on purpose.
@@ -19,6 +20,7 @@ __all__ = [
     "ConfigError",
     "ConnectError",
     "DeploykitError",
+    "HostStepError",
     "ManifestError",
     "PlanRefused",
     "Problem",
@@ -64,4 +66,8 @@ class PlanRefused(DeploykitError):
 
 
 class ProcessError(DeploykitError):
+    pass
+
+
+class HostStepError(DeploykitError):
     pass

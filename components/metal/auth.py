@@ -9,8 +9,8 @@ from __future__ import annotations
 import pulumi
 
 from components.jetstream import JetStreamDefinitions
+from components.metal.generated import generated_secret
 from components.metal.inputs import JetStreamContext, JetStreamHook, NatsAuth, NatsUser
-from components.metal.remote import generated_secret
 from deploykit.laws.authconf import render_accounts_block
 from deploykit.laws.permissions import compile_authorization
 from deploykit.manifest.model import Manifest

@@ -21,7 +21,18 @@ import yaml
 from deploykit.configs.templates import render
 from deploykit.manifest.model import ConsumeMode, Manifest
 from deploykit.metal import layout
-from deploykit.metal.shell import ensure_packages, install_release, put_file, script, system_user
+from deploykit.metal.shell import (
+    PENDING_DIR,
+    ensure_packages,
+    install_release,
+    put_file,
+    remove_packages,
+    remove_paths,
+    remove_units,
+    restart_if_pending,
+    script,
+    system_user,
+)
 from deploykit.stack.config import Host, MetalConfig
 
 __all__ = [
@@ -43,8 +54,13 @@ __all__ = [
     "prometheus_unit",
     "put_prometheus_config_script",
     "put_rules_script",
+    "remove_grafana_script",
+    "remove_node_exporter_script",
+    "remove_postgres_exporter_script",
+    "remove_prometheus_script",
 ]
 
+PROMETHEUS_UNIT = "prometheus.service"
 PROMETHEUS_BINARY = "/usr/local/bin/prometheus"
 PROMTOOL = "/usr/local/bin/promtool"
 PROMETHEUS_DATA = "/var/lib/prometheus"
@@ -71,7 +87,10 @@ def _targets(hosts: Sequence[Host], port: int) -> list[dict[str, Any]]:
 def prometheus_config(system: str, settings: MetalConfig, apps: AppsDiscovery | None = None) -> str:
     database = settings.hosts_with("database")
     jobs: list[dict[str, Any]] = [
-        {"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]},
+        {
+            "job_name": "prometheus",
+            "static_configs": _targets(settings.hosts_with("monitoring"), layout.PROMETHEUS_PORT),
+        },
         {"job_name": "node", "static_configs": _targets(settings.hosts, layout.NODE_EXPORTER_PORT)},
         {
             "job_name": "nats",
@@ -179,14 +198,28 @@ def alert_rules(manifest: Manifest, settings: MetalConfig, apps: bool = True) ->
     )
 
 
+NODE_EXPORTER = "prometheus-node-exporter.service"
+POSTGRES_EXPORTER = "prometheus-postgres-exporter.service"
+
+
 def node_exporter_script(host: Host) -> str:
-    """Debian's node_exporter, listening on the private address only."""
+    """Debian's node_exporter, listening on the private address only; restarted only when its
+    arguments changed."""
+    args = f'ARGS="--web.listen-address={host.private}:{layout.NODE_EXPORTER_PORT}"'
     return script(
-        ensure_packages(["prometheus-node-exporter"]),
-        f"echo 'ARGS=\"--web.listen-address={host.private}:{layout.NODE_EXPORTER_PORT}\"' "
-        "> /etc/default/prometheus-node-exporter",
-        "systemctl enable prometheus-node-exporter",
-        "systemctl restart prometheus-node-exporter",
+        ensure_packages(["prometheus-node-exporter"], record="node-exporter"),
+        f"printf '%s\\n' '{args}' | {{",
+        put_file("/etc/default/prometheus-node-exporter", pending=NODE_EXPORTER),
+        "}",
+        restart_if_pending(NODE_EXPORTER),
+    )
+
+
+def remove_node_exporter_script() -> str:
+    return script(
+        f"systemctl disable --now {NODE_EXPORTER} >/dev/null 2>&1 || true",
+        remove_packages("node-exporter"),
+        remove_paths("/etc/default/prometheus-node-exporter", f"{PENDING_DIR}/{NODE_EXPORTER}"),
     )
 
 
@@ -195,12 +228,24 @@ def postgres_exporter_script(host: Host, socket_dir: str) -> str:
     the local socket (peer authentication, so no password)."""
     dsn = f"user=prometheus host={socket_dir} dbname=postgres sslmode=disable"
     return script(
-        "cat > /etc/default/prometheus-postgres-exporter <<'EOF'",
+        "{ cat <<'EOF'",
         f"DATA_SOURCE_NAME='{dsn}'",
         f"ARGS='--web.listen-address={host.private}:{layout.POSTGRES_EXPORTER_PORT}'",
         "EOF",
-        "systemctl enable prometheus-postgres-exporter",
-        "systemctl restart prometheus-postgres-exporter",
+        "} | {",
+        put_file("/etc/default/prometheus-postgres-exporter", pending=POSTGRES_EXPORTER),
+        "}",
+        restart_if_pending(POSTGRES_EXPORTER),
+    )
+
+
+def remove_postgres_exporter_script() -> str:
+    """Stop it; its package goes with PostgreSQL's (`postgres.uninstall_script`)."""
+    return script(
+        f"systemctl disable --now {POSTGRES_EXPORTER} >/dev/null 2>&1 || true",
+        remove_paths(
+            "/etc/default/prometheus-postgres-exporter", f"{PENDING_DIR}/{POSTGRES_EXPORTER}"
+        ),
     )
 
 
@@ -237,7 +282,11 @@ def prometheus_install_script(version: str) -> str:
 
 def put_rules_script() -> str:
     return put_file(
-        PROMETHEUS_RULES, mode="0644", group="prometheus", check=f"{PROMTOOL} check rules {{file}}"
+        PROMETHEUS_RULES,
+        mode="0644",
+        group="prometheus",
+        check=f"{PROMTOOL} check rules {{file}}",
+        pending=PROMETHEUS_UNIT,
     )
 
 
@@ -248,32 +297,62 @@ def put_prometheus_config_script() -> str:
         mode="0640",
         group="prometheus",
         check=f"{PROMTOOL} check config {{file}}",
+        pending=PROMETHEUS_UNIT,
     )
 
 
 def prometheus_reload_script() -> str:
+    """Start Prometheus; reload it when its configuration or rules were replaced."""
+    return restart_if_pending(PROMETHEUS_UNIT, reload=True)
+
+
+def remove_prometheus_script(destroy_data: bool) -> str:
+    """Stop Prometheus and remove what `prometheus_install_script` and the configuration steps
+    put there; its metrics (and its user) only with `destroy_data`."""
     return script(
-        "systemctl daemon-reload",
-        "systemctl enable prometheus",
-        "if systemctl is-active --quiet prometheus; then systemctl reload prometheus; "
-        "else systemctl start prometheus; fi",
+        remove_units(PROMETHEUS_UNIT),
+        remove_paths(PROMETHEUS_BINARY, PROMTOOL, "/etc/prometheus"),
+        *(
+            (remove_paths(PROMETHEUS_DATA), "userdel prometheus >/dev/null 2>&1 || true")
+            if destroy_data
+            else ()
+        ),
     )
 
 
 def grafana_install_script() -> str:
     """Grafana OSS from Grafana's apt repository (Debian has no Grafana package)."""
     return script(
-        ensure_packages(["apt-transport-https", "ca-certificates", "curl", "gpg"]),
-        "if [ ! -f /etc/apt/keyrings/grafana.gpg ]; then",
+        ensure_packages(
+            ["apt-transport-https", "ca-certificates", "curl", "gpg"], record="grafana"
+        ),
+        "if [ ! -s /etc/apt/keyrings/grafana.gpg ] || ! dpkg -s grafana >/dev/null 2>&1; then",
         "install -d -m 0755 /etc/apt/keyrings",
-        "curl -fsSL https://apt.grafana.com/gpg.key | gpg --dearmor -o /etc/apt/keyrings/grafana.gpg",
+        # A failed download must not leave a keyring behind: every retry would skip this block.
+        'key="$(mktemp)"',
+        "trap 'rm -f \"$key\"' EXIT",
+        'curl -fsSL https://apt.grafana.com/gpg.key | gpg --dearmor > "$key"',
+        'install -m 0644 "$key" /etc/apt/keyrings/grafana.gpg',
         "echo 'deb [signed-by=/etc/apt/keyrings/grafana.gpg] https://apt.grafana.com stable main' "
         "> /etc/apt/sources.list.d/grafana.list",
         "apt-get update -q",
         "fi",
-        ensure_packages(["grafana"]),
+        ensure_packages(["grafana"], record="grafana"),
         f"install -d -o root -g grafana -m 0750 {DASHBOARD_DIR}",
-        "systemctl enable grafana-server",
+        "systemctl enable --quiet grafana-server",
+    )
+
+
+def remove_grafana_script() -> str:
+    return script(
+        "systemctl disable --now grafana-server >/dev/null 2>&1 || true",
+        remove_packages("grafana"),
+        remove_paths(
+            "/etc/apt/keyrings/grafana.gpg",
+            "/etc/apt/sources.list.d/grafana.list",
+            "/etc/grafana",
+            "/var/lib/grafana",
+        ),
     )
 
 

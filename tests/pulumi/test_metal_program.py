@@ -2,8 +2,8 @@
 the resource graph, the dependencies (nothing touches NATS before the cluster's health gates),
 secrecy (no secret value anywhere outside a secret), and each host's rendered NATS config.
 
-Local commands (the CA, host certificates, generated passwords) really run in the mocks, so
-the certificates and passwords flowing through the graph are real ones."""
+The kit's `Generated` provider (the CA, host certificates, passwords) really runs in the mocks,
+so the certificates and passwords flowing through the graph are real ones."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import asyncio
 import base64
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from google.protobuf import json_format
 from pulumi.runtime.mocks import MockMonitor
 
 from components.metal import MetalSecrets, MetalTier
+from components.metal.generated import GeneratedProvider
 from components.program import deploy
 from deploykit.errors import ConfigError
 from deploykit.manifest.load import load_manifest, parse_manifest
@@ -32,6 +32,8 @@ from deploykit.stack.config import MetalConfig, load_stack_file
 from deploykit.stack.outputs import StackOutputs
 
 ROOT = Path(__file__).resolve().parents[2]
+STEP = "pulumi-python:dynamic/metal:RemoteStep"
+GENERATED = "pulumi-python:dynamic/metal:Generated"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 SSH_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nssh-key-for-tests\n-----END OPENSSH PRIVATE KEY-----"
@@ -98,19 +100,14 @@ class Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
         inputs = {k: _unwrap(v) for k, v in args.inputs.items()}
-        if args.typ == "command:local:Command":  # openssl: the CA, certificates, passwords
-            run = subprocess.run(
-                [*inputs.get("interpreter", ["/bin/sh", "-c"]), inputs["create"]],
-                input=inputs.get("stdin", ""),
-                capture_output=True,
-                text=True,
-                check=True,
+        if args.typ == GENERATED:  # the CA, certificates, passwords: made for real
+            made = GeneratedProvider().create(inputs).outs
+            state.update({k: made[k] for k in ("value", "certificate", "private_key")})
+            self.secrets |= {made["value"], made["private_key"]} - {""}
+            self.secrets |= set(
+                re.findall(r"-----BEGIN PRIVATE KEY-----\n[^-]+", made["private_key"])
             )
-            state["stdout"] = run.stdout
-            self.secrets |= set(re.findall(r"-----BEGIN PRIVATE KEY-----\n[^-]+", run.stdout))
-            if "openssl rand" in inputs["create"]:
-                self.secrets.add(run.stdout.strip())
-        elif args.typ == "command:remote:Command":
+        elif args.typ == STEP:
             state["stdout"] = KUBECONFIG if "k3s.yaml" in inputs["create"] else ""
         elif args.typ == "kubernetes:core/v1:Secret" and args.resource_id:
             encoded = base64.b64encode(b"prometheus-token-for-tests").decode()
@@ -260,15 +257,21 @@ def test_every_nats_host_gets_a_config_naming_its_peers(program: Program) -> Non
 
 
 def test_nodes_restart_one_at_a_time_behind_health_gates(program: Program) -> None:
+    """Each node's configuration step (which restarts it when something changed) waits for the
+    previous node's gate; each gate waits for its node and re-runs whenever the node's inputs
+    change."""
     hosts = program.settings.hosts_with("nats")
     previous_gate: str | None = None
     for host in hosts:
-        restart = program.named(f"metal-nats-{host.name}-restart")
         gate = program.named(f"metal-nats-{host.name}-health")
         config = program.named(f"metal-nats-{host.name}-config")
-        assert restart.urn in gate.dependencies and config.urn in restart.dependencies
+        unit = program.named(f"metal-nats-{host.name}-unit")
+        assert config.urn in gate.dependencies and unit.urn in config.dependencies
         if previous_gate:
-            assert previous_gate in restart.dependencies
+            assert previous_gate in config.dependencies
+        assert "restart nats-server.service" in config.inputs["create"]
+        assert "systemctl disable --now" in config.inputs["delete"]
+        assert gate.inputs["triggers"] and config.inputs["triggers"]
         assert "healthz?js-enabled-only=true" in gate.inputs["create"]
         previous_gate = gate.urn
 
@@ -312,13 +315,16 @@ def test_no_secret_value_appears_outside_a_secret(program: Program) -> None:
 
 
 def test_connections_and_secret_outputs_are_secret(program: Program) -> None:
-    remote_steps = program.of_type("command:remote:Command")
+    remote_steps = program.of_type(STEP)
     assert remote_steps
     for step in remote_steps:
-        assert SECRET_SIG in step.inputs["connection"], step.name
-    for step in program.of_type("command:local:Command"):
-        if step.name != program.jetstream:
-            assert step.secret_outputs == ["stdout"], step.name
+        assert SECRET_SIG in step.inputs["private_key"], step.name
+        assert {"private_key", "stdin"} <= set(step.secret_outputs), step.name
+        assert step.inputs["host"] in {h.address for h in program.settings.hosts}
+    generated = program.of_type(GENERATED)
+    assert generated
+    for step in generated:
+        assert {"value", "private_key", "ca_key"} <= set(step.secret_outputs), step.name
     for secret in program.of_type("kubernetes:core/v1:Secret"):
         if "stringData" in secret.inputs:
             assert SECRET_SIG in secret.inputs["stringData"], secret.name
@@ -364,7 +370,7 @@ def test_apps_get_their_own_credentials_and_database(program: Program) -> None:
 
 
 def test_the_database_engine_decides_the_steps(program: Program) -> None:
-    names = {r.name for r in program.of_type("command:remote:Command")}
+    names = {r.name for r in program.of_type(STEP)}
     database_hosts = program.settings.hosts_with("database")
     if program.settings.database.engine == "postgres":
         primary, replica = database_hosts
@@ -400,7 +406,7 @@ def test_k3s_servers_start_before_agents_join(program: Program) -> None:
     for host in program.settings.hosts_with("kubernetes-agent"):
         assert started.urn in program.named(f"metal-k8s-{host.name}-k3s-agent").dependencies
     kubeconfig = program.named("metal-k8s-kubeconfig")
-    assert {"stdout", "stderr"} <= set(kubeconfig.secret_outputs)
+    assert "stdout" in kubeconfig.secret_outputs
     assert yaml.safe_load(KUBECONFIG)["clusters"][0]["cluster"]["server"].endswith("6443")
 
 
