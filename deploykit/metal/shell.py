@@ -37,7 +37,7 @@ q = shlex.quote
 
 def script(*parts: str) -> str:
     """Join script fragments, one per line (each fragment may span lines)."""
-    return "\n".join(part for part in parts if part) + "\n"
+    return "\n".join(part.rstrip("\n") for part in parts if part) + "\n"
 
 
 def as_root(body: str, ssh_user: str) -> str:
