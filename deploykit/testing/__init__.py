@@ -3,4 +3,7 @@
 Everything here starts or drives real parts (servers, processes, a Pulumi engine, test hosts),
 except the Pulumi mock engine, which is Pulumi's own mock runtime recording what a program
 declares.
+
+    hosts   (effectful) Debian test hosts with real systemd: debootstrap rootfs, nspawn,
+            network namespaces on a bridge, SSH, reboot, kill -9, teardown and sweep
 """
