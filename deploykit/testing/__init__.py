@@ -6,4 +6,6 @@ declares.
 
     hosts   (effectful) Debian test hosts with real systemd: debootstrap rootfs, nspawn,
             network namespaces on a bridge, SSH, reboot, kill -9, teardown and sweep
+engine.py  a hermetic real Pulumi engine: file backend, passphrase secrets, inline programs,
+           preview/up/refresh/destroy/import, the raw state and the real CLI (effectful)
 """
