@@ -8,4 +8,5 @@ declares.
             network namespaces on a bridge, SSH, reboot, kill -9, teardown and sweep
 engine.py  a hermetic real Pulumi engine: file backend, passphrase secrets, inline programs,
            preview/up/refresh/destroy/import, the raw state and the real CLI (effectful)
+metal.py   the metal tier on test hosts: known_hosts from the hosts' own keys (effectful)
 """
