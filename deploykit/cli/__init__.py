@@ -11,7 +11,7 @@ import sys
 import typer
 
 from deploykit import __version__
-from deploykit.cli import bench, dev, lint, nats, render, smoke, validate
+from deploykit.cli import bench, dev, lint, metal, nats, render, smoke, validate
 from deploykit.errors import DeploykitError
 
 __all__ = ["app", "main"]
@@ -35,6 +35,7 @@ nats.register(app)
 dev.register(app)
 smoke.register(app)
 bench.register(app)
+metal.register(app)
 
 
 def _version(value: bool) -> None:

@@ -16,6 +16,8 @@ scripts are run for real where this machine can (nats-server, PostgreSQL, promto
     monitoring  exporters, prometheus.yml, alert rules, Grafana provisioning and dashboards
     backup      the JetStream snapshot CronJob and pgBackRest for PostgreSQL
     outputs     the stack outputs document (deploykit.stack.outputs shape)
+    artifacts   what hosts install without the internet: catalogue, index, install snippets
+    fetch       (effectful) fetches the artifacts once into a folder with its index
 """
 
 __all__: list[str] = []

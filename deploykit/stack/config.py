@@ -28,6 +28,7 @@ from deploykit.manifest.model import Manifest, Role
 from deploykit.manifest.units import parse_size
 
 __all__ = [
+    "MetalArtifacts",
     "MetalConfig",
     "SmallConfig",
     "StackFile",
@@ -185,8 +186,31 @@ class Backup(_Config):
         return self
 
 
+class MetalArtifacts(_Config):
+    """Where hosts take what they install: `files` (a folder on the deploying machine, made by
+    `deploykit metal artifacts fetch`, uploaded over SSH) or `mirror` (an HTTP server holding
+    such a folder); neither: the vendors' download sites. Checksums come from the folder's
+    index and are verified on the host either way."""
+
+    mirror: str = ""
+    files: str = ""
+
+    @property
+    def source(self) -> Literal["internet", "mirror", "files"]:
+        return "mirror" if self.mirror else "files" if self.files else "internet"
+
+    @model_validator(mode="after")
+    def _one_place(self) -> MetalArtifacts:
+        if self.mirror and self.files:
+            raise ValueError("give mirror or files, not both")
+        if self.mirror and not re.match(r"^https?://[^/\s]+", self.mirror):
+            raise ValueError(f"mirror {self.mirror!r}: expected an http:// or https:// URL")
+        return self
+
+
 class MetalConfig(_Config):
     hosts: Annotated[list[Host], Field(min_length=1)]
+    artifacts: MetalArtifacts = Field(default_factory=MetalArtifacts)
     database: MetalDatabase = Field(default_factory=MetalDatabase)
     nats: MetalNats = Field(default_factory=MetalNats)
     kubernetes: MetalKubernetes = Field(default_factory=MetalKubernetes)
