@@ -5,7 +5,7 @@ manifest (its owner's role), and replica URLs."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -20,6 +20,7 @@ from deploykit.metal import postgres as pg
 from deploykit.metal import yugabyte as yb
 from deploykit.metal.monitoring import postgres_exporter_script, remove_postgres_exporter_script
 from deploykit.metal.shell import put_file, remove_paths, remove_units, script
+from deploykit.metal.sources import Sources
 from deploykit.stack.config import Host, MetalConfig
 
 __all__ = ["Database", "DatabaseArgs"]
@@ -33,6 +34,7 @@ class DatabaseArgs:
     certificates: Certificates
     runner: Hosts
     backup_secret_access_key: pulumi.Output[str] | None = None
+    sources: Sources = field(default_factory=Sources)
 
 
 class Database(pulumi.ComponentResource):
@@ -156,11 +158,15 @@ class Database(pulumi.ComponentResource):
     def _pg_install(
         self, host: Host, paths: pg.PgPaths, backups: bool, destroy_data: bool
     ) -> list[RemoteStep]:
+        sources = self.args.sources
+        names = ("postgresql", "prometheus-postgres-exporter")
+        offline = script(*(sources.install(n) for n in names)) if sources.offline else ""
         install = self._run(
             "install",
             host,
-            pg.install_script(paths, backups),
+            pg.install_script(paths, backups, install=offline),
             delete=pg.uninstall_script(paths, destroy_data),
+            uploads=sources.uploads(*names),
         )
         cert = self.args.certificates.hosts[host.name]
         unit = self._run(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -17,6 +17,7 @@ from deploykit.manifest.model import Manifest
 from deploykit.metal import layout
 from deploykit.metal import monitoring as plan
 from deploykit.metal.shell import put_file, remove_paths, script
+from deploykit.metal.sources import Sources
 from deploykit.stack.config import MetalConfig
 
 __all__ = ["Monitoring", "MonitoringArgs"]
@@ -32,6 +33,7 @@ class MonitoringArgs:
     prometheus_token: pulumi.Resource | None
     grafana_admin_password: pulumi.Output[str] | None
     depends_on: Sequence[pulumi.Resource]
+    sources: Sources = field(default_factory=Sources)
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -41,6 +43,7 @@ class Monitoring(pulumi.ComponentResource):
         super().__init__("deploykit:metal:Monitoring", name, {}, opts)
         self.args, self.name = args, name
         self.host = args.settings.hosts_with("monitoring")[0]
+        self.build = plan.DEBIAN_PROMETHEUS if args.sources.offline else plan.PrometheusBuild()
         self._node_exporters()
         installed = self._install_prometheus()
         access = self._kubernetes_access(installed) if args.kubernetes else []
@@ -53,21 +56,29 @@ class Monitoring(pulumi.ComponentResource):
         return self.args.runner.run(f"{self.name}-{step}", self.host, body, self, **kwargs)
 
     def _node_exporters(self) -> None:
+        sources = self.args.sources
+        name = "prometheus-node-exporter"
+        install = sources.install(name) if sources.offline else ""
         for host in self.args.settings.hosts:
             self.args.runner.run(
                 f"{self.name}-{host.name}-node-exporter",
                 host,
-                plan.node_exporter_script(host),
+                plan.node_exporter_script(host, install),
                 self,
                 delete=plan.remove_node_exporter_script(),
+                uploads=sources.uploads(name),
             )
 
     def _install_prometheus(self) -> RemoteStep:
-        settings = self.args.settings
+        settings, sources = self.args.settings, self.args.sources
         installed = self._run(
             "prometheus-install",
-            plan.prometheus_install_script(settings.monitoring.prometheusVersion),
+            plan.prometheus_install_script(
+                settings.monitoring.prometheusVersion,
+                sources.install("prometheus") if sources.offline else "",
+            ),
             delete=plan.remove_prometheus_script(settings.destroyData),
+            uploads=sources.uploads("prometheus") if sources.offline else [],
         )
         return self._run(
             "prometheus-unit",
@@ -77,7 +88,9 @@ class Monitoring(pulumi.ComponentResource):
                 ),
                 "systemctl daemon-reload",
             ),
-            stdin=plan.prometheus_unit(self.host, retention=settings.monitoring.retention),
+            stdin=plan.prometheus_unit(
+                self.host, binary=self.build.binary, retention=settings.monitoring.retention
+            ),
             depends_on=[installed],
         )
 
@@ -123,13 +136,13 @@ class Monitoring(pulumi.ComponentResource):
         )
         rules = self._run(
             "prometheus-rules",
-            plan.put_rules_script(),
+            plan.put_rules_script(self.build.promtool),
             stdin=rules_text,
             depends_on=after,
         )
         config = self._run(
             "prometheus-config",
-            plan.put_prometheus_config_script(),
+            plan.put_prometheus_config_script(self.build.promtool),
             stdin=discovery,
             depends_on=[rules],
         )

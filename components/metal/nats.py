@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -14,6 +14,7 @@ from deploykit.configs.nats import NatsNode, render_node_config
 from deploykit.metal import layout
 from deploykit.metal import nats as plan
 from deploykit.metal.shell import put_file, remove_paths, remove_units, script
+from deploykit.metal.sources import Sources
 from deploykit.stack.config import Host, MetalNats
 
 __all__ = ["NatsCluster", "NatsClusterArgs"]
@@ -29,6 +30,7 @@ class NatsClusterArgs:
     certificates: Certificates
     runner: Hosts
     destroy_data: bool = False
+    sources: Sources = field(default_factory=Sources)
 
 
 class NatsCluster(pulumi.ComponentResource):
@@ -58,13 +60,20 @@ class NatsCluster(pulumi.ComponentResource):
         return self.args.runner.run(f"{self.name}-{host.name}-{step}", host, body, self, **kwargs)
 
     def _install_servers(self) -> list[RemoteStep]:
-        """The official nats-server release and prometheus-nats-exporter on every host."""
+        """nats-server and prometheus-nats-exporter on every host: the official releases, or
+        the stack's artifacts (uploaded first with `files`)."""
+        settings, sources = self.args.settings, self.args.sources
+        names = ("nats-server", "prometheus-nats-exporter")
+        server, exporter = (sources.install(n) for n in names) if sources.offline else ("", "")
         body = script(
-            plan.install_server_script(self.args.settings.version),
-            plan.install_exporter_script(self.args.settings.exporterVersion),
+            plan.install_server_script(settings.version, server),
+            plan.install_exporter_script(settings.exporterVersion, exporter),
         )
         remove = plan.uninstall_script(self.args.destroy_data)
-        return [self._run("install", host, body, delete=remove) for host, _ in self._each()]
+        return [
+            self._run("install", host, body, delete=remove, uploads=sources.uploads(*names))
+            for host, _ in self._each()
+        ]
 
     def _install_certificates(self, installed: list[RemoteStep]) -> list[list[RemoteStep]]:
         certs = self.args.certificates

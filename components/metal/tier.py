@@ -22,7 +22,9 @@ from deploykit.errors import ConfigError
 from deploykit.manifest.model import Manifest
 from deploykit.manifest.naming import provisioning_user
 from deploykit.metal.backup import backup_buses
+from deploykit.metal.fetch import read_index
 from deploykit.metal.outputs import nats_urls, stack_outputs
+from deploykit.metal.sources import Sources
 from deploykit.stack.config import MetalConfig, check_metal_manifest
 from deploykit.stack.outputs import StackOutputs
 
@@ -63,6 +65,7 @@ class MetalTier(pulumi.ComponentResource):
         self.name = name
         self.runner = Hosts(secrets.ssh_private_key, settings.sshKnownHosts)
         self.namespace = f"{manifest.system}-{pulumi.get_stack()}"
+        self.sources = _sources(settings)
         self.certificates = self._certificates()
         self.nats = self._nats()
         self.streams = self._jetstream(jetstream)
@@ -101,6 +104,7 @@ class MetalTier(pulumi.ComponentResource):
             certificates=self.certificates,
             runner=self.runner,
             destroy_data=self.settings.destroyData,
+            sources=self.sources,
         )
         return NatsCluster(f"{self.name}-nats", args, self._opts())
 
@@ -135,6 +139,7 @@ class MetalTier(pulumi.ComponentResource):
             certificates=self.certificates,
             runner=self.runner,
             backup_secret_access_key=self.secrets.backup_secret_access_key,
+            sources=self.sources,
         )
         return Database(f"{self.name}-db", args, self._opts())
 
@@ -202,6 +207,7 @@ class MetalTier(pulumi.ComponentResource):
             prometheus_token=self.apps.prometheus_token if self.apps else None,
             grafana_admin_password=self.secrets.grafana_admin_password,
             depends_on=[self.nats.ready, self.database.ready],
+            sources=self.sources,
         )
         Monitoring(f"{self.name}-monitoring", args, self._opts())
 
@@ -242,6 +248,17 @@ class MetalTier(pulumi.ComponentResource):
         for key in StackOutputs.model_fields:
             pulumi.export(key, outputs.apply(lambda o, k=key: o[k]))
         return outputs
+
+
+def _sources(settings: MetalConfig) -> Sources:
+    """The stack's artifacts (`deploykit:metal.artifacts`), their index read and checked."""
+    artifacts = settings.artifacts
+    if artifacts.source == "internet":
+        return Sources()
+    where = artifacts.files or artifacts.mirror
+    folder = Path.cwd() / artifacts.files if artifacts.files else None
+    index = read_index(where, Path.cwd())
+    return Sources.of(settings, index, folder, "deploykit:metal.artifacts")
 
 
 def _checked(manifest: Manifest, auth: NatsAuth) -> NatsAuth:

@@ -26,6 +26,7 @@ from deploykit.metal.shell import (
     ensure_packages,
     install_release,
     put_file,
+    recording_packages,
     remove_packages,
     remove_paths,
     remove_units,
@@ -37,9 +38,11 @@ from deploykit.stack.config import Host, MetalConfig
 
 __all__ = [
     "DASHBOARD_DIR",
+    "DEBIAN_PROMETHEUS",
     "PROMETHEUS_CONFIG",
     "PROMETHEUS_RULES",
     "AppsDiscovery",
+    "PrometheusBuild",
     "alert_rules",
     "dashboards",
     "grafana_dashboard_provider",
@@ -202,12 +205,14 @@ NODE_EXPORTER = "prometheus-node-exporter.service"
 POSTGRES_EXPORTER = "prometheus-postgres-exporter.service"
 
 
-def node_exporter_script(host: Host) -> str:
-    """Debian's node_exporter, listening on the private address only; restarted only when its
-    arguments changed."""
+def node_exporter_script(host: Host, install: str = "") -> str:
+    """Debian's node_exporter (from apt, or the stack's artifacts with `install`), listening on
+    the private address only; restarted only when its arguments changed."""
     args = f'ARGS="--web.listen-address={host.private}:{layout.NODE_EXPORTER_PORT}"'
     return script(
-        ensure_packages(["prometheus-node-exporter"], record="node-exporter"),
+        recording_packages("node-exporter", install)
+        if install
+        else ensure_packages(["prometheus-node-exporter"], record="node-exporter"),
         f"printf '%s\\n' '{args}' | {{",
         put_file("/etc/default/prometheus-node-exporter", pending=NODE_EXPORTER),
         "}",
@@ -249,6 +254,19 @@ def remove_postgres_exporter_script() -> str:
     )
 
 
+@dataclass(frozen=True)
+class PrometheusBuild:
+    """Where Prometheus's binaries are: the official release's, or Debian's package (from the
+    stack's artifacts: no Kubernetes discovery, which only the apps on Kubernetes need)."""
+
+    binary: str = PROMETHEUS_BINARY
+    promtool: str = PROMTOOL
+    debian: bool = False
+
+
+DEBIAN_PROMETHEUS = PrometheusBuild("/usr/bin/prometheus", "/usr/bin/promtool", debian=True)
+
+
 def prometheus_unit(host: Host, binary: str = PROMETHEUS_BINARY, retention: str = "30d") -> str:
     return render(
         "systemd/prometheus.service.j2",
@@ -260,9 +278,16 @@ def prometheus_unit(host: Host, binary: str = PROMETHEUS_BINARY, retention: str 
     )
 
 
-def prometheus_install_script(version: str) -> str:
+def prometheus_install_script(version: str, install: str = "") -> str:
     """The official Prometheus release (Debian's build lacks Kubernetes service discovery),
-    with promtool, which checks every file before it is installed."""
+    with promtool, which checks every file before it is installed; or, with `install`, Debian's
+    package from the stack's artifacts (ours, in /etc/systemd/system, overrides its unit)."""
+    if install:
+        return script(
+            recording_packages("prometheus", install),
+            f"install -d -o prometheus -g prometheus -m 0750 {PROMETHEUS_DATA}",
+            "install -d -o root -g prometheus -m 0750 /etc/prometheus",
+        )
     base = f"https://github.com/prometheus/prometheus/releases/download/v{version}"
     return script(
         ensure_packages(["ca-certificates", "curl"]),
@@ -280,23 +305,23 @@ def prometheus_install_script(version: str) -> str:
     )
 
 
-def put_rules_script() -> str:
+def put_rules_script(promtool: str = PROMTOOL) -> str:
     return put_file(
         PROMETHEUS_RULES,
         mode="0644",
         group="prometheus",
-        check=f"{PROMTOOL} check rules {{file}}",
+        check=f"{promtool} check rules {{file}}",
         pending=PROMETHEUS_UNIT,
     )
 
 
-def put_prometheus_config_script() -> str:
+def put_prometheus_config_script(promtool: str = PROMTOOL) -> str:
     """promtool checks the configuration (and the rule file it names) before it is installed."""
     return put_file(
         PROMETHEUS_CONFIG,
         mode="0640",
         group="prometheus",
-        check=f"{PROMTOOL} check config {{file}}",
+        check=f"{promtool} check config {{file}}",
         pending=PROMETHEUS_UNIT,
     )
 
@@ -311,7 +336,8 @@ def remove_prometheus_script(destroy_data: bool) -> str:
     put there; its metrics (and its user) only with `destroy_data`."""
     return script(
         remove_units(PROMETHEUS_UNIT),
-        remove_paths(PROMETHEUS_BINARY, PROMTOOL, "/etc/prometheus"),
+        remove_packages("prometheus"),
+        remove_paths(PROMETHEUS_BINARY, PROMTOOL, "/etc/prometheus", "/etc/default/prometheus"),
         *(
             (remove_paths(PROMETHEUS_DATA), "userdel prometheus >/dev/null 2>&1 || true")
             if destroy_data

@@ -28,6 +28,7 @@ from deploykit.metal.shell import (
     script,
     system_user,
     wait_until,
+    when_changed,
 )
 from deploykit.stack.config import Host, MetalNats
 
@@ -139,9 +140,17 @@ def exporter_unit(node: NatsNode, binary: str = layout.NATS_EXPORTER_BINARY) -> 
     )
 
 
-def install_server_script(version: str) -> str:
-    """The official nats-server release, unless that version is already installed. Replacing
-    the binary does not touch the running server: `restart_script` does, one node at a time."""
+def install_server_script(version: str, install: str = "") -> str:
+    """The official nats-server release, unless that version is already installed, or the
+    stack's artifact (`install`, a script). Replacing the binary does not touch the running
+    server; it marks it for the restart its node's configuration step does in turn."""
+    prepare = [
+        system_user(USER, layout.NATS_STORE),
+        f"install -d -o {USER} -g {USER} -m 0750 {layout.NATS_STORE}",
+        f"install -d -o root -g {USER} -m 0750 /etc/nats {layout.NATS_TLS_DIR}",
+    ]
+    if install:
+        return script(*prepare, when_changed(layout.NATS_BINARY, UNIT, install))
     download = install_release(
         f"{RELEASES}/nats-server/releases/download/v{version}",
         f"nats-server-v{version}-linux-$(dpkg --print-architecture)",
@@ -160,7 +169,9 @@ def install_server_script(version: str) -> str:
     )
 
 
-def install_exporter_script(version: str) -> str:
+def install_exporter_script(version: str, install: str = "") -> str:
+    if install:
+        return when_changed(layout.NATS_EXPORTER_BINARY, EXPORTER_UNIT, install) + "\n"
     arch = '$(dpkg --print-architecture | sed "s/amd64/x86_64/")'
     download = install_release(
         f"{RELEASES}/prometheus-nats-exporter/releases/download/v{version}",

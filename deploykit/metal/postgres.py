@@ -20,6 +20,7 @@ from deploykit.metal.shell import (
     ensure_packages,
     put_file,
     q,
+    recording_packages,
     remove_packages,
     remove_paths,
     remove_units,
@@ -146,10 +147,11 @@ def postgres_unit(paths: PgPaths, role: str) -> str:
 PACKAGES_RECORD = "postgresql"
 
 
-def install_script(paths: PgPaths, backup: bool, repository: str = "") -> str:
+def install_script(paths: PgPaths, backup: bool, repository: str = "", install: str = "") -> str:
     """The distribution's PostgreSQL (package `postgresql`), or the asked major version;
-    `repository` (a script) adds the apt source that has it (PGDG, or the stack's mirror) when
-    the distribution lacks it. No default cluster: ours is below."""
+    `repository` (a script) adds the apt source that has it (PGDG) when the distribution lacks
+    it; `install` (a script) installs the stack's artifacts instead of apt's repositories.
+    No default cluster: ours is below."""
     server = f"postgresql-{paths.version}" if paths.version else "postgresql"
     packages = [server, "prometheus-postgres-exporter", *(["pgbackrest"] if backup else [])]
     version = paths.version or "$(ls /usr/lib/postgresql | sort -V | tail -n 1)"
@@ -161,8 +163,10 @@ def install_script(paths: PgPaths, backup: bool, repository: str = "") -> str:
     return script(
         "install -d /etc/postgresql-common/createcluster.d",
         "echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/deploykit.conf",
-        add_source,
-        ensure_packages(packages, record=PACKAGES_RECORD),
+        add_source if not install else "",
+        recording_packages(PACKAGES_RECORD, install)
+        if install
+        else ensure_packages(packages, record=PACKAGES_RECORD),
         f"install -d {paths.home.rsplit('/', 1)[0]}",
         f'ln -sfn "/usr/lib/postgresql/{version}" {paths.home}',
         f"install -d -o postgres -g postgres -m 0700 {paths.data_dir}",

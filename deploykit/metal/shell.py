@@ -20,6 +20,7 @@ __all__ = [
     "install_release",
     "put_file",
     "q",
+    "recording_packages",
     "remove_packages",
     "remove_paths",
     "remove_units",
@@ -27,6 +28,7 @@ __all__ = [
     "script",
     "system_user",
     "wait_until",
+    "when_changed",
 ]
 
 PENDING_DIR = "/var/lib/deploykit/pending"
@@ -144,6 +146,28 @@ def ensure_packages(packages: Iterable[str], record: str = "") -> str:
         f"install -d {PACKAGES_DIR}",
         f'printf "%s\\n" $missing >> {PACKAGES_DIR}/{record}',
         "fi",
+    ).rstrip("\n")
+
+
+def recording_packages(record: str, body: str) -> str:
+    """Run `body` (which installs Debian packages somehow: apt, local .deb files) and note the
+    packages it added, for `remove_packages(record)`."""
+    listing = "dpkg-query -W -f='${Package}\\n' | sort"
+    return script(
+        f'before="$({listing})"',
+        body,
+        f"install -d {PACKAGES_DIR}",
+        f'comm -13 <(printf "%s\\n" "$before") <({listing}) >> {PACKAGES_DIR}/{record}',
+    ).rstrip("\n")
+
+
+def when_changed(path: str, mark: str, body: str) -> str:
+    """Run `body`; if it changed the file at `path`, mark `mark` (a unit) for a restart."""
+    digest = f"sha256sum {q(path)} 2>/dev/null || true"
+    return script(
+        f'before="$({digest})"',
+        body,
+        f'[ "$({digest})" = "$before" ] || install -D -m 0644 /dev/null {PENDING_DIR}/{mark}',
     ).rstrip("\n")
 
 
