@@ -111,7 +111,10 @@ class MetalTier(pulumi.ComponentResource):
     def _jetstream(self, hook: JetStreamHook | None) -> list[pulumi.Resource]:
         """The JetStream definitions, by the reconciler's resources, after the health gates."""
         hook = hook or reconciled_jetstream(
-            self.manifest, f"{self.name}-jetstream", len(self.settings.hosts_with("nats"))
+            self.manifest,
+            f"{self.name}-jetstream",
+            len(self.settings.hosts_with("nats")),
+            self.settings.destroyData,
         )
         context = JetStreamContext(
             urls=nats_urls(self.settings, public=True),
