@@ -63,11 +63,15 @@ class NatsCluster(pulumi.ComponentResource):
         """nats-server and prometheus-nats-exporter on every host: the official releases, or
         the stack's artifacts (uploaded first with `files`)."""
         settings, sources = self.args.settings, self.args.sources
-        names = ("nats-server", "prometheus-nats-exporter")
-        server, exporter = (sources.install(n) for n in names) if sources.offline else ("", "")
+        names = ("nats-server", "prometheus-nats-exporter")[: 2 if settings.exporter else 1]
+        server, exporter = (
+            [*(sources.install(n) for n in names), ""][:2] if sources.offline else ("", "")
+        )
         body = script(
             plan.install_server_script(settings.version, server),
-            plan.install_exporter_script(settings.exporterVersion, exporter),
+            plan.install_exporter_script(settings.exporterVersion, exporter)
+            if settings.exporter
+            else "",
         )
         remove = plan.uninstall_script(self.args.destroy_data)
         return [
@@ -125,7 +129,7 @@ class NatsCluster(pulumi.ComponentResource):
                     for step, unit, text in (
                         ("unit", plan.UNIT, plan.nats_unit(node)),
                         ("exporter-unit", plan.EXPORTER_UNIT, plan.exporter_unit(node)),
-                    )
+                    )[: 2 if self.args.settings.exporter else 1]
                 ]
             )
         return steps
@@ -157,7 +161,7 @@ class NatsCluster(pulumi.ComponentResource):
             applied = self._run(
                 "config",
                 host,
-                plan.apply_config_script(),
+                plan.apply_config_script(settings.exporter),
                 delete=plan.remove_config_script(),
                 stdin=config,
                 triggers=[digest(*inputs)],

@@ -95,11 +95,14 @@ def prometheus_config(system: str, settings: MetalConfig, apps: AppsDiscovery | 
             "static_configs": _targets(settings.hosts_with("monitoring"), layout.PROMETHEUS_PORT),
         },
         {"job_name": "node", "static_configs": _targets(settings.hosts, layout.NODE_EXPORTER_PORT)},
-        {
-            "job_name": "nats",
-            "static_configs": _targets(settings.hosts_with("nats"), layout.NATS_EXPORTER_PORT),
-        },
     ]
+    if settings.nats.exporter:
+        jobs.append(
+            {
+                "job_name": "nats",
+                "static_configs": _targets(settings.hosts_with("nats"), layout.NATS_EXPORTER_PORT),
+            }
+        )
     if settings.database.engine == "postgres":
         jobs.append(
             {

@@ -197,7 +197,7 @@ def uninstall_script(destroy_data: bool) -> str:
     )
 
 
-def apply_config_script() -> str:
+def apply_config_script(exporter: bool = True) -> str:
     """Install the configuration on stdin once `nats-server -t` accepts it, then start the
     server, or restart it if its configuration, unit or binary changed (the unit's ExecStop
     puts it in lame-duck mode first); an unchanged server is left running."""
@@ -205,7 +205,7 @@ def apply_config_script() -> str:
     return script(
         put_file(layout.NATS_CONFIG, mode="0640", group=USER, check=check, pending=UNIT),
         restart_if_pending(UNIT),
-        restart_if_pending(EXPORTER_UNIT),
+        restart_if_pending(EXPORTER_UNIT) if exporter else "",
     )
 
 

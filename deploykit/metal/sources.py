@@ -29,7 +29,7 @@ __all__ = ["Sources", "needed_artifacts"]
 
 def needed_artifacts(settings: MetalConfig) -> list[str]:
     """The artifacts this stack installs (what an air-gapped install must provide)."""
-    names = ["nats-server", "prometheus-nats-exporter"]
+    names = ["nats-server", *(["prometheus-nats-exporter"] if settings.nats.exporter else [])]
     if settings.database.engine == "postgres":
         names += ["postgresql", "prometheus-postgres-exporter"]
     names += ["prometheus-node-exporter", "prometheus"]

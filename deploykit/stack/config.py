@@ -149,6 +149,7 @@ class MetalNats(_Config):
     maxMemoryStore: ByteSize = 1024**3
     syncInterval: Annotated[str, Field(pattern=r"^(always|\d+(ms|s|m|h))$")] = "2m"
     exporterVersion: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = "0.17.3"
+    exporter: bool = True
 
 
 class MetalMonitoring(_Config):
