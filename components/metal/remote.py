@@ -15,13 +15,14 @@ The lifecycle (`deploykit.metal.steps.step_change`): a changed script, stdin or 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import subprocess
+import tarfile
 import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -93,13 +94,26 @@ class _Session:
             )
         return done.stdout.decode(errors="replace")
 
-    def upload(self, source: str, target: str, sha256: str) -> None:
-        """Copy a file of the deploying machine to the host, unless it is there already."""
-        present = self.run(f"sha256sum {q(target)} 2>/dev/null | cut -d' ' -f1 || true", b"")
-        if present.strip() == sha256:
+    def upload(self, uploads: Sequence[dict[str, str]]) -> None:
+        """Copy files of the deploying machine to the host, those it lacks (by sha256): one
+        call lists what is there, one tar stream carries what is missing, checked on arrival."""
+        if not uploads:
             return
-        body = upload_script(target, sha256)
-        self.run(body, Path(source).read_bytes())
+        targets = " ".join(q(u["target"]) for u in uploads)
+        present = self.run(f"sha256sum {targets} 2>/dev/null || true", b"")
+        have = {line.split()[1]: line.split()[0] for line in present.splitlines() if line.strip()}
+        missing = [u for u in uploads if have.get(u["target"]) != u["sha256"]]
+        if missing:
+            self.run(upload_script(missing), _tar(missing))
+
+
+def _tar(uploads: Sequence[dict[str, str]]) -> bytes:
+    """The files as one tar stream, each under its target path (relative to /)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for upload in uploads:
+            archive.add(upload["source"], arcname=upload["target"].lstrip("/"), recursive=False)
+    return buffer.getvalue()
 
 
 def run_on_host(props: dict[str, Any], body: str) -> str:
@@ -108,8 +122,7 @@ def run_on_host(props: dict[str, Any], body: str) -> str:
         return ""
     with tempfile.TemporaryDirectory(prefix="deploykit-ssh-") as folder:
         session = _Session(props, folder)
-        for upload in props.get("uploads") or []:
-            session.upload(upload["source"], upload["target"], upload["sha256"])
+        session.upload(props.get("uploads") or [])
         return session.run(body, (props.get("stdin") or "").encode())
 
 

@@ -16,7 +16,7 @@ or replace the step (a different machine: delete on the old one, create on the n
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -49,15 +49,17 @@ class Upload:
         return {"source": self.source, "target": self.target, "sha256": self.sha256}
 
 
-def upload_script(target: str, sha256: str) -> str:
-    """Receive a file on stdin; keep it only if its digest is the expected one."""
+def upload_script(uploads: Sequence[Mapping[str, str]]) -> str:
+    """Receive files as a tar stream on stdin (paths relative to /); each must have its
+    expected digest, else all of them are removed and the step fails."""
+    sums = "\n".join(f"{u['sha256']}  {u['target']}" for u in uploads)
+    targets = " ".join(q(u["target"]) for u in uploads)
     return script(
-        f"install -d -m 0700 {q(target.rsplit('/', 1)[0] or '/')}",
-        f"cat > {q(target + '.part')}",
-        f'if [ "$(sha256sum {q(target + ".part")} | cut -d" " -f1)" != {sha256} ]; then',
-        f"rm -f {q(target + '.part')}; echo {q('upload of ' + target + ': checksum mismatch')} >&2; exit 1",
+        "tar -xf - -C / --no-same-owner",
+        f"if ! sha256sum -c --quiet - <<'SHA256SUMS'\n{sums}\nSHA256SUMS",
+        "then",
+        f"rm -f {targets}; echo 'upload: checksum mismatch' >&2; exit 1",
         "fi",
-        f"mv {q(target + '.part')} {q(target)}",
     )
 
 

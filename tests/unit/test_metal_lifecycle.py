@@ -106,15 +106,27 @@ def _bash(body: str, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
     )
 
 
-def test_an_upload_is_kept_only_with_the_expected_digest(tmp_path: Path) -> None:
+def test_uploads_are_kept_only_with_their_expected_digest(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
     data = b"the apps' code\n"
-    digest = hashlib.sha256(data).hexdigest()
-    target = tmp_path / "uploads" / "apps.tgz"
-    assert _bash(steps.upload_script(str(target), digest), data).returncode == 0
-    assert target.read_bytes() == data
-    bad = _bash(steps.upload_script(str(target) + "2", digest), b"truncated")
+    target = str(tmp_path / "uploads" / "apps.tgz")
+    upload = {"source": "", "target": target, "sha256": hashlib.sha256(data).hexdigest()}
+
+    def stream(content: bytes) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            info = tarfile.TarInfo(target.lstrip("/"))
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+        return buffer.getvalue()
+
+    assert _bash(steps.upload_script([upload]), stream(data)).returncode == 0
+    assert Path(target).read_bytes() == data
+    bad = _bash(steps.upload_script([upload]), stream(b"truncated"))
     assert bad.returncode == 1 and b"checksum mismatch" in bad.stderr
-    assert sorted(p.name for p in target.parent.iterdir()) == ["apps.tgz"]
+    assert not Path(target).exists()
 
 
 def test_generated_certificates_chain_to_the_generated_ca(tmp_path: Path) -> None:
