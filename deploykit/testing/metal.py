@@ -145,6 +145,8 @@ class MetalRun:
         self.manifest_path = folder / "deploykit.yaml"
         self.manifest_path.write_text((ROOT / "deploykit.yaml").read_text())
         self.artifacts = artifacts
+        self._changes: dict[str, Any] = {}
+        self.last_smoke: dict[str, Any] = {}
         self.settings = test_stack_settings(hosts, artifacts, self.known_hosts)
         self.stack: EngineStack = engine.stack(
             "metal-e2e",
@@ -162,8 +164,6 @@ class MetalRun:
         )
         self._changes = {**self._changes, **changes}
         self.stack.set_config("deploykit:metal", json.dumps(self.settings))
-
-    _changes: dict[str, Any] = {}  # noqa: RUF012 - replaced per instance by apply_settings
 
     def edit_manifest(self, change: Callable[[dict[str, Any]], None]) -> None:
         data = yaml.safe_load(self.manifest_path.read_text())
