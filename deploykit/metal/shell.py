@@ -33,6 +33,9 @@ __all__ = [
 
 PENDING_DIR = "/var/lib/deploykit/pending"
 PACKAGES_DIR = "/var/lib/deploykit/packages"
+# Steps run in parallel, several on one host; dpkg takes one at a time: the rest of a step that
+# installs or removes packages waits for this lock (held until its script ends).
+PACKAGES_LOCK = "install -d /run/deploykit && exec 9>/run/deploykit/packages.lock && flock 9"
 
 q = shlex.quote
 
@@ -139,6 +142,7 @@ def ensure_packages(packages: Iterable[str], record: str = "") -> str:
     if not record:
         return install
     return script(
+        PACKAGES_LOCK,
         'missing=""',
         f'for p in {names}; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done',
         'if [ -n "$missing" ]; then',
@@ -154,6 +158,7 @@ def recording_packages(record: str, body: str) -> str:
     packages it added, for `remove_packages(record)`."""
     listing = "dpkg-query -W -f='${Package}\\n' | sort"
     return script(
+        PACKAGES_LOCK,
         f'before="$({listing})"',
         body,
         f"install -d {PACKAGES_DIR}",
@@ -175,6 +180,7 @@ def remove_packages(record: str) -> str:
     """Purge the packages `ensure_packages(..., record)` installed, and what they pulled in."""
     listed = f"{PACKAGES_DIR}/{record}"
     return script(
+        PACKAGES_LOCK,
         f"if [ -s {listed} ]; then",
         f"DEBIAN_FRONTEND=noninteractive apt-get purge -y -q $(sort -u {listed})",
         "DEBIAN_FRONTEND=noninteractive apt-get autoremove --purge -y -q",
