@@ -38,7 +38,7 @@ from deploykit.jetstream.api import JetStreamApi, connect
 from deploykit.jetstream.desired import Desired, Kind, desired_state
 from deploykit.jetstream.plan import diff_config, update_body
 from deploykit.manifest.model import Manifest
-from deploykit.manifest.naming import provisioning_user
+from deploykit.manifest.naming import inbox_prefix, provisioning_user
 from deploykit.stack.outputs import NatsCredential
 
 __all__ = [
@@ -84,12 +84,16 @@ def _run(props: dict[str, Any], work: Callable[[JetStreamApi], Awaitable[T]]) ->
         raise ConfigError("the JetStream resource has no connection url")
     credential = None
     if conn_props.get("user") or conn_props.get("creds"):
+        user = conn_props.get("user")
+        # A user may only read replies under its own inbox prefix (the permission compiler's
+        # rule): without it, every API reply is dropped and each request times out.
         credential = NatsCredential(
             account="",
             role="provisioning",
-            user=conn_props.get("user"),
+            user=user,
             password=conn_props.get("password"),
             creds=conn_props.get("creds"),
+            inbox_prefix=inbox_prefix(user) if user else "_INBOX",
         )
 
     async def session() -> T:
