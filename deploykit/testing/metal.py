@@ -188,7 +188,7 @@ class MetalRun:
         path = self.folder / "outputs.json"
         path.touch(mode=0o600)
         path.chmod(0o600)
-        document = {key: value.value for key, value in self.stack.outputs().items()}
+        document = self.stack.outputs()
         path.write_text(json.dumps(document, indent=2))
         return path
 
