@@ -223,7 +223,7 @@ class MetalRun:
         except json.JSONDecodeError:
             raise AssertionError(f"smoke printed no JSON: {done.stdout}\n{done.stderr}") from None
         self.last_smoke = report
-        return {r["name"]: r["status"] for r in report["results"]}
+        return {r["name"]: r["status"] for r in report["checks"]}
 
     def pids(self) -> dict[str, int]:
         """MainPID of every unit the tier runs, per host."""
