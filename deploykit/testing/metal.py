@@ -319,7 +319,7 @@ class Publisher(threading.Thread):
         self.acked: dict[int, int] = {}  # message number → stream sequence
         self.longest = 0.0
         self.errors = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.failure: BaseException | None = None
 
     def run(self) -> None:
@@ -329,7 +329,7 @@ class Publisher(threading.Thread):
             self.failure = exc
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=60)
         if self.failure is not None:
             raise self.failure
@@ -353,7 +353,7 @@ class Publisher(threading.Thread):
         js = nc.jetstream(timeout=2)
         number = 0
         try:
-            while not self._stop.is_set():
+            while not self._halt.is_set():
                 number += 1
                 start = time.monotonic()
                 while True:

@@ -58,7 +58,7 @@ def _passes(run: MetalRun) -> dict[str, str]:
 def _messages(report: dict[str, Any], names: dict[str, str]) -> str:
     return "\n".join(
         f"{r['name']}: {r['message']} {r['details']}"
-        for r in report["results"]
+        for r in report["checks"]
         if r["name"] in names
     )
 
