@@ -475,3 +475,43 @@ def test_the_pulumi_program_deploys_the_committed_metal_stack() -> None:
             "provisioning-analytics",
         )
     )
+
+
+def test_apps_on_systemd_run_as_units_with_their_own_secret_environment() -> None:
+    """`apps: systemd`: no Kubernetes at all; per instance a step whose stdin (unit and
+    environment, passwords inside) is secret; the code uploaded by digest to every apps host."""
+    manifest = load_manifest(ROOT / "deploykit.yaml")
+    hosts = [
+        {"name": f"n{i}", "address": f"10.9.0.{i}", "roles": ["nats", "apps"]} for i in (1, 2, 3)
+    ]
+    hosts[0]["roles"] += ["database", "monitoring"]
+    settings = MetalConfig.model_validate(
+        {"hosts": hosts, "apps": "systemd", "monitoring": {"grafana": False}}
+    )
+    program = run_program(manifest, settings)
+    types = {r.type for r in program.registrations.values()}
+    assert not any(t.startswith("kubernetes:") for t in types)
+    assert "deploykit:metal:SystemdApps" in types
+    steps = {r.name: r for r in program.of_type(STEP)}
+    instances = [n for n in steps if re.fullmatch(r"metal-apps-[a-z]+-\d", n)]
+    assert len(instances) == sum(s.replicas for s in manifest.services.values())
+    accounts = steps["metal-apps-accounts-1"]
+    assert accounts.inputs["stdin"][SECRET_SIG], "the environment holds passwords"
+    env = accounts.inputs["stdin"]["value"]
+    password = program.outputs["nats"]["credentials"]["accounts"]["password"]
+    assert f'NATS_PASSWORD="{password}"' in env and 'NATS_USER="accounts"' in env
+    assert 'NATS_INBOX_PREFIX="_INBOX_accounts"' in env and "DATABASE_URL=" in env
+    assert "ExecStart=/usr/bin/python3 -m apps.accounts" in env
+    assert "systemctl disable --now deploykit-accounts-1.service" in accounts.inputs["delete"]
+    for host in settings.hosts:
+        code = steps[f"metal-apps-{host.name}-code"]
+        (upload,) = code.inputs["uploads"]
+        assert re.fullmatch(r"[0-9a-f]{64}", upload["sha256"])
+        assert code.urn in accounts.dependencies or host.name != "n2"
+    gates = {r.urn for r in program.of_type(STEP) if r.name.endswith("-health")}
+    assert gates <= program.closure(accounts.urn), "apps wait for the NATS cluster"
+    frontend = next(s for s in program.outputs["services"] if s["name"] == "gateway")
+    assert frontend["url"] == "http://10.9.0.1:8080"
+    assert program.outputs["observability"]["grafana_url"] is None
+    hba = str(steps["metal-db-n1-pg_hba-conf"].inputs["stdin"])
+    assert all(f"10.9.0.{i}/32" in hba for i in (1, 2, 3))
