@@ -68,13 +68,17 @@ _LIST_MODULES = """
 import importlib, json, sys
 for name in json.loads(sys.argv[1]):
     importlib.import_module(name)
-print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+files = {n: getattr(m, "__file__", None) for n, m in list(sys.modules.items())}
+print(json.dumps({"tops": sorted({n.split(".")[0] for n in files}),
+                  "deploykit": sorted(f for n, f in files.items() if f and n.split(".")[0] == "deploykit")}))
 """
 
 
-def _imported(root: Path, modules: Sequence[str]) -> list[str]:
-    """Top-level module names the entry modules import: each entry package, and every module
-    its `__main__.py` imports (read, not run)."""
+def _imported(root: Path, modules: Sequence[str]) -> dict[str, list[str]]:
+    """What the entry modules import: `tops`, the top-level module names (each entry package,
+    and every module its `__main__.py` imports, read, not run), and `deploykit`, the files of
+    the kit's modules among them (only those: a change elsewhere in the kit is no new code for
+    the apps)."""
     names = list(modules)
     for module in modules:
         spec = importlib.util.find_spec(f"{module}.__main__")
@@ -97,12 +101,12 @@ def _imported(root: Path, modules: Sequence[str]) -> list[str]:
     return json.loads(done.stdout)
 
 
-def _distributions(root: Path, modules: Sequence[str]) -> set[str]:
-    """The installed distributions whose modules the entry modules import, and their
-    requirements' distributions (extras left out)."""
+def _distributions(tops: Sequence[str]) -> set[str]:
+    """The installed distributions of these top-level modules, and their requirements'
+    distributions (extras left out)."""
     owners = metadata.packages_distributions()
     names: set[str] = set()
-    for top in _imported(root, modules):
+    for top in tops:
         names.update(d for d in owners.get(top, []) if d.lower() not in _NOT_RUNTIME)
     return _with_requirements(names)
 
@@ -136,10 +140,17 @@ def _package_dir(root: Path, package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _files(root: Path, packages: set[str], distributions: Iterable[str]) -> dict[str, Path]:
-    """Archive name → file on this machine."""
+def _files(
+    root: Path, packages: set[str], distributions: Iterable[str], kit: Iterable[str]
+) -> dict[str, Path]:
+    """Archive name → file on this machine: the entry packages whole, the kit's imported
+    modules, the distributions whole."""
     files: dict[str, Path] = {}
-    for package in sorted(packages):
+    kit_dir = _package_dir(root, "deploykit").resolve()
+    for module in kit:
+        path = Path(module).resolve()
+        files[f"deploykit/{path.relative_to(kit_dir)}"] = path
+    for package in sorted(packages - {"deploykit"}):
         folder = _package_dir(root, package)
         for path in sorted(folder.rglob("*")):
             if path.is_file() and not any(part in _SKIP for part in path.parts):
@@ -167,10 +178,13 @@ def build_bundle(root: Path, commands: Iterable[str], target: Path, python: str 
         )
     modules = entry_modules(commands)
     packages = {*PROJECT_PACKAGES, *(m.split(".")[0] for m in modules)}
-    distributions = _distributions(root, modules)
+    imported = _imported(root, modules)
+    distributions = _distributions(imported["tops"])
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for name, path in sorted(_files(root, packages, distributions).items()):
+        for name, path in sorted(
+            _files(root, packages, distributions, imported["deploykit"]).items()
+        ):
             info = tarfile.TarInfo(name)
             data = path.read_bytes()
             info.size, info.mode, info.mtime = len(data), 0o644, 0

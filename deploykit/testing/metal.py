@@ -350,7 +350,7 @@ class Publisher(threading.Thread):
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.2,
         )
-        js = nc.jetstream(timeout=2)
+        js = nc.jetstream(timeout=0.5)  # a lost request is retried (same message id) soon
         number = 0
         try:
             while not self._halt.is_set():
