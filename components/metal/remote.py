@@ -34,6 +34,7 @@ from deploykit.metal.steps import (
     CONNECT_RETRY_SECONDS,
     SSH_FAILED,
     Upload,
+    delete_script,
     describe,
     ssh_argv,
     step_change,
@@ -148,7 +149,7 @@ class RemoteStepProvider(ResourceProvider):
         return UpdateResult({**news, "stdout": stdout})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        run_on_host(props, props.get("delete") or "")
+        run_on_host(props, delete_script(props.get("delete") or "", props.get("uploads") or []))
 
 
 class RemoteStep(Resource, module="metal", name="RemoteStep"):

@@ -24,10 +24,12 @@ from deploykit.metal.shell import as_root, q, script
 
 __all__ = [
     "CONNECT_RETRY_SECONDS",
+    "KIT_FOLDERS",
     "SSH_FAILED",
     "UPLOAD_DIR",
     "Change",
     "Upload",
+    "delete_script",
     "describe",
     "ssh_argv",
     "step_change",
@@ -47,6 +49,30 @@ class Upload:
 
     def as_input(self) -> dict[str, str]:
         return {"source": self.source, "target": self.target, "sha256": self.sha256}
+
+
+# Folders only the kit writes: left empty by the steps' delete scripts, they go too.
+KIT_FOLDERS = (
+    "/etc/deploykit",
+    "/opt/deploykit",
+    "/usr/local/lib/deploykit",
+    "/var/lib/deploykit",
+    "/var/cache/deploykit",
+    "/run/deploykit",
+)
+
+
+def delete_script(delete: str, uploads: Sequence[Mapping[str, str]]) -> str:
+    """What `pulumi destroy` runs for a step: its delete script, then the files it uploaded,
+    then whichever of the kit's folders are left empty."""
+    if not delete.strip() and not uploads:
+        return ""
+    targets = " ".join(q(u["target"]) for u in uploads)
+    return script(
+        delete,
+        f"rm -f {targets}" if uploads else "",
+        *(f"[ ! -d {d} ] || find {d} -depth -type d -empty -delete" for d in KIT_FOLDERS),
+    )
 
 
 def upload_script(uploads: Sequence[Mapping[str, str]]) -> str:

@@ -264,12 +264,13 @@ class MetalRun:
             "/etc/deploykit",
             "/etc/prometheus",
             "/opt/deploykit",
-            "/usr/local/lib/deploykit",
             "/usr/lib/postgresql",
             "/etc/default/prometheus-node-exporter",
             "/etc/default/prometheus-postgres-exporter",
-            "/var/lib/deploykit/packages",
-            "/var/lib/deploykit/uploads",
+            "/var/lib/deploykit",
+            "/var/cache/deploykit",
+            "/run/deploykit",
+            "/usr/local/lib/deploykit",
         ]
         found: dict[str, list[str]] = {}
         for host in self.hosts:

@@ -121,7 +121,8 @@ def test_metal_stack_on_three_hosts(hosts: Hosts, engine: Engine, tmp_path: Path
 
     with phases("destroy"):
         run.destroy()
-    assert run.leftovers() == {}
+    left = run.leftovers()
+    assert left == {}, f"left on the hosts after destroy: {left}"
     kept = run.data_folders()
     assert "/var/lib/nats" in kept["node1"] and "/var/lib/postgresql/deploykit" in kept["node1"]
     print(phases.report())

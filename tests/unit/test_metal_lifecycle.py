@@ -260,3 +260,14 @@ def test_apps_on_systemd_need_apps_hosts_and_commands_not_kubernetes() -> None:
             {"deploykit:tier": "metal", "deploykit:metal": {"hosts": hosts, "apps": "systemd"}},
             "stack.yaml",
         )
+
+
+def test_a_deleted_step_takes_its_uploads_and_the_kits_empty_folders_with_it() -> None:
+    uploads = [{"source": "/a/x.deb", "target": "/var/cache/deploykit/artifacts/debs/x.deb"}]
+    body = steps.delete_script("systemctl disable --now x.service", uploads)
+    assert body.startswith(
+        "systemctl disable --now x.service\nrm -f /var/cache/deploykit/artifacts/debs/x.deb\n"
+    )
+    assert "[ ! -d /etc/deploykit ] || find /etc/deploykit -depth -type d -empty -delete" in body
+    assert "/var/lib/nats" not in body and "/var/lib/postgresql" not in body
+    assert steps.delete_script("", []) == ""
