@@ -35,7 +35,9 @@ PENDING_DIR = "/var/lib/deploykit/pending"
 PACKAGES_DIR = "/var/lib/deploykit/packages"
 # Steps run in parallel, several on one host; dpkg takes one at a time: the rest of a step that
 # installs or removes packages waits for this lock (held until its script ends).
-PACKAGES_LOCK = "install -d /run/deploykit && exec 9>/run/deploykit/packages.lock && flock 9"
+# The lock is dpkg's own folder (flock on a directory creates nothing; dpkg's and apt's own locks
+# are fcntl locks, independent of it).
+PACKAGES_LOCK = "exec 9</var/lib/dpkg && flock 9"
 
 q = shlex.quote
 

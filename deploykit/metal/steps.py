@@ -68,9 +68,12 @@ def delete_script(delete: str, uploads: Sequence[Mapping[str, str]]) -> str:
     if not delete.strip() and not uploads:
         return ""
     targets = " ".join(q(u["target"]) for u in uploads)
+    # apt, installing from an uploaded folder as its archive cache, leaves `partial/` and `lock`
+    folders = sorted({u["target"].rsplit("/", 1)[0] for u in uploads})
+    apt = " ".join(q(f"{f}/{n}") for f in folders for n in ("partial", "lock"))
     return script(
         delete,
-        f"rm -f {targets}" if uploads else "",
+        f"rm -rf {targets} {apt}" if uploads else "",
         *(f"[ ! -d {d} ] || find {d} -depth -type d -empty -delete" for d in KIT_FOLDERS),
     )
 

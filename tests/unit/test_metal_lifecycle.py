@@ -266,7 +266,8 @@ def test_a_deleted_step_takes_its_uploads_and_the_kits_empty_folders_with_it() -
     uploads = [{"source": "/a/x.deb", "target": "/var/cache/deploykit/artifacts/debs/x.deb"}]
     body = steps.delete_script("systemctl disable --now x.service", uploads)
     assert body.startswith(
-        "systemctl disable --now x.service\nrm -f /var/cache/deploykit/artifacts/debs/x.deb\n"
+        "systemctl disable --now x.service\nrm -rf /var/cache/deploykit/artifacts/debs/x.deb "
+        "/var/cache/deploykit/artifacts/debs/partial /var/cache/deploykit/artifacts/debs/lock\n"
     )
     assert "[ ! -d /etc/deploykit ] || find /etc/deploykit -depth -type d -empty -delete" in body
     assert "/var/lib/nats" not in body and "/var/lib/postgresql" not in body
