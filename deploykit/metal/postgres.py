@@ -145,9 +145,14 @@ def postgres_unit(paths: PgPaths, role: str) -> str:
 
 
 PACKAGES_RECORD = "postgresql"
+# The PostgreSQL project's apt repository (PGDG), set up by Debian's own postgresql-common.
+PGDG = script(
+    ensure_packages(["ca-certificates", "curl", "postgresql-common"], record=PACKAGES_RECORD),
+    "/usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y",
+).rstrip("\n")
 
 
-def install_script(paths: PgPaths, backup: bool, repository: str = "", install: str = "") -> str:
+def install_script(paths: PgPaths, backup: bool, repository: str = PGDG, install: str = "") -> str:
     """The distribution's PostgreSQL (package `postgresql`), or the asked major version;
     `repository` (a script) adds the apt source that has it (PGDG) when the distribution lacks
     it; `install` (a script) installs the stack's artifacts instead of apt's repositories.

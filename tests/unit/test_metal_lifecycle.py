@@ -272,3 +272,18 @@ def test_a_deleted_step_takes_its_uploads_and_the_kits_empty_folders_with_it() -
     assert "[ ! -d /etc/deploykit ] || find /etc/deploykit -depth -type d -empty -delete" in body
     assert "/var/lib/nats" not in body and "/var/lib/postgresql" not in body
     assert steps.delete_script("", []) == ""
+
+
+def test_postgresql_is_the_distributions_unless_another_version_is_asked() -> None:
+    from deploykit.metal import postgres
+
+    default = postgres.install_script(postgres.PgPaths(""), backup=False)
+    assert "pgdg" not in default and "apt-get install -y -q postgresql " in default
+    assert (
+        'ln -sfn "/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -V | tail -n 1)"' in default
+    )
+    asked = postgres.install_script(postgres.PgPaths("16"), backup=False)
+    assert "apt-cache show postgresql-16 >/dev/null 2>&1 || {" in asked
+    assert "apt.postgresql.org.sh -y" in asked and "postgresql-16" in asked
+    offline = postgres.install_script(postgres.PgPaths("16"), backup=False, install="echo debs")
+    assert "pgdg" not in offline and "apt-get" not in offline and "echo debs" in offline
