@@ -142,3 +142,18 @@ def _wait_smoke(run: MetalRun, attempts: int = 20) -> None:
             return
         if attempt == attempts - 1:
             raise AssertionError(f"smoke after faults: {bad}\n{_messages(run.last_smoke, bad)}")
+
+
+def test_destroy_removes_the_data_too_only_with_destroy_data(
+    hosts: Hosts, engine: Engine, tmp_path: Path
+) -> None:
+    """On the hosts the test above left (data folders kept): a new stack with `destroyData:
+    true` adopts them, and its destroy removes them as well."""
+    run = MetalRun(hosts, engine, tmp_path, artifacts_folder())
+    run.apply_settings(destroyData=True)
+    run.up()
+    assert all(run.data_folders().values())
+    run.destroy()
+    left = run.leftovers()
+    assert left == {}, f"left on the hosts after destroy: {left}"
+    assert run.data_folders() == {host.name: [] for host in hosts}
