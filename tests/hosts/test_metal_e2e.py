@@ -150,6 +150,8 @@ def test_destroy_removes_the_data_too_only_with_destroy_data(
     """On the hosts the test above left (data folders kept): a new stack with `destroyData:
     true` adopts them, and its destroy removes them as well."""
     run = MetalRun(hosts, engine, tmp_path, artifacts_folder())
+    # the streams kept on the servers are as the test above left them
+    run.edit_manifest(lambda m: m["streams"]["ACCOUNTS"].update(max_age="30d"))
     run.apply_settings(destroyData=True)
     run.up()
     assert all(run.data_folders().values())
