@@ -6,8 +6,10 @@ on the hosts over SSH. Everything here is tested on its exact output, and the co
 scripts are run for real where this machine can (nats-server, PostgreSQL, promtool, systemd).
 
     layout      ports and paths on the hosts
-    shell       the small shell vocabulary every script uses (root, files from stdin, waits)
-    tls         openssl scripts for the stack's CA and host certificates
+    shell       the small shell vocabulary every script uses (root, files from stdin, waits,
+                compare-before-replace, pending restarts, removal of units, files, packages)
+    steps       a step's lifecycle (what a change of inputs does), its SSH command, uploads
+    tls         (random) the stack's CA, host certificates and passwords (`cryptography`)
     nats        nats-server nodes, unit, install/apply/restart scripts, the health gate
     postgres    postgresql.conf/pg_hba.conf per host, unit, initdb, replica, provisioning SQL
     yugabyte    yb-master/yb-tserver flags and units, install and provisioning
@@ -16,6 +18,9 @@ scripts are run for real where this machine can (nats-server, PostgreSQL, promto
     monitoring  exporters, prometheus.yml, alert rules, Grafana provisioning and dashboards
     backup      the JetStream snapshot CronJob and pgBackRest for PostgreSQL
     outputs     the stack outputs document (deploykit.stack.outputs shape)
+    services    the apps as systemd units (`apps: systemd`): placement, units, environments
+    bundle      (effectful) the apps' code and its packages as one reproducible archive
+    sources     where each artifact comes from for a stack (vendors, files, mirror)
     artifacts   what hosts install without the internet: catalogue, index, install snippets
     fetch       (effectful) fetches the artifacts once into a folder with its index
 """
