@@ -287,3 +287,26 @@ def test_postgresql_is_the_distributions_unless_another_version_is_asked() -> No
     assert "apt.postgresql.org.sh -y" in asked and "postgresql-16" in asked
     offline = postgres.install_script(postgres.PgPaths("16"), backup=False, install="echo debs")
     assert "pgdg" not in offline and "apt-get" not in offline and "echo debs" in offline
+
+
+def test_prometheus_scrapes_itself_where_it_listens_and_grafanas_keyring_cannot_poison() -> None:
+    """Two defects seen on real hosts: the self-scrape target was localhost:9090 while the
+    unit listens on the private address only; a failed key download left an empty keyring
+    that made every retry skip the repository setup."""
+    import yaml
+
+    from deploykit.metal import monitoring
+
+    settings = _metal({"apps": "systemd", "monitoring": {"grafana": False}})
+    config = yaml.safe_load(monitoring.prometheus_config("acme", settings))
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "prometheus")
+    assert job["static_configs"][0]["targets"] == ["10.0.0.1:9090"]
+    assert "--web.listen-address=10.0.0.1:9090" in monitoring.prometheus_unit(settings.hosts[0])
+    assert any(j["job_name"] == "nats" for j in config["scrape_configs"])
+    quiet = _metal({"apps": "systemd", "nats": {"exporter": False}})
+    jobs = yaml.safe_load(monitoring.prometheus_config("acme", quiet))["scrape_configs"]
+    assert not any(j["job_name"] == "nats" for j in jobs), "no exporter, no NATS job"
+    install = monitoring.grafana_install_script()
+    assert "gpg --dearmor -o /etc/apt/keyrings/grafana.gpg" not in install
+    assert 'gpg --dearmor > "$key"' in install
+    assert "if [ ! -s /etc/apt/keyrings/grafana.gpg ] || ! dpkg -s grafana" in install
