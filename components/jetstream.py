@@ -6,9 +6,14 @@ A dynamic provider (`JetStreamProvider`) serves four resources: `Stream`, `Consu
 fields, so:
 
 - `diff` asks `deploykit.jetstream.plan.diff_config`, the reconciler's own comparison, and
-  reports a replacement exactly when the reconciler would (a change the server refuses in place);
-- `read` projects the server's config onto the declared fields: `pulumi refresh` shows drift,
-  and `import_` (whose id is the stream name, or `STREAM/consumer`) adopts an existing object;
+  reports a replacement exactly when the reconciler would (a change the server refuses in
+  place); without `allow_destroy` it refuses the replacement then and there, so `pulumi
+  preview` and `pulumi up` stop with the reason before anything changes;
+- `create` adopts an object that already exists (the declared fields laid over it, as
+  `deploykit nats apply` does): this is how an existing stream comes under a stack, because
+  Pulumi's dynamic-provider plugin cannot import (it reads the provider from the state, which
+  an import does not have yet);
+- `read` projects the server's config onto the declared fields: `pulumi refresh` shows drift;
 - `update` sends the server's own config with the declared fields laid over it (consumers
   with action "update", so a failed update never replaces one);
 - `delete` (also the first half of a replace) refuses unless `allow_destroy` is true.
@@ -64,6 +69,7 @@ class Connection(TypedDict, total=False):
     password: str | None
     creds: str | None
     ca: str | None
+    inbox_prefix: str | None
 
 
 def _ints(value: Any) -> Any:
@@ -85,15 +91,15 @@ def _run(props: dict[str, Any], work: Callable[[JetStreamApi], Awaitable[T]]) ->
     credential = None
     if conn_props.get("user") or conn_props.get("creds"):
         user = conn_props.get("user")
-        # A user may only read replies under its own inbox prefix (the permission compiler's
-        # rule): without it, every API reply is dropped and each request times out.
         credential = NatsCredential(
             account="",
             role="provisioning",
             user=user,
             password=conn_props.get("password"),
             creds=conn_props.get("creds"),
-            inbox_prefix=inbox_prefix(user) if user else "_INBOX",
+            # a provisioning user may read replies only on its own inbox prefix
+            inbox_prefix=conn_props.get("inbox_prefix")
+            or (inbox_prefix(user) if user else "_INBOX"),
         )
 
     async def session() -> T:
@@ -139,16 +145,27 @@ class JetStreamProvider(ResourceProvider):
     serialize_as_secret_always = False  # holds no secret: the connection is a secret input
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        _, stream, consumer = _identity("", props)
+        """Create the object, or adopt it if it exists (as `deploykit nats apply` does).
+
+        Adoption is how an existing object comes under the stack: the dynamic-provider plugin
+        cannot import (`import_` and `pulumi import` call `read` without the serialized
+        provider), so the declared config is applied in place, and a change the server refuses
+        in place is refused here as in `update`.
+        """
+        kind, stream, consumer = _identity("", props)
         config = _ints(props["config"])
+        label = _id(stream, consumer)
 
         async def work(api: JetStreamApi) -> dict[str, Any]:
+            actual = await _info(api, stream, consumer)
+            if actual is not None:
+                return await _update(api, kind, label, stream, consumer, config, actual)
             if consumer is None:
                 return await api.create_stream(config)
             return await api.create_consumer(stream, config, "create")
 
         actual = _run(props, work)
-        return CreateResult(_id(stream, consumer), {**props, "config": _project(config, actual)})
+        return CreateResult(label, {**props, "config": _project(config, actual)})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         kind, stream, consumer = _identity(id_, props)
@@ -159,14 +176,27 @@ class JetStreamProvider(ResourceProvider):
         outs = {**props, "kind": kind, "stream": stream, "consumer": consumer}
         return ReadResult(id_, {**outs, "config": _project(declared, actual)})
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        """The reconciler's comparison; a replacement without `allow_destroy` is refused here,
+        so `pulumi preview` says why before anything runs (and not only `protect`'s message)."""
         kind = news.get("kind", olds.get("kind"))
         changes = diff_config(
             kind, _ints(news.get("config") or {}), _ints(olds.get("config") or {})
         )
         replaces = [k for k in _IDENTITY if olds.get(k) != news.get(k)]
-        if any(c.refused for c in changes):
+        refused = [c for c in changes if c.refused]
+        if refused:
             replaces.append("config")
+        if replaces and not news.get("allow_destroy"):
+            why = (
+                f"the server refuses {refused[0].field} in place ({refused[0].refused})"
+                if refused
+                else f"its {replaces[0]} changed"
+            )
+            raise PlanRefused(
+                f"{kind} {id_}: {why}, so it would be deleted and created again, destroying "
+                "its data: set allow_destroy=True on the resource to allow it"
+            )
         other = any(olds.get(k) != news.get(k) for k in ("connection", "allow_destroy"))
         return DiffResult(
             changes=bool(changes or replaces or other),
@@ -182,16 +212,7 @@ class JetStreamProvider(ResourceProvider):
             actual = await _info(api, stream, consumer)
             if actual is None:
                 raise ConfigError(f"{kind} {id_} is gone from the server: run `pulumi refresh`")
-            refused = [c for c in diff_config(kind, config, actual) if c.refused]
-            if refused:
-                raise PlanRefused(
-                    f"{kind} {id_}: the server refuses {refused[0].field} in place "
-                    f"({refused[0].refused}); run `pulumi refresh` to plan a replacement"
-                )
-            body = update_body(config, actual)
-            if consumer is None:
-                return await api.update_stream(body)
-            return await api.create_consumer(stream, body, "update")
+            return await _update(api, kind, id_, stream, consumer, config, actual)
 
         actual = _run(news, work)
         return UpdateResult({**news, "config": _project(config, actual)})
@@ -215,11 +236,34 @@ class JetStreamProvider(ResourceProvider):
         _run(props, work)
 
 
+async def _update(
+    api: JetStreamApi,
+    kind: Kind,
+    label: str,
+    stream: str,
+    consumer: str | None,
+    config: dict[str, Any],
+    actual: dict[str, Any],
+) -> dict[str, Any]:
+    """Lay the declared config over the server's in place; refused if the server would refuse."""
+    refused = [c for c in diff_config(kind, config, actual) if c.refused]
+    if refused:
+        raise PlanRefused(
+            f"{kind} {label}: the server refuses {refused[0].field} in place "
+            f"({refused[0].refused}); run `pulumi refresh` to plan a replacement"
+        )
+    body = update_body(config, actual)
+    if consumer is None:
+        return await api.update_stream(body)
+    return await api.create_consumer(stream, body, "update")
+
+
 _PROVIDER = JetStreamProvider()
 
 
 class _JetStreamObject(Resource):
     config: pulumi.Output[dict[str, Any]]
+    stream: pulumi.Output[str]
     _kind: Kind
 
     def __init__(
@@ -228,7 +272,7 @@ class _JetStreamObject(Resource):
         *,
         connection: pulumi.Input[Connection],
         config: dict[str, Any],
-        stream: str,
+        stream: pulumi.Input[str],
         consumer: str | None = None,
         allow_destroy: bool = False,
         opts: pulumi.ResourceOptions | None = None,
@@ -314,13 +358,16 @@ class JetStream(pulumi.ComponentResource):
             pulumi.log.warn(warning, resource=self)
 
     def _create(self, obj: Desired) -> _JetStreamObject:
-        """One child; a consumer depends on its stream, a stream is protected by default."""
-        depends = list(self._depends_on)
+        """One child; a stream is protected by default. A consumer takes its stream's name from
+        the stream resource's output: the server deletes a stream's consumers with it, so when
+        the stream is replaced the engine must replace them too, and it does so only for
+        resources whose inputs come from the replaced one (`depends_on` is not enough)."""
+        stream: pulumi.Input[str] = obj.stream
         if obj.consumer is not None:
-            depends.append(self.objects[f"stream {obj.stream}"])
+            stream = self.objects[f"stream {obj.stream}"].stream
         opts = pulumi.ResourceOptions(
             parent=self,
-            depends_on=depends,
+            depends_on=list(self._depends_on),
             protect=self._protect_streams and obj.kind == "stream",
             retain_on_delete=self._retain or None,
         )
@@ -329,7 +376,7 @@ class JetStream(pulumi.ComponentResource):
             child,
             connection=self._connection,
             config=obj.config,
-            stream=obj.stream,
+            stream=stream,
             consumer=obj.consumer,
             allow_destroy=self._allow_destroy,
             opts=opts,
@@ -390,4 +437,5 @@ def _connection(urls: list[str], credential: dict[str, Any], ca: str | None) -> 
         password=credential.get("password"),
         creds=credential.get("creds"),
         ca=ca,
+        inbox_prefix=credential.get("inbox_prefix"),
     )

@@ -36,7 +36,7 @@ NOT_FROM_GO = {
         "which needs no language host"
     ),
     "pulumi-resource-command": (
-        "the Go module proxy answers 403/404 for github.com/pulumi/pulumi-command/provider"
+        "the Go module proxy answers 403 Forbidden for github.com/pulumi/pulumi-command/provider"
     ),
     "pulumi-resource-kubernetes": (
         "its module zip lacks the generated files it embeds (schema-embed.json, "

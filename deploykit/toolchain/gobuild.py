@@ -14,16 +14,18 @@ first error line of its output.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploykit.errors import DeploykitError
-from deploykit.toolchain.cache import bin_dir, build_dir, pulumi_dir
+from deploykit.toolchain.cache import bin_dir, build_dir, missing, pulumi_dir
 
 __all__ = [
     "CLI_MODULE",
@@ -92,71 +94,97 @@ def _elapsed(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def _run(step: Step, cwd: Path, log: Path, started: float, report: Callable[[str], None]) -> str:
-    """Run one step, its output appended to `log`; its output, or BuildError naming the module."""
-    offset = log.stat().st_size if log.exists() else 0
-    with log.open("ab") as sink:
-        sink.write(f"$ {' '.join(step.argv)}\n".encode())
-        sink.flush()
-        env = {**os.environ, "GOWORK": "off"}  # the wrapper module alone, whatever the caller's cwd
-        proc = subprocess.Popen(step.argv, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT, env=env)
-        while True:
-            try:
-                code = proc.wait(timeout=PROGRESS_EVERY)
-                break
-            except subprocess.TimeoutExpired:
-                report(
-                    f"still building: {step.what} {step.module} ({_elapsed(time.monotonic() - started)})"
-                )
-    with log.open("rb") as source:
-        source.seek(offset)
-        output = source.read().decode(errors="replace").split("\n", 1)[-1]
-    if code != 0:
-        raise BuildError(
-            f"building the Pulumi CLI from Go modules failed: `{step.what}` of {step.module}: "
-            f"{first_error(output)} (the whole log: {log})"
-        )
-    return output
+@dataclass
+class _Runner:
+    """Runs build steps in the wrapper module, their output appended to one log."""
+
+    cwd: Path
+    log: Path
+    report: Callable[[str], None]
+    started: float = field(default_factory=time.monotonic)
+
+    def elapsed(self) -> str:
+        return _elapsed(time.monotonic() - self.started)
+
+    def run(self, step: Step) -> str:
+        """The step's output; BuildError naming its module and first error line if it fails."""
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as sink:
+            sink.write(f"$ {' '.join(step.argv)}\n".encode())
+            sink.flush()
+            env = {**os.environ, "GOWORK": "off"}  # the wrapper module alone
+            proc = subprocess.Popen(
+                step.argv, cwd=self.cwd, stdout=sink, stderr=subprocess.STDOUT, env=env
+            )
+            while True:
+                try:
+                    code = proc.wait(timeout=PROGRESS_EVERY)
+                    break
+                except subprocess.TimeoutExpired:
+                    self.report(f"still building: {step.what} {step.module} ({self.elapsed()})")
+        with self.log.open("rb") as source:
+            source.seek(offset)
+            output = source.read().decode(errors="replace").split("\n", 1)[-1]
+        if code != 0:
+            raise BuildError(
+                f"building the Pulumi CLI from Go modules failed: `{step.what}` of "
+                f"{step.module}: {first_error(output)} (the whole log: {self.log})"
+            )
+        return output
 
 
-def _module_dir(
-    module: str, cwd: Path, log: Path, started: float, report: Callable[[str], None]
-) -> Path:
-    step = Step("go list", module, ("go", "list", "-m", "-f", "{{.Dir}}", module))
-    return Path(_run(step, cwd, log, started, report).strip().splitlines()[-1])
+def _build(runner: _Runner, cli: str, bin_path: Path) -> None:
+    """The wrapper module, the CLI compiled into `bin_path`, the plugin scripts beside it."""
+    if not (runner.cwd / "go.mod").exists():
+        runner.run(Step("go mod init", WRAPPER_MODULE, ("go", "mod", "init", WRAPPER_MODULE)))
+    (runner.cwd / "tools.go").write_text(TOOLS_GO)
+    for step in build_steps(cli, bin_path / "pulumi"):
+        runner.report(f"{step.what} {step.module} ({runner.elapsed()})")
+        runner.run(step)
+    where = runner.run(
+        Step("go list", SDK_MODULE, ("go", "list", "-m", "-f", "{{.Dir}}", SDK_MODULE))
+    )
+    sdk = Path(where.strip().splitlines()[-1])
+    for name, inside in SDK_SCRIPTS.items():
+        shutil.copyfile(sdk / inside, bin_path / name)
+        (bin_path / name).chmod(0o755)  # the module cache's files are read-only
+
+
+@contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """One build of a version at a time on this machine (two CI runs may start together)."""
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def build_cli(root: Path, cli: str, report: Callable[[str], None]) -> Path:
-    """Build CLI tag `cli` into `root`'s cache; the bin folder. Needs `go` on PATH."""
-    started = time.monotonic()
+    """Build CLI tag `cli` into `root`'s cache; the bin folder. Needs `go` on PATH.
+
+    The version's folder is made beside the final one and renamed into place when whole, so
+    an interrupted or failed build never looks cached.
+    """
     work = build_dir(root, cli)
     work.mkdir(parents=True, exist_ok=True)
-    log = work / "build.log"
-    log.write_text("")
-    final = pulumi_dir(root, cli)
-    staging = final.with_name(f"{final.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "bin").mkdir(parents=True)
-    if not (work / "go.mod").exists():
-        _run(
-            Step("go mod init", WRAPPER_MODULE, ("go", "mod", "init", WRAPPER_MODULE)),
-            work,
-            log,
-            started,
-            report,
-        )
-    (work / "tools.go").write_text(TOOLS_GO)
-    for step in build_steps(cli, staging / "bin" / "pulumi"):
-        report(f"{step.what} {step.module} ({_elapsed(time.monotonic() - started)})")
-        _run(step, work, log, started, report)
-    sdk = _module_dir(SDK_MODULE, work, log, started, report)
-    for name, inside in SDK_SCRIPTS.items():
-        target = staging / "bin" / name
-        shutil.copyfile(sdk / inside, target)
-        target.chmod(0o755)
-    shutil.rmtree(final, ignore_errors=True)
-    staging.rename(final)
-    report(
-        f"built the Pulumi CLI {cli} in {_elapsed(time.monotonic() - started)}: {bin_dir(root, cli)}"
-    )
+    with _exclusive(work / "build.lock"):
+        if not missing(bin_dir(root, cli)):
+            report(f"the Pulumi CLI {cli} was built meanwhile by another run")
+            return bin_dir(root, cli)
+        runner = _Runner(work, work / "build.log", report)
+        runner.log.write_text("")
+        final = pulumi_dir(root, cli)
+        staging = final.with_name(f"{final.name}.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        (staging / "bin").mkdir(parents=True)
+        try:
+            _build(runner, cli, staging / "bin")
+        except BuildError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        shutil.rmtree(final, ignore_errors=True)
+        staging.rename(final)
+    report(f"built the Pulumi CLI {cli} in {runner.elapsed()}: {bin_dir(root, cli)}")
     return bin_dir(root, cli)

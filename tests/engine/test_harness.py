@@ -7,7 +7,7 @@ import json
 import pulumi
 import pytest
 from pulumi import automation as auto
-from pulumi.dynamic import CreateResult, Resource, ResourceProvider
+from pulumi.dynamic import ConfigureRequest, CreateResult, Resource, ResourceProvider
 
 from deploykit.testing.engine import Engine
 
@@ -44,3 +44,32 @@ def test_config_secrets_and_a_second_up(engine: Engine) -> None:
     with pytest.raises(auto.CommandError, match="no changes were expected"):
         stack.expect_no_changes()
     assert stack.destroy().summary.resource_changes == {"delete": 2}
+
+
+class _Configured(ResourceProvider):
+    """Reads its token in `configure`, as the small tier's providers do; keeps only its length."""
+
+    token = ""
+
+    def configure(self, req: ConfigureRequest) -> None:
+        self.token = req.config.get("deploykit:token") or ""
+
+    def create(self, props: dict[str, object]) -> CreateResult:
+        return CreateResult(id_="configured", outs={"token_length": len(self.token)})
+
+
+class Configured(Resource):
+    token_length: pulumi.Output[int]
+
+    def __init__(self, name: str) -> None:
+        super().__init__(_Configured(), name, {"token_length": None})
+
+
+def test_a_secret_config_value_reaches_configure_and_not_the_state(engine: Engine) -> None:
+    def configured() -> None:
+        pulumi.export("token_length", Configured("configured").token_length)
+
+    stack = engine.stack("configured", configured, secrets={"token": "t0k3n-value"})
+    stack.up()
+    assert stack.outputs() == {"token_length": len("t0k3n-value")}
+    assert "t0k3n-value" not in stack.state_text()

@@ -85,7 +85,9 @@ def test_stream_lifecycle(nats_single: LocalNats) -> None:
     )
 
     memory = stream_props(nats_single, name, storage="memory")
-    replace = provider.diff(name, updated.outs, memory)
+    with pytest.raises(PlanRefused, match="set allow_destroy=True"):
+        provider.diff(name, updated.outs, memory)
+    replace = provider.diff(name, updated.outs, {**memory, "allow_destroy": True})
     assert (replace.changes, replace.replaces, replace.delete_before_replace) == (
         True,
         ["config"],
@@ -137,7 +139,7 @@ def test_consumer_lifecycle(nats_single: LocalNats) -> None:
     info = on_server(nats_single, lambda api: api.consumer_info(name, "work"))
     assert info["ack_wait"] == 60 * S
 
-    newest = consumer_props(stream, deliver_policy="new")
+    newest = {**consumer_props(stream, deliver_policy="new"), "allow_destroy": True}
     assert provider.diff(created.id, created.outs, newest).replaces == ["config"]
     imported = provider.read(f"{name}/work", {"connection": props["connection"], "config": {}})
     assert (imported.outs["kind"], imported.outs["consumer"]) == ("consumer", "work")
@@ -178,6 +180,7 @@ def test_diff_replaces_exactly_when_the_reconciler_would(field: str, value: Any)
     desired = DesiredState("core", [Desired("stream", "X", "X", new)])
     (step,) = compute_plan(desired, {"X": config}, {}).steps
     props = {"kind": "stream", "stream": "X", "consumer": None, "connection": {}}
+    props |= {"allow_destroy": True}  # without it, a replacement is refused (test above)
     diff = JetStreamProvider().diff("X", {**props, "config": config}, {**props, "config": new})
     assert bool(diff.replaces) is (step.action == "replace")
 
