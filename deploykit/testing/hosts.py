@@ -13,19 +13,27 @@ How (the commands of a manual run, made repeatable):
 - rootfs: `debootstrap --variant=minbase --include=...` once per recipe, cached outside the
   repository in `~/.cache/deploykit/hosts/<key>/rootfs`, key = hash of the recipe (suite,
   include list, extra packages). Never written to after it is built.
-- per host: an overlayfs view of that rootfs (upper/work/merged in the run folder): it starts
-  in milliseconds where a copy of the rootfs takes seconds and 300 MB per host, and it survives
-  the host's reboots because the mount belongs to the run, not to the container.
+- per host: an overlayfs view of that rootfs (upper/work/merged in the run folder): mounted
+  in 0.01 s where `cp -a` of the 285 MB rootfs took 13.7 s per host (and 5.5 s to remove) on
+  this 2-core machine under load; it survives the host's reboots because the mount belongs to
+  the run, not to the container. Measured: 3 hosts boot to an SSH login in 2-5 s, teardown
+  takes under 1 s, debootstrap about 2-3 minutes once per recipe.
 - network: a bridge with its own /24 (10.200.N.0/24, the first N not routed on this machine;
   the bridge takes .1, the hosts .2, .3, ...), one network namespace per host, a veth pair
   between them. Only addresses inside those namespaces and on that bridge are used.
 - boot: `systemd-nspawn --boot --register=no --keep-unit --network-namespace-path=...`, in its
   own session; ready when sshd sends its banner and `ssh true` succeeds (deadline, no sleeps).
 - root SSH with an ed25519 key made per run (0600); the hosts have no route out.
-- teardown on context exit, exception, SIGTERM and SIGINT; and at every start a sweep of the
-  runs whose owning process is gone (a crashed earlier run), found by the run folders under
-  `~/.cache/deploykit/hosts/runs/` and the names that start with `PREFIX` + the run's id.
-  Runs of live processes (another test session on this machine) are left alone.
+- teardown on context exit, exception, SIGTERM and SIGINT (SIGKILL to each nspawn and host
+  init, then a wait until no process of the hosts' pid namespaces is left); and at every start
+  a sweep of the runs whose owning process is gone (a crashed earlier run), found by the run
+  folders under `~/.cache/deploykit/hosts/runs/` and the names that start with `PREFIX` + a
+  run id. Runs of live processes (another test session on this machine) are left alone.
+
+For a stack on these hosts: each host's `address` is its SSH and private address, the private
+key is `hosts.key_path` (user root), and `hosts.gateway` is the deploying machine's address on
+the hosts' network (what pg_hba must let in for smoke's database checks). Hosts reach each
+other and the gateway, nothing else.
 
 All names start with `PREFIX` ("dkt") and the 4-hex run id: bridge `dkt<id>br`, namespaces
 `dkt<id>n<i>`, host-side veths `dkt<id>v<i>` (15 characters at most, the kernel's limit).
@@ -222,13 +230,16 @@ class Hosts:
         """Run `command` on `host` as root; raises HostError with its output when it fails and
         `check` is set."""
         data = input.encode() if isinstance(input, str) else input
-        done = subprocess.run(
-            [*self.ssh_argv(host), command],
-            input=data,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                [*self.ssh_argv(host), command],
+                input=data,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise HostError(f"{host.name}: `{command}` still running after {timeout}s") from None
         result = subprocess.CompletedProcess(
             done.args,
             done.returncode,
@@ -246,7 +257,10 @@ class Hosts:
         argv = ["scp", "-q", "-i", str(self.key_path), *SSH_OPTIONS]
         argv += ["-r"] if recursive else []
         argv += [str(source), f"root@{host.address}:{target}"]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+        except subprocess.TimeoutExpired:
+            raise HostError(f"{host.name}: scp {source} {target} took over 300s") from None
         if done.returncode != 0:
             raise HostError(f"{host.name}: scp {source} {target} failed: {done.stderr.strip()}")
 
@@ -342,7 +356,6 @@ def boot_hosts(
     with _signals_raise():
         hosts = _make_run(count)
         try:
-            _write_owner(hosts.folder)
             _make_key(hosts.key_path)
             _make_bridge(hosts)
             for index, name in enumerate(host_names, start=1):
@@ -357,16 +370,32 @@ def boot_hosts(
 
 
 def sweep() -> list[str]:
-    """Remove the runs whose owning process is gone; returns their ids."""
+    """Remove the runs whose owning process is gone, and namespaces or links of ours whose run
+    folder is gone; returns the run ids removed."""
     runs = cache_root() / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    with _locked(runs / "lock"):  # a run being made has its owner written under this lock
+        return _sweep(runs)
+
+
+def _sweep(runs: Path) -> list[str]:
+    folders = {f.name.removeprefix(PREFIX): f for f in runs.glob(f"{PREFIX}*")}
+    ours = [n for n in [*_netns(), *_links()] if n.startswith(PREFIX)]
+    orphans = {name[len(PREFIX) : len(PREFIX) + 4] for name in ours}
+    orphans = {run for run in orphans if _is_run_id(run) and run not in folders}
     swept = []
-    for folder in sorted(runs.glob(f"{PREFIX}*")) if runs.is_dir() else []:
-        if _owner_alive(folder):
+    for run in sorted({*folders, *orphans}):
+        folder = folders.get(run, runs / f"{PREFIX}{run}")
+        if folder.exists() and _owner_alive(folder):
             continue
-        run = folder.name.removeprefix(PREFIX)
         _teardown(run, folder)
         swept.append(run)
     return swept
+
+
+def _is_run_id(run: str) -> bool:
+    """A run id as the harness makes them (4 hex digits)."""
+    return len(run) == 4 and all(c in "0123456789abcdef" for c in run)
 
 
 def leftovers(run: str) -> list[str]:
@@ -517,20 +546,37 @@ def _teardown(run: str, folder: Path) -> None:
 
 
 def _stop_processes(folder: Path, deadline: float = 20) -> None:
-    """SIGKILL to every nspawn of the run and to every process living in its hosts' root
-    (nothing a test host runs needs a clean shutdown), then wait until all are gone."""
+    """SIGKILL to every nspawn of the run and each host's init (nothing a test host runs needs
+    a clean shutdown), then wait until no process of the hosts' pid namespaces is left, not
+    even a zombie waiting for this machine's init to reap it."""
     end = time.monotonic() + deadline
+    namespaces: set[str] = set()
     while True:
         pids = _processes_under(folder)
-        if not pids:
-            return
+        namespaces |= {_pid_namespace(pid) for pid in pids} - {_pid_namespace(os.getpid()), ""}
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         _reap(pids)
+        if not pids and not _in_namespaces(namespaces):
+            return
         if time.monotonic() > end:
-            raise HostError(f"processes {pids} of {folder} survived SIGKILL for {deadline}s")
+            raise HostError(f"processes of {folder} survived SIGKILL for {deadline}s")
         time.sleep(0.05)  # polling interval while the kernel reaps, not a synchronisation
+
+
+def _pid_namespace(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return ""
+
+
+def _in_namespaces(namespaces: set[str]) -> list[int]:
+    if not namespaces:
+        return []
+    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+    return [pid for pid in pids if _pid_namespace(pid) in namespaces]
 
 
 def _reap(pids: list[int]) -> None:
@@ -585,7 +631,9 @@ def _signals_raise() -> Iterator[None]:
 
 
 def _write_owner(folder: Path) -> None:
-    (folder / "owner").write_text(f"{os.getpid()} {_start_time(os.getpid())}")
+    partial = folder / "owner.partial"
+    partial.write_text(f"{os.getpid()} {_start_time(os.getpid())}")
+    partial.rename(folder / "owner")
 
 
 def _owner_alive(folder: Path) -> bool:

@@ -1,17 +1,27 @@
 """Artifacts without the internet, for real: fetched on this machine, uploaded over SSH to a
 test host that has no route out, installed by the catalogue's snippets (checksums verified),
-and the servers start: nats-server answers /healthz, PostgreSQL answers a query."""
+and the servers start: nats-server answers /healthz, PostgreSQL answers a query. Then the
+same from a mirror on the bridge, and a corrupt file refused."""
 
 from __future__ import annotations
 
+import http.server
+import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from deploykit.metal.artifacts import REMOTE_FOLDER, catalogue, install_snippet
+from deploykit.metal.artifacts import (
+    REMOTE_FOLDER,
+    Artifact,
+    ArtifactIndex,
+    catalogue,
+    install_snippet,
+)
 from deploykit.metal.fetch import fetch_artifacts
 from deploykit.metal.shell import http_ok, script, wait_until
-from deploykit.testing.hosts import Recipe, boot_hosts, ensure_rootfs
+from deploykit.testing.hosts import Hosts, Recipe, boot_hosts, ensure_rootfs
 
 pytestmark = pytest.mark.hosts
 
@@ -49,10 +59,33 @@ def test_fetch_upload_install_start(tmp_path: Path) -> None:
         assert hosts.ssh(host, query).stdout.strip() == "42"
         assert hosts.ssh(host, "systemctl is-active postgresql@15-main").stdout.strip() == "active"
 
-        (folder / "bin" / index.artifacts["nats-server"].files[0].path.split("/")[1]).write_bytes(
-            b"corrupt"
-        )
+        _from_a_mirror(hosts, folder, items, index)
+
+        nats = index.artifacts["nats-server"]
+        (folder / nats.files[0].path).write_bytes(b"corrupt")
         hosts.copy(host, folder / "bin", REMOTE_FOLDER, recursive=True)
-        snippet = install_snippet(items["nats-server"], index.artifacts["nats-server"])
+        snippet = install_snippet(items["nats-server"], nats)
         refused = hosts.ssh(host, "bash --norc -euo pipefail -s", input=snippet, check=False)
         assert refused.returncode != 0 and "did NOT match" in refused.stderr
+
+
+def _from_a_mirror(
+    hosts: Hosts, folder: Path, items: dict[str, Artifact], index: ArtifactIndex
+) -> None:
+    """The same folder served over HTTP on the bridge's address (the deploying machine's side):
+    the host downloads into its cache folder, verifies, installs."""
+    host = hosts[0]
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer((hosts.gateway, 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        mirror = f"http://{hosts.gateway}:{server.server_address[1]}"
+        hosts.ssh(host, f"rm -rf /usr/local/bin/nats-server {REMOTE_FOLDER}/bin")
+        nats = index.artifacts["nats-server"]
+        snippet = install_snippet(items["nats-server"], nats, mirror=mirror)
+        hosts.ssh(host, "bash --norc -euo pipefail -s", input=snippet)
+        version = hosts.ssh(host, "/usr/local/bin/nats-server --version").stdout.strip()
+        assert version == f"nats-server: v{nats.version}"
+    finally:
+        server.shutdown()
+        server.server_close()

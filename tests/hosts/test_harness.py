@@ -3,6 +3,7 @@ other on the harness's bridge, survive a reboot, and leave nothing behind."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -10,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from deploykit.testing.hosts import PREFIX, Hosts, boot_hosts, cache_root, leftovers, sweep
+from deploykit.testing.hosts import (
+    PREFIX,
+    Host,
+    Hosts,
+    boot_hosts,
+    cache_root,
+    leftovers,
+    sweep,
+)
 
 pytestmark = pytest.mark.hosts
 
@@ -29,7 +38,11 @@ def test_three_hosts_boot_talk_reboot_and_leave_nothing(tmp_path: Path) -> None:
         _reboot(hosts)
         _kill9_recovers(hosts)
         assert leftovers(run), "a live run must show up in leftovers()"
+        namespaces = {_pid_namespace(_init_of(host)) for host in hosts}
+        assert len(namespaces) == 3
     assert leftovers(run) == []
+    alive = {_pid_namespace(pid) for pid in _all_pids()}
+    assert not namespaces & alive, "a process of a host's pid namespace survived the teardown"
     assert not any(PREFIX + run in line for line in _lines(["ip", "netns", "list"]))
     assert not any(PREFIX + run in line for line in _lines(["ip", "-o", "link", "show"]))
     assert str(folder) not in Path("/proc/self/mountinfo").read_text()
@@ -80,6 +93,32 @@ def _kill9_recovers(hosts: Hosts) -> None:
     hosts.wait_ssh(host, deadline=60)
     after = hosts.main_pid(host, "ssh")
     assert after not in (0, before)
+
+
+def _init_of(host: Host) -> int:
+    """The host's systemd: the child of its nspawn process."""
+    assert host.process is not None
+    children = [pid for pid in _all_pids() if _parent(pid) == host.process.pid]
+    assert len(children) == 1, children
+    return children[0]
+
+
+def _all_pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError):
+        return -1
+
+
+def _pid_namespace(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return "gone"
 
 
 def _lines(argv: list[str]) -> list[str]:
