@@ -71,6 +71,9 @@ def test_metal_stack_on_three_hosts(hosts: Hosts, engine: Engine, tmp_path: Path
     with phases("first up"):
         run.up()
     with phases("smoke"):
+        # `up` returns once every unit started; a worker is in service discovery only after
+        # its warm-up (the projector replays its stream first): smoke until it passes, bounded
+        _wait_smoke(run)
         results = _passes(run)
     assert {"services.gateway", "services.accounts", "probes.create-account"} <= set(results)
     assert "database.replication" in results and "database.accounts" in results
