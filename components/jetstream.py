@@ -328,6 +328,7 @@ class JetStream(pulumi.ComponentResource):
         cluster_size: int | None,
         allow_destroy: bool = False,
         protect_streams: bool = True,
+        retain_on_delete: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("deploykit:nats:JetStream", name, {}, opts)
@@ -338,6 +339,7 @@ class JetStream(pulumi.ComponentResource):
         self._connection = pulumi.Output.secret(connection)
         self._allow_destroy = allow_destroy
         self._protect_streams = protect_streams
+        self._retain = retain_on_delete
         desired = desired_state(manifest, bus, cluster_size)
         self._warn(desired.warnings)
         self.objects = {}
@@ -367,6 +369,7 @@ class JetStream(pulumi.ComponentResource):
             parent=self,
             depends_on=list(self._depends_on),
             protect=self._protect_streams and obj.kind == "stream",
+            retain_on_delete=self._retain or None,
         )
         child = f"{self._name}-{obj.kind.replace('_', '-')}-{obj.name.replace('/', '-')}"
         return _RESOURCES[obj.kind](
@@ -398,7 +401,12 @@ class JetStreamDefinitions(pulumi.ComponentResource):
         credentials: pulumi.Input[dict[str, dict[str, Any]]],
         ca_certificate: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        keep_data: bool | None = None,
     ) -> None:
+        """`keep_data`: None, streams protected and deletes refused (the default); True, every
+        object left on the servers when it leaves the program or the stack is destroyed (the
+        metal tier without `destroyData`); False, objects deleted with their data."""
         super().__init__("deploykit:nats:JetStreamDefinitions", name, {}, opts)
         secret = pulumi.Output.secret(pulumi.Output.all(credentials, ca_certificate))
         self.buses = {
@@ -410,6 +418,9 @@ class JetStreamDefinitions(pulumi.ComponentResource):
                     lambda both, b=bus: _connection(urls, both[0][provisioning_user(b)], both[1])
                 ),
                 cluster_size=cluster_size,
+                allow_destroy=keep_data is False,
+                protect_streams=keep_data is None,
+                retain_on_delete=keep_data is True,
                 opts=pulumi.ResourceOptions(
                     parent=self, depends_on=list(opts.depends_on or []) if opts else []
                 ),

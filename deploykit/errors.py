@@ -10,8 +10,9 @@
      │                             (`deploykit.jetstream.api.ApiError`)
      ├── ApplyError                some steps of an apply failed; the others were applied
      │                             (`deploykit.jetstream.apply.ApplyError`)
-     └── SaasApiError              a SaaS API refused a request that retrying cannot fix
-          └── deploykit.saas.http.ApiError: AuthError, QuotaError, NotFound
+     ├── SaasApiError              a SaaS API refused a request that retrying cannot fix
+     │    └── deploykit.saas.http.ApiError: AuthError, QuotaError, NotFound
+     └── HostStepError             a step of the metal tier failed on a host (over SSH)
 
 Exit codes: 0 success; 1 a check or lint found problems (not an exception); 2 everything here.
 The CLI prints `str(error)` and nothing else: no traceback for an error raised on purpose.
@@ -31,6 +32,7 @@ __all__ = [
     "ConfigError",
     "ConnectError",
     "DeploykitError",
+    "HostStepError",
     "JetStreamApiError",
     "ManifestError",
     "PlanRefused",
@@ -106,3 +108,7 @@ class ApplyError(DeploykitError):
 
 class SaasApiError(DeploykitError):
     """A SaaS API (Neon, Railway, Synadia Cloud) answered with an error retrying cannot fix."""
+
+
+class HostStepError(DeploykitError):
+    """A step of the metal tier failed on a host: its script's exit code and last lines."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pulumi
 
 from components.jetstream import JetStreamDefinitions
+from components.metal.generated import generated_secret
 from components.metal.inputs import JetStreamContext, JetStreamHook, NatsAuth, NatsUser
-from components.metal.remote import generated_secret
 from deploykit.laws.authconf import render_accounts_block
 from deploykit.laws.permissions import compile_authorization
 from deploykit.manifest.model import Manifest
@@ -40,8 +40,12 @@ def compiled_auth(manifest: Manifest, prefix: str, parent: pulumi.Resource) -> N
     return NatsAuth(accounts=pulumi.Output.secret(accounts), users=users)
 
 
-def reconciled_jetstream(manifest: Manifest, name: str, cluster_size: int) -> JetStreamHook:
-    """The reconciler's Pulumi resources, each bus as its provisioning user, over TLS."""
+def reconciled_jetstream(
+    manifest: Manifest, name: str, cluster_size: int, destroy_data: bool = False
+) -> JetStreamHook:
+    """The reconciler's Pulumi resources, each bus as its provisioning user, over TLS. Their
+    data lives in the servers' store: deleted with `destroy_data`, else left there (on destroy,
+    or when an object leaves the manifest), like the store folder itself."""
 
     def step(context: JetStreamContext) -> pulumi.Resource:
         passwords = {
@@ -58,6 +62,7 @@ def reconciled_jetstream(manifest: Manifest, name: str, cluster_size: int) -> Je
             credentials,
             ca_certificate=context.ca_certificate,
             opts=context.opts,
+            keep_data=not destroy_data,
         )
 
     return step

@@ -5,21 +5,22 @@ manifest (its owner's role), and replica URLs."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi_command import remote
 
-from components.metal.remote import Hosts, digest, generated_secret
+from components.metal.generated import generated_secret
+from components.metal.remote import Hosts, RemoteStep, digest
 from components.metal.tls import Certificates
 from deploykit.configs.postgres import render_pg_hba, render_postgresql_conf
 from deploykit.manifest.model import Manifest
 from deploykit.metal import backup, layout
 from deploykit.metal import postgres as pg
 from deploykit.metal import yugabyte as yb
-from deploykit.metal.monitoring import postgres_exporter_script
-from deploykit.metal.shell import put_file, script
+from deploykit.metal.monitoring import postgres_exporter_script, remove_postgres_exporter_script
+from deploykit.metal.shell import put_file, remove_paths, remove_units, script
+from deploykit.metal.sources import Sources
 from deploykit.stack.config import Host, MetalConfig
 
 __all__ = ["Database", "DatabaseArgs"]
@@ -33,6 +34,7 @@ class DatabaseArgs:
     certificates: Certificates
     runner: Hosts
     backup_secret_access_key: pulumi.Output[str] | None = None
+    sources: Sources = field(default_factory=Sources)
 
 
 class Database(pulumi.ComponentResource):
@@ -42,7 +44,7 @@ class Database(pulumi.ComponentResource):
     admin_url: pulumi.Output[str]
     urls: dict[str, pulumi.Output[str]]
     replica_urls: list[pulumi.Output[str]]
-    ready: remote.Command
+    ready: RemoteStep
 
     def __init__(
         self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None
@@ -60,7 +62,7 @@ class Database(pulumi.ComponentResource):
             self.ready = self._yugabyte()
         self.register_outputs({"engine": args.settings.database.engine})
 
-    def _run(self, step: str, host: Host, body: str, **kwargs: Any) -> remote.Command:
+    def _run(self, step: str, host: Host, body: str, **kwargs: Any) -> RemoteStep:
         return self.args.runner.run(f"{self.name}-{host.name}-{step}", host, body, self, **kwargs)
 
     def _grants(self) -> pulumi.Output[list[pg.DatabaseGrant]]:
@@ -96,14 +98,15 @@ class Database(pulumi.ComponentResource):
 
     # PostgreSQL -----------------------------------------------------------------------------
 
-    def _postgres(self) -> remote.Command:
+    def _postgres(self) -> RemoteStep:
         """Primary first (initdb, configuration, roles, databases, replication slot), then the
         replica cloned from it; exporters and backups once the databases exist."""
         primary, *replicas = self.hosts
         paths = pg.PgPaths(self.args.settings.database.release)
+        destroy_data = self.args.settings.destroyData
         backups = self.args.settings.backup.enabled
         replication = generated_secret(f"{self.name}-replication-password", self)
-        installed = {h.name: self._pg_install(h, paths, backups) for h in self.hosts}
+        installed = {h.name: self._pg_install(h, paths, backups, destroy_data) for h in self.hosts}
         init = self._run(
             "initdb",
             primary,
@@ -137,12 +140,14 @@ class Database(pulumi.ComponentResource):
                 "exporter",
                 replica,
                 postgres_exporter_script(replica, paths.socket_dir),
+                delete=remove_postgres_exporter_script(),
                 depends_on=[replica_started],
             )
         self._run(
             "exporter",
             primary,
             postgres_exporter_script(primary, paths.socket_dir),
+            delete=remove_postgres_exporter_script(),
             depends_on=[provisioned],
         )
         if backups:
@@ -150,16 +155,28 @@ class Database(pulumi.ComponentResource):
         self._set_urls(primary, layout.POSTGRES_PORT, pg.ADMIN_USER, "require", replicas)
         return provisioned
 
-    def _pg_install(self, host: Host, paths: pg.PgPaths, backups: bool) -> list[remote.Command]:
-        install = self._run("install", host, pg.install_script(paths, backups))
+    def _pg_install(
+        self, host: Host, paths: pg.PgPaths, backups: bool, destroy_data: bool
+    ) -> list[RemoteStep]:
+        sources = self.args.sources
+        names = ("postgresql", "prometheus-postgres-exporter")
+        offline = script(*(sources.install(n) for n in names)) if sources.offline else ""
+        install = self._run(
+            "install",
+            host,
+            pg.install_script(paths, backups, install=offline),
+            delete=pg.uninstall_script(paths, destroy_data),
+            uploads=sources.uploads(*names),
+        )
         cert = self.args.certificates.hosts[host.name]
         unit = self._run(
             "unit",
             host,
             script(
-                put_file("/etc/systemd/system/deploykit-postgresql.service"),
+                put_file(f"/etc/systemd/system/{pg.UNIT}"),
                 "systemctl daemon-reload",
             ),
+            delete=pg.stop_script(),
             stdin=pg.postgres_unit(paths, "primary" if host == self.hosts[0] else "replica"),
             depends_on=[install],
         )
@@ -168,6 +185,7 @@ class Database(pulumi.ComponentResource):
                 f"tls-{name.replace('.', '-')}",
                 host,
                 pg.write_file_script(f"{paths.tls_dir}/{name}"),
+                delete=remove_paths(f"{paths.tls_dir}/{name}"),
                 stdin=content,
                 depends_on=[install],
             )
@@ -177,7 +195,7 @@ class Database(pulumi.ComponentResource):
 
     def _pg_configure(
         self, host: Host, paths: pg.PgPaths, role: str, after: list[pulumi.Resource]
-    ) -> remote.Command:
+    ) -> RemoteStep:
         """postgresql.conf and pg_hba.conf in the data directory, then start or reload."""
         settings = pg.postgres_settings(
             host.private,
@@ -208,7 +226,7 @@ class Database(pulumi.ComponentResource):
             triggers=[digest(*files.values())],
         )
 
-    def _pg_backups(self, host: Host, paths: pg.PgPaths, after: remote.Command) -> None:
+    def _pg_backups(self, host: Host, paths: pg.PgPaths, after: RemoteStep) -> None:
         """pgBackRest: WAL archive and base backups of the primary to the S3 storage."""
         settings = self.args.settings
         key = self.args.backup_secret_access_key
@@ -225,6 +243,7 @@ class Database(pulumi.ComponentResource):
                 "pgbackrest-conf",
                 host,
                 put_file(backup.PGBACKREST_CONF, mode="0640", group="postgres"),
+                delete=remove_paths(backup.PGBACKREST_CONF),
                 stdin=conf,
                 depends_on=[after],
             ),
@@ -232,6 +251,7 @@ class Database(pulumi.ComponentResource):
                 "pgbackrest-service",
                 host,
                 put_file("/etc/systemd/system/deploykit-pgbackrest@.service"),
+                delete=remove_units("deploykit-pgbackrest@.service"),
                 stdin=backup.pgbackrest_service(),
                 depends_on=[after],
             ),
@@ -240,6 +260,7 @@ class Database(pulumi.ComponentResource):
                     f"pgbackrest-{kind}-timer",
                     host,
                     put_file(f"/etc/systemd/system/deploykit-pgbackrest-{kind}.timer"),
+                    delete=remove_units(f"deploykit-pgbackrest-{kind}.timer"),
                     stdin=backup.pgbackrest_timer(kind),
                     depends_on=[after],
                 )
@@ -250,7 +271,7 @@ class Database(pulumi.ComponentResource):
 
     # YugabyteDB -----------------------------------------------------------------------------
 
-    def _yugabyte(self) -> remote.Command:
+    def _yugabyte(self) -> RemoteStep:
         """Masters on the first three hosts, then a tserver on each, the placement, then the
         roles and databases through YSQL."""
         system, hosts = self.args.manifest.system, self.hosts
@@ -283,12 +304,13 @@ class Database(pulumi.ComponentResource):
 
     def _yb_process(
         self, process: str, host: Host, flags: str, after: list[pulumi.Resource]
-    ) -> remote.Command:
+    ) -> RemoteStep:
         files = [
             self._run(
                 f"{process}-flags",
                 host,
                 put_file(f"/etc/yugabyte/{process}.flags", mode="0640", group="yugabyte"),
+                delete=remove_paths(f"/etc/yugabyte/{process}.flags"),
                 stdin=flags,
                 depends_on=after,
             ),
@@ -296,6 +318,7 @@ class Database(pulumi.ComponentResource):
                 f"{process}-unit",
                 host,
                 put_file(f"/etc/systemd/system/yb-{process}.service"),
+                delete=remove_units(f"yb-{process}.service"),
                 stdin=yb.yugabyte_unit(process),
                 depends_on=after,
             ),

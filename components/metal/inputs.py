@@ -60,7 +60,7 @@ JetStreamHook = Callable[[JetStreamContext], pulumi.Resource | None]
 @dataclass(frozen=True)
 class MetalSecrets:
     ssh_private_key: pulumi.Output[str]
-    grafana_admin_password: pulumi.Output[str]
+    grafana_admin_password: pulumi.Output[str] | None
     kubeconfig: pulumi.Output[str] | None = None
     backup_secret_access_key: pulumi.Output[str] | None = None
     nats_tls: pulumi.Output[Mapping[str, Any]] | None = field(default=None)
@@ -72,7 +72,7 @@ class MetalSecrets:
         """Read the secret keys the settings call for; a missing one is a ConfigError naming it
         and the command that sets it, raised before any resource exists."""
         config = config or pulumi.Config("deploykit")
-        needed = {"sshPrivateKey": True, "grafanaAdminPassword": True}
+        needed = {"sshPrivateKey": True, "grafanaAdminPassword": settings.monitoring.grafana}
         needed["kubeconfig"] = settings.kubernetes.existingKubeconfig
         needed["backupSecretAccessKey"] = settings.backup.enabled
         needed["natsTls"] = settings.nats.tls == "provided"

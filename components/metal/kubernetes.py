@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
-from pulumi_command import remote
 
-from components.metal.remote import Hosts, generated_secret
+from components.metal.generated import generated_secret
+from components.metal.remote import Hosts, RemoteStep
 from deploykit.metal import k3s
 from deploykit.stack.config import MetalConfig
 
@@ -51,7 +51,7 @@ class Kubernetes(pulumi.ComponentResource):
         )
         self.register_outputs({"api_server": self.api_server})
 
-    def _install_k3s(self) -> tuple[pulumi.Output[str], list[remote.Command]]:
+    def _install_k3s(self) -> tuple[pulumi.Output[str], list[RemoteStep]]:
         version = self.settings.kubernetes.k3sVersion
         token = generated_secret(f"{self.name}-token", self)
         first, *others = self.settings.hosts_with("kubernetes-server")
@@ -61,6 +61,7 @@ class Kubernetes(pulumi.ComponentResource):
             first,
             k3s.server_script(version, first, None, clustered),
             self,
+            delete=k3s.uninstall_script("k3s"),
             stdin=token,
         )
         joined = [
@@ -69,6 +70,7 @@ class Kubernetes(pulumi.ComponentResource):
                 host,
                 k3s.server_script(version, host, first, clustered),
                 self,
+                delete=k3s.uninstall_script("k3s"),
                 stdin=token,
                 depends_on=[started],
             )
@@ -80,6 +82,7 @@ class Kubernetes(pulumi.ComponentResource):
                 host,
                 k3s.agent_script(version, host, first),
                 self,
+                delete=k3s.uninstall_script("k3s-agent"),
                 stdin=token,
                 depends_on=[started],
             )

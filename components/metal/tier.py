@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -15,12 +16,15 @@ from components.metal.kubernetes import Kubernetes
 from components.metal.monitoring import Monitoring, MonitoringArgs
 from components.metal.nats import NatsCluster, NatsClusterArgs
 from components.metal.remote import Hosts
+from components.metal.services import SystemdApps, SystemdAppsArgs
 from components.metal.tls import Certificates
 from deploykit.errors import ConfigError
 from deploykit.manifest.model import Manifest
 from deploykit.manifest.naming import provisioning_user
 from deploykit.metal.backup import backup_buses
+from deploykit.metal.fetch import read_index
 from deploykit.metal.outputs import nats_urls, stack_outputs
+from deploykit.metal.sources import Sources
 from deploykit.stack.config import MetalConfig, check_metal_manifest
 from deploykit.stack.outputs import StackOutputs
 
@@ -28,8 +32,9 @@ __all__ = ["MetalTier"]
 
 
 class MetalTier(pulumi.ComponentResource):
-    """NATS and the database on the hosts (systemd, over SSH), the apps on Kubernetes,
-    Prometheus and Grafana on the monitoring host; exports the stack outputs shape.
+    """NATS and the database on the hosts (systemd, over SSH), the apps on Kubernetes or, with
+    `apps: systemd`, as systemd units on the `apps` hosts, Prometheus and Grafana on the
+    monitoring host; exports the stack outputs shape.
 
     `auth`: the permission compiler's accounts block and users (required).
     `jetstream`: applies the JetStream definitions; called once the NATS cluster passed its
@@ -57,15 +62,22 @@ class MetalTier(pulumi.ComponentResource):
         super().__init__("deploykit:metal:MetalTier", name, {}, opts)
         auth = auth or compiled_auth(manifest, name, self)
         self.manifest, self.settings, self.auth, self.secrets = manifest, settings, auth, secrets
-        self.name, self.runner = name, Hosts(secrets.ssh_private_key)
+        self.name = name
+        self.runner = Hosts(secrets.ssh_private_key, settings.sshKnownHosts)
         self.namespace = f"{manifest.system}-{pulumi.get_stack()}"
+        self.sources = _sources(settings)
         self.certificates = self._certificates()
         self.nats = self._nats()
         self.streams = self._jetstream(jetstream)
         self.database = self._database()
-        self.kubernetes = self._kubernetes()
-        self.apps = self._apps()
-        self._backups()
+        self.kubernetes: Kubernetes | None = None
+        self.apps: Apps | None = None
+        if settings.apps == "kubernetes":
+            self.kubernetes = self._kubernetes()
+            self.apps = self._apps(self.kubernetes)
+            self._backups(self.kubernetes, self.apps)
+        else:
+            self._systemd_apps()
         self._monitoring()
         self.outputs = self._export_outputs()
         self.register_outputs({"outputs": self.outputs})
@@ -91,13 +103,18 @@ class MetalTier(pulumi.ComponentResource):
             system_account=self.auth.system_account,
             certificates=self.certificates,
             runner=self.runner,
+            destroy_data=self.settings.destroyData,
+            sources=self.sources,
         )
         return NatsCluster(f"{self.name}-nats", args, self._opts())
 
     def _jetstream(self, hook: JetStreamHook | None) -> list[pulumi.Resource]:
         """The JetStream definitions, by the reconciler's resources, after the health gates."""
         hook = hook or reconciled_jetstream(
-            self.manifest, f"{self.name}-jetstream", len(self.settings.hosts_with("nats"))
+            self.manifest,
+            f"{self.name}-jetstream",
+            len(self.settings.hosts_with("nats")),
+            self.settings.destroyData,
         )
         context = JetStreamContext(
             urls=nats_urls(self.settings, public=True),
@@ -116,7 +133,7 @@ class MetalTier(pulumi.ComponentResource):
         clients = [
             h.private
             for h in self.settings.hosts
-            if {"kubernetes-server", "kubernetes-agent"} & set(h.roles)
+            if {"kubernetes-server", "kubernetes-agent", "apps"} & set(h.roles)
         ]
         args = DatabaseArgs(
             manifest=self.manifest,
@@ -125,6 +142,7 @@ class MetalTier(pulumi.ComponentResource):
             certificates=self.certificates,
             runner=self.runner,
             backup_secret_access_key=self.secrets.backup_secret_access_key,
+            sources=self.sources,
         )
         return Database(f"{self.name}-db", args, self._opts())
 
@@ -137,12 +155,12 @@ class MetalTier(pulumi.ComponentResource):
             opts=self._opts(),
         )
 
-    def _apps(self) -> Apps:
+    def _apps(self, kubernetes: Kubernetes) -> Apps:
         args = AppsArgs(
             manifest=self.manifest,
             settings=self.settings,
             namespace=self.namespace,
-            kubernetes=self.kubernetes,
+            kubernetes=kubernetes,
             nats_urls=nats_urls(self.settings, public=False),
             users=self.auth.users,
             database_urls=self.database.urls,
@@ -151,7 +169,21 @@ class MetalTier(pulumi.ComponentResource):
         )
         return Apps(f"{self.name}-apps", args, self._opts())
 
-    def _backups(self) -> None:
+    def _systemd_apps(self) -> SystemdApps:
+        args = SystemdAppsArgs(
+            manifest=self.manifest,
+            settings=self.settings,
+            runner=self.runner,
+            nats_urls=nats_urls(self.settings, public=False),
+            users=self.auth.users,
+            database_urls=self.database.urls,
+            ca_certificate=self.certificates.ca,
+            depends_on=[*self.nats.gates, *self.streams, self.database.ready],
+            project=Path.cwd(),
+        )
+        return SystemdApps(f"{self.name}-apps", args, self._opts())
+
+    def _backups(self, kubernetes: Kubernetes, apps: Apps) -> None:
         key = self.secrets.backup_secret_access_key
         if not self.settings.backup.enabled or key is None:
             return
@@ -159,12 +191,12 @@ class MetalTier(pulumi.ComponentResource):
             manifest=self.manifest,
             backup=self.settings.backup,
             namespace=self.namespace,
-            kubernetes=self.kubernetes,
+            kubernetes=kubernetes,
             nats_urls=nats_urls(self.settings, public=False),
             users=self.auth.users,
             ca_certificate=self.certificates.ca,
             secret_access_key=key,
-            depends_on=[self.apps.namespace, *self.nats.gates, *self.streams],
+            depends_on=[apps.namespace, *self.nats.gates, *self.streams],
         )
         JetStreamBackups(f"{self.name}-backup", args, self._opts())
 
@@ -175,9 +207,10 @@ class MetalTier(pulumi.ComponentResource):
             runner=self.runner,
             kubernetes=self.kubernetes,
             namespace=self.namespace,
-            prometheus_token=self.apps.prometheus_token,
+            prometheus_token=self.apps.prometheus_token if self.apps else None,
             grafana_admin_password=self.secrets.grafana_admin_password,
             depends_on=[self.nats.ready, self.database.ready],
+            sources=self.sources,
         )
         Monitoring(f"{self.name}-monitoring", args, self._opts())
 
@@ -218,6 +251,17 @@ class MetalTier(pulumi.ComponentResource):
         for key in StackOutputs.model_fields:
             pulumi.export(key, outputs.apply(lambda o, k=key: o[k]))
         return outputs
+
+
+def _sources(settings: MetalConfig) -> Sources:
+    """The stack's artifacts (`deploykit:metal.artifacts`), their index read and checked."""
+    artifacts = settings.artifacts
+    if artifacts.source == "internet":
+        return Sources()
+    where = artifacts.files or artifacts.mirror
+    folder = Path.cwd() / artifacts.files if artifacts.files else None
+    index = read_index(where, Path.cwd())
+    return Sources.of(settings, index, folder, "deploykit:metal.artifacts")
 
 
 def _checked(manifest: Manifest, auth: NatsAuth) -> NatsAuth:

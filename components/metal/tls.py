@@ -1,5 +1,5 @@
 """The stack's TLS material: a CA and one certificate per host (NATS clients and routes,
-PostgreSQL), generated once by openssl on the deployer, or provided in `deploykit:natsTls`."""
+PostgreSQL), generated once on the deployer (`Generated`), or provided in `deploykit:natsTls`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pulumi_command import local
 
+from components.metal.generated import Generated
 from deploykit.errors import ConfigError
-from deploykit.metal.tls import INTERPRETER, ca_script, certificate_script, split_pem
 from deploykit.stack.config import Host
 
 __all__ = ["Certificates", "HostCertificate"]
@@ -39,42 +38,32 @@ class Certificates(pulumi.ComponentResource):
     ) -> None:
         super().__init__("deploykit:metal:Certificates", name, {}, opts)
         if provided is None:
-            self.ca, ca_bundle = self._create_ca(name, system)
-            self.hosts = {h.name: self._create_host_certificate(name, h, ca_bundle) for h in hosts}
+            self.ca, ca = self._create_ca(name, system)
+            self.hosts = {h.name: self._create_host_certificate(name, h, ca) for h in hosts}
         else:
             self.ca, self.hosts = self._use_provided(provided, hosts)
         self.register_outputs({"ca": self.ca})
 
-    def _create_ca(self, name: str, system: str) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
-        command = local.Command(
-            f"{name}-ca",
-            create=ca_script(f"{system} deploykit CA"),
-            interpreter=INTERPRETER,
-            logging=local.Logging.NONE,
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"]),
-        )
-        bundle = pulumi.Output.secret(command.stdout)
-        certificate = pulumi.Output.unsecret(bundle.apply(lambda text: split_pem(text)[0]))
-        return certificate, bundle
+    def _create_ca(self, name: str, system: str) -> tuple[pulumi.Output[str], Generated]:
+        ca = Generated(f"{name}-ca", "ca", common_name=f"{system} deploykit CA", opts=self._child())
+        return ca.certificate, ca
 
-    def _create_host_certificate(
-        self, name: str, host: Host, ca_bundle: pulumi.Output[str]
-    ) -> HostCertificate:
-        names = [host.private, host.address, host.name]
-        command = local.Command(
+    def _create_host_certificate(self, name: str, host: Host, ca: Generated) -> HostCertificate:
+        generated = Generated(
             f"{name}-{host.name}",
-            create=certificate_script(host.name, names),
-            stdin=ca_bundle,
-            interpreter=INTERPRETER,
-            logging=local.Logging.NONE,
-            triggers=names,
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"]),
+            "certificate",
+            common_name=host.name,
+            names=[host.private, host.address, host.name],
+            ca_certificate=ca.certificate,
+            ca_key=ca.private_key,
+            opts=self._child(),
         )
-        pair = pulumi.Output.secret(command.stdout).apply(split_pem)
         return HostCertificate(
-            certificate=pulumi.Output.unsecret(pair.apply(lambda p: p[0])),
-            key=pulumi.Output.secret(pair.apply(lambda p: p[1])),
+            certificate=generated.certificate, key=pulumi.Output.secret(generated.private_key)
         )
+
+    def _child(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self)
 
     @staticmethod
     def _use_provided(

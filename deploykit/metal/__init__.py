@@ -6,8 +6,10 @@ on the hosts over SSH. Everything here is tested on its exact output, and the co
 scripts are run for real where this machine can (nats-server, PostgreSQL, promtool, systemd).
 
 layout.py      pure: ports and paths on the hosts
-shell.py       pure: the small shell vocabulary every script uses (root, files from stdin, waits)
-tls.py         pure: openssl scripts for the stack's CA and host certificates
+shell.py       pure: the small shell vocabulary every script uses (root, files from stdin, waits,
+               compare-before-replace, pending restarts, removal of units, files, packages)
+steps.py       pure: a step's lifecycle (what a change of inputs does), its SSH command, uploads
+tls.py         effectful: the stack's CA, host certificates and passwords (`cryptography`)
 nats.py        pure: nats-server nodes, unit, install/apply/restart scripts, the health gate
 postgres.py    pure: postgresql.conf/pg_hba.conf per host, unit, initdb, replica, provisioning SQL
 yugabyte.py    pure: yb-master/yb-tserver flags and units, install and provisioning
@@ -16,6 +18,9 @@ k8s.py         pure: Kubernetes objects (as dicts) for each service of the manif
 monitoring.py  pure: exporters, prometheus.yml, alert rules, Grafana provisioning and dashboards
 backup.py      pure: the JetStream snapshot CronJob and pgBackRest for PostgreSQL
 outputs.py     pure: the stack outputs document (deploykit.stack.outputs shape)
+services.py    pure: the apps as systemd units (`apps: systemd`): placement, units, environments
+bundle.py      effectful: the apps' code and its packages as one reproducible archive
+sources.py     pure: where each artifact comes from for a stack (vendors, files, mirror)
 artifacts.py   pure: what hosts install without the internet: catalogue, index, install snippets
 fetch.py       effectful: fetches the artifacts once into a folder with its index
 """

@@ -19,6 +19,7 @@ __all__ = [
     "kubeconfig_for",
     "read_kubeconfig_script",
     "server_script",
+    "uninstall_script",
     "wait_nodes_script",
 ]
 
@@ -82,3 +83,9 @@ def kubeconfig_for(raw: str, server: Host) -> str:
     if local not in raw:
         raise ValueError(f"the k3s kubeconfig does not name {local}")
     return raw.replace(local, api_url(server, public=True))
+
+
+def uninstall_script(service: str) -> str:
+    """k3s's own uninstaller (written by its installer): stops the service, removes k3s, its
+    units, data and network setup."""
+    return f"if [ -x /usr/local/bin/{service}-uninstall.sh ]; then /usr/local/bin/{service}-uninstall.sh; fi"

@@ -20,15 +20,29 @@ import yaml
 from deploykit.configs.templates import render
 from deploykit.manifest.model import Manifest
 from deploykit.metal import layout
-from deploykit.metal.shell import ensure_packages, install_release, put_file, script, system_user
+from deploykit.metal.shell import (
+    PENDING_DIR,
+    ensure_packages,
+    install_release,
+    put_file,
+    recording_packages,
+    remove_packages,
+    remove_paths,
+    remove_units,
+    restart_if_pending,
+    script,
+    system_user,
+)
 from deploykit.observability import dashboards as observe
 from deploykit.stack.config import Host, MetalConfig
 
 __all__ = [
     "DASHBOARD_DIR",
+    "DEBIAN_PROMETHEUS",
     "PROMETHEUS_CONFIG",
     "PROMETHEUS_RULES",
     "AppsDiscovery",
+    "PrometheusBuild",
     "alert_rules",
     "dashboards",
     "grafana_dashboard_provider",
@@ -43,8 +57,13 @@ __all__ = [
     "prometheus_unit",
     "put_prometheus_config_script",
     "put_rules_script",
+    "remove_grafana_script",
+    "remove_node_exporter_script",
+    "remove_postgres_exporter_script",
+    "remove_prometheus_script",
 ]
 
+PROMETHEUS_UNIT = "prometheus.service"
 PROMETHEUS_BINARY = "/usr/local/bin/prometheus"
 PROMTOOL = "/usr/local/bin/promtool"
 PROMETHEUS_DATA = "/var/lib/prometheus"
@@ -70,13 +89,19 @@ def _targets(hosts: Sequence[Host], port: int) -> list[dict[str, Any]]:
 def prometheus_config(system: str, settings: MetalConfig, apps: AppsDiscovery | None = None) -> str:
     database = settings.hosts_with("database")
     jobs: list[dict[str, Any]] = [
-        {"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]},
-        {"job_name": "node", "static_configs": _targets(settings.hosts, layout.NODE_EXPORTER_PORT)},
         {
-            "job_name": "nats",
-            "static_configs": _targets(settings.hosts_with("nats"), layout.NATS_EXPORTER_PORT),
+            "job_name": "prometheus",
+            "static_configs": _targets(settings.hosts_with("monitoring"), layout.PROMETHEUS_PORT),
         },
+        {"job_name": "node", "static_configs": _targets(settings.hosts, layout.NODE_EXPORTER_PORT)},
     ]
+    if settings.nats.exporter:
+        jobs.append(
+            {
+                "job_name": "nats",
+                "static_configs": _targets(settings.hosts_with("nats"), layout.NATS_EXPORTER_PORT),
+            }
+        )
     if settings.database.engine == "postgres":
         jobs.append(
             {
@@ -163,14 +188,30 @@ def _target(manifest: Manifest, settings: MetalConfig, apps: bool = True) -> obs
     return observe.metal(manifest, servers, pods=apps)
 
 
-def node_exporter_script(host: Host) -> str:
-    """Debian's node_exporter, listening on the private address only."""
+NODE_EXPORTER = "prometheus-node-exporter.service"
+POSTGRES_EXPORTER = "prometheus-postgres-exporter.service"
+
+
+def node_exporter_script(host: Host, install: str = "") -> str:
+    """Debian's node_exporter (from apt, or the stack's artifacts with `install`), listening on
+    the private address only; restarted only when its arguments changed."""
+    args = f'ARGS="--web.listen-address={host.private}:{layout.NODE_EXPORTER_PORT}"'
     return script(
-        ensure_packages(["prometheus-node-exporter"]),
-        f"echo 'ARGS=\"--web.listen-address={host.private}:{layout.NODE_EXPORTER_PORT}\"' "
-        "> /etc/default/prometheus-node-exporter",
-        "systemctl enable prometheus-node-exporter",
-        "systemctl restart prometheus-node-exporter",
+        recording_packages("node-exporter", install)
+        if install
+        else ensure_packages(["prometheus-node-exporter"], record="node-exporter"),
+        f"printf '%s\\n' '{args}' | {{",
+        put_file("/etc/default/prometheus-node-exporter", pending=NODE_EXPORTER),
+        "}",
+        restart_if_pending(NODE_EXPORTER),
+    )
+
+
+def remove_node_exporter_script() -> str:
+    return script(
+        f"systemctl disable --now {NODE_EXPORTER} >/dev/null 2>&1 || true",
+        remove_packages("node-exporter"),
+        remove_paths("/etc/default/prometheus-node-exporter", f"{PENDING_DIR}/{NODE_EXPORTER}"),
     )
 
 
@@ -179,13 +220,38 @@ def postgres_exporter_script(host: Host, socket_dir: str) -> str:
     the local socket (peer authentication, so no password)."""
     dsn = f"user=prometheus host={socket_dir} dbname=postgres sslmode=disable"
     return script(
-        "cat > /etc/default/prometheus-postgres-exporter <<'EOF'",
+        "{ cat <<'EOF'",
         f"DATA_SOURCE_NAME='{dsn}'",
         f"ARGS='--web.listen-address={host.private}:{layout.POSTGRES_EXPORTER_PORT}'",
         "EOF",
-        "systemctl enable prometheus-postgres-exporter",
-        "systemctl restart prometheus-postgres-exporter",
+        "} | {",
+        put_file("/etc/default/prometheus-postgres-exporter", pending=POSTGRES_EXPORTER),
+        "}",
+        restart_if_pending(POSTGRES_EXPORTER),
     )
+
+
+def remove_postgres_exporter_script() -> str:
+    """Stop it; its package goes with PostgreSQL's (`postgres.uninstall_script`)."""
+    return script(
+        f"systemctl disable --now {POSTGRES_EXPORTER} >/dev/null 2>&1 || true",
+        remove_paths(
+            "/etc/default/prometheus-postgres-exporter", f"{PENDING_DIR}/{POSTGRES_EXPORTER}"
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class PrometheusBuild:
+    """Where Prometheus's binaries are: the official release's, or Debian's package (from the
+    stack's artifacts: no Kubernetes discovery, which only the apps on Kubernetes need)."""
+
+    binary: str = PROMETHEUS_BINARY
+    promtool: str = PROMTOOL
+    debian: bool = False
+
+
+DEBIAN_PROMETHEUS = PrometheusBuild("/usr/bin/prometheus", "/usr/bin/promtool", debian=True)
 
 
 def prometheus_unit(host: Host, binary: str = PROMETHEUS_BINARY, retention: str = "30d") -> str:
@@ -199,9 +265,16 @@ def prometheus_unit(host: Host, binary: str = PROMETHEUS_BINARY, retention: str 
     )
 
 
-def prometheus_install_script(version: str) -> str:
+def prometheus_install_script(version: str, install: str = "") -> str:
     """The official Prometheus release (Debian's build lacks Kubernetes service discovery),
-    with promtool, which checks every file before it is installed."""
+    with promtool, which checks every file before it is installed; or, with `install`, Debian's
+    package from the stack's artifacts (ours, in /etc/systemd/system, overrides its unit)."""
+    if install:
+        return script(
+            recording_packages("prometheus", install),
+            f"install -d -o prometheus -g prometheus -m 0750 {PROMETHEUS_DATA}",
+            "install -d -o root -g prometheus -m 0750 /etc/prometheus",
+        )
     base = f"https://github.com/prometheus/prometheus/releases/download/v{version}"
     return script(
         ensure_packages(["ca-certificates", "curl"]),
@@ -219,45 +292,80 @@ def prometheus_install_script(version: str) -> str:
     )
 
 
-def put_rules_script() -> str:
+def put_rules_script(promtool: str = PROMTOOL) -> str:
     return put_file(
-        PROMETHEUS_RULES, mode="0644", group="prometheus", check=f"{PROMTOOL} check rules {{file}}"
+        PROMETHEUS_RULES,
+        mode="0644",
+        group="prometheus",
+        check=f"{promtool} check rules {{file}}",
+        pending=PROMETHEUS_UNIT,
     )
 
 
-def put_prometheus_config_script() -> str:
+def put_prometheus_config_script(promtool: str = PROMTOOL) -> str:
     """promtool checks the configuration (and the rule file it names) before it is installed."""
     return put_file(
         PROMETHEUS_CONFIG,
         mode="0640",
         group="prometheus",
-        check=f"{PROMTOOL} check config {{file}}",
+        check=f"{promtool} check config {{file}}",
+        pending=PROMETHEUS_UNIT,
     )
 
 
 def prometheus_reload_script() -> str:
+    """Start Prometheus; reload it when its configuration or rules were replaced."""
+    return restart_if_pending(PROMETHEUS_UNIT, reload=True)
+
+
+def remove_prometheus_script(destroy_data: bool) -> str:
+    """Stop Prometheus and remove what `prometheus_install_script` and the configuration steps
+    put there; its metrics (and its user) only with `destroy_data`."""
     return script(
-        "systemctl daemon-reload",
-        "systemctl enable prometheus",
-        "if systemctl is-active --quiet prometheus; then systemctl reload prometheus; "
-        "else systemctl start prometheus; fi",
+        remove_units(PROMETHEUS_UNIT),
+        remove_packages("prometheus"),
+        remove_paths(PROMETHEUS_BINARY, PROMTOOL, "/etc/prometheus", "/etc/default/prometheus"),
+        *(
+            (remove_paths(PROMETHEUS_DATA), "userdel prometheus >/dev/null 2>&1 || true")
+            if destroy_data
+            else ()
+        ),
     )
 
 
 def grafana_install_script() -> str:
     """Grafana OSS from Grafana's apt repository (Debian has no Grafana package)."""
     return script(
-        ensure_packages(["apt-transport-https", "ca-certificates", "curl", "gpg"]),
-        "if [ ! -f /etc/apt/keyrings/grafana.gpg ]; then",
+        ensure_packages(
+            ["apt-transport-https", "ca-certificates", "curl", "gpg"], record="grafana"
+        ),
+        "if [ ! -s /etc/apt/keyrings/grafana.gpg ] || ! dpkg -s grafana >/dev/null 2>&1; then",
         "install -d -m 0755 /etc/apt/keyrings",
-        "curl -fsSL https://apt.grafana.com/gpg.key | gpg --dearmor -o /etc/apt/keyrings/grafana.gpg",
+        # A failed download must not leave a keyring behind: every retry would skip this block.
+        'key="$(mktemp)"',
+        "trap 'rm -f \"$key\"' EXIT",
+        'curl -fsSL https://apt.grafana.com/gpg.key | gpg --dearmor > "$key"',
+        'install -m 0644 "$key" /etc/apt/keyrings/grafana.gpg',
         "echo 'deb [signed-by=/etc/apt/keyrings/grafana.gpg] https://apt.grafana.com stable main' "
         "> /etc/apt/sources.list.d/grafana.list",
         "apt-get update -q",
         "fi",
-        ensure_packages(["grafana"]),
+        ensure_packages(["grafana"], record="grafana"),
         f"install -d -o root -g grafana -m 0750 {DASHBOARD_DIR}",
-        "systemctl enable grafana-server",
+        "systemctl enable --quiet grafana-server",
+    )
+
+
+def remove_grafana_script() -> str:
+    return script(
+        "systemctl disable --now grafana-server >/dev/null 2>&1 || true",
+        remove_packages("grafana"),
+        remove_paths(
+            "/etc/apt/keyrings/grafana.gpg",
+            "/etc/apt/sources.list.d/grafana.list",
+            "/etc/grafana",
+            "/var/lib/grafana",
+        ),
     )
 
 

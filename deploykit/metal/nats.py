@@ -16,18 +16,25 @@ from deploykit.configs.templates import render
 from deploykit.manifest.units import parse_duration
 from deploykit.metal import layout
 from deploykit.metal.shell import (
+    PENDING_DIR,
     ensure_packages,
     http_ok,
     install_release,
     put_file,
     q,
+    remove_paths,
+    remove_units,
+    restart_if_pending,
     script,
     system_user,
     wait_until,
+    when_changed,
 )
 from deploykit.stack.config import Host, MetalNats
 
 __all__ = [
+    "EXPORTER_UNIT",
+    "UNIT",
     "NatsPorts",
     "apply_config_script",
     "exporter_unit",
@@ -36,12 +43,15 @@ __all__ = [
     "install_server_script",
     "nats_nodes",
     "nats_unit",
-    "restart_script",
+    "remove_config_script",
     "server_name",
+    "uninstall_script",
 ]
 
 USER = "nats"
 RELEASES = "https://github.com/nats-io"
+UNIT = "nats-server.service"
+EXPORTER_UNIT = "prometheus-nats-exporter.service"
 
 
 @dataclass(frozen=True)
@@ -130,9 +140,17 @@ def exporter_unit(node: NatsNode, binary: str = layout.NATS_EXPORTER_BINARY) -> 
     )
 
 
-def install_server_script(version: str) -> str:
-    """The official nats-server release, unless that version is already installed. Replacing
-    the binary does not touch the running server: `restart_script` does, one node at a time."""
+def install_server_script(version: str, install: str = "") -> str:
+    """The official nats-server release, unless that version is already installed, or the
+    stack's artifact (`install`, a script). Replacing the binary does not touch the running
+    server; it marks it for the restart its node's configuration step does in turn."""
+    prepare = [
+        system_user(USER, layout.NATS_STORE),
+        f"install -d -o {USER} -g {USER} -m 0750 {layout.NATS_STORE}",
+        f"install -d -o root -g {USER} -m 0750 /etc/nats {layout.NATS_TLS_DIR}",
+    ]
+    if install:
+        return script(*prepare, when_changed(layout.NATS_BINARY, UNIT, install))
     download = install_release(
         f"{RELEASES}/nats-server/releases/download/v{version}",
         f"nats-server-v{version}-linux-$(dpkg --print-architecture)",
@@ -146,11 +164,14 @@ def install_server_script(version: str) -> str:
         f"install -d -o root -g {USER} -m 0750 /etc/nats {layout.NATS_TLS_DIR}",
         f'if [ "$({layout.NATS_BINARY} --version 2>/dev/null)" != "nats-server: v{version}" ]; then',
         download,
+        f"install -D -m 0644 /dev/null {PENDING_DIR}/{UNIT}",
         "fi",
     )
 
 
-def install_exporter_script(version: str) -> str:
+def install_exporter_script(version: str, install: str = "") -> str:
+    if install:
+        return when_changed(layout.NATS_EXPORTER_BINARY, EXPORTER_UNIT, install) + "\n"
     arch = '$(dpkg --print-architecture | sed "s/amd64/x86_64/")'
     download = install_release(
         f"{RELEASES}/prometheus-nats-exporter/releases/download/v{version}",
@@ -161,28 +182,36 @@ def install_exporter_script(version: str) -> str:
     return script(
         f'if ! {layout.NATS_EXPORTER_BINARY} -version 2>&1 | grep -q "{version}"; then',
         download,
+        f"install -D -m 0644 /dev/null {PENDING_DIR}/{EXPORTER_UNIT}",
         "fi",
     )
 
 
-def apply_config_script() -> str:
-    """Install the configuration on stdin once `nats-server -t` accepts it; a running server
-    reloads it (no restart, no dropped client)."""
+def uninstall_script(destroy_data: bool) -> str:
+    """What `install_*_script` put on the host goes; the JetStream store (and the `nats` user
+    that owns it) only with `destroy_data`."""
+    data = [remove_paths(layout.NATS_STORE), f"userdel {USER} >/dev/null 2>&1 || true"]
+    return script(
+        remove_paths(layout.NATS_BINARY, layout.NATS_EXPORTER_BINARY, "/etc/nats"),
+        *(data if destroy_data else []),
+    )
+
+
+def apply_config_script(exporter: bool = True) -> str:
+    """Install the configuration on stdin once `nats-server -t` accepts it, then start the
+    server, or restart it if its configuration, unit or binary changed (the unit's ExecStop
+    puts it in lame-duck mode first); an unchanged server is left running."""
     check = f"{layout.NATS_BINARY} -t -c {{file}}"
     return script(
-        put_file(layout.NATS_CONFIG, mode="0640", group=USER, check=check),
-        "if systemctl is-active --quiet nats-server; then systemctl reload nats-server; fi",
+        put_file(layout.NATS_CONFIG, mode="0640", group=USER, check=check, pending=UNIT),
+        restart_if_pending(UNIT),
+        restart_if_pending(EXPORTER_UNIT) if exporter else "",
     )
 
 
-def restart_script() -> str:
-    """Start the server, or restart it: the unit's ExecStop puts it in lame-duck mode first."""
-    return script(
-        "systemctl daemon-reload",
-        "systemctl enable nats-server prometheus-nats-exporter",
-        "systemctl restart nats-server",
-        "systemctl restart prometheus-nats-exporter",
-    )
+def remove_config_script() -> str:
+    """Stop the server and its exporter for good (lame duck), remove units and configuration."""
+    return script(remove_units(EXPORTER_UNIT, UNIT), remove_paths(layout.NATS_CONFIG))
 
 
 def health_gate_script(node: NatsNode, peers: Sequence[NatsNode], timeout: int = 300) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from deploykit.manifest.model import Manifest, Role
 from deploykit.manifest.naming import inbox_prefix
 from deploykit.metal import layout
+from deploykit.metal.services import instances
 from deploykit.stack.config import MetalConfig
 
 __all__ = ["nats_urls", "stack_outputs"]
@@ -60,17 +61,31 @@ def stack_outputs(
                 "role": svc.role.value,
                 "instances": svc.replicas,
                 "endpoints": {e: svc.endpoint_subject(name, e) for e in svc.endpoints},
-                "url": _url(settings.domains.get(name)) if svc.role is Role.FRONTEND else None,
+                "url": _frontend_url(manifest, settings, name)
+                if svc.role is Role.FRONTEND
+                else None,
             }
             for name, svc in manifest.services.items()
         ],
         "observability": {
             "prometheus_url": f"http://{monitoring.private}:{layout.PROMETHEUS_PORT}",
-            "grafana_url": f"http://{monitoring.address}:{layout.GRAFANA_PORT}",
+            "grafana_url": f"http://{monitoring.address}:{layout.GRAFANA_PORT}"
+            if settings.monitoring.grafana
+            else None,
             "nats_monitor_urls": monitor_urls,
         },
     }
 
 
-def _url(domain: str | None) -> str | None:
-    return f"http://{domain}" if domain else None
+def _frontend_url(manifest: Manifest, settings: MetalConfig, name: str) -> str | None:
+    """Its domain; with the apps on systemd and no domain, its first instance's host."""
+    domain = settings.domains.get(name)
+    if domain:
+        return f"http://{domain}"
+    port = manifest.services[name].run.port
+    if settings.apps == "systemd" and port:
+        first = next(
+            i for i in instances(manifest, settings.hosts_with("apps")) if i.service == name
+        )
+        return f"http://{first.host.address}:{port}"
+    return None

@@ -16,7 +16,17 @@ from urllib.parse import quote
 from deploykit.configs.postgres import HbaRule, PgSettings
 from deploykit.configs.templates import render
 from deploykit.metal import layout
-from deploykit.metal.shell import ensure_packages, put_file, q, script, wait_until
+from deploykit.metal.shell import (
+    ensure_packages,
+    put_file,
+    q,
+    recording_packages,
+    remove_packages,
+    remove_paths,
+    remove_units,
+    script,
+    wait_until,
+)
 
 __all__ = [
     "ADMIN_USER",
@@ -35,6 +45,8 @@ __all__ = [
     "provision_sql",
     "slot_name",
     "start_script",
+    "stop_script",
+    "uninstall_script",
     "write_file_script",
 ]
 
@@ -44,17 +56,25 @@ EXPORTER_ROLE = "prometheus"
 STANZA = "deploykit"
 
 
+UNIT = "deploykit-postgresql.service"
+
+
 @dataclass(frozen=True)
 class PgPaths:
+    """`version` "": the distribution's PostgreSQL, whichever major version that is. Either way
+    the install script links `home` to the installed version's directory, so the unit and the
+    scripts never name a version the host may not have."""
+
     version: str
+    home: str = "/usr/local/lib/deploykit/postgresql"
 
     @property
     def bindir(self) -> str:
-        return f"/usr/lib/postgresql/{self.version}/bin"
+        return f"{self.home}/bin"
 
     @property
     def data_dir(self) -> str:
-        return f"/var/lib/postgresql/{self.version}/deploykit"
+        return "/var/lib/postgresql/deploykit"
 
     @property
     def tls_dir(self) -> str:
@@ -124,22 +144,58 @@ def postgres_unit(paths: PgPaths, role: str) -> str:
     )
 
 
-def install_script(paths: PgPaths, backup: bool) -> str:
-    """PostgreSQL from the distribution, or from the PostgreSQL project's apt repository
-    (PGDG) when the distribution lacks that version; no default cluster: ours is below."""
-    packages = [f"postgresql-{paths.version}", "prometheus-postgres-exporter"]
-    if backup:
-        packages.append("pgbackrest")
+PACKAGES_RECORD = "postgresql"
+# The PostgreSQL project's apt repository (PGDG), set up by Debian's own postgresql-common.
+PGDG = script(
+    ensure_packages(["ca-certificates", "curl", "postgresql-common"], record=PACKAGES_RECORD),
+    "/usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y",
+).rstrip("\n")
+
+
+def install_script(paths: PgPaths, backup: bool, repository: str = PGDG, install: str = "") -> str:
+    """The distribution's PostgreSQL (package `postgresql`), or the asked major version;
+    `repository` (a script) adds the apt source that has it (PGDG) when the distribution lacks
+    it; `install` (a script) installs the stack's artifacts instead of apt's repositories.
+    No default cluster: ours is below."""
+    server = f"postgresql-{paths.version}" if paths.version else "postgresql"
+    packages = [server, "prometheus-postgres-exporter", *(["pgbackrest"] if backup else [])]
+    version = paths.version or "$(ls /usr/lib/postgresql | sort -V | tail -n 1)"
+    add_source = (
+        f"apt-cache show {server} >/dev/null 2>&1 || {{ {repository.strip()}; }}"
+        if paths.version and repository
+        else ""
+    )
     return script(
         "install -d /etc/postgresql-common/createcluster.d",
         "echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/deploykit.conf",
-        ensure_packages(["ca-certificates", "curl", "postgresql-common"]),
-        f"apt-cache show postgresql-{paths.version} >/dev/null 2>&1 || "
-        "/usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y",
-        ensure_packages(packages),
+        add_source if not install else "",
+        recording_packages(PACKAGES_RECORD, install)
+        if install
+        else ensure_packages(packages, record=PACKAGES_RECORD),
+        f"install -d {paths.home.rsplit('/', 1)[0]}",
+        f'ln -sfn "/usr/lib/postgresql/{version}" {paths.home}',
         f"install -d -o postgres -g postgres -m 0700 {paths.data_dir}",
         f"install -d -o root -g postgres -m 0750 {paths.tls_dir}",
     )
+
+
+def uninstall_script(paths: PgPaths, destroy_data: bool) -> str:
+    """Remove what `install_script` added: the packages it installed, the link, the TLS folder;
+    the data directory and the replication password only with `destroy_data`."""
+    return script(
+        remove_packages(PACKAGES_RECORD),
+        remove_paths(
+            paths.home,
+            paths.tls_dir,
+            "/etc/postgresql-common/createcluster.d/deploykit.conf",
+            *((paths.data_dir, paths.passfile) if destroy_data else ()),
+        ),
+    )
+
+
+def stop_script() -> str:
+    """Stop the server for good (fast shutdown) and remove its unit."""
+    return remove_units(UNIT)
 
 
 def init_primary_script(paths: PgPaths) -> str:
@@ -209,10 +265,15 @@ def start_script(paths: PgPaths) -> str:
     pending = f"{psql} 'select count(*) from pg_settings where pending_restart'"
     return script(
         "systemctl daemon-reload",
-        "systemctl enable deploykit-postgresql",
+        "systemctl enable --quiet deploykit-postgresql",
         "if systemctl is-active --quiet deploykit-postgresql; then",
+        f"loaded=\"$({psql} 'select pg_conf_load_time()')\"",
         "systemctl reload deploykit-postgresql",
-        "sleep 1",
+        wait_until(
+            f'[ "$({psql} \'select pg_conf_load_time()\')" != "$loaded" ]',
+            30,
+            "PostgreSQL did not reload its configuration",
+        ),
         f'if [ "$({pending})" != 0 ]; then systemctl restart deploykit-postgresql; fi',
         "else",
         "systemctl start deploykit-postgresql",

@@ -109,10 +109,14 @@ class SmallConfig(_Config):
     grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
 
 
-HostRole = Literal["nats", "database", "kubernetes-server", "kubernetes-agent", "monitoring"]
+HostRole = Literal[
+    "nats", "database", "kubernetes-server", "kubernetes-agent", "monitoring", "apps"
+]
 ByteSize = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
 
-DEFAULT_DATABASE_VERSIONS = {"postgres": "16", "yugabyte": "2.20.1.0-b97"}
+# postgres "": the distribution's own PostgreSQL (15 on Debian 12); another major version comes
+# from the PostgreSQL apt repository.
+DEFAULT_DATABASE_VERSIONS = {"postgres": "", "yugabyte": "2.20.1.0-b97"}
 
 
 def _network(value: str) -> str:
@@ -128,6 +132,7 @@ class Host(_Config):
     address: Annotated[str, Field(min_length=1)]
     privateAddress: str = ""
     sshUser: str = "root"
+    sshPort: Annotated[int, Field(ge=1, le=65535)] = 22
     roles: Annotated[list[HostRole], Field(min_length=1)]
 
     @property
@@ -147,7 +152,7 @@ class MetalDatabase(_Config):
 
     @model_validator(mode="after")
     def _version_fits_engine(self) -> MetalDatabase:
-        if self.engine == "postgres" and not re.fullmatch(r"1[4-7]", self.release):
+        if self.engine == "postgres" and not re.fullmatch(r"(1[4-7])?", self.release):
             raise ValueError(f"postgres version {self.version!r}: expected a major version 14-17")
         if self.engine == "yugabyte" and not re.fullmatch(r"\d+\.\d+\.\d+\.\d+-b\d+", self.release):
             raise ValueError(
@@ -163,11 +168,13 @@ class MetalNats(_Config):
     maxMemoryStore: ByteSize = 1024**3
     syncInterval: Annotated[str, Field(pattern=r"^(always|\d+(ms|s|m|h))$")] = "2m"
     exporterVersion: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = "0.17.3"
+    exporter: bool = True
 
 
 class MetalMonitoring(_Config):
     prometheusVersion: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = "2.53.3"
     retention: Annotated[str, Field(pattern=r"^\d+[dwy]$")] = "30d"
+    grafana: bool = True
 
 
 class MetalKubernetes(_Config):
@@ -230,6 +237,9 @@ class MetalConfig(_Config):
     backup: Backup = Field(default_factory=Backup)
     monitoring: MetalMonitoring = Field(default_factory=MetalMonitoring)
     domains: dict[str, str] = Field(default_factory=dict)
+    apps: Literal["kubernetes", "systemd"] = "kubernetes"
+    destroyData: bool = False
+    sshKnownHosts: str = ""
 
     @model_validator(mode="after")
     def _roles_covered(self) -> MetalConfig:
@@ -239,7 +249,9 @@ class MetalConfig(_Config):
                 raise ValueError(f"host {plural} must be unique")
         present = {role for host in self.hosts for role in host.roles}
         needed = {"nats", "database", "monitoring"}
-        if not self.kubernetes.existingKubeconfig:
+        if self.apps == "systemd":
+            needed.add("apps")
+        elif not self.kubernetes.existingKubeconfig:
             needed.add("kubernetes-server")
         missing = sorted(needed - present)
         if missing:
@@ -269,6 +281,11 @@ class MetalConfig(_Config):
         if len(self.hosts_with("monitoring")) > 1:
             raise ValueError("more than one host has the role monitoring: give it to exactly one")
         servers = len(self.hosts_with("kubernetes-server"))
+        if self.apps == "systemd" and servers + len(self.hosts_with("kubernetes-agent")):
+            raise ValueError(
+                "apps is systemd but hosts have kubernetes roles: remove the roles "
+                "(the apps run as systemd units on the hosts with the role apps)"
+            )
         if self.kubernetes.existingKubeconfig and servers + len(
             self.hosts_with("kubernetes-agent")
         ):
@@ -376,7 +393,15 @@ def _services_fit(manifest: Manifest, settings: MetalConfig) -> list[Problem]:
                 Problem(where, f"{service} serves {domain} but has no run.port in the manifest")
             )
     for name, service in manifest.services.items():
-        if not service.run.image:
+        if settings.apps == "systemd" and not service.run.command:
+            problems.append(
+                Problem(
+                    f"{PROJECT}:metal.apps",
+                    f"service {name} has no run.command in the manifest",
+                    "systemd runs each service's command",
+                )
+            )
+        if settings.apps == "kubernetes" and not service.run.image:
             problems.append(
                 Problem(
                     f"{PROJECT}:metal",

@@ -13,6 +13,9 @@ fakes/          effectful: the SaaS API fakes (Neon, Railway, Synadia Cloud), se
 hosts.py        effectful: Debian test hosts with real systemd: debootstrap rootfs, nspawn,
                 network namespaces on a bridge, SSH, reboot, kill -9, teardown and sweep
 
+metal.py        effectful: the metal tier on test hosts: known_hosts from the hosts' own keys, the
+                end-to-end scenario driver
+
 The effectful ones start or drive real parts (servers, processes, test hosts), except the mock
 engine. The kit itself never imports this package (a test checks it).
 """

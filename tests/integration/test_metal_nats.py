@@ -1,6 +1,6 @@
 """The metal tier's NATS configuration, for real: three nodes rendered for a 3-host inventory
-(private addresses mapped to loopback ports), with the stack's TLS made by its own openssl
-scripts, started with nats-server, gated by the tier's own health-gate script, then asked for
+(private addresses mapped to loopback ports), with the stack's TLS made by its own generator
+(`deploykit.metal.tls`), started with nats-server, gated by the tier's own health-gate script, then asked for
 an R3 stream over TLS with a password."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from deploykit.jetstream.publish import publish_settled
 from deploykit.local.nats import LocalNats, find_nats_server
 from deploykit.local.ports import free_ports
 from deploykit.metal.nats import NatsPorts, apply_config_script, health_gate_script, nats_nodes
-from deploykit.metal.tls import INTERPRETER, ca_script, certificate_script, split_pem
+from deploykit.metal.tls import new_ca, new_host_certificate
 from deploykit.stack.config import Host, MetalNats
 from deploykit.testing.polling import retry_async
 
@@ -31,15 +31,19 @@ ACCOUNTS = {
 
 def _bash(body: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*INTERPRETER, body], input=stdin, capture_output=True, text=True, timeout=timeout
+        ["bash", "--norc", "--noprofile", "-euo", "pipefail", "-c", body],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
-def _write_tls(root: Path, ca: str, host: str) -> None:
-    cert, key = split_pem(_bash(certificate_script(host, ["127.0.0.1", host]), ca).stdout)
+def _write_tls(root: Path, ca: tuple[str, str], host: str) -> None:
+    cert, key = new_host_certificate(*ca, host, ["127.0.0.1", host])
     tls = root / "etc/nats/tls"
     tls.mkdir(parents=True)
-    (tls / "ca.pem").write_text(split_pem(ca)[0])
+    (tls / "ca.pem").write_text(ca[0])
     (tls / "host.pem").write_text(cert)
     (tls / "host.key").write_text(key)
     (tls / "host.key").chmod(0o600)
@@ -62,7 +66,7 @@ def test_rendered_configs_form_a_tls_cluster_that_accepts_an_r3_stream(tmp_path:
         ports=ports,
         roots=[str(r) for r in roots],
     )
-    ca = _bash(ca_script("acme test CA")).stdout
+    ca = new_ca("acme test CA")
     for root, host in zip(roots, hosts, strict=True):
         _write_tls(root, ca, host.name)
     cluster = LocalNats(tmp_path / "run", nodes, ACCOUNTS)
@@ -113,6 +117,26 @@ def test_apply_script_refuses_a_config_nats_server_rejects(tmp_path: Path) -> No
     body = apply_config_script().replace("/usr/local/bin/nats-server", find_nats_server())
     target = tmp_path / "nats-server.conf"
     body = body.replace("/etc/nats/nats-server.conf", str(target)).replace("-g nats", "-g root")
-    body = body.replace("chgrp nats", "chgrp root")
+    body = body.replace("chgrp nats", "chgrp root").split("systemctl daemon-reload")[0]
     bad = _bash(body, "listen: [this is not a config\n")
     assert bad.returncode != 0 and not target.exists()
+
+
+def test_an_identical_file_is_left_alone_and_a_changed_one_replaced(tmp_path: Path) -> None:
+    """What keeps a second `pulumi up` from restarting anything: the same content leaves the
+    installed file (its inode, its time) as it is; another content replaces it."""
+    body = apply_config_script().replace("/usr/local/bin/nats-server", find_nats_server())
+    target = tmp_path / "nats-server.conf"
+    body = body.replace("/etc/nats/nats-server.conf", str(target)).replace("-g nats", "-g root")
+    body = body.replace("chgrp nats", "chgrp root").split("systemctl daemon-reload")[0]
+    body = body.replace(" && install -D -m 0644 /dev/null /var/lib/deploykit/pending/", " && echo ")
+    body = body.replace("root:nats", "root:root")
+    first = _bash(body, "port: 4222\n")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "nats-server.service\n"
+    before = target.stat()
+    again = _bash(body, "port: 4222\n")
+    assert again.returncode == 0 and again.stdout == ""
+    assert (target.stat().st_ino, target.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    changed = _bash(body, "port: 4223\n")
+    assert changed.stdout == "nats-server.service\n" and target.read_text() == "port: 4223\n"

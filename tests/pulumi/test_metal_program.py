@@ -2,15 +2,14 @@
 the resource graph, the dependencies (nothing touches NATS before the cluster's health gates),
 secrecy (no secret value anywhere outside a secret), and each host's rendered NATS config.
 
-Local commands (the CA, host certificates, generated passwords) really run in the mocks, so
-the certificates and passwords flowing through the graph are real ones."""
+The kit's `Generated` provider (the CA, host certificates, passwords) really runs in the mocks,
+so the certificates and passwords flowing through the graph are real ones."""
 
 from __future__ import annotations
 
 import base64
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 import yaml
 
 from components.metal import MetalSecrets, MetalTier
+from components.metal.generated import GeneratedProvider
 from components.program import deploy
 from deploykit.errors import ConfigError
 from deploykit.manifest.load import load_manifest, parse_manifest
@@ -30,6 +30,8 @@ from deploykit.stack.outputs import StackOutputs
 from deploykit.testing.pulumimocks import Engine, Registration, plain, strings
 
 ROOT = Path(__file__).resolve().parents[2]
+STEP = "pulumi-python:dynamic/metal:RemoteStep"
+GENERATED = "pulumi-python:dynamic/metal:Generated"
 SSH_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nssh-key-for-tests\n-----END OPENSSH PRIVATE KEY-----"
 )
@@ -57,20 +59,15 @@ class MetalEngine(Engine):
         self.secrets: set[str] = set()
 
     def computed(self, args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
-        inputs = plain(args.inputs)  # the command behind a secret input needs the value
-        if args.typ == "command:local:Command":
-            run = subprocess.run(
-                [*inputs.get("interpreter", ["/bin/sh", "-c"]), inputs["create"]],
-                input=inputs.get("stdin", ""),
-                capture_output=True,
-                text=True,
-                check=True,
+        inputs = plain(args.inputs)  # the provider behind a secret input needs the value
+        if args.typ == GENERATED:  # the CA, certificates, passwords: made for real
+            made = GeneratedProvider().create(inputs).outs
+            self.secrets |= {made["value"], made["private_key"]} - {""}
+            self.secrets |= set(
+                re.findall(r"-----BEGIN PRIVATE KEY-----\n[^-]+", made["private_key"])
             )
-            self.secrets |= set(re.findall(r"-----BEGIN PRIVATE KEY-----\n[^-]+", run.stdout))
-            if "openssl rand" in inputs["create"]:
-                self.secrets.add(run.stdout.strip())
-            return {"stdout": run.stdout}
-        if args.typ == "command:remote:Command":
+            return {k: made[k] for k in ("value", "certificate", "private_key")}
+        if args.typ == STEP:
             return {"stdout": KUBECONFIG if "k3s.yaml" in inputs["create"] else ""}
         if args.typ == "kubernetes:core/v1:Secret" and args.resource_id:
             encoded = base64.b64encode(b"prometheus-token-for-tests").decode()
@@ -206,15 +203,21 @@ def test_every_nats_host_gets_a_config_naming_its_peers(program: Program) -> Non
 
 
 def test_nodes_restart_one_at_a_time_behind_health_gates(program: Program) -> None:
+    """Each node's configuration step (which restarts it when something changed) waits for the
+    previous node's gate; each gate waits for its node and re-runs whenever the node's inputs
+    change."""
     hosts = program.settings.hosts_with("nats")
     previous_gate: str | None = None
     for host in hosts:
-        restart = program.named(f"metal-nats-{host.name}-restart")
         gate = program.named(f"metal-nats-{host.name}-health")
         config = program.named(f"metal-nats-{host.name}-config")
-        assert restart.urn in gate.dependencies and config.urn in restart.dependencies
+        unit = program.named(f"metal-nats-{host.name}-unit")
+        assert config.urn in gate.dependencies and unit.urn in config.dependencies
         if previous_gate:
-            assert previous_gate in restart.dependencies
+            assert previous_gate in config.dependencies
+        assert "restart nats-server.service" in config.inputs["create"]
+        assert "systemctl disable --now" in config.inputs["delete"]
+        assert gate.inputs["triggers"] and config.inputs["triggers"]
         assert "healthz?js-enabled-only=true" in gate.inputs["create"]
         previous_gate = gate.urn
 
@@ -245,13 +248,16 @@ def test_no_secret_value_appears_outside_a_secret(program: Program) -> None:
 
 
 def test_connections_and_secret_outputs_are_secret(program: Program) -> None:
-    remote_steps = program.of_type("command:remote:Command")
+    remote_steps = program.of_type(STEP)
     assert remote_steps
     for step in remote_steps:
-        assert step.is_secret("connection"), step.name
-    for step in program.of_type("command:local:Command"):
-        if step.name != program.jetstream:
-            assert step.secret_outputs == ["stdout"], step.name
+        assert step.is_secret("private_key"), step.name
+        assert {"private_key", "stdin"} <= set(step.secret_outputs), step.name
+        assert step.inputs["host"] in {h.address for h in program.settings.hosts}
+    generated = program.of_type(GENERATED)
+    assert generated
+    for step in generated:
+        assert {"value", "private_key", "ca_key"} <= set(step.secret_outputs), step.name
     for secret in program.of_type("kubernetes:core/v1:Secret"):
         if "stringData" in secret.inputs:
             assert secret.is_secret("stringData"), secret.name
@@ -297,7 +303,7 @@ def test_apps_get_their_own_credentials_and_database(program: Program) -> None:
 
 
 def test_the_database_engine_decides_the_steps(program: Program) -> None:
-    names = {r.name for r in program.of_type("command:remote:Command")}
+    names = {r.name for r in program.of_type(STEP)}
     database_hosts = program.settings.hosts_with("database")
     if program.settings.database.engine == "postgres":
         primary, replica = database_hosts
@@ -333,7 +339,7 @@ def test_k3s_servers_start_before_agents_join(program: Program) -> None:
     for host in program.settings.hosts_with("kubernetes-agent"):
         assert started.urn in program.named(f"metal-k8s-{host.name}-k3s-agent").dependencies
     kubeconfig = program.named("metal-k8s-kubeconfig")
-    assert {"stdout", "stderr"} <= set(kubeconfig.secret_outputs)
+    assert "stdout" in kubeconfig.secret_outputs
     assert yaml.safe_load(KUBECONFIG)["clusters"][0]["cluster"]["server"].endswith("6443")
 
 
@@ -391,3 +397,43 @@ def test_the_pulumi_program_deploys_the_committed_metal_stack() -> None:
             "backup-analytics",
         )
     )
+
+
+def test_apps_on_systemd_run_as_units_with_their_own_secret_environment() -> None:
+    """`apps: systemd`: no Kubernetes at all; per instance a step whose stdin (unit and
+    environment, passwords inside) is secret; the code uploaded by digest to every apps host."""
+    manifest = load_manifest(ROOT / "deploykit.yaml")
+    hosts = [
+        {"name": f"n{i}", "address": f"10.9.0.{i}", "roles": ["nats", "apps"]} for i in (1, 2, 3)
+    ]
+    hosts[0]["roles"] += ["database", "monitoring"]
+    settings = MetalConfig.model_validate(
+        {"hosts": hosts, "apps": "systemd", "monitoring": {"grafana": False}}
+    )
+    program = run_program(manifest, settings)
+    types = {r.type for r in program.registrations.values()}
+    assert not any(t.startswith("kubernetes:") for t in types)
+    assert "deploykit:metal:SystemdApps" in types
+    steps = {r.name: r for r in program.of_type(STEP)}
+    instances = [n for n in steps if re.fullmatch(r"metal-apps-[a-z]+-\d", n)]
+    assert len(instances) == sum(s.replicas for s in manifest.services.values())
+    accounts = steps["metal-apps-accounts-1"]
+    assert accounts.is_secret("stdin"), "the environment holds passwords"
+    env = accounts.input("stdin")
+    password = program.outputs["nats"]["credentials"]["accounts"]["password"]
+    assert f'NATS_PASSWORD="{password}"' in env and 'NATS_USER="accounts"' in env
+    assert 'NATS_INBOX_PREFIX="_INBOX_accounts"' in env and "DATABASE_URL=" in env
+    assert "ExecStart=/usr/bin/python3 -m apps.accounts" in env
+    assert "systemctl disable --now deploykit-accounts-1.service" in accounts.inputs["delete"]
+    for host in settings.hosts:
+        code = steps[f"metal-apps-{host.name}-code"]
+        (upload,) = code.inputs["uploads"]
+        assert re.fullmatch(r"[0-9a-f]{64}", upload["sha256"])
+        assert code.urn in accounts.dependencies or host.name != "n2"
+    gates = {r.urn for r in program.of_type(STEP) if r.name.endswith("-health")}
+    assert gates <= program.closure(accounts.urn), "apps wait for the NATS cluster"
+    frontend = next(s for s in program.outputs["services"] if s["name"] == "gateway")
+    assert frontend["url"] == "http://10.9.0.1:8080"
+    assert program.outputs["observability"]["grafana_url"] is None
+    hba = str(steps["metal-db-n1-pg_hba-conf"].input("stdin"))
+    assert all(f"10.9.0.{i}/32" in hba for i in (1, 2, 3))

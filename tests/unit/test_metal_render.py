@@ -44,8 +44,14 @@ def settings() -> MetalConfig:
 
 
 def test_scripts_run_as_root_directly_or_through_sudo() -> None:
-    assert shell.as_root("echo 'hi'", "root") == "bash -euo pipefail -c 'echo '\"'\"'hi'\"'\"''"
-    assert shell.as_root("true", "deploy") == "sudo -n bash -euo pipefail -c true"
+    """No rc file (Debian's bash.bashrc reads PS1, an error under -u) and from / (runuser
+    cannot enter /root)."""
+    assert shell.as_root("echo 'hi'", "root") == (
+        "bash --norc --noprofile -euo pipefail -c 'cd /\necho '\"'\"'hi'\"'\"''"
+    )
+    assert shell.as_root("true", "deploy") == (
+        "sudo -n bash --norc --noprofile -euo pipefail -c 'cd /\ntrue'"
+    )
 
 
 def test_put_file_checks_before_it_installs() -> None:
@@ -55,14 +61,19 @@ def test_put_file_checks_before_it_installs() -> None:
         'cat > "$tmp"\n'
         'chgrp nats "$tmp" && chmod 0640 "$tmp"\n'
         'check "$tmp"\n'
-        'install -D -o root -g nats -m 0640 "$tmp" /etc/x.conf'
+        'if ! cmp -s "$tmp" /etc/x.conf; then install -D -o root -g nats -m 0640 "$tmp" /etc/x.conf; '
+        "else chown root:nats /etc/x.conf && chmod 0640 /etc/x.conf; fi"
+    )
+    assert shell.put_file("/etc/y", pending="y.service").endswith(
+        'then install -D -o root -g root -m 0644 "$tmp" /etc/y && '
+        "install -D -m 0644 /dev/null /var/lib/deploykit/pending/y.service; "
+        "else chown root:root /etc/y && chmod 0644 /etc/y; fi"
     )
 
 
 def test_certificate_names_and_pem_parsing() -> None:
-    assert tls.subject_alt_names(["10.0.0.1", "node1", "10.0.0.1", "::1"]) == (
-        "IP:10.0.0.1,DNS:node1,IP:::1"
-    )
+    names = tls.subject_alt_names(["10.0.0.1", "node1", "10.0.0.1", "::1"])
+    assert [str(n.value) for n in names] == ["10.0.0.1", "node1", "::1"]
     with pytest.raises(ValueError, match="one certificate and one key, found 0 and 0"):
         tls.split_pem("no pem here")
 
@@ -97,17 +108,32 @@ def test_health_gate_waits_for_the_cluster_only_when_a_peer_is_up() -> None:
     assert "if curl" not in nats.health_gate_script(one, [], timeout=5)
 
 
-def test_config_is_reloaded_and_restarts_are_lame_duck() -> None:
-    assert nats.apply_config_script().endswith(
-        'install -D -o root -g nats -m 0640 "$tmp" /etc/nats/nats-server.conf\n'
-        "if systemctl is-active --quiet nats-server; then systemctl reload nats-server; fi\n"
-    )
-    assert '/usr/local/bin/nats-server -t -c "$tmp"' in nats.apply_config_script()
-    assert nats.restart_script() == (
+def test_a_node_restarts_only_when_something_it_reads_changed() -> None:
+    """The configuration marks the server for a restart only when it differs from the
+    installed one; the restart is the unit's lame-duck stop; an unchanged server is left."""
+    applied = nats.apply_config_script()
+    assert '/usr/local/bin/nats-server -t -c "$tmp"' in applied
+    assert (
+        'if ! cmp -s "$tmp" /etc/nats/nats-server.conf; then install -D -o root -g nats -m 0640 '
+        '"$tmp" /etc/nats/nats-server.conf && install -D -m 0644 /dev/null '
+        "/var/lib/deploykit/pending/nats-server.service;"
+    ) in applied
+    assert applied.endswith(
         "systemctl daemon-reload\n"
-        "systemctl enable nats-server prometheus-nats-exporter\n"
-        "systemctl restart nats-server\n"
-        "systemctl restart prometheus-nats-exporter\n"
+        "systemctl enable --quiet nats-server.service\n"
+        "if ! systemctl is-active --quiet nats-server.service; then systemctl start nats-server.service\n"
+        "elif [ -e /var/lib/deploykit/pending/nats-server.service ]; then systemctl restart nats-server.service\n"
+        "fi\n"
+        "rm -f /var/lib/deploykit/pending/nats-server.service\n"
+        "systemctl daemon-reload\n"
+        "systemctl enable --quiet prometheus-nats-exporter.service\n"
+        "if ! systemctl is-active --quiet prometheus-nats-exporter.service; then systemctl start prometheus-nats-exporter.service\n"
+        "elif [ -e /var/lib/deploykit/pending/prometheus-nats-exporter.service ]; then systemctl restart prometheus-nats-exporter.service\n"
+        "fi\n"
+        "rm -f /var/lib/deploykit/pending/prometheus-nats-exporter.service\n"
+    )
+    assert "install -D -m 0644 /dev/null /var/lib/deploykit/pending/nats-server.service" in (
+        nats.install_server_script("2.12.3")
     )
     unit = nats.nats_unit(nats.nats_nodes("acme", HOSTS, MetalNats())[0])
     assert (

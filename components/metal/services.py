@@ -1,0 +1,119 @@
+"""The manifest's services as systemd units on the `apps` hosts (`apps: systemd`): the code
+bundle uploaded to each apps host, then per instance its unit and environment file
+(`deploykit.metal.services` decides them all)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+
+from components.metal.inputs import NatsUser
+from components.metal.remote import Hosts, RemoteStep
+from deploykit.manifest.model import Manifest
+from deploykit.manifest.naming import service_env
+from deploykit.metal import services as plan
+from deploykit.metal.bundle import build_bundle
+from deploykit.metal.shell import put_file, remove_paths, script
+from deploykit.metal.steps import UPLOAD_DIR, Upload
+from deploykit.stack.config import Host, MetalConfig
+
+__all__ = ["SystemdApps", "SystemdAppsArgs"]
+
+BUNDLE_CACHE = Path.home() / ".cache" / "deploykit" / "bundles"
+
+
+@dataclass(frozen=True)
+class SystemdAppsArgs:
+    manifest: Manifest
+    settings: MetalConfig
+    runner: Hosts
+    nats_urls: Sequence[str]
+    users: Mapping[str, NatsUser]
+    database_urls: Mapping[str, pulumi.Output[str]]
+    ca_certificate: pulumi.Output[str]
+    depends_on: Sequence[pulumi.Resource]
+    project: Path
+
+
+class SystemdApps(pulumi.ComponentResource):
+    def __init__(
+        self, name: str, args: SystemdAppsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("deploykit:metal:SystemdApps", name, {}, opts)
+        self.args, self.name = args, name
+        hosts = args.settings.hosts_with("apps")
+        self.instances = plan.instances(args.manifest, hosts)
+        code = self._install_code(hosts)
+        previous: dict[str, list[RemoteStep]] = {}
+        for instance in self.instances:
+            after = [code[instance.host.name], *previous.get(instance.service, [])[-1:]]
+            previous.setdefault(instance.service, []).append(self._run_instance(instance, after))
+        self.register_outputs({"instances": [i.unit for i in self.instances]})
+
+    def _install_code(self, hosts: Sequence[Host]) -> dict[str, RemoteStep]:
+        """The bundle and the CA on every apps host."""
+        commands = [s.run.command or "" for s in self.args.manifest.services.values()]
+        system = self.args.manifest.system
+        bundle = self.bundle = build_bundle(
+            self.args.project, commands, BUNDLE_CACHE / f"{system}-apps.tar.gz"
+        )
+        target = f"{UPLOAD_DIR}/{system}-apps.tar.gz"
+        steps = {}
+        for host in hosts:
+            units = [i.unit for i in self.instances if i.host == host]
+            steps[host.name] = self.args.runner.run(
+                f"{self.name}-{host.name}-code",
+                host,
+                script(
+                    plan.install_code_script(target, bundle.digest[:16], units),
+                    put_file(plan.CA_FILE, mode="0644"),
+                ),
+                self,
+                delete=script(plan.remove_code_script(target), remove_paths(plan.CA_FILE)),
+                stdin=self.args.ca_certificate,
+                uploads=[Upload(str(bundle.path), target, bundle.digest)],
+            )
+        return steps
+
+    def _environment(self, instance: plan.Instance) -> pulumi.Output[str]:
+        args = self.args
+        service = args.manifest.services[instance.service]
+        user = args.users[instance.service]
+        database = args.database_urls[service.database] if service.database else None
+        return pulumi.Output.secret(
+            pulumi.Output.all(user.password, database).apply(
+                lambda v: plan.environment_file(
+                    {
+                        **service.run.env,
+                        **service_env(
+                            instance.service,
+                            ",".join(args.nats_urls),
+                            instance.service,
+                            v[0],
+                            database_url=v[1],
+                            port=service.run.port,
+                        ),
+                    }
+                )
+            )
+        )
+
+    def _run_instance(self, instance: plan.Instance, after: list[RemoteStep]) -> RemoteStep:
+        """Instances of one service one after another, so a new version rolls through them;
+        the bundle's digest is a trigger: new code restarts every instance."""
+        service = self.args.manifest.services[instance.service]
+        unit = plan.service_unit(self.args.manifest.system, instance, service.run.command or "")
+        stdin = self._environment(instance).apply(lambda env: plan.instance_stdin(unit, env))
+        return self.args.runner.run(
+            f"{self.name}-{instance.service}-{instance.number}",
+            instance.host,
+            plan.instance_script(instance),
+            self,
+            delete=plan.remove_instance_script(instance),
+            stdin=stdin,
+            triggers=[self.bundle.digest],
+            depends_on=[*after, *self.args.depends_on],
+        )

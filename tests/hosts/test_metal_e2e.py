@@ -1,0 +1,164 @@
+"""The metal stack from empty hosts to a passing smoke test and back, for real: three Debian
+hosts with systemd (no route out), the real Pulumi engine running the `metal` program, every
+artifact uploaded from this machine, the reference apps as systemd units.
+
+Phases (timed; bench/metal.py prints the same): first up, smoke (services and probes included,
+database checks from this machine), a no-op up (expect no changes, no MainPID changed), a
+stream's max_age change (one update), a NATS config change rolling one node at a time under a
+publisher (0 acknowledged messages lost; the longest ack wait printed), kill -9 of a NATS node,
+of the PostgreSQL primary and of an app, and a host reboot (each recovers, smoke passes), then
+destroy (nothing the tier installed is left; the data folders are, without destroyData).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploykit.testing.engine import Engine, EngineUnavailable, pulumi_engine
+from deploykit.testing.hosts import Hosts, boot_hosts
+from deploykit.testing.metal import E2E_RECIPE, MetalRun, Phases, artifacts_folder
+
+pytestmark = [pytest.mark.hosts, pytest.mark.engine]
+
+# Grafana and k3s cannot be had on these machines: the stack switches them off. Nothing else
+# may be skipped.
+SKIPPED_BY_DESIGN = {"observability.grafana"}
+
+
+@pytest.fixture(scope="module")
+def hosts() -> Iterator[Hosts]:
+    with boot_hosts(3, E2E_RECIPE) as booted:
+        yield booted
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    try:
+        with pulumi_engine(tmp_path / "engine") as made:
+            yield made
+    except EngineUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+def _passes(run: MetalRun) -> dict[str, str]:
+    results = run.smoke()
+    bad = {
+        name: status
+        for name, status in results.items()
+        if status != "pass" and name not in SKIPPED_BY_DESIGN
+    }
+    assert not bad, f"smoke: {bad}\n{_messages(run.last_smoke, bad)}"
+    return results
+
+
+def _messages(report: dict[str, Any], names: dict[str, str]) -> str:
+    return "\n".join(
+        f"{r['name']}: {r['message']} {r['details']}"
+        for r in report["checks"]
+        if r["name"] in names
+    )
+
+
+def test_metal_stack_on_three_hosts(hosts: Hosts, engine: Engine, tmp_path: Path) -> None:
+    phases = Phases()
+    artifacts = artifacts_folder()
+    run = MetalRun(hosts, engine, tmp_path, artifacts)
+
+    with phases("first up"):
+        run.up()
+    with phases("smoke"):
+        # `up` returns once every unit started; a worker is in service discovery only after
+        # its warm-up (the projector replays its stream first): smoke until it passes, bounded
+        _wait_smoke(run)
+        results = _passes(run)
+    assert {"services.gateway", "services.accounts", "probes.create-account"} <= set(results)
+    assert "database.replication" in results and "database.accounts" in results
+
+    pids = run.pids()
+    assert len([p for p in pids if p.endswith("nats-server.service")]) == 3
+    assert len([p for p in pids if "/deploykit-" in p and "postgresql" not in p]) == 7
+    with phases("no-op up"):
+        run.expect_no_changes()
+    assert run.pids() == pids, "a second up restarted something"
+
+    with phases("manifest change"):
+        run.edit_manifest(lambda m: m["streams"]["ACCOUNTS"].update(max_age="30d"))
+        changes = run.up()
+    assert changes.get("update") == 1, changes
+    assert run.pids() == pids
+
+    with phases("rolling restart"), run.publisher() as publisher:
+        run.apply_settings(nats={"syncInterval": "1m"})
+        changes = run.up()
+    lost = publisher.lost()
+    print(  # the figure the issue asks for
+        f"rolling restart: {len(publisher.acked)} acked, {len(lost)} lost, longest ack wait "
+        f"{publisher.longest:.3f} s, {publisher.errors} retried publishes"
+    )
+    assert lost == [] and len(publisher.acked) > 10
+    after = run.pids()
+    for host in hosts:
+        key = f"{host.name}/nats-server.service"
+        assert after[key] != pids[key], f"{host.name}: nats-server did not restart"
+    # Nothing else was restarted by the tier. An app may have restarted itself (a fanout
+    # consumer lost with its server ends the instance on purpose; systemd starts it again):
+    # every app instance must be running, with whatever pid.
+    assert set(after) == set(pids)
+    assert {k: v for k, v in after.items() if not _restarts_itself(k)} == {
+        k: v for k, v in pids.items() if not _restarts_itself(k)
+    }
+
+    with phases("faults"):
+        nats_pid = hosts.kill9(hosts[1], "nats-server.service")
+        run.wait_active(1, "nats-server.service", nats_pid)
+        postgres_pid = hosts.kill9(hosts[0], "deploykit-postgresql.service")
+        run.wait_active(0, "deploykit-postgresql.service", postgres_pid)
+        app_pid = hosts.kill9(hosts[0], "deploykit-gateway-1.service")
+        run.wait_active(0, "deploykit-gateway-1.service", app_pid)
+        hosts.reboot(hosts[2])
+        _wait_smoke(run)
+
+    with phases("destroy"):
+        run.destroy()
+    left = run.leftovers()
+    assert left == {}, f"left on the hosts after destroy: {left}"
+    kept = run.data_folders()
+    assert "/var/lib/nats" in kept["node1"] and "/var/lib/postgresql/deploykit" in kept["node1"]
+    print(phases.report())
+
+
+def _restarts_itself(unit: str) -> bool:
+    return "nats-server" in unit or ("/deploykit-" in unit and "postgresql" not in unit)
+
+
+def _wait_smoke(run: MetalRun, attempts: int = 20) -> None:
+    """After a reboot the services come back on their own; smoke passes within the attempts
+    (each a full smoke run, so the wait is on the real signal)."""
+    for attempt in range(attempts):
+        results = run.smoke()
+        bad = {n: s for n, s in results.items() if s != "pass" and n not in SKIPPED_BY_DESIGN}
+        if not bad:
+            return
+        if attempt == attempts - 1:
+            raise AssertionError(f"smoke after faults: {bad}\n{_messages(run.last_smoke, bad)}")
+
+
+def test_destroy_removes_the_data_too_only_with_destroy_data(
+    hosts: Hosts, engine: Engine, tmp_path: Path
+) -> None:
+    """On the hosts the test above left (data folders kept): a new stack with `destroyData:
+    true` adopts them, and its destroy removes them as well."""
+    run = MetalRun(hosts, engine, tmp_path, artifacts_folder())
+    # the streams kept on the servers are as the test above left them
+    run.edit_manifest(lambda m: m["streams"]["ACCOUNTS"].update(max_age="30d"))
+    run.apply_settings(destroyData=True)
+    run.up()
+    assert all(run.data_folders().values())
+    run.destroy()
+    left = run.leftovers()
+    assert left == {}, f"left on the hosts after destroy: {left}"
+    assert run.data_folders() == {host.name: [] for host in hosts}
