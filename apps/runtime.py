@@ -1,6 +1,7 @@
-"""What the gateway uses until it moves onto the kit's runtime (`deploykit.runtime`), which the
-other apps are written on: settings from the environment, stdout logging, the NATS connection,
-the runtime's metrics page, and a clean stop on SIGTERM.
+"""What the gateway and the cross-bus example's apps (invoices, invoicer) use until they move
+onto the kit's runtime (`deploykit.runtime`), which the other apps are written on: settings from
+the environment, stdout logging, the NATS connection, NATS Service registration, the
+pull-consumer loop, the runtime's metrics page, and a clean stop on SIGTERM.
 
 Settings come from `deploykit.manifest.naming.service_env`; a bad or missing one stops the app with exit
 code 2 and a message naming the variable. Anything else that makes the app unable to start or run
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import ipaddress
 import logging
 import os
@@ -20,7 +22,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,16 +30,25 @@ from urllib.parse import urlsplit
 import nats
 import nats.errors
 import nats.js.errors
+import psycopg
 from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.client import JetStreamContext
+from nats.micro import Handler
+from nats.micro.service import Service, ServiceConfig
 
+from apps import __version__
 from deploykit.manifest import naming
 
 __all__ = [
     "ConfigError",
+    "Database",
     "Fatal",
     "Settings",
+    "add_service",
     "close_nats",
     "connect_nats",
+    "consume",
     "redact",
     "run",
 ]
@@ -266,3 +277,115 @@ async def close_nats(nc: Client) -> None:
         await nc.drain()
     except nats.errors.Error:
         await nc.close()
+
+
+async def add_service(
+    nc: Client,
+    settings: Settings,
+    description: str,
+    metadata: dict[str, str],
+    endpoints: Sequence[tuple[str, str, Handler]] = (),
+) -> Service:
+    """Register the NATS Service named like the service, endpoints (name, subject, handler)
+    first, so that `$SRV.PING.<service>` answering is the readiness signal. nats-py keeps the
+    `metadata` dict it is given (when it is not empty): update it in place and discovery
+    (PING, INFO, STATS) reports the new values."""
+    config = ServiceConfig(
+        name=settings.service, version=__version__, description=description, metadata=metadata
+    )
+    service = Service(nc, config)
+    for name, subject, handler in endpoints:
+        await service.add_endpoint(name=name, subject=subject, handler=handler)
+    await service.start()
+    log.info("registered NATS Service %s (id %s)", settings.service, service.id)
+    return service
+
+
+async def consume(
+    sub: JetStreamContext.PullSubscription,
+    stop: asyncio.Event,
+    handle: Callable[[Sequence[Msg]], Awaitable[Any]],
+    batch: int = 64,
+) -> None:
+    """Fetch from a bound pull consumer and hand each batch to `handle` until `stop`.
+    A consumer that stops answering (deleted, or expired after its inactive threshold) is fatal:
+    a restart is the way back (a queue worker rebinds; a fanout instance warms up again)."""
+    missing = 0
+    try:
+        while not stop.is_set():
+            try:
+                msgs = await sub.fetch(batch, timeout=1)
+            except TimeoutError:  # nats-py raises both its own and asyncio's
+                continue
+            except nats.js.errors.ServiceUnavailableError:
+                missing += 1
+                if missing >= 3:
+                    raise Fatal("its JetStream consumer no longer answers") from None
+                await asyncio.sleep(1)
+                continue
+            except nats.errors.Error as exc:
+                log.warning("fetch failed: %s", exc or type(exc).__name__)
+                await asyncio.sleep(1)
+                continue
+            missing = 0
+            if msgs:  # fetch can return an empty batch, e.g. across a reconnect
+                await handle(msgs)
+    finally:
+        # Before the connection drains: draining a pull subscription waits for its pending
+        # queue, which fetch never marks done.
+        with contextlib.suppress(nats.errors.Error):
+            await sub.unsubscribe()
+
+
+class Database:
+    """One autocommit connection, reopened when it breaks (apps make short, single statements).
+    Errors are psycopg's own, for handlers to map; only `ensure_schema` (run at start) is fatal."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = await psycopg.AsyncConnection.connect(
+                self._url, autocommit=True, connect_timeout=5
+            )
+        return self._conn
+
+    async def ensure_schema(self, ddl: str) -> None:
+        """Create tables if missing; an advisory lock keeps concurrent replicas from racing."""
+        try:
+            conn = await self.connection()
+            async with conn.transaction():
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext('deploykit.apps.schema'))"
+                )
+                await conn.execute(ddl)
+        except psycopg.Error as exc:
+            secret = urlsplit(self._url).password
+            reason = str(exc).strip().replace(secret, "***") if secret else str(exc).strip()
+            raise Fatal(f"cannot prepare PostgreSQL at {redact(self._url)}: {reason}") from None
+
+    async def _execute(self, sql: str, params: Sequence[Any]) -> psycopg.AsyncCursor[Any]:
+        """A connection that died since its last use (PostgreSQL restarted) fails its next
+        statement: reopen it and send the statement once more. Safe because every statement
+        of the apps is idempotent (`ON CONFLICT`, reads), should the first one have run."""
+        conn = await self.connection()
+        try:
+            return await conn.execute(sql, params)
+        except psycopg.OperationalError:
+            if not conn.broken:
+                raise
+        return await (await self.connection()).execute(sql, params)
+
+    async def fetchone(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+        cur = await self._execute(sql, params)
+        return await cur.fetchone()
+
+    async def execute(self, sql: str, params: Sequence[Any]) -> int:
+        """Run one statement; the number of rows it touched."""
+        return (await self._execute(sql, params)).rowcount
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()

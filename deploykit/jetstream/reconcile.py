@@ -73,13 +73,16 @@ async def _reconcile(
     manifest: Manifest,
     allow_destroy: bool,
     prune: bool,
+    cluster_size: int | None,
 ) -> dict[str, ApplyResult]:
     conns: dict[str, Client] = {}
     try:
         plans = {}
         for bus, credential in credentials_by_bus.items():
             conns[bus] = await connect(url, credential)
-            plans[bus] = await plan(conns[bus], manifest, bus, prune=prune)
+            plans[bus] = await plan(
+                conns[bus], manifest, bus, cluster_size=cluster_size, prune=prune
+            )
         for bus_plan in plans.values():
             check_allowed(bus_plan, allow_destroy=allow_destroy, prune=prune)
         return {
@@ -98,10 +101,14 @@ def reconcile(
     *,
     allow_destroy: bool = False,
     prune: bool = False,
+    cluster_size: int | None = None,
 ) -> dict[str, ApplyResult]:
     """Plan and apply every bus in `credentials_by_bus` (None: no authentication).
 
     Every bus is planned and checked before anything is applied, so a plan refused on one
-    bus leaves every bus untouched.
+    bus leaves every bus untouched. `cluster_size` None reads it from the server; a caller that
+    started the cluster knows it (a forming cluster's INFO may not list every node yet).
     """
-    return asyncio.run(_reconcile(url, credentials_by_bus, manifest, allow_destroy, prune))
+    return asyncio.run(
+        _reconcile(url, credentials_by_bus, manifest, allow_destroy, prune, cluster_size)
+    )

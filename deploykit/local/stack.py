@@ -221,7 +221,12 @@ class LocalStack:
         credentials = {
             bus: outputs.credential(naming.provisioning_user(bus)) for bus in manifest.buses
         }
-        results = reconcile(",".join(outputs.nats.urls), credentials, manifest)
+        results = reconcile(
+            ",".join(outputs.nats.urls),
+            credentials,
+            manifest,
+            cluster_size=outputs.nats.cluster_size,  # known: we started it
+        )
         steps = sum(len(r.done) for r in results.values())
         return f"{steps} change(s) on {len(results)} bus(es)" if steps else "no changes"
 

@@ -745,7 +745,7 @@ def local_stack_fault(
                 created.append(r.json()["id"])
     if outputs.database is None:
         raise RuntimeError("the local stack's outputs name no database")
-    db = outputs.database.urls["accounts"]
+    db = outputs.database.urls["welcome"]  # welcome owns its data
     _settle(lambda: _welcomes(db, created) == dict.fromkeys(created, 1), 15, "each welcomed once")
     procs = {name: proc for name, _, proc, _ in stack.processes()}
     killed_at = time.monotonic()
