@@ -340,7 +340,7 @@ class LocalStack:
         except ConfigError:
             if not wipe:
                 raise
-            items = [(p.stem, "process", p, ()) for p in self.dir.recorded_processes()]
+            items = [(p.name, "process", p, ()) for p in self.dir.recorded_processes()]
         stopped = []
         for name, kind, proc, _ in items:
             halted = (
