@@ -426,15 +426,14 @@ def test_every_file_option_refuses_a_hostile_file_clearly(
     assert not (sandbox.root / "new").exists()
 
 
-def test_down_wipe_after_the_manifest_broke_stops_what_the_pid_files_name(tmp_path: Path) -> None:
-    """Found by mypy: with a manifest that no longer loads, `down --wipe` named the recorded
+def test_down_wipe_after_the_state_broke_stops_what_the_pid_files_name(tmp_path: Path) -> None:
+    """Found by mypy: with a state file that no longer loads, `down --wipe` named the recorded
     processes by a `Proc.stem` that does not exist (AttributeError, a traceback)."""
     root = tmp_path / ".deploykit"
     (root / "services").mkdir(parents=True)
+    (root / "state.json").write_text("{ not json")
     (root / "services" / "gateway.pid").write_text("999999999\n")  # no such process
-    broken = tmp_path / "deploykit.yaml"
-    broken.write_text("version: 1\nsystem: [not a name]\n")
-    done = cli("dev", "down", "--wipe", "--dir", str(root), "-f", str(broken))
+    done = cli("dev", "down", "--wipe", "--dir", str(root), "-f", str(ROOT / "deploykit.yaml"))
     assert "Traceback" not in done.text and "AttributeError" not in done.text, done.text
     assert done.code == 0, done.text
     assert not root.exists()
