@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
 from time import perf_counter
+from typing import Any
 
 import nats
 import psycopg
@@ -56,7 +57,7 @@ async def publish(link: Link, target: Target, job: Job) -> Tally:
             now = perf_counter()
             link.progress(sent, now)
             cut = now >= deadline
-    await nc.flush(timeout=FINISH)
+    await nc.flush(timeout=FINISH)  # type: ignore[arg-type]  # nats-py annotates int, takes seconds as float
     end = perf_counter()
     await nc.close()
     return link.tally(job, sent, start, end, cut=cut)
@@ -178,11 +179,11 @@ async def js_publish_async(link: Link, target: Target, job: Job) -> Tally:
     payload, subject, send = bytes(job.size), job.subject, js.publish_async
     latencies = array("d")
     record = latencies.append
-    futures: deque[asyncio.Future] = deque()
+    futures: deque[asyncio.Future[Any]] = deque()
     keep = futures.append
     acked, failed, first_error = 0, 0, ""
 
-    def on_ack(t0: float, future: asyncio.Future) -> None:
+    def on_ack(t0: float, future: asyncio.Future[Any]) -> None:
         if not future.cancelled() and future.exception() is None:
             record(perf_counter() - t0)
 
@@ -255,7 +256,7 @@ async def js_pull(link: Link, target: Target, job: Job) -> Tally:
         last = perf_counter()
         link.progress(received, last)
         cut = last >= deadline
-    await nc.flush(timeout=FINISH)
+    await nc.flush(timeout=FINISH)  # type: ignore[arg-type]  # nats-py annotates int, takes seconds as float
     await nc.close()
     return link.tally(job, received, start, last or start, cut=cut)
 
@@ -363,8 +364,9 @@ async def _database(
     """psycopg's plain synchronous loop, in a thread so that the worker's loop stays free."""
     if target.database_url is None:
         raise RuntimeError("no database URL")
-    conn = await asyncio.to_thread(
-        psycopg.connect, target.database_url.get_secret_value(), autocommit=True
+    url = target.database_url.get_secret_value()
+    conn: psycopg.Connection[tuple[Any, ...]] = await asyncio.to_thread(
+        lambda: psycopg.connect(url, autocommit=True)
     )
     start = await link.ready()
 

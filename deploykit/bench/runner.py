@@ -15,11 +15,12 @@ import contextlib
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import nats
 import psycopg
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from psycopg import sql
 
@@ -179,7 +180,7 @@ class Runner:
         return True
 
     async def _probe_service(self, nc: Client) -> bool:
-        async def echo(msg: nats.aio.msg.Msg) -> None:
+        async def echo(msg: Msg) -> None:
             await msg.respond(msg.data)
 
         subs = [
@@ -195,11 +196,12 @@ class Runner:
                 await sub.unsubscribe()
         return True
 
-    async def _admin_request(self, subject: str, body: dict) -> dict | None:
+    async def _admin_request(self, subject: str, body: dict[str, Any]) -> dict[str, Any] | None:
         assert self.admin is not None
         try:
             reply = await self.admin.request(subject, json.dumps(body).encode(), timeout=5)
-            return json.loads(reply.data)
+            answer: dict[str, Any] = json.loads(reply.data)
+            return answer
         except Exception:
             return None
 
@@ -239,7 +241,7 @@ class Runner:
                 inactive_threshold=300,
             ),
         )
-        self.seeded = info.num_pending
+        self.seeded = info.num_pending or 0
         return self.seeded
 
     async def _seed_bucket(self, keys: Sequence[str]) -> None:
@@ -348,7 +350,7 @@ class Runner:
                 duration=s.duration,
                 size=s.size,
                 subject=subject(i) if callable(subject) else subject,
-                **fields,  # type: ignore[arg-type]
+                **fields,  # type: ignore[arg-type]  # per-mode fields, validated by the Job model
             )
             for i, count in enumerate(split(total, clients))
         ]

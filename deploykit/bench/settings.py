@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -130,7 +131,7 @@ class Target(BaseModel):
     database_url: SecretStr | None = None
     database: str | None = None
 
-    def nats_options(self, index: int) -> dict[str, object]:
+    def nats_options(self, index: int) -> dict[str, Any]:  # keywords of nats.connect
         """`nats.connect` keywords for client `index`: client i starts at server i mod n, so
         pub/sub pair i shares a server and the clients of a phase spread over the cluster."""
         shift = index % len(self.urls)

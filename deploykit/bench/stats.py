@@ -124,12 +124,12 @@ def latency(samples: Iterable[float]) -> Latency | None:
     )
 
 
-def pack(samples: array) -> bytes:
+def pack(samples: array[float]) -> bytes:
     """Latency samples as bytes, the compact way to send them from a worker process."""
     return samples.tobytes()
 
 
-def unpack(blobs: Iterable[bytes]) -> array:
+def unpack(blobs: Iterable[bytes]) -> array[float]:
     merged = array("d")
     for blob in blobs:
         merged.frombytes(blob)

@@ -10,7 +10,14 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from deploykit.bench import BenchResult, BenchSettings, Mode
 from deploykit.cli import options
@@ -62,7 +69,7 @@ class _RichProgress:
             console=console,
             transient=True,
         )
-        self.task: int | None = None
+        self.task: TaskID | None = None
         self.started = 0.0
         self.duration = 0.0
 
@@ -95,7 +102,7 @@ def _modes(values: list[str]) -> tuple[Mode, ...]:
 def _settings(**values: object) -> BenchSettings:
     given = {k: v for k, v in values.items() if v is not None}
     try:
-        return BenchSettings(**given)  # type: ignore[arg-type]
+        return BenchSettings(**given)  # type: ignore[arg-type]  # the CLI's raw values; pydantic validates them
     except ValidationError as exc:
         lines = [
             f"--{'.'.join(str(p) for p in e['loc'])}: {e['msg']}".replace("_", "-")

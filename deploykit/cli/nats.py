@@ -56,12 +56,12 @@ Replace and delete destroy data: the whole plan is refused, and nothing changed,
 class _ErrorsExitOne(TyperCommand):
     """`nats plan` keeps exit 2 for "changes", so its usage errors exit 1, like its others."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]  # typer's Context is click's, under typer's name
         try:
             return super().parse_args(ctx, args)
         except Exception as exc:  # click's UsageError, whichever click typer bundles
             if getattr(exc, "exit_code", None) == 2:
-                exc.exit_code = 1  # type: ignore[attr-defined]
+                exc.exit_code = 1  # type: ignore[attr-defined]  # click's UsageError, typed as Exception here
             raise
 
 

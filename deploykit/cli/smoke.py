@@ -113,7 +113,7 @@ def _format(fmt: str, as_json: bool) -> Format:
         )
     if as_json and fmt not in ("table", "json"):
         raise typer.BadParameter("--json and --format are exclusive", param_hint="--json")
-    return "json" if as_json else fmt  # type: ignore[return-value]
+    return "json" if as_json else fmt
 
 
 def _write(path: Path, text: str) -> None:

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def find_nats_server() -> str:
 def healthy(node: NatsNode, query: str = "js-enabled-only=true", timeout: float = 1.0) -> bool:
     try:
         with urllib.request.urlopen(f"{node.monitor_url}/healthz?{query}", timeout=timeout) as r:
-            return r.status == 200
+            return bool(r.status == 200)
     except OSError:
         return False
 
@@ -95,7 +96,7 @@ class LocalNats:
         the first replicated stream request can time out while the meta leader settles."""
         query = "" if len(self.nodes) > 1 else "js-enabled-only=true"
         for node in self.nodes:
-            self.proc(node).wait_until(lambda n=node: healthy(n, query), timeout, "healthy")
+            self.proc(node).wait_until(partial(healthy, node, query), timeout, "healthy")
 
     def stop(self) -> None:
         for node in self.nodes:

@@ -56,7 +56,9 @@ def nats_users(manifest: Manifest) -> dict[str, NatsCredential]:
             (naming.provisioning_user(bus), "provisioning"),
             (naming.backup_user(bus), "backup"),
         ):
-            users[user] = NatsCredential(account=naming.account(bus), role=role, user=user)
+            users[user] = NatsCredential.model_validate(
+                {"account": naming.account(bus), "role": role, "user": user}
+            )
     users[naming.SYSTEM_USER] = NatsCredential(
         account=naming.SYSTEM_ACCOUNT, role="system", user=naming.SYSTEM_USER
     )
@@ -111,7 +113,7 @@ def plan_outputs(
             credentials=credentials,
         ),
         database=DatabaseOutputs(
-            engine=engine,
+            engine="yugabyte" if engine == "yugabyte" else "postgres",
             admin_url=f"postgresql://postgres:{state.password('pg:postgres')}@127.0.0.1:{state.postgres_port}/postgres",
             urls=database_urls(manifest, state),
         ),

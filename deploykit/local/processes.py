@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from deploykit.errors import ProcessError
 
@@ -96,7 +97,8 @@ class Proc:
                 raise ProcessError(f"{self.name}: cannot run {argv[0]}: {exc}") from None
         self.pid_file.write_text(f"{child.pid}\n")
         _reap_later(child)
-        return child.pid
+        pid: int = child.pid
+        return pid
 
     def send(self, sig: int) -> bool:
         pid = self.pid()
@@ -146,7 +148,15 @@ class Proc:
         )
 
 
-def identity_options(user: tuple[int, int] | None) -> dict[str, object]:
+class Identity(TypedDict, total=False):
+    """The subprocess keywords that run a child as another user."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
+
+
+def identity_options(user: tuple[int, int] | None) -> Identity:
     """subprocess keyword arguments to run as (uid, gid), dropping our supplementary groups
     (as root they include group 0, whose empty bits would then deny what "others" may do)."""
     if user is None:

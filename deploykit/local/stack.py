@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nats
@@ -356,7 +357,7 @@ class LocalStack:
 
 
 async def _ready(
-    run: ServiceRun, manifest: Manifest, connections: dict, http: httpx.AsyncClient
+    run: ServiceRun, manifest: Manifest, connections: dict[str, Any], http: httpx.AsyncClient
 ) -> bool:
     if run.role is Role.FRONTEND:
         try:

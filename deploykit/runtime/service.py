@@ -229,7 +229,7 @@ class Service:
     def run(self) -> None:
         """Read the environment, serve until SIGTERM/SIGINT, exit (2: bad configuration,
         1: cannot run, 0: stopped cleanly)."""
-        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # a TextIOWrapper at run time
         logging.basicConfig(
             stream=sys.stdout,
             level=logging.INFO,

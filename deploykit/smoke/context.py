@@ -108,10 +108,10 @@ class Context:
                     client.connect(
                         urls,
                         name=f"deploykit-smoke {user}",
-                        connect_timeout=self.budget(CONNECT_TIMEOUT),
+                        connect_timeout=self.budget(CONNECT_TIMEOUT),  # type: ignore[arg-type]  # nats-py annotates int, takes seconds as float
                         allow_reconnect=False,
                         max_reconnect_attempts=1,
-                        reconnect_time_wait=0.1,
+                        reconnect_time_wait=0.1,  # type: ignore[arg-type]  # nats-py annotates int, takes seconds as float
                         error_cb=collect,
                         **options,
                     ),

@@ -131,7 +131,7 @@ async def refused(ctx: Context, path: CrossPath) -> Outcome:
     session = await ctx.open(user)  # its own connection: the errors it collects are ours alone
     started = time.monotonic()
     await session.client.publish(subject, b"deploykit smoke: an undeclared cross-bus subject")
-    await session.client.flush(ctx.budget(2.0))
+    await session.client.flush(ctx.budget(2.0))  # type: ignore[arg-type]  # nats-py annotates int, takes seconds as float
     deadline = time.monotonic() + ctx.budget(REFUSAL_WAIT)
     while (refusal := permission_refusal(session.errors, subject)) is None:
         if time.monotonic() >= deadline:

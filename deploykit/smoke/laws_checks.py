@@ -48,7 +48,7 @@ async def frontend_cannot_emit(ctx: Context, user: str) -> Outcome:
         b"deploykit smoke: frontends must not publish events",
         headers={"Nats-Expected-Stream": NOWHERE_STREAM},
     )
-    await session.client.flush(ctx.budget(2.0))
+    await session.client.flush(ctx.budget(2.0))  # type: ignore[arg-type]  # nats-py annotates int, takes seconds as float
     deadline = time.monotonic() + ctx.budget(REFUSAL_WAIT)
     while (refusal := permission_refusal(session.errors, subject)) is None:
         if time.monotonic() >= deadline:

@@ -27,7 +27,7 @@ __all__ = ["cluster", "connect", "jetstream", "monitor"]
 
 async def connect(ctx: Context, user: str) -> Outcome:
     session = await ctx.nats(user)
-    rtt = await session.client.rtt(ctx.budget(2.0))
+    rtt = await session.client.rtt(ctx.budget(2.0))  # type: ignore[arg-type]  # nats-py annotates int, takes seconds as float
     cred = ctx.outputs.credential(user)
     url = session.client.connected_url
     where = redact_url(url.geturl()) if url else "?"

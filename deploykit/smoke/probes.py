@@ -49,7 +49,7 @@ async def probe(ctx: Context, spec: Probe) -> Outcome:
         sub = await session.client.subscribe(event, cb=collect)
     try:
         if event:
-            await session.client.flush(ctx.budget(2.0))
+            await session.client.flush(ctx.budget(2.0))  # type: ignore[arg-type]  # nats-py annotates int, takes seconds as float
             refusal = permission_refusal(session.errors, event)
             if refusal:
                 raise CheckFailed(f"cannot listen for {event}: {refusal}")

@@ -392,8 +392,8 @@ def _services_fit(manifest: Manifest, settings: MetalConfig) -> list[Problem]:
             problems.append(
                 Problem(where, f"{service} serves {domain} but has no run.port in the manifest")
             )
-    for name, service in manifest.services.items():
-        if settings.apps == "systemd" and not service.run.command:
+    for name, declared in manifest.services.items():
+        if settings.apps == "systemd" and not declared.run.command:
             problems.append(
                 Problem(
                     f"{PROJECT}:metal.apps",
@@ -401,7 +401,7 @@ def _services_fit(manifest: Manifest, settings: MetalConfig) -> list[Problem]:
                     "systemd runs each service's command",
                 )
             )
-        if settings.apps == "kubernetes" and not service.run.image:
+        if settings.apps == "kubernetes" and not declared.run.image:
             problems.append(
                 Problem(
                     f"{PROJECT}:metal",
