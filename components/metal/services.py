@@ -18,6 +18,7 @@ from deploykit.metal import services as plan
 from deploykit.metal.bundle import build_bundle
 from deploykit.metal.shell import put_file, remove_paths, script
 from deploykit.metal.steps import UPLOAD_DIR, Upload
+from deploykit.runtime.wiring import wiring_for
 from deploykit.stack.config import Host, MetalConfig
 
 __all__ = ["SystemdApps", "SystemdAppsArgs"]
@@ -95,7 +96,11 @@ class SystemdApps(pulumi.ComponentResource):
                             v[0],
                             database_url=v[1],
                             port=service.run.port,
+                            wiring=wiring_for(args.manifest, instance.service).model_dump_json(),
                         ),
+                        # a frontend answers on its host's private address (smoke and the
+                        # monitoring reach it there); processes default to loopback
+                        **({"HOST": instance.host.private} if service.run.port else {}),
                     }
                 )
             )

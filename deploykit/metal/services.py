@@ -53,11 +53,20 @@ CA_FILE = f"{CONFIG_DIR}/ca.pem"
 PYTHON = "/usr/bin/python3"
 
 
+METRICS_BASE_PORT = 9464  # the runtime's metrics page; instance i of a stack listens on base + i
+
+
 @dataclass(frozen=True)
 class Instance:
     service: str
     number: int
     host: Host
+    index: int = 0  # its place among every instance of the stack: a port of its own per host
+
+    @property
+    def metrics_addr(self) -> str:
+        """Loopback, one port per instance: several services share a host."""
+        return f"127.0.0.1:{METRICS_BASE_PORT + self.index}"
 
     @property
     def unit(self) -> str:
@@ -70,11 +79,11 @@ class Instance:
 
 def instances(manifest: Manifest, hosts: Sequence[Host]) -> list[Instance]:
     """Every replica of every service, placed on the apps hosts."""
-    placed = []
+    placed: list[Instance] = []
     for offset, (name, service) in enumerate(manifest.services.items()):
         for number in range(1, service.replicas + 1):
             host = hosts[(offset + number - 1) % len(hosts)]
-            placed.append(Instance(name, number, host))
+            placed.append(Instance(name, number, host, len(placed)))
     return placed
 
 
@@ -102,7 +111,8 @@ def service_unit(system: str, instance: Instance, command: str) -> str:
         f"WorkingDirectory={CODE_DIR}/current\n"
         f"EnvironmentFile={instance.env_file}\n"
         f"Environment=PYTHONPATH={CODE_DIR}/current PYTHONUNBUFFERED=1 "
-        f"SSL_CERT_FILE={CA_FILE} DEPLOYKIT_INSTANCE={instance.host.name}-{instance.number}\n"
+        f"SSL_CERT_FILE={CA_FILE} DEPLOYKIT_INSTANCE={instance.host.name}-{instance.number} "
+        f"DEPLOYKIT_METRICS_ADDR={instance.metrics_addr}\n"
         f"ExecStart={_command(command)}\n"
         "KillSignal=SIGTERM\n"
         "TimeoutStopSec=30\n"
