@@ -29,7 +29,7 @@ from deploykit.smoke.checks import catalogue
 from deploykit.smoke.context import Context
 from deploykit.smoke.results import Outcome, Status
 from deploykit.stack.outputs import NatsCredential, NatsOutputs, StackOutputs
-from deploykit.testing.polling import wait_until_async
+from deploykit.testing.polling import retry_async, wait_until_async
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +116,14 @@ def test_an_undeclared_billing_subject_is_not_reachable_from_core(server: Server
                 crossed = False
             await responder.subscribe("billing.rpc.invoice", queue="q", cb=_echo(responder))
             await responder.flush()
-            declared = await anything_core.request("billing.rpc.invoice", b"y", timeout=5)
+            # the new responder's interest reaches the importing account a moment later under
+            # load ("no responders" meanwhile): wait for it, bounded
+            declared = await retry_async(
+                lambda: anything_core.request("billing.rpc.invoice", b"y", timeout=5),
+                15,
+                "the declared billing endpoint to answer across the import",
+                ignoring=(nats.errors.NoRespondersError,),
+            )
             return crossed, declared.data
         finally:
             await anything_core.close()
