@@ -41,7 +41,9 @@ def test_synadia_refuses_a_float_limit_and_a_null_that_is_not_nullable() -> None
             f"{base}/accounts/{account['id']}/nats-users", json=user, headers=auth
         ).json()
         clear = {"jwt_settings": {"resp": None, "subs": None}}
-        answer = httpx.patch(f"{base}/nats-users/{created['id']}", json=clear, headers=auth)
+        answer = httpx.request(
+            "PATCH", f"{base}/nats-users/{created['id']}", json=clear, headers=auth
+        )
         assert (answer.status_code, answer.text) == (400, "jwt_settings.subs: must not be null")
         answer = httpx.delete(f"{base}/nats-users/{created['id']}", headers=auth)
         assert (answer.status_code, answer.content) == (204, b"")
