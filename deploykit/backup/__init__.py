@@ -2,7 +2,8 @@
 
 archive.py   pure: the snapshot format (records, checksums, the manifest that closes a snapshot)
 reader.py    effectful: every message of a stream up to its last sequence, in order (ordered consumer)
-snapshot.py  effectful: `deploykit backup`: streams → snapshot folders, written then renamed
+store.py     effectful: where snapshots are kept (a folder or an S3 bucket), manifest last; retention
+snapshot.py  effectful: `deploykit backup`: streams → snapshots in a store, complete only when whole
 restore.py   effectful: `deploykit restore`: a snapshot → a new stream, then verified against it
 drill.py     effectful: back up, restore into a scratch stream, verify, delete the scratch
 """

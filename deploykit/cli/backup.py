@@ -15,7 +15,8 @@ from nats.aio.client import Client
 
 from deploykit.backup.drill import DrillReport, drill
 from deploykit.backup.restore import RestoreReport, load_snapshot, restore_snapshot
-from deploykit.backup.snapshot import snapshot_stream
+from deploykit.backup.snapshot import snapshot_into
+from deploykit.backup.store import S3Settings, open_store, prune
 from deploykit.cli import options
 from deploykit.errors import ConfigError
 from deploykit.jetstream.api import cluster_size, connect
@@ -37,8 +38,13 @@ manifest with sequences, counts and checksums. A folder is written as `NAME.part
 renamed when complete, so an interrupted backup never looks whole; run it again. It reads as
 the bus's backup user, which cannot write to any stream: production is never touched.
 
+--to s3://BUCKET/PREFIX streams each snapshot into an S3-compatible bucket instead (objects
+under PREFIX/NAME/, the manifest put last, so an interrupted upload never looks whole); the
+credentials, region and endpoint come from the standard AWS_* variables (AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL_S3) or --endpoint and --region.
+--keep N then deletes the oldest complete snapshots of each stream beyond the newest N.
+
 The target is --stack NAME (outputs through the Pulumi CLI), --outputs FILE, or the local stack.
-Copy the folders to object storage with your usual tool (`aws s3 sync`, `rclone`).
 """
 
 DRILL_HELP = """Prove the backups restore: back each stream up to a temporary folder, restore
@@ -59,6 +65,10 @@ restored stream matches the snapshot, 1 when it does not, 2 on bad input.
 
 
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
+ENDPOINT = typer.Option(
+    None, "--endpoint", help="S3: the endpoint URL (default: AWS_ENDPOINT_URL_S3, else AWS)."
+)
+REGION = typer.Option(None, "--region", help="S3: the region (default: AWS_REGION).")
 
 backup_app = typer.Typer(
     name="backup",
@@ -116,8 +126,18 @@ def _progress(enabled: bool) -> Callable[[str, int, int], None] | None:
 @backup_app.callback(help=BACKUP_HELP)
 def backup_command(
     ctx: typer.Context,
-    to: Path = typer.Option(Path("backups"), "--to", help="The folder for the snapshots."),
+    to: str = typer.Option(
+        "backups", "--to", help="A folder, or s3://BUCKET/PREFIX, for the snapshots."
+    ),
+    keep: int | None = typer.Option(
+        None,
+        "--keep",
+        min=1,
+        help="Then delete each stream's complete snapshots beyond the newest N.",
+    ),
     stream: list[str] = typer.Option([], "--stream", help="Back up this stream (repeatable)."),
+    endpoint: str | None = ENDPOINT,
+    region: str | None = REGION,
     stack: str | None = options.STACK,
     outputs: Path | None = options.OUTPUTS,
     file: Path = options.FILE,
@@ -125,10 +145,7 @@ def backup_command(
 ) -> None:
     if ctx.invoked_subcommand is not None:
         return
-    if str(to).startswith(("s3://", "gs://")):
-        raise ConfigError(
-            f"--to {to}: a local folder only; copy the snapshots to object storage afterwards"
-        )
+    store = open_store(to, S3Settings(endpoint=endpoint, region=region))
     manifest, found = _target(stack, outputs, file)
     names = _streams(manifest, stream)
     show = _progress(sys.stderr.isatty() and not as_json)
@@ -139,10 +156,11 @@ def backup_command(
             bus = manifest.streams[name].bus
             nc = await _connection(found, backup_user(bus))
             try:
-                folder, snap = await snapshot_stream(nc, manifest.system, bus, name, to, show)
+                where, snap = await snapshot_into(nc, manifest.system, bus, name, store, show)
             finally:
                 await nc.close()
-            done.append({"folder": str(folder), **snap.model_dump()})
+            pruned = prune(store, name, keep, where.rsplit("/", 1)[-1]) if keep else []
+            done.append({"folder": where, "pruned": pruned, **snap.model_dump()})
         return done
 
     results = _run(work)
@@ -153,6 +171,7 @@ def backup_command(
         typer.echo(
             f"{r['stream']}: {r['messages']:,} messages ({r['bytes']:,} bytes), sequences "
             f"{r['first_seq']}..{r['last_seq']}, {len(r['consumers'])} consumers → {r['folder']}"
+            + (f" (deleted {len(r['pruned'])} older)" if r["pruned"] else "")
         )
 
 
