@@ -50,6 +50,7 @@ __all__ = [
     "S3Store",
     "SnapshotStore",
     "SnapshotWriter",
+    "local_snapshot",
     "open_store",
     "prune",
     "snapshot_name",
@@ -440,6 +441,17 @@ class S3Store(SnapshotStore):
 
 def _private(path: str, flags: int) -> int:
     return os.open(path, flags, 0o600)
+
+
+def local_snapshot(location: str, settings: S3Settings, scratch: Path) -> Path:
+    """The folder of the snapshot at `location`: itself, or for s3://BUCKET/PREFIX/NAME a copy
+    downloaded into `scratch` (a restore reads the messages twice: checksum, then publish)."""
+    if not location.startswith("s3://"):
+        return Path(location)
+    parent, _, name = location.rstrip("/").rpartition("/")
+    if parent == "s3:/":
+        raise ConfigError(f"{location}: expected s3://BUCKET/PREFIX/NAME of a snapshot")
+    return S3Store(parent, settings).fetch(name, scratch)
 
 
 def open_store(to: str, settings: S3Settings | None = None) -> SnapshotStore:

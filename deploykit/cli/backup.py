@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import tempfile
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from pathlib import Path
@@ -16,7 +17,7 @@ from nats.aio.client import Client
 from deploykit.backup.drill import DrillReport, drill
 from deploykit.backup.restore import RestoreReport, load_snapshot, restore_snapshot
 from deploykit.backup.snapshot import snapshot_into
-from deploykit.backup.store import S3Settings, open_store, prune
+from deploykit.backup.store import S3Settings, local_snapshot, open_store, prune
 from deploykit.cli import options
 from deploykit.errors import ConfigError
 from deploykit.jetstream.api import cluster_size, connect
@@ -54,7 +55,10 @@ The verification compares the message count, the first and last sequence and a c
 subjects and payloads. Exit 0 when every drill passes, 1 when one fails.
 """
 
-RESTORE_HELP = """Restore a snapshot folder into a new stream, then verify it against the snapshot.
+RESTORE_HELP = """Restore a snapshot into a new stream, then verify it against the snapshot.
+
+A snapshot in a bucket (s3://BUCKET/PREFIX/NAME, as `deploykit backup --to s3://...` printed it)
+is downloaded to a temporary folder first, with the same AWS_* variables as the backup.
 
 The new stream --into NAME holds the original subjects and sequences but listens only to
 `deploykit.restore.NAME.>`, so it can sit beside the live stream without capturing its
@@ -216,7 +220,11 @@ def drill_command(
 
 
 def restore_command(
-    snapshot: Path = typer.Argument(..., help="A snapshot folder written by `deploykit backup`."),
+    location: str = typer.Argument(
+        ...,
+        metavar="SNAPSHOT",
+        help="A snapshot folder, or s3://BUCKET/PREFIX/NAME, written by `deploykit backup`.",
+    ),
     into: str = typer.Option(..., "--into", help="The new stream's name."),
     allow_destroy: bool = typer.Option(
         False, "--allow-destroy", help="Delete an existing stream named --into first."
@@ -224,9 +232,14 @@ def restore_command(
     stack: str | None = options.STACK,
     outputs: Path | None = options.OUTPUTS,
     file: Path = options.FILE,
+    endpoint: str | None = ENDPOINT,
+    region: str | None = REGION,
     as_json: bool = JSON,
 ) -> None:
     manifest, found = _target(stack, outputs, file)
+    scratch = tempfile.TemporaryDirectory(prefix="deploykit-restore-")  # removed at exit
+    settings = S3Settings(endpoint=endpoint, region=region)
+    snapshot = local_snapshot(location, settings, Path(scratch.name))
     snap, _, _ = load_snapshot(snapshot)
     if snap.bus not in manifest.buses:
         raise ConfigError(f"{snapshot}: taken on bus {snap.bus!r}, which the manifest lacks")
