@@ -1,4 +1,5 @@
-"""Services on Railway: a project and environment, one Railway service per rpc and worker service.
+"""Services on Railway: a project and environment, one Railway service per rpc and worker service,
+and the scheduled backup job (a cron service) when the stack names a bucket.
 
 Each service runs the manifest's container image with its replicas in the stack's region; its
 variables (NATS creds, database URL, telemetry token) are one secret map, replaced as a whole and
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -18,10 +20,12 @@ from components.small.dynamic import ApiProvider, changed, integral
 from deploykit.manifest.model import Manifest
 from deploykit.saas.http import NotFound
 from deploykit.saas.railway import RAILWAY, RailwayClient
+from deploykit.small.backup import JOB, start_command
 from deploykit.small.services import deployed_services
-from deploykit.stack.config import RailwaySettings
+from deploykit.stack.config import RailwaySettings, SmallBackup
 
 __all__ = [
+    "BackupJob",
     "ProjectProvider",
     "RailwayProject",
     "RailwayService",
@@ -29,7 +33,17 @@ __all__ = [
     "Services",
 ]
 
-PROVIDED = "RAILWAY_"  # variables Railway sets on every service; not ours to compare
+PROVIDED = "RAILWAY_"
+
+
+@dataclass(frozen=True)
+class BackupJob:
+    """The scheduled backup: its settings and its (secret) variables."""
+
+    settings: SmallBackup
+    env: Mapping[
+        str, pulumi.Input[str]
+    ]  # variables Railway sets on every service; not ours to compare
 
 
 class _RailwayProvider(ApiProvider):
@@ -74,11 +88,23 @@ class ProjectProvider(_RailwayProvider):
             api.delete_project(id_)
 
 
+INSTANCE = ("image", "region", "replicas", "cron_schedule", "start_command")
+
+
+def _job(props: dict[str, Any]) -> dict[str, Any]:
+    """A cron job's schedule and command, as `update_instance` takes them (none: a service)."""
+    return {
+        "cron_schedule": props.get("cron_schedule"),
+        "start_command": props.get("start_command"),
+    }
+
+
 class ServiceProvider(_RailwayProvider):
-    """A service from a container image: replicas, variables, and a deployment that must succeed."""
+    """A service from a container image: replicas, variables, and a deployment that must succeed;
+    with a cron schedule and a start command, a job Railway starts at those times."""
 
     replace_on = ("project_id", "environment_id")
-    update_on = ("name", "image", "region", "replicas", "variables")
+    update_on = ("name", *INSTANCE, "variables")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = integral(props)
@@ -86,7 +112,7 @@ class ServiceProvider(_RailwayProvider):
         regions = {props["region"]: props["replicas"]}
         with self._client() as api:
             service = api.create_service(project_id, environment_id, props["name"], props["image"])
-            api.update_instance(environment_id, service.id, props["image"], regions)
+            api.update_instance(environment_id, service.id, props["image"], regions, **_job(props))
             api.set_variables(project_id, environment_id, service.id, props["variables"])
             deployment = api.deploy(environment_id, service.id)
         return CreateResult(service.id, {**props, "deployment_id": deployment})
@@ -110,6 +136,11 @@ class ServiceProvider(_RailwayProvider):
             "replicas": replicas,
             "variables": {k: v for k, v in variables.items() if not k.startswith(PROVIDED)},
         }
+        if "cron_schedule" in props:
+            outs |= {
+                "cron_schedule": instance.cron_schedule,
+                "start_command": instance.start_command,
+            }
         return ReadResult(id_, outs)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -119,15 +150,15 @@ class ServiceProvider(_RailwayProvider):
         with self._client() as api:
             if changed(olds, news, ("name",)):
                 api.rename_service(id_, news["name"])
-            if changed(olds, news, ("image", "region", "replicas")):
+            if changed(olds, news, INSTANCE):
                 # every other region the service runs in (ours before, or added by hand) goes
                 deployed = api.get_instance(environment_id, id_).regions()
                 regions: dict[str, int | None] = dict.fromkeys(deployed)
                 regions[news["region"]] = news["replicas"]
-                api.update_instance(environment_id, id_, news["image"], regions)
+                api.update_instance(environment_id, id_, news["image"], regions, **_job(news))
             if changed(olds, news, ("variables",)):
                 api.set_variables(project_id, environment_id, id_, news["variables"])
-            if changed(olds, news, ("image", "region", "replicas", "variables")):
+            if changed(olds, news, (*INSTANCE, "variables")):
                 deployment = api.deploy(environment_id, id_)
         return UpdateResult({**news, "deployment_id": deployment})
 
@@ -159,7 +190,8 @@ class RailwayProject(pulumi.dynamic.Resource, module="small", name="RailwayProje
 
 
 class RailwayService(pulumi.dynamic.Resource, module="small", name="RailwayService"):
-    """One service; `variables` are a secret map."""
+    """One service, or with `job` (cron schedule, start command) a scheduled job; `variables`
+    are a secret map."""
 
     deployment_id: pulumi.Output[str]
 
@@ -175,8 +207,9 @@ class RailwayService(pulumi.dynamic.Resource, module="small", name="RailwayServi
         replicas: int,
         variables: pulumi.Input[Mapping[str, str]],
         opts: pulumi.ResourceOptions,
+        job: tuple[str, str] | None = None,
     ) -> None:
-        props = {
+        props: dict[str, Any] = {
             "project_id": project.id,
             "environment_id": project.environment_id,
             "name": service_name,
@@ -186,6 +219,8 @@ class RailwayService(pulumi.dynamic.Resource, module="small", name="RailwayServi
             "variables": pulumi.Output.secret(variables),
             "deployment_id": None,
         }
+        if job is not None:
+            props |= {"cron_schedule": job[0], "start_command": job[1]}
         secret = pulumi.ResourceOptions(additional_secret_outputs=["variables"])
         super().__init__(provider, resource_name, props, pulumi.ResourceOptions.merge(opts, secret))
 
@@ -203,6 +238,7 @@ class Services(pulumi.ComponentResource):
         *,
         wait_for: Sequence[pulumi.Resource] = (),
         frontends: Sequence[str] = (),
+        backup: BackupJob | None = None,
     ) -> None:
         super().__init__("deploykit:small:Services", name, {}, opts)
         self._name = name
@@ -211,6 +247,7 @@ class Services(pulumi.ComponentResource):
         self._settings = settings
         self.project = self.create_project(settings)
         self.services = self.create_services(env, list(wait_for))
+        self.backup = self.schedule_backup(backup, list(wait_for))
         self.register_outputs({"project_id": self.project.id})
 
     def create_project(self, settings: RailwaySettings) -> RailwayProject:
@@ -241,3 +278,22 @@ class Services(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=wait_for),
             )
         return services
+
+    def schedule_backup(
+        self, job: BackupJob | None, wait_for: list[pulumi.Resource]
+    ) -> RailwayService | None:
+        """The cron job running `deploykit backup` into the stack's bucket (deploykit.small.backup)."""
+        if job is None:
+            return None
+        return RailwayService(
+            f"{self._name}-{JOB}",
+            ServiceProvider(self._settings.apiUrl),
+            self.project,
+            service_name=JOB,
+            image=job.settings.image,
+            region=self._settings.region,
+            replicas=1,
+            variables=pulumi.Output.all(**job.env),
+            job=(job.settings.schedule, start_command(job.settings)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=wait_for),
+        )

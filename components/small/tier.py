@@ -1,9 +1,9 @@
 """The small tier: Synadia Cloud, Neon, Railway, Vercel and Grafana Cloud from one manifest.
 
     buses ──► JetStream definitions ─┐
-      │                              ├──► services (Railway) ──┐
-      │        database (Neon) ──────┘                         ├──► stack outputs
-      ├─────────────────────────────────► frontends (Vercel) ──┘
+      │                              ├──► services, backup job (Railway) ──┐
+      │        database (Neon) ──────┘                                     ├──► stack outputs
+      ├─────────────────────────────────► frontends (Vercel) ──────────────┘
     metrics (Grafana Cloud) ─► telemetry variables of every service
 
 The JetStream step is a hook (`JetStreamStep`) so that the reconciler's component plugs in here;
@@ -21,13 +21,14 @@ import pulumi
 from components.jetstream import JetStreamDefinitions
 from components.small.grafana import Metrics
 from components.small.neon import Database
-from components.small.railway import Services
+from components.small.railway import BackupJob, Services
 from components.small.synadia import Nats, NatsConnection
 from components.small.vercel import Frontends
 from deploykit.errors import ConfigError
 from deploykit.manifest.model import Manifest
 from deploykit.runtime.wiring import wiring_for
 from deploykit.small.accounts import default_authorization
+from deploykit.small.backup import backup_users, job_env, job_outputs
 from deploykit.small.outputs import needed_secrets, stack_outputs
 from deploykit.small.services import (
     deployed_services,
@@ -150,10 +151,23 @@ class SmallTier(pulumi.ComponentResource):
             wiring=wiring_for(self._manifest, name).model_dump_json(),
         )
 
+    def backup_job(self) -> BackupJob | None:
+        """The scheduled backup's variables: the buses' backup users in an outputs document,
+        the bucket's key; all secret."""
+        users = backup_users(self._manifest, self._settings)
+        if not users:
+            return None
+        creds = pulumi.Output.all(**{user: self.nats.connection.creds[user] for user in users})
+        outputs = creds.apply(lambda c: job_outputs(self._manifest, self._settings, c))
+        key = pulumi.Config("deploykit").require_secret("backupSecretAccessKey")
+        backup = self._settings.backup
+        return BackupJob(backup, job_env(backup, key, pulumi.Output.secret(outputs)))
+
     def run_services(self) -> Services | None:
         frontends = railway_frontends(self._manifest, self._settings)
         names = deployed_services(self._manifest) + frontends
-        if not names:
+        backup = self.backup_job()
+        if not names and backup is None:
             return None
         wait_for: list[pulumi.Resource] = (
             list(self.database.databases.values()) if self.database else []
@@ -171,6 +185,7 @@ class SmallTier(pulumi.ComponentResource):
             self._opts(),
             wait_for=wait_for,
             frontends=frontends,
+            backup=backup,
         )
 
     def publish_frontends(self) -> Frontends | None:

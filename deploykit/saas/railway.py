@@ -24,6 +24,9 @@ terraform-community-providers/terraform-provider-railway `internal/provider/*.gr
   `me { workspaces { id name } }` (schema: User.workspaces).
 - `variableCollectionUpsert(input: {projectId, environmentId, serviceId, variables, replace,
   skipDeploys})`; `variables(projectId, environmentId, serviceId)` is a JSON map.
+- `ServiceInstanceUpdateInput.cronSchedule` (String) makes a service a cron job: five fields,
+  UTC, at least 5 minutes between runs (railwayapp/docs `src/docs/reference/cron-jobs.md`);
+  `startCommand` replaces the image's command; both read back on `serviceInstance`.
 - `serviceInstanceDeployV2(serviceId, environmentId): String` returns a deployment id;
   `deployment(id){status}` ends in SUCCESS, or FAILED | CRASHED | REMOVED | SKIPPED.
 - Domain errors come as HTTP 200 with `errors[]`: "Not Authorized", "Project not found", ...
@@ -128,6 +131,8 @@ class LatestDeployment(_Response):
 
 class Instance(_Response):
     source: Source | None = None
+    cron_schedule: str | None = Field(None, alias="cronSchedule")
+    start_command: str | None = Field(None, alias="startCommand")
     latest_deployment: LatestDeployment | None = Field(None, alias="latestDeployment")
 
     def regions(self) -> dict[str, int]:
@@ -263,13 +268,23 @@ class RailwayClient:
         service_id: str,
         image: str,
         regions: Mapping[str, int | None],
+        *,
+        cron_schedule: str | None = None,
+        start_command: str | None = None,
     ) -> None:
-        """Set the image and the replicas per region; a region mapped to None is removed."""
+        """Set the image and the replicas per region; a region mapped to None is removed. A
+        cron schedule (five fields, UTC, runs at least 5 minutes apart) makes it a job that
+        Railway starts at those times; a start command replaces the image's."""
         config = {r: None if n is None else {"numReplicas": n} for r, n in regions.items()}
+        instance: dict[str, Any] = {"source": {"image": image}, "multiRegionConfig": config}
+        if cron_schedule is not None:
+            instance["cronSchedule"] = cron_schedule
+        if start_command is not None:
+            instance["startCommand"] = start_command
         variables = {
             "serviceId": service_id,
             "environmentId": environment_id,
-            "input": {"source": {"image": image}, "multiRegionConfig": config},
+            "input": instance,
         }
         self._mutate("serviceInstanceUpdate", INSTANCE_UPDATE, variables)
 

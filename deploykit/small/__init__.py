@@ -3,6 +3,7 @@
 
 accounts.py   pure: Synadia Cloud accounts (explicit limits, JetStream tiers in the system's
               own spelling, PATCH bodies that can drop a tier) and the users' permissions
+backup.py     pure: the scheduled backup job on Railway (cron schedule, start command, variables)
 database.py   pure: the Neon project's organization, the owner roles, TLS on every URI
 outputs.py    pure: the stack outputs document, the NATS credentials in it, the tokens needed
 services.py   pure: which services run on Railway and which on Vercel; their environment

@@ -32,6 +32,9 @@ def needed_secrets(manifest: Manifest, settings: SmallConfig) -> list[tuple[str,
         needed.append(("deploykit", "railwayToken", "a Railway account or workspace token"))
     if frontend_services(manifest, settings):
         needed.append(("deploykit", "vercelToken", "a Vercel API token"))
+    if settings.backup.enabled:
+        secret = "the secret key of backup.accessKeyId (the backup bucket's)"
+        needed.append(("deploykit", "backupSecretAccessKey", secret))
     return needed
 
 

@@ -26,6 +26,7 @@ from pydantic import (
 from deploykit.errors import ConfigError, Problem
 from deploykit.manifest.model import Manifest, Role
 from deploykit.manifest.units import parse_size
+from deploykit.stack.cron import cron_problem
 
 __all__ = [
     "MetalArtifacts",
@@ -99,14 +100,6 @@ class GrafanaSettings(_Config):
     stackSlug: str = ""
     region: str = "us"
     existingStack: bool = False
-
-
-class SmallConfig(_Config):
-    nats: SynadiaSettings = Field(default_factory=SynadiaSettings)
-    neon: NeonSettings = Field(default_factory=NeonSettings)
-    railway: RailwaySettings = Field(default_factory=RailwaySettings)
-    vercel: VercelSettings = Field(default_factory=VercelSettings)
-    grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
 
 
 HostRole = Literal[
@@ -204,6 +197,42 @@ class Backup(_Config):
         if len(self.schedule.split()) != 5:
             raise ValueError(f"schedule {self.schedule!r}: expected a cron expression of 5 fields")
         return self
+
+
+class SmallBackup(Backup):
+    """The small tier's scheduled backup: a Railway cron service running `deploykit backup
+    --to s3://bucket/prefix --keep N` from `image` (one with deploykit installed and the
+    manifest at `manifest` in its working directory)."""
+
+    prefix: str = ""
+    keep: Annotated[int, Field(ge=1)] = 7
+    image: str = ""
+    manifest: Annotated[str, Field(min_length=1)] = "deploykit.yaml"
+
+    @model_validator(mode="after")
+    def _railway_runs_it(self) -> SmallBackup:
+        if self.enabled and not self.image:
+            raise ValueError(
+                "image: the container image the backup job runs (deploykit installed, the "
+                "manifest inside); set it"
+            )
+        problem = cron_problem(self.schedule)
+        if problem:
+            raise ValueError(f"schedule {problem}")
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}" + (f"/{self.prefix.strip('/')}" if self.prefix else "")
+
+
+class SmallConfig(_Config):
+    nats: SynadiaSettings = Field(default_factory=SynadiaSettings)
+    neon: NeonSettings = Field(default_factory=NeonSettings)
+    railway: RailwaySettings = Field(default_factory=RailwaySettings)
+    vercel: VercelSettings = Field(default_factory=VercelSettings)
+    grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
+    backup: SmallBackup = Field(default_factory=SmallBackup)
 
 
 class MetalArtifacts(_Config):

@@ -209,3 +209,46 @@ def test_an_update_removes_regions_added_by_hand(
     assert (drifted["region"], drifted["replicas"]) == (None, None)  # two regions: drift
     services.update(created.id, drifted, service_props(project))
     assert fake.instances[key]["multiRegionConfig"] == {"us-west2": {"numReplicas": 2}}
+
+
+JOB = {"cron_schedule": "0 3 * * *", "start_command": "/bin/sh -c 'exec deploykit backup'"}
+
+
+def test_a_cron_job_is_created_read_back_and_rescheduled(
+    services: ServiceProvider, project: dict[str, Any], fake: FakeRailway
+) -> None:
+    created = services.create(service_props(project, name="deploykit-backup", replicas=1, **JOB))
+    instance = fake.instances[(project["environment_id"], created.id)]
+    assert (instance["cronSchedule"], instance["startCommand"]) == tuple(JOB.values())
+    assert services.read(created.id, created.outs).outs == created.outs
+    news = {**created.outs, "cron_schedule": "30 4 * * 1-5"}
+    diff = services.diff(created.id, created.outs, news)
+    assert (diff.changes, diff.replaces) == (True, [])
+    updated = services.update(created.id, created.outs, news)
+    assert instance["cronSchedule"] == "30 4 * * 1-5"
+    assert updated.outs["deployment_id"] != created.outs["deployment_id"]
+
+
+def test_a_plain_service_sends_no_cron_schedule(
+    services: ServiceProvider, project: dict[str, Any], fake: FakeRailway
+) -> None:
+    created = services.create(service_props(project))
+    instance = fake.instances[(project["environment_id"], created.id)]
+    assert "cronSchedule" not in instance and "startCommand" not in instance
+    assert "cron_schedule" not in services.read(created.id, created.outs).outs
+
+
+@pytest.mark.parametrize(
+    ("schedule", "words"),
+    [
+        ("*/2 * * * *", "at most every 5 minutes"),
+        ("0 3 * *", "expected 5 fields"),
+        ("0 24 * * *", "within 0-23"),
+    ],
+)
+def test_the_fake_refuses_cron_schedules_railway_refuses(
+    services: ServiceProvider, project: dict[str, Any], schedule: str, words: str
+) -> None:
+    props = service_props(project, **{**JOB, "cron_schedule": schedule})
+    with pytest.raises(ApiError, match=words):
+        services.create(props)

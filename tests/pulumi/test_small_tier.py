@@ -613,3 +613,57 @@ def test_cross_bus_paths_become_one_links_resource_after_every_account(
     declared = links.input("links")
     assert [e["subject"] for e in declared["billing"]["exports"]] == ["billing.rpc.invoice"]
     assert set(declared) == {"core", "billing", "analytics"}
+
+
+BACKUP = {
+    "bucket": "acme-backups",
+    "prefix": "small",
+    "endpoint": "https://s3.eu-central-003.backblazeb2.com",
+    "region": "eu-central-003",
+    "accessKeyId": "backup-key-id",
+    "schedule": "15 2 * * *",
+    "keep": 14,
+    "image": "ghcr.io/acme/ops:1",
+}
+BACKUP_SECRET = {"deploykit:backupSecretAccessKey": "backup-secret-key"}
+
+
+def test_a_bucket_schedules_a_backup_job_on_railway(manifest: Manifest) -> None:
+    """A cron service running `deploykit backup --to s3://... --keep N` as the backup users,
+    with every secret in its (secret) variables and none in its command."""
+    engine = deploy(
+        manifest,
+        {**SETTINGS, "backup": BACKUP},
+        {**TOKENS, **BACKUP_SECRET},
+        authorization=AUTHORIZATION,
+    )
+    job = engine.registrations["small-services-deploykit-backup"]
+    assert (job.input("name"), job.input("image"), job.input("replicas")) == (
+        "deploykit-backup",
+        "ghcr.io/acme/ops:1",
+        1,
+    )
+    assert job.input("cron_schedule") == "15 2 * * *"
+    command = job.input("start_command")
+    assert command.startswith("/bin/sh -c ") and "backup-secret-key" not in command
+    assert "--to s3://acme-backups/small --keep 14" in command
+    assert job.is_secret("variables") and job.secret_outputs == ["variables"]
+    variables = job.input("variables")
+    assert variables["AWS_SECRET_ACCESS_KEY"] == "backup-secret-key"
+    assert variables["AWS_ACCESS_KEY_ID"] == "backup-key-id"
+    assert variables["AWS_ENDPOINT_URL_S3"] == BACKUP["endpoint"]
+    assert variables["AWS_REGION"] == "eu-central-003"
+    outputs = StackOutputs.model_validate_json(variables["DEPLOYKIT_OUTPUTS"])
+    assert sorted(outputs.nats.credentials) == ["backup-core"]  # only ACCOUNTS is backed up
+    assert outputs.credential("backup-core").creds == "--creds of backup-core--"
+    assert outputs.nats.urls == ["tls://connect.ngs.global"]
+    assert "cron_schedule" not in engine.registrations["small-services-accounts"].inputs
+
+
+def test_a_bucket_without_its_secret_key_says_how_to_set_it(manifest: Manifest) -> None:
+    with pytest.raises(ConfigError, match="deploykit:backupSecretAccessKey <the secret key"):
+        deploy(manifest, {**SETTINGS, "backup": BACKUP}, authorization=AUTHORIZATION)
+
+
+def test_no_bucket_no_backup_job(engine: Engine) -> None:
+    assert "small-services-deploykit-backup" not in engine.registrations

@@ -19,6 +19,9 @@ VariableCollectionUpsertInput. What it holds clients to:
   config in `meta.serviceManifest.deploy`, read back through `serviceInstance.latestDeployment`.
   The legacy `numReplicas` is accepted (the schema has it) but no deployment uses it, so a
   client that scales with it reads back one replica in the default region;
+- `cronSchedule` is refused unless it is a five-field crontab whose runs are at least 5
+  minutes apart, the rules of railwayapp/docs `src/docs/reference/cron-jobs.md` ("Crontab
+  Expressions", "Frequency"); the words of Railway's refusal are not published (the fake's own);
 - `projectCreate` without `workspaceId` when the token sees several workspaces is refused (the
   CLI makes the user pick one, `src/commands/init.rs`); Railway's exact words for it are not
   published, so the message here is the fake's own. `me { workspaces { id name } }` lists them.
@@ -29,6 +32,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from deploykit.stack.cron import cron_problem
 from deploykit.testing.fakes.schema import (
     Spec,
     anything,
@@ -277,6 +281,9 @@ class FakeRailway(FakeServer):
         spec = dict(
             check_input(variables.get("input"), INSTANCE_UPDATE_INPUT, "ServiceInstanceUpdateInput")
         )
+        schedule = spec.get("cronSchedule")
+        if schedule is not None and (problem := cron_problem(schedule)):
+            raise GraphQLError(f"Invalid cron schedule {problem}")
         regions = spec.pop("multiRegionConfig", None)
         if regions is not None:
             if not isinstance(regions, dict):
