@@ -209,3 +209,48 @@ def test_preview_up_no_changes_change_refresh_destroy(engine: Engine, fakes: Fak
     assert neon.projects == {}
     assert railway.projects == {} and railway.services == {}
     assert fakes.vercel.projects == {} and fakes.vercel.deployments == {}
+
+
+BACKUP = {
+    "bucket": "acme-backups",
+    "prefix": "small",
+    "endpoint": "https://s3.example.test",
+    "accessKeyId": "backup-key-id",
+    "schedule": "15 2 * * *",
+    "keep": 14,
+    "image": "ghcr.io/acme/ops:1",
+}
+
+
+def test_a_scheduled_backup_job_is_created_rescheduled_and_keeps_its_secrets(
+    engine: Engine, fakes: Fakes
+) -> None:
+    """The Railway cron service that runs `deploykit backup --to s3://... --keep N`: its
+    schedule reaches Railway (whose fake refuses what Railway refuses), its secrets stay
+    secret in the state, and a new schedule is an update of that one service."""
+    stack = small_stack(engine, fakes)
+    stack.set_config("deploykit:backupSecretAccessKey", "backup-secret-key", secret=True)
+    settings = {**fakes.settings(), "backup": dict(BACKUP)}
+    stack.set_config("deploykit:small", json.dumps(settings))
+    stack.up()
+    railway = fakes.railway
+    (job,) = [s for s in railway.services.values() if s["name"] == "deploykit-backup"]
+    instance = next(i for (_, sid), i in railway.instances.items() if sid == job["id"])
+    assert instance["cronSchedule"] == "15 2 * * *"
+    assert "--to s3://acme-backups/small --keep 14" in instance["startCommand"]
+    variables = next(v for (_, sid), v in railway.variables.items() if sid == job["id"])
+    assert variables["AWS_SECRET_ACCESS_KEY"] == "backup-secret-key"
+    outputs = json.loads(variables["DEPLOYKIT_OUTPUTS"])
+    assert list(outputs["nats"]["credentials"]) == ["backup-core"]
+    state = stack.state_text()
+    assert "backup-secret-key" not in state
+    assert outputs["nats"]["credentials"]["backup-core"]["creds"] not in state
+
+    settings["backup"]["schedule"] = "0 4 * * 0"
+    stack.set_config("deploykit:small", json.dumps(settings))
+    changed = stack.up()
+    assert changed.summary.resource_changes.get("update") == 1
+    assert instance["cronSchedule"] == "0 4 * * 0"
+    assert set(stack.refresh().summary.resource_changes) <= {"same"}
+    stack.destroy()
+    assert railway.services == {}
