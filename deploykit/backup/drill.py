@@ -2,6 +2,8 @@
 
 Back up the stream, restore it into a scratch stream beside it, verify the scratch against the
 snapshot (count, sequences, content checksum), delete the scratch and the snapshot, report.
+`drill_stored` does the same with the newest complete snapshot already kept in a store (the
+backups a schedule wrote to a bucket), which it copies to a temporary folder first.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from pathlib import Path
 
 from nats.aio.client import Client
 
+from deploykit.backup.archive import MANIFEST, SnapshotManifest
 from deploykit.backup.restore import restore_snapshot
 from deploykit.backup.snapshot import snapshot_stream
+from deploykit.backup.store import SnapshotStore
+from deploykit.errors import ConfigError
 from deploykit.jetstream.api import STREAM_NOT_FOUND, ApiError, JetStreamApi
 
-__all__ = ["DrillReport", "drill"]
+__all__ = ["DrillReport", "drill", "drill_stored"]
 
 
 @dataclass
@@ -27,9 +32,10 @@ class DrillReport:
     scratch: str
     messages: int
     bytes: int
-    backup_seconds: float
+    backup_seconds: float  # taking the backup, or fetching the stored one
     restore_seconds: float
     problems: list[str]
+    snapshot: str = ""  # the stored snapshot drilled; "" for a fresh backup
 
     @property
     def passed(self) -> bool:
@@ -56,6 +62,36 @@ async def drill(
         backup_seconds=backed_up,
         restore_seconds=report.seconds,
         problems=report.problems,
+    )
+
+
+async def drill_stored(
+    data: Client, admin: Client, store: SnapshotStore, stream: str, max_replicas: int | None
+) -> DrillReport:
+    """Restore the newest complete snapshot of `stream` in `store` into a scratch stream,
+    verify it, delete the scratch."""
+    stored = store.complete(stream)
+    if not stored:
+        raise ConfigError(f"{store.location}: no complete snapshot of stream {stream}")
+    scratch = f"DRILL_{stream}_{secrets.token_hex(3)}"[:255]
+    with tempfile.TemporaryDirectory(prefix="deploykit-drill-") as tmp:
+        started = time.monotonic()
+        folder = store.fetch(stored[-1], Path(tmp))
+        fetched = time.monotonic() - started
+        try:
+            report = await restore_snapshot(data, admin, folder, scratch, max_replicas=max_replicas)
+        finally:
+            await _delete_if_there(JetStreamApi(admin), scratch)
+        manifest = SnapshotManifest.model_validate_json((folder / MANIFEST).read_text())
+    return DrillReport(
+        stream=stream,
+        scratch=scratch,
+        messages=report.messages,
+        bytes=manifest.bytes,
+        backup_seconds=fetched,
+        restore_seconds=report.seconds,
+        problems=report.problems,
+        snapshot=f"{store.location}/{stored[-1]}",
     )
 
 

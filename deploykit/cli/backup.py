@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import typer
 from nats.aio.client import Client
 
-from deploykit.backup.drill import DrillReport, drill
+from deploykit.backup.drill import DrillReport, drill, drill_stored
 from deploykit.backup.restore import RestoreReport, load_snapshot, restore_snapshot
 from deploykit.backup.snapshot import snapshot_into
 from deploykit.backup.store import S3Settings, local_snapshot, open_store, prune
@@ -50,6 +50,8 @@ The target is --stack NAME (outputs through the Pulumi CLI), --outputs FILE, or 
 
 DRILL_HELP = """Prove the backups restore: back each stream up to a temporary folder, restore
 it into a scratch stream, verify the scratch against the snapshot, delete the scratch.
+With --from (a folder or s3://BUCKET/PREFIX, as given to `backup --to`), drill each stream's
+newest complete snapshot kept there instead of taking a new one: the backups a schedule wrote.
 
 The verification compares the message count, the first and last sequence and a checksum of
 subjects and payloads. Exit 0 when every drill passes, 1 when one fails.
@@ -182,11 +184,17 @@ def backup_command(
 @backup_app.command("drill", help=DRILL_HELP)
 def drill_command(
     stream: list[str] = typer.Option([], "--stream", help="Drill this stream (repeatable)."),
+    source: str | None = typer.Option(
+        None, "--from", help="Drill the newest snapshot kept here (a folder or s3://...)."
+    ),
+    endpoint: str | None = ENDPOINT,
+    region: str | None = REGION,
     stack: str | None = options.STACK,
     outputs: Path | None = options.OUTPUTS,
     file: Path = options.FILE,
     as_json: bool = JSON,
 ) -> None:
+    store = open_store(source, S3Settings(endpoint=endpoint, region=region)) if source else None
     manifest, found = _target(stack, outputs, file)
     names = _streams(manifest, stream)
 
@@ -198,7 +206,9 @@ def drill_command(
             admin = await _connection(found, provisioning_user(bus))
             try:
                 reports.append(
-                    await drill(data, admin, manifest.system, bus, name, cluster_size(admin))
+                    await drill_stored(data, admin, store, name, cluster_size(admin))
+                    if store
+                    else await drill(data, admin, manifest.system, bus, name, cluster_size(admin))
                 )
             finally:
                 await data.close()
@@ -211,8 +221,9 @@ def drill_command(
     else:
         for r in reports:
             verdict = "pass" if r.passed else "FAIL: " + "; ".join(r.problems)
+            taken = f"of {r.snapshot} fetched" if r.snapshot else "backed up"
             typer.echo(
-                f"{r.stream}: {verdict}: {r.messages:,} messages backed up in "
+                f"{r.stream}: {verdict}: {r.messages:,} messages {taken} in "
                 f"{r.backup_seconds:.2f}s, restored into {r.scratch} and verified in "
                 f"{r.restore_seconds:.2f}s (scratch deleted)"
             )

@@ -1,7 +1,8 @@
 """Backups into an S3-compatible bucket: a real S3 server on loopback (moto's server, which
 follows AWS's published S3 API) and a real local stack.
 
-The rules checked: a snapshot streams into the bucket and restores from it; the manifest is put
+The rules checked: a snapshot streams into the bucket and restores from it (and drills from
+it); the manifest is put
 last, so a backup killed mid-upload leaves a partial that nothing takes for a snapshot; `--keep N`
 leaves exactly N; a partial is removed only once it is stale, with its unfinished upload.
 """
@@ -133,6 +134,13 @@ def test_backup_to_s3_then_restore_from_s3(
     assert restored.returncode == 0, restored.stderr + restored.stdout
     report = json.loads(restored.stdout)
     assert report["verified"] and report["messages"] == result["messages"]
+    drilled = _cli(env, file, "backup", "drill", "--from", store.location, "--json")
+    assert drilled.returncode == 0, drilled.stderr + drilled.stdout
+    [drill] = json.loads(drilled.stdout)
+    assert drill["passed"] and drill["snapshot"] == result["folder"]
+    assert drill["messages"] == result["messages"] and drill["bytes"] == result["bytes"]
+    empty = _cli(env, file, "backup", "drill", "--from", f"{store.location}-none")
+    assert empty.returncode == 2 and "no complete snapshot of stream ACCOUNTS" in empty.stderr
 
 
 def test_a_backup_killed_mid_upload_is_never_complete_and_goes_when_stale(
