@@ -8,6 +8,8 @@ On one local nats-server (file storage) it fills a stream, then prints (never as
 - deploykit backup: `deploykit backup`'s code (ordered consumer → snapshot folder), in a child
   process, with its peak memory; the same at a tenth of the messages, to show memory does not
   grow with the stream;
+- deploykit backup → S3: the same streamed into a bucket (multipart upload) on an S3 server on
+  loopback (moto's, from the test extras), big and small, with peak memory;
 - deploykit restore: into a new stream, verification included;
 - ratios against the server snapshot (msgs/s).
 """
@@ -16,11 +18,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import logging
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import nats
@@ -28,6 +34,7 @@ from nats.aio.client import Client
 
 from deploykit.backup.restore import restore_snapshot
 from deploykit.local.nats import local_cluster
+from deploykit.local.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,25 +81,31 @@ async def server_snapshot(nc: Client, stream: str) -> tuple[float, int]:
     return seconds, received
 
 
-def child_backup(url: str, stream: str, to: Path) -> tuple[float, int, dict[str, int]]:
-    """`snapshot_stream` in its own process: seconds, peak RSS (KiB), the manifest's figures."""
+def child_backup(
+    url: str, stream: str, to: Path | str, env: dict[str, str] | None = None
+) -> tuple[float, int, dict[str, int]]:
+    """`snapshot_into` in its own process, into a folder or s3://: seconds, peak RSS (KiB),
+    the manifest's figures."""
     code = (
         "import asyncio, json, sys, time, nats\n"
-        "from pathlib import Path\n"
-        "from deploykit.backup.snapshot import snapshot_stream\n"
+        "from deploykit.backup.snapshot import snapshot_into\n"
+        "from deploykit.backup.store import open_store\n"
         "async def main():\n"
         f"    nc = await nats.connect({url!r})\n"
         "    t = time.perf_counter()\n"
-        f"    folder, m = await snapshot_stream(nc, 'bench', 'core', {stream!r}, Path({str(to)!r}))\n"
-        "    import resource\n"
-        "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        f"    store = open_store({str(to)!r})\n"
+        f"    folder, m = await snapshot_into(nc, 'bench', 'core', {stream!r}, store)\n"
+        # VmHWM, not ru_maxrss: ru_maxrss starts at the parent's size at fork and survives exec,
+        # and the parent holds the S3 server's data
+        "    status = open('/proc/self/status').read().split('VmHWM:')[1]\n"
+        "    peak = int(status.split()[0])\n"
         "    print(json.dumps({'seconds': time.perf_counter() - t, 'folder': str(folder),"
         " 'messages': m.messages, 'bytes': m.bytes, 'peak_kib': peak}))\n"
         "    await nc.close()\n"
         "asyncio.run(main())\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env=env
     )
     result = json.loads(done.stdout)
     return result["seconds"], result["peak_kib"], result
@@ -112,6 +125,9 @@ async def main(messages: int, size: int) -> None:
         snap_seconds, snap_bytes = await server_snapshot(nc, "BIG")
         small_seconds, small_peak, _ = child_backup(url, "SMALL", Path(tmp) / "b")
         big_seconds, big_peak, big = child_backup(url, "BIG", Path(tmp) / "b")
+        with s3_server() as env:
+            s3_small = child_backup(url, "SMALL", "s3://bench/b", env)
+            s3_big = child_backup(url, "BIG", "s3://bench/b", env)
         start = time.perf_counter()
         report = await restore_snapshot(nc, nc, Path(big["folder"]), "BIG_RESTORED")
         restore_seconds = time.perf_counter() - start
@@ -124,6 +140,12 @@ async def main(messages: int, size: int) -> None:
             f"deploykit backup, {small:,} msgs",
             small_seconds,
             f"peak RSS {small_peak / 1024:,.0f} MiB",
+        ),
+        ("deploykit backup → S3 (loopback)", s3_big[0], f"peak RSS {s3_big[1] / 1024:,.0f} MiB"),
+        (
+            f"deploykit backup → S3, {small:,} msgs",
+            s3_small[0],
+            f"peak RSS {s3_small[1] / 1024:,.0f} MiB",
         ),
         (
             "deploykit restore + verify",
@@ -144,9 +166,36 @@ async def main(messages: int, size: int) -> None:
     print(
         f"\nratio backup / server snapshot: {snap_seconds / big_seconds:.2f}; "
         f"restore / server snapshot: {snap_seconds / restore_seconds:.2f}; "
-        f"peak memory big / small: {big_peak / max(small_peak, 1):.2f} "
-        f"(1.0: memory does not grow with the stream)"
+        f"peak memory big / small: {big_peak / max(small_peak, 1):.2f}, into S3: "
+        f"{s3_big[1] / max(s3_small[1], 1):.2f} (1.0: memory does not grow with the stream); "
+        f"S3 / folder: {big_seconds / s3_big[0]:.2f}"
     )
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[dict[str, str]]:
+    """moto's S3 server on a free loopback port with the bucket `bench`; the child's env."""
+    from moto.server import ThreadedMotoServer
+
+    from deploykit.backup.store import S3Settings, S3Store
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
+    port = free_ports(1)[0]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_ENDPOINT_URL_S3": endpoint,
+    }
+    try:
+        store = S3Store("s3://bench", S3Settings(endpoint, "us-east-1", "bench", "bench"))
+        store.client.create_bucket(Bucket="bench")
+        yield env
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

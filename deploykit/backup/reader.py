@@ -9,7 +9,7 @@ nothing is kept beyond the client's pending limits, so memory does not grow with
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -24,9 +24,11 @@ IDLE = 10.0  # seconds without any message or heartbeat before a read is called 
 
 
 async def read_stream(
-    nc: Client, stream: str, first: int, last: int, sink: Callable[[Record], None]
+    nc: Client, stream: str, first: int, last: int, sink: Callable[[Record], Awaitable[None] | None]
 ) -> int:
-    """Hand every message with a sequence in [first, last] to `sink`; returns how many."""
+    """Hand every message with a sequence in [first, last] to `sink`; returns how many. A sink
+    that falls behind (an upload) returns something to await: the next message waits for it
+    while the event loop keeps answering heartbeats, and flow control holds the server back."""
     if last < first or last == 0:
         return 0
     done = asyncio.Event()
@@ -41,7 +43,9 @@ async def read_stream(
         if seq > last:
             done.set()
             return
-        sink(Record(seq, nanos, msg.subject, msg.headers, msg.data))
+        pause = sink(Record(seq, nanos, msg.subject, msg.headers, msg.data))
+        if pause is not None:
+            await pause
         seen += 1
         if seq >= last or pending == 0:
             done.set()

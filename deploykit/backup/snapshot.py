@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,7 @@ async def snapshot_into(
         with writer.open(MESSAGES) as handle:
             out = _Hashing(handle, file_hash)
 
-            def sink(record: Record) -> None:
+            def sink(record: Record) -> Awaitable[None] | None:
                 nonlocal shown
                 write_record(out, record)
                 content.add(record.subject, record.data)
@@ -89,6 +89,7 @@ async def snapshot_into(
                 if progress and time.monotonic() - shown > 0.5:
                     shown = time.monotonic()
                     progress(stream, totals["messages"], expected)
+                return handle.pause()
 
             await read_stream(nc, stream, first, last, sink)
         if progress:

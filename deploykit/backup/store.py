@@ -7,8 +7,9 @@ has been uploaded, so an interrupted upload never looks complete. Deleting goes 
 (manifest first), so an interrupted deletion leaves a partial, never a damaged "complete" one.
 
 Messages are streamed: into the file, or into an S3 multipart upload of PART_SIZE parts (at most
-two parts in flight on a background thread), so memory does not grow with the stream and no
-local copy of the snapshot is needed (a scheduled job's disk is small and ephemeral).
+two parts in flight on a background thread; the reader awaits the upload when it is behind),
+so memory does not grow with the stream and no local copy of the snapshot is needed (a
+scheduled job's disk is small and ephemeral).
 
 Leftover partials are removed only when their writer is gone: in a folder, the writer holds a
 lock on `NAME.partial/.lock` (released by the kernel when the process dies, even by kill -9); a
@@ -23,20 +24,20 @@ do not serve bucket subdomains.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
-import io
 import json
 import os
 import re
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 from deploykit.backup.archive import CONSUMERS, MANIFEST, MESSAGES, STREAM, Writer
@@ -48,6 +49,7 @@ __all__ = [
     "LocalStore",
     "S3Settings",
     "S3Store",
+    "Sink",
     "SnapshotStore",
     "SnapshotWriter",
     "local_snapshot",
@@ -74,6 +76,22 @@ def _started(stream: str, name: str) -> datetime | None:
     return datetime.strptime(match.group(1), _TIME).replace(tzinfo=UTC) if match else None
 
 
+class Sink(Writer, Protocol):
+    """A binary stream that may ask its producer to wait (an upload that is behind)."""
+
+    def pause(self) -> Awaitable[None] | None: ...
+
+
+class _File:
+    """A local file as a Sink: it never asks to wait."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.write = handle.write
+
+    def pause(self) -> None:
+        return None
+
+
 class SnapshotWriter(ABC):
     """One snapshot being written; nothing is complete until `commit`."""
 
@@ -81,7 +99,7 @@ class SnapshotWriter(ABC):
     def write_json(self, file: str, data: Any) -> None: ...
 
     @abstractmethod
-    def open(self, file: str) -> contextlib.AbstractContextManager[Writer]:
+    def open(self, file: str) -> contextlib.AbstractContextManager[Sink]:
         """A binary stream for a large file; closed normally it is kept, on an error dropped."""
 
     @abstractmethod
@@ -159,10 +177,10 @@ class _LocalWriter(SnapshotWriter):
             os.fsync(handle.fileno())
 
     @contextlib.contextmanager
-    def open(self, file: str) -> Iterator[Writer]:
+    def open(self, file: str) -> Iterator[Sink]:
         fd = os.open(self.partial / file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
-            yield handle
+            yield _File(handle)
             handle.flush()
             os.fsync(handle.fileno())
 
@@ -263,35 +281,36 @@ def _client(settings: S3Settings) -> Any:
     )
 
 
-class _Upload(io.RawIOBase):
+class _Upload:
     """A write-only stream into one object: a multipart upload once there is more than one
-    part, a single PUT otherwise; parts go up on a thread, at most two in flight."""
+    part, a single PUT otherwise. Parts go up on a thread; with two of them in flight, `pause`
+    gives the producer something to await, so memory stays at a few parts and the event loop
+    is never blocked (a blocked loop misses the server's heartbeats)."""
 
     def __init__(self, client: Any, bucket: str, key: str) -> None:
-        super().__init__()
         self._client, self._bucket, self._key = client, bucket, key
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[Future[dict[str, Any]]] = []
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-upload")
 
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes, /) -> int:  # type: ignore[override]
+    def write(self, data: bytes, /) -> int:
         self._buffer += data
         if len(self._buffer) >= PART_SIZE:
             self._send(bytes(self._buffer))
             self._buffer.clear()
         return len(data)
 
+    def pause(self) -> Awaitable[None] | None:
+        in_flight = [f for f in self._parts if not f.done()]
+        if len(in_flight) < 2:
+            return None
+        return _settled(asyncio.wrap_future(in_flight[0]))
+
     def _send(self, part: bytes) -> None:
         if self._upload_id is None:
             started = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key)
             self._upload_id = started["UploadId"]
-        in_flight = [f for f in self._parts if not f.done()]
-        if len(in_flight) >= 2:
-            in_flight[0].result()  # back-pressure: memory stays at a few parts
         number = len(self._parts) + 1
         self._parts.append(self._pool.submit(self._part, number, part))
 
@@ -347,7 +366,7 @@ class _S3Writer(SnapshotWriter):
         self._put(file, json.dumps(data, indent=2).encode())
 
     @contextlib.contextmanager
-    def open(self, file: str) -> Iterator[Writer]:
+    def open(self, file: str) -> Iterator[Sink]:
         upload = _Upload(self._store.client, self._store.bucket, self._store.key(self._name, file))
         try:
             yield upload
@@ -437,6 +456,10 @@ class S3Store(SnapshotStore):
             with open(folder / file, "wb", opener=_private) as handle:
                 self.client.download_fileobj(self.bucket, self.key(name, file), handle)
         return folder
+
+
+async def _settled(upload: Awaitable[Any]) -> None:
+    await upload
 
 
 def _private(path: str, flags: int) -> int:
