@@ -21,7 +21,6 @@ from typing import TypeVar
 
 from deploykit.manifest import naming
 from deploykit.manifest.model import Manifest
-from deploykit.metal.backup import backup_buses
 from deploykit.small.outputs import credentials
 from deploykit.stack.config import SmallBackup, SmallConfig
 from deploykit.stack.outputs import parse_outputs
@@ -35,11 +34,12 @@ OUTPUTS_FILE = "/tmp/deploykit-outputs.json"
 
 
 def backup_users(manifest: Manifest, settings: SmallConfig) -> list[str]:
-    """The backup users the job connects as, one per bus with streams to back up; none when the
-    stack names no bucket."""
+    """The backup users the job connects as, one per bus with `backup: true` streams (memory
+    ones too: the kit reads them like any other); none when the stack names no bucket."""
     if not settings.backup.enabled:
         return []
-    return [naming.backup_user(bus) for bus in sorted(backup_buses(manifest))]
+    buses = {stream.bus for stream in manifest.streams.values() if stream.backup}
+    return [naming.backup_user(bus) for bus in sorted(buses)]
 
 
 def job_outputs(manifest: Manifest, settings: SmallConfig, creds: Mapping[str, str]) -> str:
