@@ -165,8 +165,9 @@ def backup_command(
                 where, snap = await snapshot_into(nc, manifest.system, bus, name, store, show)
             finally:
                 await nc.close()
-            pruned = prune(store, name, keep, where.rsplit("/", 1)[-1]) if keep else []
-            done.append({"folder": where, "pruned": pruned, **snap.model_dump()})
+            gone = prune(store, name, keep, where.rsplit("/", 1)[-1]) if keep else []
+            removed = [f"{store.location}/{n}" for n in gone]
+            done.append({"folder": where, **snap.model_dump(), "removed": removed})
         return done
 
     results = _run(work)
@@ -177,7 +178,7 @@ def backup_command(
         typer.echo(
             f"{r['stream']}: {r['messages']:,} messages ({r['bytes']:,} bytes), sequences "
             f"{r['first_seq']}..{r['last_seq']}, {len(r['consumers'])} consumers → {r['folder']}"
-            + (f" (deleted {len(r['pruned'])} older)" if r["pruned"] else "")
+            + (f" (deleted {len(r['removed'])} older)" if r["removed"] else "")
         )
 
 

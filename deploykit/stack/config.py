@@ -199,31 +199,42 @@ class Backup(_Config):
         return self
 
 
-class SmallBackup(Backup):
+class SmallBackup(_Config):
     """The small tier's scheduled backup: a Railway cron service running `deploykit backup
     --to s3://bucket/prefix --keep N` from `image` (one with deploykit installed and the
-    manifest at `manifest` in its working directory)."""
+    manifest at `manifest` in its working directory). No bucket: no backup job."""
 
+    bucket: str = ""
     prefix: str = ""
+    endpoint: str = ""
+    region: str = ""
+    accessKeyId: str = ""
+    schedule: str = "0 3 * * *"
     keep: Annotated[int, Field(ge=1)] = 7
     image: str = ""
     manifest: Annotated[str, Field(min_length=1)] = "deploykit.yaml"
 
+    @property
+    def enabled(self) -> bool:
+        return bool(self.bucket)
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}" + (f"/{self.prefix.strip('/')}" if self.prefix else "")
+
     @model_validator(mode="after")
     def _railway_runs_it(self) -> SmallBackup:
-        if self.enabled and not self.image:
+        missing = [k for k in ("endpoint", "accessKeyId", "image") if not getattr(self, k)]
+        if self.enabled and missing:
             raise ValueError(
-                "image: the container image the backup job runs (deploykit installed, the "
-                "manifest inside); set it"
+                f"a backup into bucket {self.bucket!r} needs {', '.join(missing)} (endpoint: "
+                "the S3 URL; accessKeyId: the key's id; image: what the job runs, with "
+                "deploykit and the manifest inside)"
             )
         problem = cron_problem(self.schedule)
         if problem:
             raise ValueError(f"schedule {problem}")
         return self
-
-    @property
-    def url(self) -> str:
-        return f"s3://{self.bucket}" + (f"/{self.prefix.strip('/')}" if self.prefix else "")
 
 
 class SmallConfig(_Config):

@@ -60,8 +60,10 @@ def _config(backup: dict[str, Any]) -> SmallConfig:
 def test_the_backup_section_names_the_bad_field() -> None:
     with pytest.raises(ConfigError, match=r"Pulumi.small.yaml: deploykit:small.backup: schedule"):
         _config({**BUCKET, "schedule": "*/2 * * * *"})
-    with pytest.raises(ConfigError, match=r"deploykit:small.backup: image: the container image"):
+    with pytest.raises(ConfigError, match=r"deploykit:small.backup: a backup .* needs image \("):
         _config({**BUCKET, "image": ""})
+    with pytest.raises(ConfigError, match=r"needs endpoint, accessKeyId"):
+        _config({"bucket": "b", "image": "i"})
     with pytest.raises(ConfigError, match=r"deploykit:small.backup.keep"):
         _config({**BUCKET, "keep": 0})
     assert not _config({}).backup.enabled
