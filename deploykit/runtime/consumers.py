@@ -16,6 +16,10 @@ names one (`id=`, e.g. the business key `welcomed-<account id>`), so the stream 
 within its duplicate window. A key of the handler's own also de-duplicates the same business
 event arriving twice as different messages.
 
+A stream on another bus (`wiring.api`, e.g. the billing bus's worker on the core bus's stream) is
+bound and read through the JetStream API that bus exports; emits and dead letters still go to
+the service's own bus.
+
 Fanout: each instance creates `<consumer>-<instance id>` (deliver all when it warms up, else
 new only), notes how many messages it has to replay (everything the stream held at that
 moment) and the service joins discovery only after the handler has applied them. Delivery is
@@ -121,10 +125,12 @@ class _Consumer:
         metrics: Metrics,
         codec: Codec,
         check_emit: Callable[[str], None],
+        source: JetStreamContext | None = None,
     ) -> None:
         self.wiring = wiring
         self.handler = handler
-        self.js = js
+        self.js = js  # the service's own bus: emits and dead letters
+        self.source = source or js  # the stream's bus: the consumer itself
         self.metrics = metrics
         self.codec = codec
         self.check_emit = check_emit
@@ -187,13 +193,13 @@ class QueueConsumer(_Consumer):
         """The existing consumer: the reconciler creates it, an instance never does."""
         stream, name = self.wiring.stream, self.name
         try:
-            await self.js.consumer_info(stream, name)
+            await self.source.consumer_info(stream, name)
         except nats.js.errors.NotFoundError:
             raise Fatal(
                 f"consumer {stream}/{name} does not exist: it is created with the JetStream "
                 "definitions (deploykit dev up, or the stack's reconcile), not by the service"
             ) from None
-        self.sub = await self.js.pull_subscribe_bind(name, stream=stream)
+        self.sub = await self.source.pull_subscribe_bind(name, stream=stream)
 
     async def give_back(self, msgs: list[Msg]) -> None:
         for msg in msgs:
@@ -290,14 +296,14 @@ class FanoutConsumer(_Consumer):
             inactive_threshold=naming.FANOUT_INACTIVE_THRESHOLD,
         )
         try:
-            info = await self.js.add_consumer(stream, config)
+            info = await self.source.add_consumer(stream, config)
         except nats.js.errors.APIError as exc:
             raise Fatal(
                 f"cannot create consumer {stream}/{self.name}: {exc.description or exc}"
             ) from None
         self.to_replay = (info.num_pending or 0) if self.wiring.warmup else 0
         log.info("consumer %s/%s created; %d to replay", stream, self.name, self.to_replay)
-        self.sub = await self.js.pull_subscribe_bind(self.name, stream=stream)
+        self.sub = await self.source.pull_subscribe_bind(self.name, stream=stream)
         if self.to_replay == 0:
             self.warmed.set()
 

@@ -23,9 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -37,7 +34,7 @@ from nats.micro.service import Service as MicroService
 
 from deploykit.manifest.model import ConsumeMode, Role
 from deploykit.manifest.subjects import is_subset
-from deploykit.runtime import connection
+from deploykit.runtime import connection, process
 from deploykit.runtime.consumers import FanoutConsumer, Handler, QueueConsumer
 from deploykit.runtime.database import Database
 from deploykit.runtime.emit import HANDLER_EMIT_BOUND, RPC_EMIT_BOUND, publish
@@ -229,31 +226,7 @@ class Service:
     def run(self) -> None:
         """Read the environment, serve until SIGTERM/SIGINT, exit (2: bad configuration,
         1: cannot run, 0: stopped cleanly)."""
-        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # a TextIOWrapper at run time
-        logging.basicConfig(
-            stream=sys.stdout,
-            level=logging.INFO,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        try:
-            settings = Settings.from_env(os.environ)
-            self._check_declared(settings)
-        except ConfigError as exc:
-            log.error("bad configuration: %s", exc)
-            sys.exit(2)
-        try:
-            asyncio.run(self._with_signals(settings))
-        except Fatal as exc:
-            log.error("%s: %s", settings.service, exc)
-            sys.exit(1)
-        log.info("%s stopped", settings.service)
-
-    async def _with_signals(self, settings: Settings) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await self.serve(settings, stop)
+        process.run(self.serve, self._check_declared)
 
     def _check_declared(self, settings: Settings) -> None:
         self.check_wiring(settings.wiring, settings.service)
@@ -324,7 +297,8 @@ class Service:
         started: list[QueueConsumer | FanoutConsumer] = []
         for name, handler in self._consumers.items():
             wiring = self.settings.wiring.consumes[name]
-            args = (wiring, handler, self.js, self.metrics, self.codec, self._check_emit)
+            source = self.nc.jetstream(prefix=wiring.api) if wiring.api else self.js
+            args = (wiring, handler, self.js, self.metrics, self.codec, self._check_emit, source)
             if wiring.mode is ConsumeMode.QUEUE:
                 queue = QueueConsumer(*args)
                 await queue.bind()

@@ -56,18 +56,17 @@ WELCOMED = "accounts.events.welcomed"
 APPS = ("gateway", "accounts", "welcome", "projector")
 HISTORY = 300  # events published at once: the welcome worker is killed while handling them
 T = TypeVar("T")
-IMAGE_DEPS = {
-    "nats-py",
-    "psycopg",
-    "uvicorn",
-}  # the gateway (an ASGI app), until it moves to the runtime
 RUNTIME_IMAGE_DEPS = {
     "nats-py",
     "psycopg",
     "pydantic",
+    "jsonschema",
     "opentelemetry-sdk",
     "opentelemetry-exporter-prometheus",
     "opentelemetry-exporter-otlp-proto-http",
+}
+IMAGE_DEPS = {app: RUNTIME_IMAGE_DEPS for app in (*APPS, "invoices", "invoicer")} | {
+    "gateway": RUNTIME_IMAGE_DEPS | {"uvicorn"}  # the gateway's process form serves with uvicorn
 }
 
 
@@ -257,13 +256,13 @@ async def events(js: JetStreamContext, subject: str, account_id: str) -> list[An
 def test_each_image_runs_its_app_with_the_dependencies_pinned_in_pyproject() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pinned = {*project["dependencies"], *project["optional-dependencies"]["apps"]}
-    for app in APPS:
+    for app, deps in IMAGE_DEPS.items():
         dockerfile = (ROOT / "apps" / app / "Dockerfile").read_text()
         install = dockerfile.split("pip install --no-deps .", 1)[1].split("\nRUN", 1)[0]
         wanted = set(re.findall(r'"([^"]+)"', install))
         assert wanted <= pinned, f"{app}: {wanted - pinned} differ from pyproject.toml"
         names = {re.split(r"[<>=\[]", w)[0] for w in wanted}
-        assert names == (IMAGE_DEPS if app == "gateway" else RUNTIME_IMAGE_DEPS), app
+        assert names == deps, app
         assert "FROM python:3.11-slim" in dockerfile
         assert "USER app" in dockerfile
         assert dockerfile.rstrip().endswith(f'CMD ["python", "-m", "apps.{app}"]')
@@ -485,10 +484,13 @@ VERCEL_PYTHON_HOME = Path.home() / ".cache" / "deploykit" / "vercel-py312"
 
 
 def vercel_python() -> Path:
-    """A Python 3.12 with Vercel's runtime and the function's requirements, made once."""
+    """A Python 3.12 with Vercel's runtime and the function's requirements, made again when
+    they change."""
     python = VERCEL_PYTHON_HOME / "bin" / "python"
     ready = VERCEL_PYTHON_HOME / ".deploykit-ready"
-    if not ready.exists():
+    requirements = ROOT / "apps" / "gateway" / "vercel" / "requirements.txt"
+    wanted = f"{VERCEL_RUNTIME}\n{requirements.read_text()}"
+    if not ready.exists() or ready.read_text() != wanted:
         candidates = [
             *sorted(Path.home().glob(".pyenv/versions/3.1[2-9]*/bin/python3")),
             *filter(None, [shutil.which("python3.12"), shutil.which("python3.13")]),
@@ -496,14 +498,13 @@ def vercel_python() -> Path:
         found = next((c for c in candidates if runs(c)), None)
         if found is None:
             pytest.skip("Vercel's Python runtime needs Python 3.12, which this machine lacks")
-        requirements = ROOT / "apps" / "gateway" / "vercel" / "requirements.txt"
         subprocess.run([found, "-m", "venv", "--clear", VERCEL_PYTHON_HOME], check=True)
         subprocess.run(
             [python, "-m", "pip", "install", "-q", VERCEL_RUNTIME, "-r", requirements],
             check=True,
             timeout=600,
         )
-        ready.touch()
+        ready.write_text(wanted)
     return python
 
 
