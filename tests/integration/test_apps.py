@@ -31,19 +31,16 @@ import httpx
 import nats
 import psycopg
 import pytest
-import yaml
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, KeyValueConfig, StreamConfig
 from nats.js.client import JetStreamContext
 
-from components.small.vercel import bundle
 from deploykit.local.nats import local_cluster
 from deploykit.local.ports import free_ports
 from deploykit.local.postgres import LocalPostgres
 from deploykit.manifest import naming
 from deploykit.manifest.load import load_manifest
 from deploykit.runtime.wiring import wiring_for
-from deploykit.stack.config import VercelFrontend
 from deploykit.testing.polling import wait_until, wait_until_async
 
 pytestmark = pytest.mark.integration
@@ -512,18 +509,6 @@ def runs(python: str | Path) -> bool:
     return subprocess.run([python, "-c", ""], capture_output=True).returncode == 0
 
 
-def gateway_bundle(into: Path) -> Path:
-    """The files the small tier deploys to Vercel for the gateway, from the shipped stack file."""
-    stack = yaml.safe_load((ROOT / "stacks" / "Pulumi.small.yaml").read_text())
-    frontend = VercelFrontend.model_validate(
-        stack["config"]["deploykit:small"]["vercel"]["frontends"]["gateway"]
-    )
-    for path, entry in bundle(ROOT, "gateway", frontend).items():
-        (into / path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(entry["source"], into / path)
-    return into
-
-
 Ask = Callable[..., tuple[int, Any]]  # (method, path, body=b"") → (status, JSON body)
 
 
@@ -554,7 +539,7 @@ def serving(base: str, app: App) -> bool:
 
 
 def test_the_gateway_runs_as_a_process_a_container_command_and_a_vercel_function(
-    apps: Apps, tmp_path: Path
+    apps: Apps, tmp_path: Path, gateway_function: Path
 ) -> None:
     apps.start("accounts")
     process_port, container_port, asgi_port = free_ports(3)
@@ -587,7 +572,7 @@ def test_the_gateway_runs_as_a_process_a_container_command_and_a_vercel_function
 
     # 3. the Vercel function, from the very files the tier uploads, called by uvicorn as
     # `vercel dev` does (the function's environment has no PORT: Vercel routes to it)
-    functions = gateway_bundle(tmp_path / "bundle")
+    functions = gateway_function
     env = apps.env("gateway")
     log = tmp_path / "asgi.log"
     with log.open("wb") as out:

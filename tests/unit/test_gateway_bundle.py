@@ -8,16 +8,10 @@ from __future__ import annotations
 import importlib.metadata as metadata
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
-
-import yaml
-
-from components.small.vercel import bundle
-from deploykit.stack.config import VercelFrontend
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ("apps", "deploykit")
@@ -27,18 +21,6 @@ sys.path.insert(0, ".")
 import api.index
 print(json.dumps({n: getattr(m, "__file__", None) for n, m in list(sys.modules.items())}))
 """
-
-
-def shipped(into: Path) -> Path:
-    """The files of the committed small stack file's gateway frontend, as the tier deploys them."""
-    stack = yaml.safe_load((ROOT / "stacks" / "Pulumi.small.yaml").read_text())
-    frontend = VercelFrontend.model_validate(
-        stack["config"]["deploykit:small"]["vercel"]["frontends"]["gateway"]
-    )
-    for path, entry in bundle(ROOT, "gateway", frontend).items():
-        (into / path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(entry["source"], into / path)
-    return into
 
 
 def imported_by_the_function(functions: Path) -> dict[str, str | None]:
@@ -82,22 +64,23 @@ def installed_with(requirements: set[str]) -> set[str]:
     return seen
 
 
-def test_the_function_imports_the_project_only_from_its_bundle(tmp_path: Path) -> None:
-    functions = shipped(tmp_path)
-    modules = imported_by_the_function(functions)
+def test_the_function_imports_the_project_only_from_its_bundle(gateway_function: Path) -> None:
+    modules = imported_by_the_function(gateway_function)
     ours = {n: f for n, f in modules.items() if n.split(".")[0] in PROJECT}
     assert "deploykit.runtime.connection" in ours and "apps.gateway.server" in ours
-    outside = sorted(n for n, f in ours.items() if f and not Path(f).is_relative_to(functions))
+    outside = sorted(
+        n for n, f in ours.items() if f and not Path(f).is_relative_to(gateway_function)
+    )
     assert outside == [], f"imported from outside the bundle (add to include): {outside}"
 
 
-def test_the_function_requirements_install_what_it_imports(tmp_path: Path) -> None:
+def test_the_function_requirements_install_what_it_imports(gateway_function: Path) -> None:
     lines = (ROOT / "apps/gateway/vercel/requirements.txt").read_text().split()
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert set(lines) <= set(project["dependencies"]), "pinned as in pyproject.toml"
     installed = installed_with(set(lines)) | installed_with(OPTIONAL)
     owners = metadata.packages_distributions()
-    tops = {n.split(".")[0] for n in imported_by_the_function(shipped(tmp_path))}
+    tops = {n.split(".")[0] for n in imported_by_the_function(gateway_function)}
     third_party = tops - set(sys.stdlib_module_names) - set(PROJECT) - {"api", "__main__"}
     missing = sorted(
         f"{top} ({', '.join(owners[top])})"
