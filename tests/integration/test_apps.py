@@ -40,6 +40,7 @@ from deploykit.local.ports import free_ports
 from deploykit.local.postgres import LocalPostgres
 from deploykit.manifest import naming
 from deploykit.manifest.load import load_manifest
+from deploykit.runtime.metricnames import HTTP_DURATION
 from deploykit.runtime.wiring import wiring_for
 from deploykit.testing.polling import wait_until, wait_until_async
 
@@ -542,15 +543,26 @@ def test_the_gateway_runs_as_a_process_a_container_command_and_a_vercel_function
     apps: Apps, tmp_path: Path, gateway_function: Path
 ) -> None:
     apps.start("accounts")
-    process_port, container_port, asgi_port = free_ports(3)
+    process_port, container_port, asgi_port, metrics_port = free_ports(4)
 
-    # 1. a local process: loopback only unless HOST says otherwise
-    process = apps.start("gateway", apps.env("gateway", port=process_port))
+    # 1. a local process: loopback only unless HOST says otherwise; scraped like every service
+    metrics_addr = f"127.0.0.1:{metrics_port}"
+    env = apps.env("gateway", port=process_port) | {"DEPLOYKIT_METRICS_ADDR": metrics_addr}
+    process = apps.start("gateway", env)
     base = f"http://127.0.0.1:{process_port}"
     wait_until(lambda: serving(base, process), 20, "the gateway process")
     assert f"listening on 127.0.0.1:{process_port}" in process.output()
     wait_until(lambda: http_get(base)("GET", f"/accounts/{uuid.uuid4()}")[0] == 404, 20, "accounts")
     answers(http_get(base))
+    scraped = httpx.get(f"http://{metrics_addr}/metrics", timeout=5).text
+    durations = [
+        line
+        for line in scraped.splitlines()
+        if line.startswith(f"{HTTP_DURATION.prometheus}_count{{")
+    ]
+    assert any('http_route="/accounts/{id}"' in d and '"404"' in d for d in durations), scraped
+    routes = {m for d in durations for m in re.findall(r'http_route="([^"]*)"', d)}
+    assert routes == {"/healthz", "/accounts", "/accounts/{id}"}, "routes, not ids, label them"
 
     # 2. the container's command, with the image's environment (HOST=0.0.0.0)
     dockerfile = (ROOT / "apps" / "gateway" / "Dockerfile").read_text()
