@@ -356,11 +356,11 @@ class Service:
         await runner.setup()
         port = settings.require_port()
         try:
-            await web.TCPSite(runner, "0.0.0.0", port).start()
+            await web.TCPSite(runner, settings.host, port).start()
         except OSError as exc:
             await runner.cleanup()
-            raise Fatal(f"cannot listen on port {port}: {exc.strerror}") from None
-        log.info("listening on :%d", port)
+            raise Fatal(f"cannot listen on {settings.host}:{port}: {exc.strerror}") from None
+        log.info("listening on %s:%d", settings.host, port)
         return runner
 
     async def _healthz(self, request: Any) -> Any:
