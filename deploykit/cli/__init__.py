@@ -4,7 +4,7 @@ options.py   pure: the options every command spells the same way (-f, --stack, -
 validate.py  effectful: `deploykit validate`, and the manifest argument every command shares
 lint.py      effectful: `deploykit lint`
 render.py    effectful: `deploykit render permissions | manifest-docs | asyncapi | diagram`
-contracts.py effectful: `deploykit contracts diff`
+contracts.py effectful: `deploykit contracts diff | models`
 metal.py     effectful: `deploykit metal artifacts fetch`
 backup.py    effectful: `deploykit backup`, `deploykit backup drill`, `deploykit restore`
 nats.py      effectful: `deploykit nats plan / apply`

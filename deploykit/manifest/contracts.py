@@ -19,7 +19,15 @@ from deploykit.errors import Problem
 from deploykit.manifest.model import Contract, Manifest
 from deploykit.manifest.subjects import collide
 
-__all__ = ["Part", "PayloadCheck", "check_contracts", "contract_for", "payload_errors", "schema_of"]
+__all__ = [
+    "Part",
+    "PayloadCheck",
+    "check_contracts",
+    "contract_for",
+    "json_path",
+    "payload_errors",
+    "schema_of",
+]
 
 Part = Literal["schema", "request", "reply"]
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -55,7 +63,7 @@ def _schemas(m: Manifest) -> Iterator[Problem]:
             try:
                 Draft202012Validator.check_schema(schema)
             except jsonschema.SchemaError as exc:
-                where = _json_path(exc.absolute_path)
+                where = json_path(exc.absolute_path)
                 yield Problem(
                     f"contracts.{subject}.{part}",
                     f"not a valid JSON Schema at {where}: {exc.message}",
@@ -109,7 +117,7 @@ def _known(subjects: set[str]) -> str:
     return f"declared: {', '.join(sorted(subjects)) or 'none'}"
 
 
-def _json_path(path: Any) -> str:
+def json_path(path: Any) -> str:
     parts = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
     return f"${parts}"
 
@@ -125,4 +133,4 @@ class PayloadCheck:
     def errors(self, payload: Any) -> list[str]:
         """Every way `payload` breaks the schema, as `$.path: message`; empty when it conforms."""
         found = sorted(self._validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
-        return [f"{_json_path(e.absolute_path)}: {e.message}" for e in found]
+        return [f"{json_path(e.absolute_path)}: {e.message}" for e in found]

@@ -28,7 +28,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import nats.errors
 from nats.aio.client import Client
@@ -46,9 +46,12 @@ from deploykit.runtime.errors import Fatal, RemoteError
 from deploykit.runtime.metrics import Metrics
 from deploykit.runtime.payloads import Codec, ContractCodec, JsonCodec
 from deploykit.runtime.settings import ConfigError, Settings
+from deploykit.runtime.typed import parse_as
 from deploykit.runtime.wiring import Wiring
 
 __all__ = ["STOP_GRACE", "Service"]
+
+M = TypeVar("M")
 
 log = logging.getLogger("deploykit.runtime")
 
@@ -178,15 +181,34 @@ class Service:
     async def emit(self, subject: str, payload: Any, *, id: str) -> None:
         """Store an event now, awaiting its ack (retried within a bound, see `emit.py`). `id`
         is its idempotency key: the same id within the stream's duplicate window is stored
-        once. Inside a queue handler, use `event.emit` instead: it is tied to the ack."""
+        once. `payload` may be a model (`deploykit contracts models`). Inside a queue handler,
+        use `event.emit` instead: it is tied to the ack."""
         self._check_emit(subject)
         bound = RPC_EMIT_BOUND if self.settings.wiring.role is Role.RPC else HANDLER_EMIT_BOUND
         data = self.codec.encode(subject, payload)
         await publish(self.js, self.metrics, subject, data, id, bound)
 
-    async def request(self, call: str, payload: Any, timeout: float = REQUEST_TIMEOUT) -> Any:
-        """Call `service.endpoint` (one of the manifest's `calls`); the decoded reply, or
-        `RemoteError` with the endpoint's error code. Replies come to the service's own inbox."""
+    @overload
+    async def request(
+        self, call: str, payload: Any, timeout: float = ..., *, reply: None = None
+    ) -> Any: ...
+
+    @overload
+    async def request(
+        self, call: str, payload: Any, timeout: float = ..., *, reply: type[M]
+    ) -> M: ...
+
+    async def request(
+        self,
+        call: str,
+        payload: Any,
+        timeout: float = REQUEST_TIMEOUT,
+        *,
+        reply: type[Any] | None = None,
+    ) -> Any:
+        """Call `service.endpoint` (one of the manifest's `calls`); the decoded reply (parsed
+        into `reply` when given, e.g. a generated model), or `RemoteError` with the endpoint's
+        error code. Replies come to the service's own inbox."""
         subject = self.settings.wiring.calls.get(call)
         if subject is None:
             known = ", ".join(self.settings.wiring.calls) or "none"
@@ -194,19 +216,20 @@ class Service:
         data = self.codec.encode(subject, payload)
         started = asyncio.get_running_loop().time()
         try:
-            reply = await self.nc.request(subject, data, timeout=timeout)
+            answer = await self.nc.request(subject, data, timeout=timeout)
         except nats.errors.NoRespondersError:
             self._requested(subject, started, "no_responders")
             raise RemoteError("503", f"no service answers {call}") from None
         except nats.errors.TimeoutError:
             self._requested(subject, started, "timeout")
             raise RemoteError("504", f"no reply from {call} in time") from None
-        headers = reply.headers or {}
+        headers = answer.headers or {}
         code = headers.get("Nats-Service-Error-Code")
         self._requested(subject, started, f"reply_{code}" if code else None)
         if code:
             raise RemoteError(code, headers.get("Nats-Service-Error", "error"))
-        return self.codec.decode(subject, reply.data)
+        data = self.codec.decode(subject, answer.data)
+        return data if reply is None else parse_as(reply, data)
 
     def _requested(self, subject: str, started: float, error: str | None) -> None:
         elapsed = asyncio.get_running_loop().time() - started

@@ -65,6 +65,8 @@ RUNTIME_IMAGE_DEPS = {
     "nats-py",
     "psycopg",
     "pydantic",
+    "jsonschema",  # the contracts judge every payload
+    "rfc3339-validator",  # without it jsonschema lets any string pass as a date-time
     "opentelemetry-sdk",
     "opentelemetry-exporter-prometheus",
     "opentelemetry-exporter-otlp-proto-http",

@@ -1,0 +1,244 @@
+"""What message contracts cost: the runtime's emit and consume rates with and without a schema.
+
+    .venv/bin/python bench/contracts.py [--messages 5000] [--rounds 3]
+
+A real nats-server (one node, loopback) with one stream. Each side is the kit's `Service`, the
+same code, told by its wiring whether the subject has a contract:
+
+- emit: `service.emit(subject, payload, id=...)` one after another, each awaiting its ack
+  (what an RPC handler does), so the encode and the schema check are in the measured path;
+- consume: a queue consumer drains the stream (explicit acks, batch 64), decoding each message
+  and, with the contract, judging it; "typed" also parses it into the generated pydantic model
+  (`Event[Model]`).
+
+The payload is a typical event: eight fields, a UUID, a date-time, an enum, a number and a
+small array of objects, under a schema that checks all of them (formats included). Sides
+alternate; the best round of each counts (the least disturbed one on a shared machine), and the
+ratio with / without is printed, with the median of the paired rounds. The goal is at least 0.8.
+Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+
+from deploykit.local.nats import local_cluster
+from deploykit.local.ports import free_ports
+from deploykit.manifest.model import ConsumeMode, Role
+from deploykit.runtime import Event, Service
+from deploykit.runtime.codegen import load_models
+from deploykit.runtime.settings import Exporter, Settings
+from deploykit.runtime.wiring import ConsumerWiring, Wiring
+
+STREAM, SUBJECT, CONSUMER, BATCH = "ORDERS", "orders.events.placed", "work", 64
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "account", "placed_at", "currency", "total", "lines"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "account": {"type": "string", "format": "uuid"},
+        "email": {"type": "string", "maxLength": 254},
+        "placed_at": {"type": "string", "format": "date-time"},
+        "currency": {"enum": ["EUR", "USD", "GBP"]},
+        "total": {"type": "number", "minimum": 0},
+        "lines": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["sku", "quantity"],
+                "properties": {
+                    "sku": {"type": "string", "maxLength": 40},
+                    "quantity": {"type": "integer", "minimum": 1},
+                },
+            },
+        },
+        "note": {"type": ["string", "null"]},
+    },
+}
+
+Placed = load_models({SUBJECT: {"schema": SCHEMA}})["OrdersEventsPlaced"]
+
+
+def payload(n: int) -> dict[str, Any]:
+    return {
+        "id": str(uuid.UUID(int=n)),
+        "account": "6f1c2a7e-3b9d-4c1e-9a2f-0d8e5b7c4a31",
+        "email": "someone@example.com",
+        "placed_at": "2026-12-06T07:00:00Z",
+        "currency": "EUR",
+        "total": 42.5,
+        "lines": [{"sku": "A-100", "quantity": 2}, {"sku": "B-7", "quantity": 1}],
+        "note": None,
+    }
+
+
+def wiring(contract: bool, consume: bool) -> Wiring:
+    consumes = {CONSUMER: ConsumerWiring(stream=STREAM, consumer=CONSUMER, mode=ConsumeMode.QUEUE)}
+    return Wiring(
+        role=Role.WORKER,
+        emits=[] if consume else [SUBJECT],
+        consumes=consumes if consume else {},
+        contracts={SUBJECT: {"version": 1, "schema": SCHEMA}} if contract else {},
+    )
+
+
+def settings(url: str, wired: Wiring) -> Settings:
+    return Settings(
+        service="bench",
+        nats_urls=[url],
+        inbox_prefix="_INBOX_bench",
+        wiring=wired,
+        exporter=Exporter.PROMETHEUS,
+        metrics_addr=("127.0.0.1", free_ports(1)[0]),
+    )
+
+
+async def serving(service: Service, wired: Settings, body: Callable[[], Awaitable[float]]) -> float:
+    """Serve `service` until `body` (run once it is ready) returns its rate."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.serve(wired, stop))
+    ready = asyncio.create_task(service.ready.wait())
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()
+    try:
+        return await body()
+    finally:
+        stop.set()
+        await task
+
+
+async def emit_rate(url: str, messages: int, contract: bool) -> float:
+    service = Service("bench")
+    data = [payload(n) for n in range(messages)]
+    ids = [uuid.uuid4().hex for _ in range(messages)]
+
+    async def body() -> float:
+        started = time.perf_counter()
+        for item, msg_id in zip(data, ids, strict=True):
+            await service.emit(SUBJECT, item, id=msg_id)
+        return messages / (time.perf_counter() - started)
+
+    return await serving(service, settings(url, wiring(contract, consume=False)), body)
+
+
+async def consume_rate(url: str, messages: int, contract: bool, typed: bool) -> float:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    with contextlib.suppress(nats.js.errors.NotFoundError):
+        await js.delete_consumer(STREAM, CONSUMER)
+    config = ConsumerConfig(
+        durable_name=CONSUMER, ack_policy=AckPolicy.EXPLICIT, max_ack_pending=10_000
+    )
+    await js.add_consumer(STREAM, config)
+    await nc.close()
+    service = Service("bench", batch=BATCH)
+    done = asyncio.Event()
+    state = {"handled": 0, "started": 0.0}
+
+    def count() -> None:
+        if not state["handled"]:
+            state["started"] = time.perf_counter()
+        state["handled"] += 1
+        if state["handled"] == messages:
+            done.set()
+
+    if typed:
+
+        @service.consumer(CONSUMER)
+        async def parsed(event: Event[Placed]) -> None:
+            count()
+
+    else:
+
+        @service.consumer(CONSUMER)
+        async def plain(event: Event) -> None:
+            count()
+
+    async def body() -> float:
+        await done.wait()
+        # The first message starts the clock; the last one stops it.
+        return (messages - 1) / (time.perf_counter() - state["started"])
+
+    return await serving(service, settings(url, wiring(contract, consume=True)), body)
+
+
+async def fill(url: str, messages: int) -> None:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name=STREAM, subjects=["orders.>"], duplicate_window=1))
+    await js.purge_stream(STREAM)
+    codec = Service("fill").codec
+    for n in range(messages):
+        await js.publish_async(SUBJECT, codec.encode(SUBJECT, payload(n)))
+    await js.publish_async_completed()
+    await nc.close()
+
+
+def report(what: str, rounds: list[dict[str, float]], base: str, sides: list[str]) -> None:
+    best = {side: max(r[side] for r in rounds) for side in [base, *sides]}
+    parts = [f"{base} {best[base]:,.0f}/s"]
+    for side in sides:
+        ratio = best[side] / best[base]
+        median = statistics.median(r[side] / r[base] for r in rounds)
+        parts.append(f"{side} {best[side]:,.0f}/s ratio {ratio:.2f} (median {median:.2f})")
+    print(f"{what}: " + "; ".join(parts) + " (goal >= 0.8)")
+
+
+async def main(messages: int, rounds: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp, local_cluster(Path(tmp), size=1) as cluster:
+        url = cluster.url
+        await fill(url, messages)  # the stream exists before the emit side publishes to it
+        emits: list[dict[str, float]] = []
+        consumes: list[dict[str, float]] = []
+        for n in range(1, rounds + 1):
+            emits.append(
+                {
+                    "without schema": await emit_rate(url, messages, contract=False),
+                    "with schema": await emit_rate(url, messages, contract=True),
+                }
+            )
+            await fill(url, messages)
+            consumes.append(
+                {
+                    "without schema": await consume_rate(url, messages, False, typed=False),
+                    "with schema": await consume_rate(url, messages, True, typed=False),
+                    "schema + typed model": await consume_rate(url, messages, True, typed=True),
+                }
+            )
+            line = ", ".join(f"{k} {v:,.0f}/s" for k, v in {**emits[-1]}.items())
+            line2 = ", ".join(f"{k} {v:,.0f}/s" for k, v in consumes[-1].items())
+            print(f"round {n}: emit {line}; consume {line2}", file=sys.stderr)
+    print(
+        f"{messages} messages of a typical event ({len(SCHEMA['properties'])} fields), best rounds:"
+    )
+    report("emit (awaited acks)", emits, "without schema", ["with schema"])
+    report(
+        "consume (queue, batch 64)",
+        consumes,
+        "without schema",
+        ["with schema", "schema + typed model"],
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=5_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    asyncio.run(main(args.messages, args.rounds))
