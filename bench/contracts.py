@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import statistics
 import sys
 import tempfile
@@ -201,6 +202,7 @@ def report(what: str, rounds: list[dict[str, float]], base: str, sides: list[str
 
 
 async def main(messages: int, rounds: int) -> None:
+    logging.getLogger("deploykit.runtime").setLevel(logging.ERROR)  # each stop logs a disconnect
     with tempfile.TemporaryDirectory() as tmp, local_cluster(Path(tmp), size=1) as cluster:
         url = cluster.url
         await fill(url, messages)  # the stream exists before the emit side publishes to it

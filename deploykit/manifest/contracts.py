@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import jsonschema
+import jsonschema_rs
 from jsonschema.validators import Draft202012Validator
 
 from deploykit.errors import Problem
@@ -123,14 +124,33 @@ def json_path(path: Any) -> str:
 
 
 class PayloadCheck:
-    """A compiled schema: build it once (at start-up), then judge every payload with it."""
+    """A compiled schema: build it once (at start-up), then judge every payload with it.
+
+    The verdict is jsonschema-rs's (the same draft and formats, compiled to native code: about
+    a microsecond for a typical event where the pure-Python validator takes a hundred, which a
+    consumer would spend on every message); a payload it refuses is described by jsonschema,
+    whose messages name the path and what is allowed."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self._validator = Draft202012Validator(
             schema, format_checker=Draft202012Validator.FORMAT_CHECKER
         )
+        try:
+            self._fast: Any = jsonschema_rs.Draft202012Validator(schema, validate_formats=True)
+        except (jsonschema_rs.ValidationError, ValueError):  # a schema it cannot compile
+            self._fast = None
 
     def errors(self, payload: Any) -> list[str]:
         """Every way `payload` breaks the schema, as `$.path: message`; empty when it conforms."""
+        if self._fast is not None:
+            try:
+                if self._fast.is_valid(payload):
+                    return []
+            except (ValueError, TypeError):  # not a JSON value (jsonschema says what is wrong)
+                pass
         found = sorted(self._validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
-        return [f"{json_path(e.absolute_path)}: {e.message}" for e in found]
+        if found or self._fast is None:
+            return [f"{json_path(e.absolute_path)}: {e.message}" for e in found]
+        return [
+            f"{json_path(e.instance_path)}: {e.message}" for e in self._fast.iter_errors(payload)
+        ]
