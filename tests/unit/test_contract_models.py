@@ -254,3 +254,17 @@ def test_the_codec_judges_a_model_as_the_json_it_stands_for(reference_manifest: 
 
     with pytest.raises(PayloadError, match=r"\$\.id: 7 is not of type 'string'"):
         codec.encode("accounts.events.created", Loose(id=7))
+
+
+def test_the_compiled_verdict_and_jsonschemas_words_agree_on_every_case() -> None:
+    """The runtime's verdict is jsonschema-rs's; what it refuses is worded by jsonschema, and a
+    value that is not JSON at all (a UUID object) is judged by jsonschema alone."""
+    check = PayloadCheck(ORDER)
+    assert check.errors(VALID) == []
+    assert check.errors({**VALID, "id": "nope", "total": -1}) == [
+        "$.id: 'nope' is not a 'uuid'",
+        "$.total: -1 is less than the minimum of 0",
+    ]
+    assert check.errors({**VALID, "id": uuid.UUID(int=1)}) == [
+        "$.id: UUID('00000000-0000-0000-0000-000000000001') is not of type 'string'"
+    ]
