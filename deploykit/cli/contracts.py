@@ -78,9 +78,7 @@ def diff_command(
 @contracts_app.command("models", help=MODELS_HELP)
 def models_command(
     file: Path = options.FILE,
-    output: Path | None = typer.Option(
-        None, "-o", "--output", help="Write to FILE instead of standard output."
-    ),
+    output: Path | None = options.OUTPUT,
     check: bool = typer.Option(
         False, "--check", help="Exit 1 when the -o FILE is not what the contracts give."
     ),
@@ -96,14 +94,7 @@ def models_command(
             raise typer.Exit(1)
         typer.echo(f"{output} is current")
         return
-    if output is None:
-        typer.echo(source, nl=False)
-        return
-    try:
-        output.write_text(source, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"-o {output}: cannot write: {exc.strerror}") from None
-    typer.echo(f"wrote {output}", err=True)
+    options.write_output(source, output)
 
 
 def _at_revision(file: Path, rev: str) -> Manifest:
