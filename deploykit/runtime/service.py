@@ -38,15 +38,15 @@ from nats.micro.service import Service as MicroService
 from deploykit.manifest.model import ConsumeMode, Role
 from deploykit.manifest.subjects import is_subset
 from deploykit.runtime import connection
-from deploykit.runtime.consumers import FanoutConsumer, Handler, QueueConsumer
+from deploykit.runtime.consumers import Event, FanoutConsumer, Handler, QueueConsumer
 from deploykit.runtime.database import Database
 from deploykit.runtime.emit import HANDLER_EMIT_BOUND, RPC_EMIT_BOUND, publish
-from deploykit.runtime.endpoints import InFlight, RequestHandler, register, wrap
+from deploykit.runtime.endpoints import InFlight, Request, RequestHandler, register, wrap
 from deploykit.runtime.errors import Fatal, RemoteError
 from deploykit.runtime.metrics import Metrics
 from deploykit.runtime.payloads import Codec, ContractCodec, JsonCodec
 from deploykit.runtime.settings import ConfigError, Settings
-from deploykit.runtime.typed import parse_as
+from deploykit.runtime.typed import parse_as, parser_for
 from deploykit.runtime.wiring import Wiring
 
 __all__ = ["STOP_GRACE", "Service"]
@@ -97,6 +97,7 @@ class Service:
         """Answer the manifest's endpoint `name` (its subject comes from deploykit.yaml)."""
 
         def add(handler: RequestHandler) -> RequestHandler:
+            parser_for(handler, Request)  # an annotation it cannot resolve fails here, at import
             self._endpoints[name] = handler
             return handler
 
@@ -106,6 +107,7 @@ class Service:
         """Handle the messages of the manifest's consumer `name` (queue or fanout)."""
 
         def add(handler: Handler) -> Handler:
+            parser_for(handler, Event)  # an annotation it cannot resolve fails here, at import
             self._consumers[name] = handler
             return handler
 

@@ -9,6 +9,7 @@ base of the models `deploykit contracts models` generates.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from collections.abc import Callable
@@ -73,19 +74,21 @@ def parser_for(handler: Callable[..., Any], wrapper: type) -> Parser | None:
     (target,) = typing.get_args(annotation)
     if target is Any:
         return None
-    adapter: TypeAdapter[Any] = TypeAdapter(target)
-    return lambda data: _parse(adapter, target, data)
+    return lambda data: parse_as(target, data)
 
 
 def parse_as(target: type[M], data: Any) -> M:
-    """`data` parsed into `target` once (a reply); handlers' parsers are built once instead."""
-    return _parse(TypeAdapter(target), target, data)
-
-
-def _parse(adapter: TypeAdapter[M], target: Any, data: Any) -> M:
+    """`data` parsed into `target` (a reply, an event), or `PayloadError` saying why not."""
     try:
+        adapter: TypeAdapter[M] = _adapter(typing.cast(Any, target))  # any type is a cache key
         return adapter.validate_python(data)
     except ValidationError as exc:
         problems = "; ".join(f"{json_path(e['loc'])}: {e['msg']}" for e in exc.errors())
         name = getattr(target, "__name__", repr(target))
         raise PayloadError(f"does not fit {name}: {problems}") from None
+
+
+@functools.cache
+def _adapter(target: Any) -> TypeAdapter[Any]:
+    """One validator per type, built on first use."""
+    return TypeAdapter(target)

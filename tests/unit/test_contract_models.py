@@ -18,7 +18,7 @@ from deploykit.cli import app
 from deploykit.errors import ConfigError
 from deploykit.manifest.contracts import PayloadCheck
 from deploykit.manifest.model import Manifest
-from deploykit.runtime import Event, PayloadError, Request
+from deploykit.runtime import Event, PayloadError, Request, Service
 from deploykit.runtime.codegen import class_name, load_models, manifest_models, models_source
 from deploykit.runtime.payloads import ContractCodec
 from deploykit.runtime.typed import parse_as, parser_for
@@ -240,6 +240,8 @@ def test_an_annotation_that_cannot_be_resolved_is_a_clear_error() -> None:
 
     with pytest.raises(TypeError, match=r"handler .*handler: cannot resolve the annotation"):
         parser_for(handler, Event)
+    with pytest.raises(TypeError, match="define the model at module level"):
+        Service("declares a handler").consumer("c")(handler)  # at import, not at start
 
 
 def test_the_codec_judges_a_model_as_the_json_it_stands_for(reference_manifest: Manifest) -> None:
