@@ -35,13 +35,14 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Generic
 
 import nats.errors
 import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
+from typing_extensions import TypeVar
 
 from deploykit.manifest import naming
 from deploykit.manifest.model import ConsumeMode
@@ -49,6 +50,7 @@ from deploykit.runtime.emit import HANDLER_EMIT_BOUND, publish
 from deploykit.runtime.errors import EmitFailed, Fatal
 from deploykit.runtime.metrics import Metrics
 from deploykit.runtime.payloads import Codec, PayloadError
+from deploykit.runtime.typed import parser_for
 from deploykit.runtime.wiring import ConsumerWiring
 
 __all__ = ["Event", "FanoutConsumer", "Handler", "QueueConsumer"]
@@ -58,10 +60,13 @@ log = logging.getLogger("deploykit.runtime")
 FETCH_WAIT = 1.0  # seconds a fetch waits for messages before it checks for a stop
 NAK_DELAY_MAX = 30.0
 
+T = TypeVar("T", default=Any)
 
-class Event:
+
+class Event(Generic[T]):
     """One message as a handler sees it. `emit` (queue consumers only) queues an event that the
-    runtime publishes after the handler returns and before the ack."""
+    runtime publishes after the handler returns and before the ack. A handler that annotates
+    `Event[Model]` gets `data` parsed into `Model` (see `typed.py`)."""
 
     __slots__ = (
         "_codec",
@@ -76,10 +81,10 @@ class Event:
         "subject",
     )
 
-    def __init__(self, msg: Msg, data: Any, codec: Codec, queue: bool) -> None:
+    def __init__(self, msg: Msg, data: T, codec: Codec, queue: bool) -> None:
         self.msg = msg
         self.subject = msg.subject
-        self.data = data
+        self.data: T = data
         self.headers = msg.headers or {}
         self.delivered, self.seq, self.pending = position(msg)
         self._codec = codec
@@ -99,7 +104,7 @@ class Event:
         self._emits.append((subject, self._codec.encode(subject, payload), id))
 
 
-Handler = Callable[[Event], Awaitable[None]]
+Handler = Callable[[Event[Any]], Awaitable[None]]
 
 
 def msg_seq(msg: Msg) -> int:
@@ -129,6 +134,7 @@ class _Consumer:
     ) -> None:
         self.wiring = wiring
         self.handler = handler
+        self.parse = parser_for(handler, Event)
         self.js = js  # the service's own bus: emits and dead letters
         self.source = source or js  # the stream's bus: the consumer itself
         self.metrics = metrics
@@ -187,6 +193,11 @@ class _Consumer:
     async def handle(self, msg: Msg) -> None:
         raise NotImplementedError
 
+    def event(self, msg: Msg, queue: bool) -> Event[Any]:
+        """The message decoded (and judged) by the codec, parsed when the handler names a type."""
+        data = self.codec.decode(msg.subject, msg.data)
+        return Event(msg, data if self.parse is None else self.parse(data), self.codec, queue)
+
 
 class QueueConsumer(_Consumer):
     async def bind(self) -> None:
@@ -211,7 +222,7 @@ class QueueConsumer(_Consumer):
         delivered = position(msg)[0]
         error: str | None = None
         try:
-            event = Event(msg, self.codec.decode(msg.subject, msg.data), self.codec, True)
+            event = self.event(msg, True)
             await self.handler(event)
             if event._emits:
                 await self.publish_emits(event)
@@ -312,9 +323,7 @@ class FanoutConsumer(_Consumer):
         error: str | None = None
         pending = position(msg)[2]
         try:
-            await self.handler(
-                Event(msg, self.codec.decode(msg.subject, msg.data), self.codec, False)
-            )
+            await self.handler(self.event(msg, False))
         except Exception as exc:
             error = type(exc).__name__
             log.error("%s: message %d failed, skipped: %s: %s", self.name, msg_seq(msg), error, exc)

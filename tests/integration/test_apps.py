@@ -58,7 +58,9 @@ RUNTIME_IMAGE_DEPS = {
     "nats-py",
     "psycopg",
     "pydantic",
-    "jsonschema",
+    "jsonschema",  # the contracts judge every payload
+    "rfc3339-validator",  # without it jsonschema lets any string pass as a date-time
+    "jsonschema-rs",  # their verdict, compiled
     "opentelemetry-sdk",
     "opentelemetry-exporter-prometheus",
     "opentelemetry-exporter-otlp-proto-http",
