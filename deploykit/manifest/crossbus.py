@@ -10,12 +10,14 @@ them, so a path here always names things that exist.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from deploykit.manifest.model import Manifest
+from deploykit.manifest import naming
+from deploykit.manifest.model import Consume, Manifest
 
-__all__ = ["CrossPath", "PathKind", "cross_paths"]
+__all__ = ["CrossPath", "PathKind", "bench_paths", "cross_paths"]
 
 
 class PathKind(StrEnum):
@@ -63,49 +65,87 @@ class CrossPath:
 
 def cross_paths(m: Manifest) -> list[CrossPath]:
     """Every path between two different buses, in manifest order."""
-    return [*_calls(m), *_consumers(m), *_sources(m)]
+    return [*_service_uses(m, PathKind.CALL), *_service_uses(m, PathKind.CONSUMER), *_sources(m)]
 
 
-def _calls(m: Manifest) -> list[CrossPath]:
+def bench_paths(paths: Iterable[CrossPath], core_bus: str) -> list[CrossPath]:
+    """`deploykit bench`'s own paths, between the smoke users of two buses that `paths` join:
+    a call path gets requests to the exporter's `bench_crossbus` subjects; a consumer path
+    from the core bus gets a pull consumer on the core smoke stream (no other bus has one).
+    They mirror the declared paths on subjects of the kit, so bench measures what crossing
+    costs without touching a service's endpoint or a worker's consumer."""
+    found: dict[tuple[PathKind, str, str], CrossPath] = {}
+    for p in paths:
+        key = (p.kind, p.importer, p.exporter)
+        if key in found:
+            continue
+        user = naming.smoke_user(p.importer)
+        where = f"deploykit bench, beside {p.path}"
+        if p.kind is PathKind.CALL:
+            subject = f"{naming.bench_crossbus(p.exporter)}.>"
+            found[key] = CrossPath(p.kind, where, p.importer, p.exporter, subject, user=user)
+        elif p.kind is PathKind.CONSUMER and p.exporter == core_bus:
+            found[key] = CrossPath(
+                p.kind,
+                where,
+                p.importer,
+                p.exporter,
+                stream=naming.SMOKE_STREAM,
+                consumer=naming.bench_consumer(p.importer),
+                user=user,
+            )
+    return list(found.values())
+
+
+def _service_uses(m: Manifest, kind: PathKind) -> list[CrossPath]:
+    """The services' `calls` (CALL) or `consumes` (CONSUMER) that reach another bus."""
     found = []
     for name, service in m.services.items():
-        for index, call in enumerate(service.calls):
-            target, _, endpoint = call.partition(".")
-            callee = m.services.get(target)
-            if callee is None or endpoint not in callee.endpoints or callee.bus == service.bus:
+        if kind is PathKind.CALL:
+            field, targets = "calls", [_call(m, call) for call in service.calls]
+        else:
+            field, targets = "consumes", [_consume(m, consume) for consume in service.consumes]
+        for index, resolved in enumerate(targets):
+            if resolved is None or resolved.bus == service.bus:
                 continue
             found.append(
                 CrossPath(
-                    PathKind.CALL,
-                    f"services.{name}.calls[{index}]",
+                    kind,
+                    f"services.{name}.{field}[{index}]",
                     service.bus,
-                    callee.bus,
-                    subject=callee.endpoint_subject(target, endpoint),
+                    resolved.bus,
+                    subject=resolved.subject,
+                    stream=resolved.stream,
+                    consumer=resolved.consumer,
                     user=name,
                 )
             )
     return found
 
 
-def _consumers(m: Manifest) -> list[CrossPath]:
-    found = []
-    for name, service in m.services.items():
-        for index, consume in enumerate(service.consumes):
-            stream = m.streams.get(consume.stream)
-            if stream is None or stream.bus == service.bus:
-                continue
-            found.append(
-                CrossPath(
-                    PathKind.CONSUMER,
-                    f"services.{name}.consumes[{index}]",
-                    service.bus,
-                    stream.bus,
-                    stream=consume.stream,
-                    consumer=consume.consumer,
-                    user=name,
-                )
-            )
-    return found
+@dataclass(frozen=True)
+class _Target:
+    """What a call or a consume reaches: its bus, and the endpoint's subject or the stream."""
+
+    bus: str
+    subject: str | None = None
+    stream: str | None = None
+    consumer: str | None = None
+
+
+def _call(m: Manifest, call: str) -> _Target | None:
+    target, _, endpoint = call.partition(".")
+    callee = m.services.get(target)
+    if callee is None or endpoint not in callee.endpoints:
+        return None
+    return _Target(callee.bus, subject=callee.endpoint_subject(target, endpoint))
+
+
+def _consume(m: Manifest, consume: Consume) -> _Target | None:
+    stream = m.streams.get(consume.stream)
+    if stream is None:
+        return None
+    return _Target(stream.bus, stream=consume.stream, consumer=consume.consumer)
 
 
 def _sources(m: Manifest) -> list[CrossPath]:

@@ -35,6 +35,9 @@ DATA: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
 NEXT = "CONSUMER.MSG.NEXT.ACCOUNTS.invoicer"
 INFO = "CONSUMER.INFO.ACCOUNTS.invoicer"
 CREATE = "CONSUMER.CREATE.ACCOUNTS.*.accounts.events.created"
+BENCH_INFO = "CONSUMER.INFO.DEPLOYKIT_SMOKE.deploykit-bench-billing"
+BENCH_NEXT = "CONSUMER.MSG.NEXT.DEPLOYKIT_SMOKE.deploykit-bench-billing"
+BENCH_CALL = "deploykit.bench.crossbus.billing.>"
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +82,27 @@ def test_each_bus_exports_exactly_what_the_others_use(example: Manifest) -> None
         Export(
             kind="stream", subject="deploykit.deliver.analytics.SIGNUPS.>", accounts=("analytics",)
         ),
+        # deploykit bench's own, beside the consumer path: the core smoke stream, read across
+        Export(kind="service", subject=f"$JS.API.{BENCH_INFO}", accounts=("billing",)),
+        Export(
+            kind="service",
+            subject=f"$JS.API.{BENCH_NEXT}",
+            accounts=("billing",),
+            response="stream",
+        ),
+        Export(
+            kind="service",
+            subject="$JS.ACK.DEPLOYKIT_SMOKE.deploykit-bench-billing.>",
+            accounts=("billing",),
+        ),
     )
     assert links["core"].imports == (
         Import(kind="service", account="billing", subject="billing.rpc.invoice"),
+        Import(kind="service", account="billing", subject=BENCH_CALL),
     )
     assert links["billing"].exports == (
         Export(kind="service", subject="billing.rpc.invoice", accounts=("core",)),
+        Export(kind="service", subject=BENCH_CALL, accounts=("core",)),
     )
     assert links["billing"].imports == (
         Import(
@@ -100,6 +118,23 @@ def test_each_bus_exports_exactly_what_the_others_use(example: Manifest) -> None
             to=f"deploykit.bus.core.API.{NEXT}",
         ),
         Import(kind="service", account="core", subject="$JS.ACK.ACCOUNTS.invoicer.>"),
+        Import(
+            kind="service",
+            account="core",
+            subject=f"$JS.API.{BENCH_INFO}",
+            to=f"deploykit.bus.core.API.{BENCH_INFO}",
+        ),
+        Import(
+            kind="service",
+            account="core",
+            subject=f"$JS.API.{BENCH_NEXT}",
+            to=f"deploykit.bus.core.API.{BENCH_NEXT}",
+        ),
+        Import(
+            kind="service",
+            account="core",
+            subject="$JS.ACK.DEPLOYKIT_SMOKE.deploykit-bench-billing.>",
+        ),
     )
     assert [i.subject for i in links["analytics"].imports] == [
         f"$JS.API.{CREATE}",
@@ -117,9 +152,9 @@ def test_two_callers_on_one_bus_share_one_import_and_buses_share_one_export() ->
         ("services/reports", {"role": "frontend", "bus": "analytics", "calls": ["invoices.get"]}),
     )
     links = compile_links(parse_manifest(text))
-    assert [i.subject for i in links["core"].imports] == ["billing.rpc.invoice"]
-    (export,) = links["billing"].exports
-    assert export.accounts == ("core", "analytics")
+    assert [i.subject for i in links["core"].imports] == ["billing.rpc.invoice", BENCH_CALL]
+    export, bench = links["billing"].exports
+    assert export.accounts == bench.accounts == ("core", "analytics")
 
 
 def test_permissions_grant_the_imported_subjects_and_nothing_else_of_the_other_bus(
@@ -144,7 +179,10 @@ def test_the_accounts_block_with_exports_and_imports_is_accepted_by_nats_server(
 ) -> None:
     authorization = compile_authorization(example)
     block = render_accounts_block(authorization, generate_passwords(authorization))
-    assert block["billing"]["exports"] == [{"service": "billing.rpc.invoice", "accounts": ["core"]}]
+    assert block["billing"]["exports"] == [
+        {"service": "billing.rpc.invoice", "accounts": ["core"]},
+        {"service": BENCH_CALL, "accounts": ["core"]},
+    ]
     assert block["billing"]["imports"][1] == {
         "service": {"account": "core", "subject": f"$JS.API.{NEXT}"},
         "to": f"deploykit.bus.core.API.{NEXT}",
@@ -165,18 +203,20 @@ def test_the_neutral_document_carries_exports_and_imports(example: Manifest) -> 
     assert accounts["billing"]["exports"] == [
         {
             "type": "service",
-            "subject": "billing.rpc.invoice",
+            "subject": subject,
             "accounts": ["core"],
             "response_type": "Singleton",
         }
+        for subject in ("billing.rpc.invoice", BENCH_CALL)
     ]
     assert accounts["core"]["imports"] == [
         {
             "type": "service",
             "account": "billing",
-            "subject": "billing.rpc.invoice",
-            "local_subject": "billing.rpc.invoice",
+            "subject": subject,
+            "local_subject": subject,
         }
+        for subject in ("billing.rpc.invoice", BENCH_CALL)
     ]
 
 
