@@ -5,7 +5,8 @@ another bus (a request crosses), a service `consumes` a stream on another bus (a
 on that bus's stream, read across), or a stream `sources` a stream on another bus (a copy on the
 importing bus's own storage). `laws/exports.py` turns each path into exactly the exports and
 imports it needs; references that do not resolve are left to `references.py`, which reports
-them, so a path here always names things that exist.
+them, so a path here always names things that exist. `bench_paths` mirrors the declared paths
+between the smoke users of the same buses, for `deploykit bench`.
 """
 
 from __future__ import annotations

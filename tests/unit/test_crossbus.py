@@ -360,5 +360,9 @@ def test_a_bus_whose_only_stream_is_a_copy_has_no_event_subject_to_try(example: 
 
 def test_the_diagram_draws_the_copy_between_buses(example: Manifest) -> None:
     edges = [(e.source, e.target, e.label) for e in graph(example).edges]
-    assert ("streams.ACCOUNTS", "streams.SIGNUPS", "copy\naccounts.events.created") in edges
-    assert ("services.gateway", "services.invoices", "invoices.get") in edges
+    copy = "copy\naccounts.events.created\nimported from core"
+    assert ("streams.ACCOUNTS", "streams.SIGNUPS", copy) in edges
+    assert ("services.gateway", "services.invoices", "invoices.get\nimported from billing") in edges
+    consume = "queue invoicer\naccounts.events.created\nimported from core"
+    assert ("streams.ACCOUNTS", "services.invoicer", consume) in edges
+    assert ("services.gateway", "services.accounts", "accounts.create") in edges  # same bus
