@@ -9,6 +9,7 @@ import pytest
 
 from deploykit.laws.exports import compile_links
 from deploykit.manifest.load import load_manifest
+from deploykit.manifest.model import Manifest
 from deploykit.saas import ApiError, AuthError, NotFound
 from deploykit.saas.synadia import (
     ExportSettings,
@@ -20,6 +21,7 @@ from deploykit.saas.synadia import (
     export_settings,
     import_settings,
 )
+from deploykit.small.accounts import account_limits
 from deploykit.testing.fakes.server import json_reply, text_reply
 from deploykit.testing.fakes.synadia import FakeSynadia, jwt_claims
 
@@ -157,7 +159,10 @@ def test_each_accounts_exports_and_imports_are_created_and_the_fake_checks_them(
     only when the other account exports it and the token was issued to the importer."""
     manifest = load_manifest(ROOT / "examples" / "three-buses" / "deploykit.yaml")
     links = compile_links(manifest)
-    accounts = {bus: client.create_account("sys-1", bus) for bus in manifest.buses}
+    accounts = {  # the limits the small tier states: exactly as many links as the bus has
+        bus: client.create_account("sys-1", bus, {"limits": _link_limits(manifest, bus)})
+        for bus in manifest.buses
+    }
     keys = {bus: fake.accounts[a.id]["account_public_key"] for bus, a in accounts.items()}
     tokens = {}
     for bus, link in links.items():
@@ -194,6 +199,28 @@ def test_each_accounts_exports_and_imports_are_created_and_the_fake_checks_them(
             "token": tokens[("core", f"$JS.API.{next_}", "billing")],
         }
     ]
+
+
+def _link_limits(manifest: Manifest, bus: str) -> dict[str, int]:
+    limits = account_limits(manifest, bus, 1)
+    return {"imports": limits["imports"], "exports": limits["exports"]}
+
+
+def test_an_account_holds_no_more_links_than_its_limits(
+    client: SynadiaClient, fake: FakeSynadia
+) -> None:
+    """Limits of 0 (what the small tier stated for every bus before cross-bus paths) make the
+    account JWT refuse any export or import; the limits now count the bus's links."""
+    closed = client.create_account("sys-1", "billing", {"limits": {"imports": 0, "exports": 0}})
+    invoice = ExportSettings(name="x", subject="billing.rpc.invoice", type="service")
+    with pytest.raises(ApiError, match="more exports than allowed"):
+        client.create_subject_export(closed.id, invoice)
+    manifest = load_manifest(ROOT / "examples" / "three-buses" / "deploykit.yaml")
+    links = compile_links(manifest)
+    for bus in manifest.buses:
+        limits = _link_limits(manifest, bus)
+        assert limits == {"imports": len(links[bus].imports), "exports": len(links[bus].exports)}
+    assert _link_limits(manifest, "analytics")["exports"] == 0
 
 
 def test_an_export_shared_with_one_account_is_not_imported_by_another(

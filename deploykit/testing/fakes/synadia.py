@@ -32,6 +32,9 @@ The schemas below are written from it; what this fake holds clients to:
   account, a `kind` other than the import's `type`, an activation subject not containing the
   import's). An import of a `token_req` export without a token is stored (the JWT library
   does not refuse it) but nats-server does not route it: `unactivated_imports()` lists those.
+- An export or import beyond the account's `exports` / `imports` limit (when not -1) is refused
+  with 400: the account JWT would not validate (nats-io/jwt v2 `account_claims.go`, Validate:
+  "the account contains more imports than allowed by the operator limits").
 - Error bodies have no schema in the spec: this fake answers short text.
 - A tier name in `tiered_limits` must be one of the system's `jetstream_tiers` (an array of
   strings without an enum): the fake's system spells them as it is told to. Tiered and
@@ -356,6 +359,8 @@ class FakeSynadia(FakeServer):
             return text_reply(400, problem)
         if not required <= set(body):
             return text_reply(400, "jwt_settings, metrics_enabled and metrics_sampling_percentage are required")  # fmt: skip
+        if problem := self._over_limit(account_id, "exports"):
+            return text_reply(400, problem)
         export_id = next(self._link_ids)
         settings = body["jwt_settings"]
         self.exports[export_id] = {
@@ -398,6 +403,8 @@ class FakeSynadia(FakeServer):
             problem := _bad_activation(settings, self.accounts[account_id]["account_public_key"])
         ):
             return text_reply(400, problem)
+        if problem := self._over_limit(account_id, "imports"):
+            return text_reply(400, problem)
         import_id = next(self._link_ids)
         self.imports[import_id] = {
             "id": import_id,
@@ -409,6 +416,18 @@ class FakeSynadia(FakeServer):
             "importer": account_id,
         }
         return json_reply(201, self.imports[import_id])
+
+    def _over_limit(self, account_id: str, kind: str) -> str | None:
+        """One more export or import than the account's limit allows, if so."""
+        limits = self.accounts[account_id]["jwt_settings"].get("limits") or {}
+        limit = limits.get(kind, -1)
+        if kind == "exports":
+            count = sum(1 for e in self.exports.values() if e["account"]["id"] == account_id)
+        else:
+            count = sum(1 for i in self.imports.values() if i["importer"] == account_id)
+        if limit is not None and limit >= 0 and count + 1 > limit:
+            return f"the account contains more {kind} than allowed by the operator limits"
+        return None
 
     def _delete_export(self, _: Request, export_id: str) -> Reply:
         if self.exports.pop(export_id, None) is None:
