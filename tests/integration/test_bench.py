@@ -12,7 +12,7 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import nats
@@ -30,6 +30,7 @@ from deploykit.local.nats import LocalNats
 from deploykit.local.postgres import LocalPostgres
 from deploykit.local.stack import LocalStack
 from deploykit.manifest import naming
+from deploykit.manifest.crossbus import CrossPath
 from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
 from deploykit.stack.outputs import StackOutputs, load_outputs
@@ -64,11 +65,19 @@ def outputs_file(
     return path
 
 
-def bench(outputs: StackOutputs, **options: object) -> BenchResult:
+def bench(
+    outputs: StackOutputs, crossings: Sequence[CrossPath] = (), **options: object
+) -> BenchResult:
+    """A run as the CLI makes it; `crossings` are bench's paths between buses, whose smoke
+    users it connects as too."""
     settings = BenchSettings.model_validate(options)
     need_db = any(m.needs_database for m in settings.modes)
-    with bench_target(outputs, None, None, need_db) as (target, summary):
-        return run_bench(settings, target, summary)
+    users = {naming.smoke_user(b) for p in crossings for b in (p.importer, p.exporter)}
+    with (
+        bench_target(outputs, None, None, need_db) as (target, summary),
+        smoke_targets(outputs, users) as others,
+    ):
+        return run_bench(settings, target, summary, None, crossings, others)
 
 
 def by_label(result: BenchResult) -> dict[str, object]:
@@ -202,8 +211,9 @@ def test_across_buses_each_figure_stands_beside_its_same_bus_baseline(
     """The core frontend's call to billing and billing's consumer of core events, mirrored by
     bench between the smoke users: every count adds up and each crossing names its baseline."""
     manifest, outputs = three_buses
-    crossings = bench_links(load_manifest(manifest))
-    settings = BenchSettings(
+    result = bench(
+        outputs,
+        bench_links(load_manifest(manifest)),
         modes=(Mode.SERVICE_CROSSBUS, Mode.JS_PULL_CROSSBUS),
         clients=1,
         msgs=400,
@@ -212,12 +222,6 @@ def test_across_buses_each_figure_stands_beside_its_same_bus_baseline(
         requesters=4,
         run="it4",
     )
-    users = {naming.smoke_user(b) for p in crossings for b in (p.importer, p.exporter)}
-    with (
-        bench_target(outputs, None, None, False) as (target, summary),
-        smoke_targets(outputs, users) as others,
-    ):
-        result = run_bench(settings, target, summary, None, crossings, others)
     f = by_label(result)
     assert sorted(f) == [
         "js-pull-crossbus core same bus",
