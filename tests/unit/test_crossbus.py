@@ -21,7 +21,7 @@ from deploykit.laws.authconf import (
     render_accounts_block,
     render_authorization_json,
 )
-from deploykit.laws.exports import Export, Import, compile_links
+from deploykit.laws.exports import Export, Import, bench_links, compile_links
 from deploykit.laws.permissions import compile_authorization
 from deploykit.local.nats import find_nats_server, plan_local_cluster
 from deploykit.manifest.crossbus import PathKind, cross_paths
@@ -172,6 +172,30 @@ def test_permissions_grant_the_imported_subjects_and_nothing_else_of_the_other_b
         "billing.events.invoiced",
     )
     assert not any(s.startswith("$JS.API") for s in invoicer.publish_allow)
+
+
+def test_bench_crosses_the_same_pairs_of_buses_between_smoke_users_only(
+    example: Manifest,
+) -> None:
+    """One bench path per kind and pair of buses: the call's on the kit's subjects, the
+    consumer's on the core smoke stream; a copy gets none (bench defines no stream on the
+    copying bus). Only the two smoke users get their subjects."""
+    found = [(p.kind, p.importer, p.exporter, p.subject, p.consumer) for p in bench_links(example)]
+    assert found == [
+        (PathKind.CALL, "core", "billing", BENCH_CALL, None),
+        (PathKind.CONSUMER, "billing", "core", None, "deploykit-bench-billing"),
+    ]
+    users = compile_authorization(example).users
+    billing = users["smoke-billing"].permissions
+    assert BENCH_CALL in billing.subscribe_allow and billing.allow_responses
+    assert f"deploykit.bus.core.API.{BENCH_NEXT}" in billing.publish_allow
+    assert BENCH_CALL in users["smoke-core"].permissions.publish_allow
+    analytics = users["smoke-analytics"].permissions
+    assert not analytics.allow_responses
+    assert not any("bench" in s for s in (*analytics.publish_allow, *analytics.subscribe_allow))
+    for name in ("gateway", "invoices", "invoicer"):
+        granted = (*users[name].permissions.publish_allow, *users[name].permissions.subscribe_allow)
+        assert not any("bench" in s for s in granted), name
 
 
 def test_the_accounts_block_with_exports_and_imports_is_accepted_by_nats_server(
