@@ -74,8 +74,9 @@ def run_bench(
     crossings: Sequence[CrossPath] = (),
     others: Mapping[str, Target] | None = None,
 ) -> BenchResult:
-    """`crossings` are bench's paths between buses, `others` the smoke users they need besides
-    `target` (by user name); without them the cross-bus modes say so and measure nothing."""
+    """`crossings` are bench's paths between buses (and the manifest's copies, which it names
+    but does not measure), `others` the smoke users they need besides `target` (by user name);
+    without them the cross-bus modes say so and measure nothing."""
     runner = Runner(settings, target, summary, progress or _Silent(), crossings, others or {})
     return asyncio.run(runner.run())
 
@@ -698,6 +699,11 @@ class Runner:
         baseline), then, per bus that consumes the core bus's events, by that bus's smoke user
         through the imports of the core bus's JetStream API."""
         mode = Mode.JS_PULL_CROSSBUS
+        for copy in (p for p in self.crossings if p.kind is PathKind.SOURCE):
+            self.notes.append(
+                f"{mode.value}: not measured, {copy.describe()}: bench keeps no stream of its "
+                f"own on bus {copy.importer} to copy into"
+            )
         paths = self._crossings(
             PathKind.CONSUMER, mode, "no bus consumes the core bus's events across"
         )

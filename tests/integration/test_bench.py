@@ -245,12 +245,17 @@ def test_the_command_reads_the_crossings_from_the_manifest(
     three_buses: tuple[Path, StackOutputs],
 ) -> None:
     manifest, _ = three_buses
-    argv = [DEPLOYKIT, "bench", "-f", str(manifest), "-m", "service-crossbus", "--json"]
+    modes = "service-crossbus,js-pull-crossbus"
+    argv = [DEPLOYKIT, "bench", "-f", str(manifest), "-m", modes, "--json"]
     argv += ["--clients", "1", "--msgs", "200", "--requesters", "2", "--no-progress"]
     argv += ["--outputs", str(manifest.parent / ".deploykit" / "outputs.json")]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    figures = {f"{f['mode']} {f['name']}": f for f in json.loads(done.stdout)["figures"]}
+    data = json.loads(done.stdout)
+    figures = {f"{f['mode']} {f['name']}": f for f in data["figures"]}
     crossing = figures["service-crossbus core→billing 2 requesters"]
     assert crossing["baseline"] == "service-crossbus billing same bus 2 requesters"
     assert crossing["versus_baseline"]["rate"] > 0 and crossing["versus_baseline"]["p50"] > 0
+    assert figures["js-pull-crossbus core→billing"]["versus_baseline"]["rate"] > 0
+    copy = "stream SIGNUPS (analytics) copies ACCOUNTS (accounts.events.created) (core)"
+    assert any(copy in note and "not measured" in note for note in data["notes"])
