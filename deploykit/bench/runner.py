@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -35,6 +36,7 @@ from deploykit.bench.settings import SERVICE_NAME, BenchSettings, Mode, Names, T
 from deploykit.bench.stats import latency, split, throughput, unpack
 from deploykit.errors import ConfigError, ConnectError
 from deploykit.jetstream.publish import publish_settled
+from deploykit.laws.natsapi import API
 from deploykit.manifest import naming
 from deploykit.manifest.crossbus import CrossPath, PathKind
 
@@ -43,6 +45,7 @@ __all__ = ["Progress", "run_bench"]
 VIOLATION = re.compile(r'permissions violation for (publish|subscription) to "([^"]+)"')
 SLACK = 60.0  # seconds past a phase's duration before a silent client counts as hung
 SEED_WINDOW = 1000  # outstanding acks while seeding the stream and the bucket
+COPY_POLL = 0.02  # seconds between reads of a copy's state while it fills
 
 
 class Progress(Protocol):
@@ -74,9 +77,8 @@ def run_bench(
     crossings: Sequence[CrossPath] = (),
     others: Mapping[str, Target] | None = None,
 ) -> BenchResult:
-    """`crossings` are bench's paths between buses (and the manifest's copies, which it names
-    but does not measure), `others` the smoke users they need besides `target` (by user name);
-    without them the cross-bus modes say so and measure nothing."""
+    """`crossings` are bench's paths between buses, `others` the smoke users they need besides
+    `target` (by user name); without them the cross-bus modes say so and measure nothing."""
     runner = Runner(settings, target, summary, progress or _Silent(), crossings, others or {})
     return asyncio.run(runner.run())
 
@@ -699,11 +701,6 @@ class Runner:
         baseline), then, per bus that consumes the core bus's events, by that bus's smoke user
         through the imports of the core bus's JetStream API."""
         mode = Mode.JS_PULL_CROSSBUS
-        for copy in (p for p in self.crossings if p.kind is PathKind.SOURCE):
-            self.notes.append(
-                f"{mode.value}: not measured, {copy.describe()}: bench keeps no stream of its "
-                f"own on bus {copy.importer} to copy into"
-            )
         paths = self._crossings(
             PathKind.CONSUMER, mode, "no bus consumes the core bus's events across"
         )
@@ -826,6 +823,86 @@ class Runner:
             )
         ]
 
+    async def js_copy_crossbus(self) -> list[Figure]:
+        """The seeded smoke messages copied by a stream that sources them: one on the core bus
+        (the baseline), then, per bus that copies core events, one on that bus through the
+        imports (the way `sources` copies across); each timed from its creation until it
+        holds every message, then removed."""
+        mode = Mode.JS_COPY_CROSSBUS
+        paths = self._crossings(PathKind.SOURCE, mode, "no bus copies the core bus's events")
+        if not paths:
+            return []
+        seeded = await self._seed_stream()
+        assert self.admin is not None
+        same = await self._copy(self.admin, f"{paths[0].exporter} same bus", seeded, None)
+        figures = [same]
+        for path in paths:
+            across = f"{path.exporter}→{path.importer}"
+            target = self.others.get(naming.smoke_user(path.importer))
+            if target is None:
+                why = (
+                    f"the stack outputs have no credentials for {naming.smoke_user(path.importer)}"
+                )
+                figures += self._refused(mode, (across,), why)
+                continue
+            nc = await nats.connect(**target.nats_options(0))
+            try:
+                cross = await self._copy(nc, across, seeded, path)
+            finally:
+                await nc.close()
+            figures.append(cross.model_copy(update={"baseline": same.label}))
+        return figures
+
+    async def _copy(self, nc: Client, name: str, seeded: int, path: CrossPath | None) -> Figure:
+        """One copy of the seeded messages on `nc`'s bus, from the core smoke stream directly
+        (`path` None) or through the imports of a cross-bus copy; waits until it holds them all
+        or the phase's duration (and slack) is up, reading the stream's state."""
+        source: dict[str, Any] = {
+            "name": self.names.stream,
+            "filter_subject": self.names.js_consume,
+        }
+        if path is not None:
+            source["external"] = {
+                "api": naming.crossbus_api(path.exporter),
+                "deliver": naming.source_deliver(path.importer, naming.BENCH_COPY_STREAM),
+            }
+        stream = naming.BENCH_COPY_STREAM
+        assert self.admin is not None
+        smoke = (await self.admin.jetstream(timeout=10).stream_info(self.names.stream)).config
+        config = {
+            "name": stream,
+            "storage": "file",
+            "num_replicas": 1,
+            "max_bytes": smoke.max_bytes or -1,
+            "sources": [source],
+        }
+        api = f"{API}.STREAM"
+        await nc.request(f"{api}.DELETE.{stream}", b"", timeout=10)  # one an earlier run left
+        start = time.perf_counter()
+        made = json.loads((await nc.request(f"{api}.CREATE.{stream}", json.dumps(config).encode(), timeout=10)).data)  # fmt: skip
+        copied, error = 0, made.get("error", {}).get("description", "")
+        deadline = start + self.settings.duration + SLACK
+        while not error and copied < seeded and time.perf_counter() < deadline:
+            info = json.loads((await nc.request(f"{api}.INFO.{stream}", b"", timeout=10)).data)
+            copied = info.get("state", {}).get("messages", 0)
+            if copied < seeded:
+                await asyncio.sleep(COPY_POLL)
+        seconds = time.perf_counter() - start
+        await nc.request(f"{api}.DELETE.{stream}", b"", timeout=10)
+        return Figure(
+            mode=Mode.JS_COPY_CROSSBUS,
+            name=name,
+            clients=1,
+            size=self.settings.size,
+            count=copied,
+            expected=seeded,
+            errors=1 if error else 0,
+            error=error,
+            seconds=seconds,
+            rate=copied / seconds if seconds else 0.0,
+            note="a stream sourcing the seeded messages, from its creation until it holds all",
+        )
+
 
 MODES: dict[Mode, Callable[[Runner], Awaitable[list[Figure]]]] = {
     Mode.PUBSUB: Runner.pubsub,
@@ -841,4 +918,5 @@ MODES: dict[Mode, Callable[[Runner], Awaitable[list[Figure]]]] = {
     Mode.DB_SELECT: Runner.db_select,
     Mode.SERVICE_CROSSBUS: Runner.service_crossbus,
     Mode.JS_PULL_CROSSBUS: Runner.js_pull_crossbus,
+    Mode.JS_COPY_CROSSBUS: Runner.js_copy_crossbus,
 }

@@ -47,6 +47,7 @@ class Mode(StrEnum):
     DB_SELECT = "db-select"
     SERVICE_CROSSBUS = "service-crossbus"
     JS_PULL_CROSSBUS = "js-pull-crossbus"
+    JS_COPY_CROSSBUS = "js-copy-crossbus"
 
     @property
     def needs_database(self) -> bool:
@@ -54,7 +55,7 @@ class Mode(StrEnum):
 
     @property
     def crosses_buses(self) -> bool:
-        return self in (Mode.SERVICE_CROSSBUS, Mode.JS_PULL_CROSSBUS)
+        return self in (Mode.SERVICE_CROSSBUS, Mode.JS_PULL_CROSSBUS, Mode.JS_COPY_CROSSBUS)
 
 
 class BenchSettings(BaseModel):
@@ -94,9 +95,9 @@ class Names:
         self.bucket = naming.SMOKE_BUCKET
         self.core_all = f"{CORE_PREFIX}.{run}.>"
         self.service = f"{CORE_PREFIX}.{run}.svc"
-        self.js_all = f"deploykit.smoke.bench.{run}.>"
-        self.js_publish = f"deploykit.smoke.bench.{run}.pub"
-        self.js_consume = f"deploykit.smoke.bench.{run}.consume"
+        self.js_all = f"{naming.BENCH_EVENTS}.{run}.>"
+        self.js_publish = f"{naming.BENCH_EVENTS}.{run}.pub"
+        self.js_consume = f"{naming.BENCH_EVENTS}.{run}.consume"
         self.consumer = f"bench-{run}"
         self.kv_all = f"$KV.{naming.SMOKE_BUCKET}.bench.{run}.>"
         self.table = f"deploykit_bench_{run}"

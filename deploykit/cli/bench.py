@@ -24,7 +24,7 @@ from deploykit.cli import options
 from deploykit.errors import ConfigError
 from deploykit.laws.exports import bench_links
 from deploykit.manifest import naming
-from deploykit.manifest.crossbus import CrossPath, PathKind, cross_paths
+from deploykit.manifest.crossbus import CrossPath
 from deploykit.manifest.load import load_manifest
 from deploykit.manifest.units import parse_duration, parse_size
 from deploykit.stack.target import resolve_outputs
@@ -59,8 +59,11 @@ Modes (--mode, repeatable or comma-separated; all by default):
   js-pull-crossbus
                 js-pull on the core bus (the baseline), then from
                 each bus that consumes core events, through the
-                imported JetStream API (a stream's copy of another
-                bus is named in the notes, not measured)
+                imported JetStream API
+  js-copy-crossbus
+                a stream copying the seeded smoke messages on the
+                core bus (the baseline), then on each bus that
+                copies core events (`sources`), through its imports
 
 The cross-bus figures are printed beside their baseline with the ratio: what crossing an account costs.
 
@@ -138,13 +141,11 @@ def _parsed(option: str, value: str | None, parse: Callable[[object], float]) ->
 
 
 def _crossings(file: Path) -> list[CrossPath]:
-    """Bench's paths between buses, and the manifest's copies (named in the notes, not
-    measured), from the manifest; none without one (a target measured from its outputs alone)."""
+    """Bench's paths between buses, from the manifest; none without one (a target measured
+    from its outputs alone)."""
     if not file.exists():
         return []
-    manifest = load_manifest(file)
-    copies = [p for p in cross_paths(manifest) if p.kind is PathKind.SOURCE]
-    return [*bench_links(manifest), *copies]
+    return bench_links(load_manifest(file))
 
 
 def register(app: typer.Typer) -> None:

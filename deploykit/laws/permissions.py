@@ -272,7 +272,8 @@ def _bench_crossings(manifest: Manifest, bus: str) -> tuple[list[str], list[str]
     """What `deploykit bench` needs of a smoke user across buses (`exports.bench_links`): the
     caller's side requests the other bus's bench subjects or pulls its bench consumer; the
     called side answers its own bench subjects as the bench service, and requests them too
-    (the same-bus figure beside the crossing one)."""
+    (the same-bus figure beside the crossing one); both sides of a copy own a bench copy
+    stream (the core bus's is the same-bus figure)."""
     publish: list[str] = []
     subscribe: list[str] = []
     for path in bench_links(manifest):
@@ -284,6 +285,8 @@ def _bench_crossings(manifest: Manifest, bus: str) -> tuple[list[str], list[str]
         elif path.kind is PathKind.CONSUMER and bus == path.importer:
             assert path.stream and path.consumer
             publish += natsapi.pull(path.stream, path.consumer, naming.crossbus_api(path.exporter))
+        elif path.kind is PathKind.SOURCE and bus in (path.importer, path.exporter):
+            publish += natsapi.stream_owner(naming.BENCH_COPY_STREAM)
     return publish, subscribe
 
 

@@ -72,7 +72,8 @@ def cross_paths(m: Manifest) -> list[CrossPath]:
 def bench_paths(paths: Iterable[CrossPath], core_bus: str) -> list[CrossPath]:
     """`deploykit bench`'s own paths, between the smoke users of two buses that `paths` join:
     a call path gets requests to the exporter's `bench_crossbus` subjects; a consumer path
-    from the core bus gets a pull consumer on the core smoke stream (no other bus has one).
+    from the core bus gets a pull consumer on the core smoke stream (no other bus has one), a
+    copy of the core bus's events gets the smoke user's own copy of bench's smoke messages.
     They mirror the declared paths on subjects of the kit, so bench measures what crossing
     costs without touching a service's endpoint or a worker's consumer."""
     found: dict[tuple[PathKind, str, str], CrossPath] = {}
@@ -93,6 +94,17 @@ def bench_paths(paths: Iterable[CrossPath], core_bus: str) -> list[CrossPath]:
                 p.exporter,
                 stream=naming.SMOKE_STREAM,
                 consumer=naming.bench_consumer(p.importer),
+                user=user,
+            )
+        elif p.kind is PathKind.SOURCE and p.exporter == core_bus:
+            found[key] = CrossPath(
+                p.kind,
+                where,
+                p.importer,
+                p.exporter,
+                subject=f"{naming.BENCH_EVENTS}.>",
+                stream=naming.SMOKE_STREAM,
+                target=naming.BENCH_COPY_STREAM,
                 user=user,
             )
     return list(found.values())

@@ -30,7 +30,9 @@ One place decides them, because the permission compiler, the JetStream reconcile
 - `deploykit bench` crosses the same pairs of buses as the manifest's paths, between the two
   buses' smoke users only: requests to `deploykit.bench.crossbus.<bus>.>` (`bench_crossbus`)
   are answered by `<bus>`'s smoke user, and a bus that consumes the core bus's events pulls the
-  core smoke stream through the durable `deploykit-bench-<bus>` (`bench_consumer`).
+  core smoke stream through the durable `deploykit-bench-<bus>` (`bench_consumer`); a bus that
+  copies core events gets its smoke user's own copy, stream `DEPLOYKIT_BENCH_COPY`
+  (`BENCH_COPY_STREAM`), made and removed by each run (the core bus has one too, the baseline).
 - Apps read their settings from the environment, see `service_env`.
 """
 
@@ -39,7 +41,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "BENCH_COPY_STREAM",
     "BENCH_CROSSBUS",
+    "BENCH_EVENTS",
     "BENCH_SERVICE",
     "BENCH_SUBJECTS",
     "FANOUT_INACTIVE_THRESHOLD",
@@ -74,6 +78,8 @@ SMOKE_OBJECT_STORE = "deploykit_smoke"
 BENCH_SUBJECTS = ("deploykit.bench.>",)  # core NATS only: no stream may capture them
 BENCH_SERVICE = "deploykit-bench"
 BENCH_CROSSBUS = "deploykit.bench.crossbus"
+BENCH_COPY_STREAM = "DEPLOYKIT_BENCH_COPY"
+BENCH_EVENTS = "deploykit.smoke.bench"  # what bench stores in the smoke stream, per run below
 FANOUT_INACTIVE_THRESHOLD = 30.0  # seconds; an instance gone this long loses its consumer
 
 

@@ -30,9 +30,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from deploykit.errors import ConfigError
 from deploykit.laws.authconf import render_authorization_json
-from deploykit.laws.exports import compile_links
+from deploykit.laws.exports import bench_links, compile_links
 from deploykit.laws.permissions import compile_authorization
 from deploykit.manifest import naming
+from deploykit.manifest.crossbus import PathKind
 from deploykit.manifest.model import Manifest
 from deploykit.saas.synadia import UserJwtSettings
 
@@ -192,6 +193,9 @@ def jetstream_limits(manifest: Manifest, bus: str, max_replicas: int) -> dict[st
             objects.append((f"object store {name}", store.replicas, store.storage, store.max_bytes))
     if bus == manifest.core_bus:
         objects += [(f"smoke asset {n}", r, "file", size) for n, r, size in SMOKE_ASSETS]
+    copies = [p for p in bench_links(manifest) if p.kind is PathKind.SOURCE]
+    if any(bus in (p.importer, p.exporter) for p in copies):  # deploykit bench's own copy
+        objects.append((naming.BENCH_COPY_STREAM, 1, "file", SMOKE_ASSETS[0][2]))
     tiers: dict[str, dict[str, int]] = {}
     for _label, replicas, storage, max_bytes in objects:
         tier = tiers.setdefault(

@@ -253,9 +253,9 @@ def test_links_create_every_export_then_every_import_and_delete_them(fake: FakeS
     links = {b: link.model_dump(mode="json") for b, link in compile_links(manifest).items()}
     provider = configure(LinksProvider(fake.url), fake.token)
     created = provider.create({"accounts": accounts, "keys": keys, "links": links})
-    assert len(created.outs["export_ids"]) == len(fake.exports) == 11
-    assert len(created.outs["import_ids"]) == len(fake.imports) == 11
-    assert len(created.outs["share_ids"]) == len(fake.shares) == 11
+    assert len(created.outs["export_ids"]) == len(fake.exports) == 14
+    assert len(created.outs["import_ids"]) == len(fake.imports) == 14
+    assert len(created.outs["share_ids"]) == len(fake.shares) == 14
     assert all(e["jwt_settings"]["token_req"] for e in fake.exports.values())
     assert fake.unactivated_imports() == []
     assert {i["importer"] for i in fake.imports.values()} == set(accounts.values())

@@ -38,6 +38,7 @@ CREATE = "CONSUMER.CREATE.ACCOUNTS.*.accounts.events.created"
 BENCH_INFO = "CONSUMER.INFO.DEPLOYKIT_SMOKE.deploykit-bench-billing"
 BENCH_NEXT = "CONSUMER.MSG.NEXT.DEPLOYKIT_SMOKE.deploykit-bench-billing"
 BENCH_CALL = "deploykit.bench.crossbus.billing.>"
+BENCH_CREATE = "CONSUMER.CREATE.DEPLOYKIT_SMOKE.*.deploykit.smoke.bench.>"
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +96,14 @@ def test_each_bus_exports_exactly_what_the_others_use(example: Manifest) -> None
             subject="$JS.ACK.DEPLOYKIT_SMOKE.deploykit-bench-billing.>",
             accounts=("billing",),
         ),
+        # ... and beside the copy: its own copy of bench's smoke messages
+        Export(kind="service", subject=f"$JS.API.{BENCH_CREATE}", accounts=("analytics",)),
+        Export(kind="service", subject="$JS.FC.DEPLOYKIT_SMOKE.>", accounts=("analytics",)),
+        Export(
+            kind="stream",
+            subject="deploykit.deliver.analytics.DEPLOYKIT_BENCH_COPY.>",
+            accounts=("analytics",),
+        ),
     )
     assert links["core"].imports == (
         Import(kind="service", account="billing", subject="billing.rpc.invoice"),
@@ -140,6 +149,9 @@ def test_each_bus_exports_exactly_what_the_others_use(example: Manifest) -> None
         f"$JS.API.{CREATE}",
         "$JS.FC.ACCOUNTS.>",
         "deploykit.deliver.analytics.SIGNUPS.>",
+        f"$JS.API.{BENCH_CREATE}",
+        "$JS.FC.DEPLOYKIT_SMOKE.>",
+        "deploykit.deliver.analytics.DEPLOYKIT_BENCH_COPY.>",
     ]
     assert links["analytics"].exports == ()
     every = [x.subject for bus in links.values() for x in (*bus.exports, *bus.imports) if x.subject]
@@ -178,12 +190,13 @@ def test_bench_crosses_the_same_pairs_of_buses_between_smoke_users_only(
     example: Manifest,
 ) -> None:
     """One bench path per kind and pair of buses: the call's on the kit's subjects, the
-    consumer's on the core smoke stream; a copy gets none (bench defines no stream on the
-    copying bus). Only the two smoke users get their subjects."""
+    consumer's and the copy's on the core smoke stream. Only the two smoke users get their
+    subjects."""
     found = [(p.kind, p.importer, p.exporter, p.subject, p.consumer) for p in bench_links(example)]
     assert found == [
         (PathKind.CALL, "core", "billing", BENCH_CALL, None),
         (PathKind.CONSUMER, "billing", "core", None, "deploykit-bench-billing"),
+        (PathKind.SOURCE, "analytics", "core", "deploykit.smoke.bench.>", None),
     ]
     users = compile_authorization(example).users
     billing = users["smoke-billing"].permissions
@@ -192,6 +205,7 @@ def test_bench_crosses_the_same_pairs_of_buses_between_smoke_users_only(
     assert BENCH_CALL in users["smoke-core"].permissions.publish_allow
     analytics = users["smoke-analytics"].permissions
     assert not analytics.allow_responses
+    assert "$JS.API.STREAM.*.DEPLOYKIT_BENCH_COPY" in analytics.publish_allow  # its own copy
     assert not any("bench" in s for s in (*analytics.publish_allow, *analytics.subscribe_allow))
     for name in ("gateway", "invoices", "invoicer"):
         granted = (*users[name].permissions.publish_allow, *users[name].permissions.subscribe_allow)

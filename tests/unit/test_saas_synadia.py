@@ -175,9 +175,9 @@ def test_each_accounts_exports_and_imports_are_created_and_the_fake_checks_them(
         for imported in link.imports:
             token = tokens[(imported.account, imported.subject, bus)]
             client.create_subject_import(accounts[bus].id, import_settings(imported, keys, token))
-    assert len(fake.exports) == sum(len(link.exports) for link in links.values()) == 11
-    assert len(fake.imports) == sum(len(link.imports) for link in links.values()) == 11
-    assert len(fake.shares) == 11 and fake.unactivated_imports() == []
+    assert len(fake.exports) == sum(len(link.exports) for link in links.values()) == 14
+    assert len(fake.imports) == sum(len(link.imports) for link in links.values()) == 14
+    assert len(fake.shares) == 14 and fake.unactivated_imports() == []
     (call,) = [e for e in fake.exports.values() if e["subject"] == "billing.rpc.invoice"]
     assert call["jwt_settings"] == {
         "name": "billing.rpc.invoice",
@@ -221,6 +221,8 @@ def test_an_account_holds_no_more_links_than_its_limits(
         limits = _link_limits(manifest, bus)
         assert limits == {"imports": len(links[bus].imports), "exports": len(links[bus].exports)}
     assert _link_limits(manifest, "analytics")["exports"] == 0
+    # the analytics account also holds deploykit bench's copy of the smoke messages
+    assert account_limits(manifest, "analytics", 1)["tiered_limits"]["1"]["streams"] == 2
 
 
 def test_an_export_shared_with_one_account_is_not_imported_by_another(
