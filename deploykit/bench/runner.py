@@ -663,6 +663,10 @@ class Runner:
             self.pools[user] = Pool(target, self._on_progress)
         return self.pools[user]
 
+    def _uncredited(self, mode: Mode, name: str, *users: str) -> list[Figure]:
+        why = f"the stack outputs have no credentials for {', '.join(users)}"
+        return self._refused(mode, (name,), why)
+
     def _crossings(self, kind: PathKind, mode: Mode, none: str) -> list[CrossPath]:
         paths = [p for p in self.crossings if p.kind is kind]
         if not paths:
@@ -682,8 +686,7 @@ class Runner:
             across = f"{path.importer}→{path.exporter}"
             if asking is None or answering is None:
                 missing = [u for u, p in ((caller, asking), (callee, answering)) if p is None]
-                why = f"the stack outputs have no credentials for {', '.join(missing)}"
-                figures += self._refused(mode, (across,), why)
+                figures += self._uncredited(mode, across, *missing)
                 continue
             subject = self.names.crossbus_service(path.exporter)
             for requesters in dict.fromkeys((1, self.settings.requesters)):
@@ -715,10 +718,7 @@ class Runner:
             across = f"{path.exporter}→{path.importer}"
             pool = self._pool(naming.smoke_user(path.importer))
             if pool is None:
-                why = (
-                    f"the stack outputs have no credentials for {naming.smoke_user(path.importer)}"
-                )
-                figures += self._refused(mode, (across,), why)
+                figures += self._uncredited(mode, across, naming.smoke_user(path.importer))
                 continue
             assert path.consumer
             await self._pull_consumer(path.consumer)
@@ -840,10 +840,7 @@ class Runner:
             across = f"{path.exporter}→{path.importer}"
             target = self.others.get(naming.smoke_user(path.importer))
             if target is None:
-                why = (
-                    f"the stack outputs have no credentials for {naming.smoke_user(path.importer)}"
-                )
-                figures += self._refused(mode, (across,), why)
+                figures += self._uncredited(mode, across, naming.smoke_user(path.importer))
                 continue
             nc = await nats.connect(**target.nats_options(0))
             try:
@@ -879,7 +876,8 @@ class Runner:
         api = f"{API}.STREAM"
         await nc.request(f"{api}.DELETE.{stream}", b"", timeout=10)  # one an earlier run left
         start = time.perf_counter()
-        made = json.loads((await nc.request(f"{api}.CREATE.{stream}", json.dumps(config).encode(), timeout=10)).data)  # fmt: skip
+        reply = await nc.request(f"{api}.CREATE.{stream}", json.dumps(config).encode(), timeout=10)
+        made = json.loads(reply.data)
         copied, error = 0, made.get("error", {}).get("description", "")
         deadline = start + self.settings.duration + SLACK
         while not error and copied < seeded and time.perf_counter() < deadline:
