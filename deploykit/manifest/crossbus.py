@@ -12,7 +12,7 @@ between the smoke users of the same buses, for `deploykit bench`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from deploykit.manifest import naming
@@ -79,34 +79,24 @@ def bench_paths(paths: Iterable[CrossPath], core_bus: str) -> list[CrossPath]:
     found: dict[tuple[PathKind, str, str], CrossPath] = {}
     for p in paths:
         key = (p.kind, p.importer, p.exporter)
-        if key in found:
+        if key in found or (p.kind is not PathKind.CALL and p.exporter != core_bus):
             continue
-        user = naming.smoke_user(p.importer)
-        where = f"deploykit bench, beside {p.path}"
-        if p.kind is PathKind.CALL:
-            subject = f"{naming.bench_crossbus(p.exporter)}.>"
-            found[key] = CrossPath(p.kind, where, p.importer, p.exporter, subject, user=user)
-        elif p.kind is PathKind.CONSUMER and p.exporter == core_bus:
-            found[key] = CrossPath(
-                p.kind,
-                where,
-                p.importer,
-                p.exporter,
-                stream=naming.SMOKE_STREAM,
-                consumer=naming.bench_consumer(p.importer),
-                user=user,
-            )
-        elif p.kind is PathKind.SOURCE and p.exporter == core_bus:
-            found[key] = CrossPath(
-                p.kind,
-                where,
-                p.importer,
-                p.exporter,
-                subject=f"{naming.BENCH_EVENTS}.>",
-                stream=naming.SMOKE_STREAM,
-                target=naming.BENCH_COPY_STREAM,
-                user=user,
-            )
+        mirror = replace(
+            p, path=f"deploykit bench, beside {p.path}", user=naming.smoke_user(p.importer)
+        )
+        match p.kind:
+            case PathKind.CALL:
+                found[key] = replace(mirror, subject=f"{naming.bench_crossbus(p.exporter)}.>")
+            case PathKind.CONSUMER:
+                consumer = naming.bench_consumer(p.importer)
+                found[key] = replace(mirror, stream=naming.SMOKE_STREAM, consumer=consumer)
+            case PathKind.SOURCE:
+                found[key] = replace(
+                    mirror,
+                    subject=f"{naming.BENCH_EVENTS}.>",
+                    stream=naming.SMOKE_STREAM,
+                    target=naming.BENCH_COPY_STREAM,
+                )
     return list(found.values())
 
 

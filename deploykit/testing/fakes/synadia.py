@@ -24,8 +24,8 @@ The schemas below are written from it; what this fake holds clients to:
 - createSubjectShares (`POST /subject-exports/{id}/shares`, SubjectShareCreateRequest:
   `target_account_nkey_public` required, an account public key) answers 201
   SubjectShareViewResponse with `jwt`, an activation token issued by the exporting account to
-  the target (ActivationClaims: `nats.subject`, `nats.kind`); listSubjectShares 200;
-  deleteSubjectShare 204, 404 for an unknown export or share.
+  the target (ActivationClaims: `nats.subject`, `nats.kind`); deleteSubjectShare 204, 404 for
+  an unknown export or share.
 - An import's `token` must be a valid activation for it, else 400, as the account JWT would
   not validate (nats-io/jwt v2 `imports.go`, Import.Validate: a token that does not decode, an
   issuer other than the import's `account`, a subject (target) other than the importing
@@ -207,7 +207,6 @@ class FakeSynadia(FakeServer):
             (r"POST /accounts/([^/]+)/subject-exports", self._create_export),
             (r"POST /accounts/([^/]+)/subject-imports", self._create_import),
             (r"POST /subject-exports/([^/]+)/shares", self._create_share),
-            (r"GET /subject-exports/([^/]+)/shares", self._list_shares),
             (r"DELETE /subject-exports/([^/]+)/shares/([^/]+)", self._delete_share),
             (r"DELETE /subject-exports/([^/]+)", self._delete_export),
             (r"DELETE /subject-imports/([^/]+)", self._delete_import),
@@ -462,12 +461,6 @@ class FakeSynadia(FakeServer):
             "target_account_nkey_public": target,
         }
         return json_reply(201, self.shares[share_id])
-
-    def _list_shares(self, _: Request, export_id: str) -> Reply:
-        if export_id not in self.exports:
-            return text_reply(404, "subject export not found")
-        items = [v for v in self.shares.values() if v["subject_export_id"] == export_id]
-        return json_reply(200, {"items": items})
 
     def _delete_share(self, _: Request, export_id: str, target: str) -> Reply:
         found = [
