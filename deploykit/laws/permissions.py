@@ -18,9 +18,10 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from deploykit.laws import natsapi
-from deploykit.laws.exports import Links, compile_links
+from deploykit.laws.exports import Links, bench_links, compile_links
 from deploykit.laws.rules import Capability, callable_endpoints, granted, refused_paths
 from deploykit.manifest import naming
+from deploykit.manifest.crossbus import PathKind
 from deploykit.manifest.model import Access, ConsumeMode, Manifest, Role
 
 __all__ = [
@@ -257,13 +258,36 @@ def _smoke_user(manifest: Manifest, bus: str) -> User:
     if bus == manifest.core_bus:  # deploykit bench: core traffic that no stream stores
         publish += naming.BENCH_SUBJECTS
         subscribe += [*naming.BENCH_SUBJECTS, *natsapi.service_responder(naming.BENCH_SERVICE)]
+    bench_publish, bench_subscribe = _bench_crossings(manifest, bus)
     permissions = Permissions(
-        publish_allow=_unique(publish),
+        publish_allow=_unique(publish + bench_publish),
         publish_deny=_unique(_production_data(manifest, bus)),
-        subscribe_allow=_unique(subscribe),
-        allow_responses=bus == manifest.core_bus,
+        subscribe_allow=_unique(subscribe + bench_subscribe),
+        allow_responses=bus == manifest.core_bus or bool(bench_subscribe),
     )
     return _user(name, UserRole.SMOKE, permissions)
+
+
+def _bench_crossings(manifest: Manifest, bus: str) -> tuple[list[str], list[str]]:
+    """What `deploykit bench` needs of a smoke user across buses (`exports.bench_links`): the
+    caller's side requests the other bus's bench subjects or pulls its bench consumer; the
+    called side answers its own bench subjects as the bench service, and requests them too
+    (the same-bus figure beside the crossing one); both sides of a copy own a bench copy
+    stream (the core bus's is the same-bus figure)."""
+    publish: list[str] = []
+    subscribe: list[str] = []
+    for path in bench_links(manifest):
+        if path.kind is PathKind.CALL and path.subject:
+            if bus in (path.importer, path.exporter):
+                publish.append(path.subject)
+            if bus == path.exporter:
+                subscribe += [path.subject, *natsapi.service_responder(naming.BENCH_SERVICE)]
+        elif path.kind is PathKind.CONSUMER and bus == path.importer:
+            assert path.stream and path.consumer
+            publish += natsapi.pull(path.stream, path.consumer, naming.crossbus_api(path.exporter))
+        elif path.kind is PathKind.SOURCE and bus in (path.importer, path.exporter):
+            publish += natsapi.stream_owner(naming.BENCH_COPY_STREAM)
+    return publish, subscribe
 
 
 def _provisioning_user(manifest: Manifest, bus: str) -> User:

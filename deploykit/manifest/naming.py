@@ -27,6 +27,12 @@ One place decides them, because the permission compiler, the JetStream reconcile
   the other bus's JetStream API as `deploykit.bus.<bus>.API` (`crossbus_api`), and the events a
   sourcing stream copies arrive on `deploykit.deliver.<bus>.<stream>` (`source_deliver`).
   Endpoint subjects cross under their own names.
+- `deploykit bench` crosses the same pairs of buses as the manifest's paths, between the two
+  buses' smoke users only: requests to `deploykit.bench.crossbus.<bus>.>` (`bench_crossbus`)
+  are answered by `<bus>`'s smoke user, and a bus that consumes the core bus's events pulls the
+  core smoke stream through the durable `deploykit-bench-<bus>` (`bench_consumer`); a bus that
+  copies core events gets its smoke user's own copy, stream `DEPLOYKIT_BENCH_COPY`
+  (`BENCH_COPY_STREAM`), made and removed by each run (the core bus has one too, the baseline).
 - Apps read their settings from the environment, see `service_env`.
 """
 
@@ -35,6 +41,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "BENCH_COPY_STREAM",
+    "BENCH_CROSSBUS",
+    "BENCH_EVENTS",
     "BENCH_SERVICE",
     "BENCH_SUBJECTS",
     "FANOUT_INACTIVE_THRESHOLD",
@@ -47,6 +56,8 @@ __all__ = [
     "SYSTEM_USER",
     "account",
     "backup_user",
+    "bench_consumer",
+    "bench_crossbus",
     "crossbus_api",
     "deploykit_users",
     "fanout_consumer_name",
@@ -66,6 +77,9 @@ SMOKE_BUCKET = "deploykit_smoke"
 SMOKE_OBJECT_STORE = "deploykit_smoke"
 BENCH_SUBJECTS = ("deploykit.bench.>",)  # core NATS only: no stream may capture them
 BENCH_SERVICE = "deploykit-bench"
+BENCH_CROSSBUS = "deploykit.bench.crossbus"
+BENCH_COPY_STREAM = "DEPLOYKIT_BENCH_COPY"
+BENCH_EVENTS = "deploykit.smoke.bench"  # what bench stores in the smoke stream, per run below
 FANOUT_INACTIVE_THRESHOLD = 30.0  # seconds; an instance gone this long loses its consumer
 
 
@@ -102,6 +116,17 @@ def crossbus_api(bus: str) -> str:
     """The prefix under which another bus imports `bus`'s JetStream API (never `$JS.API`, which
     is the importing bus's own)."""
     return f"deploykit.bus.{bus}.API"
+
+
+def bench_crossbus(bus: str) -> str:
+    """Where `deploykit bench` sends requests that `bus`'s smoke user answers, from any bus
+    that calls an endpoint of `bus` (and from `bus` itself, the same-bus figure beside them)."""
+    return f"{BENCH_CROSSBUS}.{bus}"
+
+
+def bench_consumer(bus: str) -> str:
+    """The durable consumer on the core smoke stream that `bus`'s bench pulls across."""
+    return f"deploykit-bench-{bus}"
 
 
 def source_deliver(bus: str, stream: str) -> str:

@@ -30,11 +30,13 @@ import nats
 import nats.errors
 import pytest
 
+from deploykit.laws.exports import bench_links
 from deploykit.laws.natsapi import MICRO_QUEUE_GROUP
 from deploykit.laws.permissions import compile_authorization
 from deploykit.laws.rules import Capability, callable_endpoints, granted, refused_paths
 from deploykit.local.stack import LocalStack
 from deploykit.manifest import naming
+from deploykit.manifest.crossbus import PathKind
 from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Access, ConsumeMode, Manifest, Role
 from deploykit.testing.natsusers import NatsUsers, nats_with_users
@@ -253,8 +255,23 @@ def smoke_cells(manifest: Manifest, bus: str) -> list[Cell]:
         # deploykit bench, as the core bus's smoke user: core traffic no stream stores
         Cell("bench", "pub", "deploykit.bench.probe", core),
         Cell("bench", "sub", "deploykit.bench.probe", core),
-        Cell("discovery", "sub", f"$SRV.PING.{naming.BENCH_SERVICE}", core),
     ]
+    # deploykit bench across buses: only between the smoke users of the buses a path joins
+    links = bench_links(manifest)
+    answers = core or any(p.kind is PathKind.CALL and p.exporter == bus for p in links)
+    cells.append(Cell("discovery", "sub", f"$SRV.PING.{naming.BENCH_SERVICE}", answers))
+    for other in manifest.buses:
+        called = [p for p in links if p.kind is PathKind.CALL and p.exporter == other]
+        subject = f"{naming.bench_crossbus(other)}.probe"
+        cells += [
+            Cell("bench", "pub", subject, core or any(bus in (p.importer, other) for p in called)),
+            Cell("bench", "sub", subject, core or (bus == other and bool(called))),
+        ]
+        pulled = [p for p in links if p.kind is PathKind.CONSUMER and p.importer == other]
+        consumer = naming.bench_consumer(other)
+        next_ = f"{naming.crossbus_api(manifest.core_bus)}.CONSUMER.MSG.NEXT"
+        allowed = bus == other and bool(pulled)
+        cells.append(Cell("bench", "pub", f"{next_}.{naming.SMOKE_STREAM}.{consumer}", allowed))
     return cells + crossbus_cells(manifest) + system_cells(False)
 
 
