@@ -1,0 +1,176 @@
+"""`python -m deploykit.backup.archiver`: the SQL copy's writer, one process per bus.
+
+Built on the runtime (settings, connection, database, metrics, discovery) and run like a
+service: the kit gives it `archiver-<bus>`'s NATS user, the archive database's URL and a
+DEPLOYKIT_WIRING whose consumers are its durable `deploykit-archiver` on each archived stream.
+Per stream it fetches a batch, inserts it in one transaction (`ON CONFLICT (stream, seq) DO
+NOTHING`) and acks the batch only after the commit. A crash (kill -9) anywhere loses nothing:
+what was not acked is delivered again after the consumer's ack wait, and what was committed but
+not acked is delivered again and skipped by the key. It joins NATS Service discovery as
+`archiver-<bus>` once bound to every consumer (ready); SIGTERM finishes the batch in hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+
+import nats.errors
+import nats.js.errors
+import psycopg
+from nats.aio.msg import Msg
+from nats.js.client import JetStreamContext
+
+from deploykit.backup.archive import Record
+from deploykit.backup.reader import ack_fields
+from deploykit.backup.sqlcopy import INSERT, row_of
+from deploykit.runtime import connection
+from deploykit.runtime.database import Database
+from deploykit.runtime.endpoints import register
+from deploykit.runtime.errors import Fatal
+from deploykit.runtime.metrics import Metrics
+from deploykit.runtime.settings import ConfigError, Settings
+
+__all__ = ["BATCH", "archive", "main"]
+
+log = logging.getLogger("deploykit.archiver")
+
+BATCH = 1000  # messages per fetch, per transaction
+FETCH_WAIT = 1.0  # seconds a fetch waits for messages before it looks for a stop
+RETRY_MAX = 8.0  # seconds between attempts while PostgreSQL refuses a batch
+
+
+async def archive(settings: Settings, stop: asyncio.Event) -> None:
+    """Copy every archived stream of the bus until `stop`."""
+    url = settings.require_database()
+    metrics = Metrics(settings)
+    nc = await connection.connect(settings)
+    databases: list[Database] = []
+    try:
+        js = nc.jetstream()
+        tasks = []
+        for stream, wiring in settings.wiring.consumes.items():
+            sub = await _bind(js, stream, wiring.consumer)
+            database = Database(url, metrics)  # one transaction at a time per connection
+            databases.append(database)
+            copier = _copy(sub, stream, wiring.consumer, database, metrics, stop)
+            tasks.append(asyncio.create_task(copier, name=f"archive {stream}"))
+        await register(nc, settings.service, "1.0.0", "deploykit archiver: the SQL copy", {}, [])
+        stopping = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        await asyncio.wait(tasks)
+        for task in done - {stopping}:
+            task.result()  # a copier that failed (Fatal) ends the process with its error
+    finally:
+        stop.set()
+        await connection.close(nc)
+        for database in databases:
+            await database.close()
+        metrics.shutdown()
+
+
+async def _bind(
+    js: JetStreamContext, stream: str, consumer: str
+) -> JetStreamContext.PullSubscription:
+    try:
+        await js.consumer_info(stream, consumer)
+    except nats.js.errors.NotFoundError:
+        raise Fatal(
+            f"consumer {stream}/{consumer} does not exist: it is created with the JetStream "
+            "definitions when `backup.sql` is on (deploykit dev up, or the stack's reconcile)"
+        ) from None
+    return await js.pull_subscribe_bind(consumer, stream=stream)
+
+
+async def _copy(
+    sub: JetStreamContext.PullSubscription,
+    stream: str,
+    consumer: str,
+    database: Database,
+    metrics: Metrics,
+    stop: asyncio.Event,
+) -> None:
+    wait = 0.5
+    try:
+        while not stop.is_set():
+            try:
+                msgs = await sub.fetch(BATCH, timeout=FETCH_WAIT)
+            except TimeoutError:
+                continue
+            except nats.errors.ConnectionClosedError:
+                return
+            except nats.errors.Error as exc:
+                log.warning("fetch %s: %s", stream, exc or type(exc).__name__)
+                await asyncio.sleep(1)
+                continue
+            try:
+                await _commit(database, metrics, stream, msgs)
+            except psycopg.Error as exc:
+                log.warning("%s: %d message(s) not stored, retried: %s", stream, len(msgs), exc)
+                for msg in msgs:
+                    with contextlib.suppress(nats.errors.Error):
+                        await msg.nak(delay=wait)
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, RETRY_MAX)
+                continue
+            wait = 0.5
+            for msg in msgs:  # only now: the rows are committed
+                with contextlib.suppress(nats.errors.Error):  # a lost ack is a redelivery
+                    await msg.ack()
+            metrics.lag(stream, consumer, ack_fields(msgs[-1].reply or "")[2])
+            metrics.flush()
+    finally:
+        with contextlib.suppress(nats.errors.Error):
+            await sub.unsubscribe()
+
+
+async def _commit(database: Database, metrics: Metrics, stream: str, msgs: list[Msg]) -> None:
+    rows = []
+    for msg in msgs:
+        seq, nanos, _ = ack_fields(msg.reply or "")
+        rows.append(row_of(stream, Record(seq, nanos, msg.subject, msg.headers, msg.data)))
+    started = time.perf_counter()
+    conn = await database.connection()
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.executemany(INSERT, rows)
+    metrics.database("INSERT", time.perf_counter() - started)
+
+
+def main() -> None:
+    """Read the environment, archive until SIGTERM/SIGINT (exit 2: bad configuration, 1: cannot
+    run, 0: stopped)."""
+    logging.basicConfig(
+        stream=sys.stdout,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = Settings.from_env(os.environ)
+        settings.require_database()
+    except ConfigError as exc:
+        log.error("bad configuration: %s", exc)
+        sys.exit(2)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await archive(settings, stop)
+
+    try:
+        asyncio.run(run())
+    except Fatal as exc:
+        log.error("%s: %s", settings.service, exc)
+        sys.exit(1)
+    log.info("%s stopped", settings.service)
+
+
+if __name__ == "__main__":
+    main()
