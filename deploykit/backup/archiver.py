@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -23,12 +24,13 @@ import time
 import nats.errors
 import nats.js.errors
 import psycopg
+from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.client import JetStreamContext
 
 from deploykit.backup.archive import Record
 from deploykit.backup.reader import ack_fields
-from deploykit.backup.sqlcopy import INSERT, row_of
+from deploykit.backup.sqlcopy import INSERT, batch_of
+from deploykit.laws.natsapi import API
 from deploykit.runtime import connection
 from deploykit.runtime.database import Database
 from deploykit.runtime.endpoints import register
@@ -52,10 +54,9 @@ async def archive(settings: Settings, stop: asyncio.Event) -> None:
     nc = await connection.connect(settings)
     databases: list[Database] = []
     try:
-        js = nc.jetstream()
         tasks = []
         for stream, wiring in settings.wiring.consumes.items():
-            sub = await _bind(js, stream, wiring.consumer)
+            sub = await _bind(nc, stream, wiring.consumer)
             database = Database(url, metrics)  # one transaction at a time per connection
             databases.append(database)
             copier = _copy(sub, stream, wiring.consumer, database, metrics, stop)
@@ -75,21 +76,63 @@ async def archive(settings: Settings, stop: asyncio.Event) -> None:
         metrics.shutdown()
 
 
-async def _bind(
-    js: JetStreamContext, stream: str, consumer: str
-) -> JetStreamContext.PullSubscription:
+class _Pull:
+    """Batches from one durable pull consumer through raw `CONSUMER.MSG.NEXT` requests whose
+    messages land in a callback: nats-py's `fetch` waits on each message with a task and a
+    timeout of its own, which caps a copy at a few thousand messages a second."""
+
+    def __init__(self, nc: Client, stream: str, consumer: str) -> None:
+        self.nc = nc
+        self.next = f"{API}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+        self.inbox = nc.new_inbox()
+        self.msgs: list[Msg] = []
+        self.wanted = 0
+        self.over = asyncio.Event()
+
+    async def start(self) -> None:
+        self.sub = await self.nc.subscribe(self.inbox, cb=self._on_message)
+
+    async def _on_message(self, msg: Msg) -> None:
+        if msg.reply:  # a message of the stream; a status (404, 408, 409) has no reply
+            self.msgs.append(msg)
+            if len(self.msgs) < self.wanted:
+                return
+        self.over.set()
+
+    async def fetch(self, batch: int, wait: float) -> list[Msg]:
+        """What is there now (up to `batch`); when nothing is, what arrives within `wait`."""
+        now = {"batch": batch, "no_wait": True}
+        soon = {"batch": batch, "expires": int(wait * 1e9)}
+        for request in (now, soon):
+            self.msgs, self.wanted = [], batch
+            self.over.clear()
+            await self.nc.publish(self.next, json.dumps(request).encode(), reply=self.inbox)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.over.wait(), wait + 2)
+            if self.msgs:
+                return self.msgs
+        return []
+
+    async def close(self) -> None:
+        with contextlib.suppress(nats.errors.Error):
+            await self.sub.unsubscribe()
+
+
+async def _bind(nc: Client, stream: str, consumer: str) -> _Pull:
     try:
-        await js.consumer_info(stream, consumer)
+        await nc.jetstream().consumer_info(stream, consumer)
     except nats.js.errors.NotFoundError:
         raise Fatal(
             f"consumer {stream}/{consumer} does not exist: it is created with the JetStream "
             "definitions when `backup.sql` is on (deploykit dev up, or the stack's reconcile)"
         ) from None
-    return await js.pull_subscribe_bind(consumer, stream=stream)
+    pull = _Pull(nc, stream, consumer)
+    await pull.start()
+    return pull
 
 
 async def _copy(
-    sub: JetStreamContext.PullSubscription,
+    pull: _Pull,
     stream: str,
     consumer: str,
     database: Database,
@@ -100,14 +143,14 @@ async def _copy(
     try:
         while not stop.is_set():
             try:
-                msgs = await sub.fetch(BATCH, timeout=FETCH_WAIT)
-            except TimeoutError:
-                continue
+                msgs = await pull.fetch(BATCH, FETCH_WAIT)
             except nats.errors.ConnectionClosedError:
                 return
             except nats.errors.Error as exc:
                 log.warning("fetch %s: %s", stream, exc or type(exc).__name__)
                 await asyncio.sleep(1)
+                continue
+            if not msgs:
                 continue
             try:
                 await _commit(database, metrics, stream, msgs)
@@ -126,19 +169,18 @@ async def _copy(
             metrics.lag(stream, consumer, ack_fields(msgs[-1].reply or "")[2])
             metrics.flush()
     finally:
-        with contextlib.suppress(nats.errors.Error):
-            await sub.unsubscribe()
+        await pull.close()
 
 
 async def _commit(database: Database, metrics: Metrics, stream: str, msgs: list[Msg]) -> None:
-    rows = []
+    records = []
     for msg in msgs:
         seq, nanos, _ = ack_fields(msg.reply or "")
-        rows.append(row_of(stream, Record(seq, nanos, msg.subject, msg.headers, msg.data)))
+        records.append(Record(seq, nanos, msg.subject, msg.headers, msg.data))
     started = time.perf_counter()
     conn = await database.connection()
-    async with conn.transaction(), conn.cursor() as cur:
-        await cur.executemany(INSERT, rows)
+    async with conn.transaction():
+        await conn.execute(INSERT, batch_of(stream, records))
     metrics.database("INSERT", time.perf_counter() - started)
 
 

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,15 +169,20 @@ def _archiver_pid(stack: LocalStack) -> int:
 def test_kill_9_of_the_archiver_mid_stream_leaves_no_gap_and_no_duplicate(
     stack: LocalStack, outputs: StackOutputs
 ) -> None:
-    """kill -9 while it copies a burst; `dev up` starts it again; the unacknowledged messages
-    come back after the consumer's ack wait and the committed ones are skipped by the key."""
+    """kill -9 while events are still being published and copied; `dev up` starts it again;
+    the unacknowledged messages come back after the consumer's ack wait and the committed ones
+    are skipped by the key."""
     before = _archived(outputs)
     pid = _archiver_pid(stack)
-    asyncio.run(_publish(outputs, 10_000, 20_000))
-    wait_until(lambda: _archived(outputs) > before, 30, "the archiver to copy")
-    os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: stack._service_proc("archiver-core").pid() is None, 10, "the kill")
-    stopped_at = _archived(outputs)
+    publisher = threading.Thread(target=asyncio.run, args=(_publish(outputs, 10_000, 40_000),))
+    publisher.start()
+    try:
+        wait_until(lambda: _archived(outputs) > before + 1000, 60, "the archiver to copy")
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: stack._service_proc("archiver-core").pid() is None, 10, "the kill")
+        stopped_at = _archived(outputs)
+    finally:
+        publisher.join()
     stack.up(nodes=1)
     assert _archiver_pid(stack) != pid
     _caught_up(outputs)

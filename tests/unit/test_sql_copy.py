@@ -13,9 +13,9 @@ from deploykit.backup.archive import Record
 from deploykit.backup.sqlcopy import (
     INSERT,
     archiver_wiring,
+    batch_of,
     database_statements,
     record_of,
-    row_of,
 )
 from deploykit.errors import ManifestError
 from deploykit.jetstream.desired import archive_consumer_config, desired_state
@@ -156,9 +156,14 @@ def test_the_table_is_append_only_by_its_grants() -> None:
 
 def test_a_row_gives_back_the_record() -> None:
     record = Record(7, 1_733_450_000_123_456_000, "accounts.events.created", {"A": "1"}, b"x")
-    stream, seq, subject, headers, payload, time = row_of("ACCOUNTS", record)
-    assert (stream, seq, subject, payload) == ("ACCOUNTS", 7, record.subject, b"x")
-    assert headers is not None and headers.obj == {"A": "1"}
-    assert record_of((seq, time, subject, headers.obj, payload)) == record
     bare = Record(8, 1_000, "s", None, b"")
-    assert row_of("S", bare)[3] is None
+    stream, seqs, subjects, headers, payloads, times = batch_of("ACCOUNTS", [record, bare])
+    assert (stream, seqs, subjects, payloads) == (
+        "ACCOUNTS",
+        [7, 8],
+        [record.subject, "s"],
+        [b"x", b""],
+    )
+    assert headers[0].obj == {"A": "1"} and headers[1] is None
+    assert record_of((7, times[0], record.subject, headers[0].obj, b"x")) == record
+    assert record_of((8, times[1], "s", None, b"")) == bare
