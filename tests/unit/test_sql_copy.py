@@ -25,6 +25,7 @@ from deploykit.local.state import DevState
 from deploykit.manifest.load import parse_manifest
 from deploykit.manifest.model import Manifest
 from deploykit.stack.outputs import REDACTED
+from deploykit.testing.clirun import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 SRV = tuple(
@@ -115,8 +116,8 @@ def test_the_reconciler_declares_the_archivers_consumer(archived: Manifest) -> N
     assert not [o for o in plain if o.consumer == "deploykit-archiver"]
 
 
-def test_the_local_stack_runs_one_archiver_per_archived_bus(archived: Manifest) -> None:
-    state = DevState(
+def dev_state() -> DevState:
+    return DevState(
         manifest="deploykit.yaml",
         cluster_name="acme",
         nodes=1,
@@ -124,6 +125,10 @@ def test_the_local_stack_runs_one_archiver_per_archived_bus(archived: Manifest) 
         postgres_port=5432,
         metrics_ports={"archiver-core": 9999},
     )
+
+
+def test_the_local_stack_runs_one_archiver_per_archived_bus(archived: Manifest) -> None:
+    state = dev_state()
     assert nats_users(archived)["archiver-core"].role == "archiver"
     outputs = plan_outputs(archived, state, ["nats://127.0.0.1:4222"], [])
     assert outputs.database and outputs.database.archive_url
@@ -167,3 +172,28 @@ def test_a_row_gives_back_the_record() -> None:
     assert headers[0].obj == {"A": "1"} and headers[1] is None
     assert record_of((7, times[0], record.subject, headers[0].obj, b"x")) == record
     assert record_of((8, times[1], "s", None, b"")) == bare
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--into", "X"], "give a SNAPSHOT folder, or --from-sql --stream NAME"),
+        (["some-folder", "--from-sql", "--stream", "ACCOUNTS", "--into", "X"], "(not both)"),
+        (["--from-sql", "--into", "X"], "--stream NAME is required"),
+        (["some-folder", "--stream", "ACCOUNTS", "--into", "X"], "--stream goes with --from-sql"),
+    ],
+)
+def test_restore_refuses_a_mixed_or_missing_source(args: list[str], says: str) -> None:
+    outcome = cli("restore", *args)
+    assert outcome.code == 2 and says in outcome.text
+
+
+def test_restore_from_sql_needs_a_stack_that_keeps_a_copy(tmp_path: Path) -> None:
+    outputs = plan_outputs(parse(reference()), dev_state(), ["nats://127.0.0.1:4222"], [])
+    path = tmp_path / "outputs.json"
+    path.write_text(outputs.model_dump_json())
+    outcome = cli(
+        "restore", "--from-sql", "--stream", "ACCOUNTS", "--into", "X", "--outputs", str(path)
+    )
+    assert outcome.code == 2
+    assert "name no SQL copy (database.archive_url); turn on `backup: {sql: true}`" in outcome.text
