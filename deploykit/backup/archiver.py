@@ -36,6 +36,7 @@ from deploykit.runtime.database import Database
 from deploykit.runtime.endpoints import register
 from deploykit.runtime.errors import Fatal
 from deploykit.runtime.metrics import Metrics
+from deploykit.runtime.service import log_to_stdout
 from deploykit.runtime.settings import ConfigError, Settings
 
 __all__ = ["BATCH", "archive", "main"]
@@ -187,11 +188,7 @@ async def _commit(database: Database, metrics: Metrics, stream: str, msgs: list[
 def main() -> None:
     """Read the environment, archive until SIGTERM/SIGINT (exit 2: bad configuration, 1: cannot
     run, 0: stopped)."""
-    logging.basicConfig(
-        stream=sys.stdout,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    log_to_stdout()
     try:
         settings = Settings.from_env(os.environ)
         settings.require_database()

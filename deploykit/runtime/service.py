@@ -48,7 +48,7 @@ from deploykit.runtime.payloads import Codec, ContractCodec, JsonCodec
 from deploykit.runtime.settings import ConfigError, Settings
 from deploykit.runtime.wiring import Wiring
 
-__all__ = ["STOP_GRACE", "Service"]
+__all__ = ["STOP_GRACE", "Service", "log_to_stdout"]
 
 log = logging.getLogger("deploykit.runtime")
 
@@ -229,12 +229,7 @@ class Service:
     def run(self) -> None:
         """Read the environment, serve until SIGTERM/SIGINT, exit (2: bad configuration,
         1: cannot run, 0: stopped cleanly)."""
-        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # a TextIOWrapper at run time
-        logging.basicConfig(
-            stream=sys.stdout,
-            level=logging.INFO,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        log_to_stdout()
         try:
             settings = Settings.from_env(os.environ)
             self._check_declared(settings)
@@ -424,6 +419,16 @@ class Service:
         if self._metrics is not None:
             self._metrics.shutdown()
         self.ready.clear()
+
+
+def log_to_stdout() -> None:
+    """Log lines to stdout, each as soon as written: what the targets collect from a process."""
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # a TextIOWrapper at run time
+    logging.basicConfig(
+        stream=sys.stdout,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 async def _stop_answering(micro: MicroService) -> None:

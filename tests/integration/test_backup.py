@@ -154,6 +154,17 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _start_cli(*args: str, cwd: Path) -> subprocess.Popen[bytes]:
+    """The CLI in a process of its own, to be killed midway."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "from deploykit.cli import main; main()", *args],
+        cwd=cwd,
+        env=CHECKOUT_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def test_the_drill_command_passes_and_leaves_no_scratch(
     stack: LocalStack, outputs: StackOutputs, tmp_path: Path
 ) -> None:
@@ -183,13 +194,7 @@ def test_a_killed_backup_leaves_no_snapshot_and_a_rerun_completes(
     folder without a manifest, never a snapshot; the next run removes it and completes."""
     out = str(stack.dir.outputs_file)
     args = ("backup", "-f", str(MANIFEST_FILE), "--outputs", out, "--to", str(tmp_path))
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from deploykit.cli import main; main()", *args],
-        cwd=tmp_path,
-        env=CHECKOUT_ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = _start_cli(*args, cwd=tmp_path)
     wait_until(
         lambda: any((p / "messages.dkb").exists() for p in tmp_path.glob("ACCOUNTS-*.partial")),
         30,
@@ -267,13 +272,7 @@ def test_a_killed_restore_leaves_no_stream_under_a_live_name_and_a_rerun_complet
     out = str(stack.dir.outputs_file)
     args = ("restore", str(folder), "--into", "ACCOUNTS_KILLED", "-f", str(MANIFEST_FILE))
     args += ("--outputs", out)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from deploykit.cli import main; main()", *args],
-        cwd=tmp_path,
-        env=CHECKOUT_ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = _start_cli(*args, cwd=tmp_path)
 
     def midway() -> bool:
         info = asyncio.run(_stream_info(outputs, "ACCOUNTS_KILLED"))
