@@ -8,6 +8,8 @@ NOTHING`) and acks the batch only after the commit. A crash (kill -9) anywhere l
 what was not acked is delivered again after the consumer's ack wait, and what was committed but
 not acked is delivered again and skipped by the key. It joins NATS Service discovery as
 `archiver-<bus>` once bound to every consumer (ready); SIGTERM finishes the batch in hand.
+Batches come through raw pull requests (`_Pull`) rather than the runtime's per-message queue
+consumer: a copy is only as fast as its slowest step (`bench/backup.py` measures it).
 """
 
 from __future__ import annotations
@@ -192,6 +194,8 @@ def main() -> None:
     try:
         settings = Settings.from_env(os.environ)
         settings.require_database()
+        if not settings.wiring.consumes:
+            raise ConfigError("DEPLOYKIT_WIRING: consumes names no stream to archive")
     except ConfigError as exc:
         log.error("bad configuration: %s", exc)
         sys.exit(2)

@@ -4,6 +4,9 @@ user and consumer, its process in the local stack, and the table's statements.""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -197,3 +200,35 @@ def test_restore_from_sql_needs_a_stack_that_keeps_a_copy(tmp_path: Path) -> Non
     )
     assert outcome.code == 2
     assert "name no SQL copy (database.archive_url); turn on `backup: {sql: true}`" in outcome.text
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"DATABASE_URL": ""}, "DATABASE_URL is required"),
+        ({"DEPLOYKIT_WIRING": '{"role": "worker"}'}, "consumes names no stream to archive"),
+    ],
+)
+def test_the_archiver_refuses_a_bad_environment(
+    archived: Manifest, change: dict[str, str], says: str
+) -> None:
+    """Exit 2 naming the variable, before it connects to anything."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "DEPLOYKIT_SERVICE": "archiver-core",
+        "NATS_URL": "nats://127.0.0.1:1",
+        "NATS_INBOX_PREFIX": "_INBOX_archiver-core",
+        "DEPLOYKIT_WIRING": archiver_wiring(archived, "core").model_dump_json(),
+        "DATABASE_URL": "postgresql://x@127.0.0.1:1/x",
+        **change,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "deploykit.backup.archiver"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and says in done.stdout
