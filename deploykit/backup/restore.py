@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from deploykit.backup.archive import (
     SnapshotManifest,
     read_records,
 )
+from deploykit.backup.pipeline import Pipeline
 from deploykit.backup.reader import read_stream
 from deploykit.backup.snapshot import Progress
 from deploykit.errors import ConfigError, PlanRefused
@@ -243,36 +243,16 @@ def _publishable(headers: dict[str, str] | None) -> dict[str, str] | None:
 
 
 async def _publish(data: Client, source: Source, into: str, progress: Progress | None) -> int:
-    js = data.jetstream(timeout=10, publish_async_max_pending=WINDOW * 2)
     prefix = restore_subjects(into)[:-1]
-    pending: deque[tuple[int, Any]] = deque()
-    expected = source.manifest.first_seq
     written = 0
     shown = time.monotonic()
-
-    async def settle(one: tuple[int, Any]) -> None:
-        seq, future = one
-        ack = await future
-        if ack.seq != seq:
-            raise ConfigError(
-                f"restore into {into}: the server stored a message at sequence {ack.seq}, "
-                f"expected {seq}; the stream was written by something else meanwhile"
-            )
-
-    async for record in source.records():
-        future = await js.publish_async(
-            prefix + record.subject, record.data, headers=_publishable(record.headers)
-        )
-        pending.append((expected, future))
-        expected += 1
-        written += 1
-        if len(pending) >= WINDOW:
-            await settle(pending.popleft())
-        if progress and time.monotonic() - shown > 0.5:
-            shown = time.monotonic()
-            progress(into, written, source.manifest.messages)
-    while pending:
-        await settle(pending.popleft())
+    async with Pipeline(data, into, source.manifest.first_seq, WINDOW) as pipeline:
+        async for record in source.records():
+            await pipeline.send(prefix + record.subject, record.data, _publishable(record.headers))
+            written += 1
+            if progress and time.monotonic() - shown > 0.5:
+                shown = time.monotonic()
+                progress(into, written, source.manifest.messages)
     if progress:
         progress(into, written, source.manifest.messages)
     return written
