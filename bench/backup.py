@@ -12,7 +12,8 @@ On one local nats-server (file storage) it fills a stream, then prints (never as
 - the SQL copy (`backup.sql`): the archiver (`python -m deploykit.backup.archiver`, a child
   process, on a local PostgreSQL) copying the whole stream, with its peak memory; then
   `restore --from-sql` of that copy, verification included;
-- ratios against the server snapshot (msgs/s), and that nothing was lost on the way.
+- ratios against the server snapshot (msgs/s), and that nothing was lost on the way;
+- the publish rate of the restore's pipeline beside nats-py's `publish_async`.
 """
 
 from __future__ import annotations
@@ -26,13 +27,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
+from typing import Any
 
 import nats
 import psycopg
 from nats.aio.client import Client
 
 from deploykit.backup.fromsql import sql_source
+from deploykit.backup.pipeline import Pipeline
 from deploykit.backup.restore import restore, restore_snapshot
 from deploykit.backup.sqlcopy import TABLE
 from deploykit.jetstream.api import JetStreamApi
@@ -172,6 +176,28 @@ async def archive(
     return seconds, peak
 
 
+async def publish_rates(nc: Client, count: int, size: int) -> tuple[float, float]:
+    """Seconds to publish `count` messages in order, 512 in flight, with nats-py's
+    `publish_async` and with the restore's pipeline: why restore does not use the former."""
+    js = nc.jetstream(timeout=30, publish_async_max_pending=1024)
+    payload = bytes(size)
+    for name in ("PUB_JS", "PUB_PIPE"):
+        await js.add_stream(name=name, subjects=[f"{name.lower()}.>"], max_bytes=-1)
+    start = time.perf_counter()
+    pending: deque[asyncio.Future[Any]] = deque()
+    for _ in range(count):
+        pending.append(await js.publish_async("pub_js.x", payload))
+        if len(pending) >= 512:
+            await pending.popleft()
+    await asyncio.gather(*pending)
+    nats_py = time.perf_counter() - start
+    start = time.perf_counter()
+    async with Pipeline(nc, "PUB_PIPE", 1) as pipeline:
+        for _ in range(count):
+            await pipeline.send("pub_pipe.x", payload, None)
+    return nats_py, time.perf_counter() - start
+
+
 async def main(messages: int, size: int) -> None:
     with (
         tempfile.TemporaryDirectory(prefix="bench-backup-") as tmp,
@@ -185,6 +211,7 @@ async def main(messages: int, size: int) -> None:
         await fill(nc, "SMALL", "small", small, size)
         await fill(nc, "BIG", "big", messages, size)
         snap_seconds, snap_bytes = await server_snapshot(nc, "BIG")
+        js_seconds, pipeline_seconds = await publish_rates(nc, small, size)
         small_seconds, small_peak, _ = child_backup(url, "SMALL", Path(tmp) / "b")
         big_seconds, big_peak, big = child_backup(url, "BIG", Path(tmp) / "b")
         start = time.perf_counter()
@@ -244,6 +271,11 @@ async def main(messages: int, size: int) -> None:
         "restore --from-sql": messages - from_sql.messages,
     }
     print(f"\nlost: {', '.join(f'{k} {v}' for k, v in lost.items())}")
+    print(
+        f"publishing {small:,} messages in order, 512 in flight: nats-py publish_async "
+        f"{small / js_seconds:,.0f} msgs/s, the restore's pipeline {small / pipeline_seconds:,.0f} "
+        f"msgs/s (ratio {js_seconds / pipeline_seconds:.2f})"
+    )
     print(
         f"ratio backup / server snapshot: {snap_seconds / big_seconds:.2f}; "
         f"restore / server snapshot: {snap_seconds / restore_seconds:.2f}; "

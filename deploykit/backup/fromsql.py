@@ -2,9 +2,9 @@
 
 Everything is read in one REPEATABLE READ transaction, so the figures and the rows are the same
 moment of the table while the archiver goes on inserting: the count, first and last sequence
-and payload bytes, then a first pass over the rows for the content checksum (the figures the
-restore is verified against), then the rows again, in sequence order, to publish. Both passes
-stream through a server-side cursor: memory does not grow with the stream.
+and payload bytes, then the rows in sequence order, published and summed (the content checksum
+the restored stream is verified against) in the same pass, through a server-side cursor:
+memory does not grow with the stream.
 
 The table holds events, not the stream's definition: the restored stream takes its config from
 the manifest's declaration of the stream, and it has no durable consumers (the copy holds none).
@@ -55,16 +55,24 @@ async def sql_source(url: str, manifest: Manifest, stream: str) -> AsyncIterator
                     "the stream marked `backup: true`?)"
                 )
 
+            summed: list[str] = []  # the checksum of the last complete read
+
             async def rows() -> AsyncIterator[Record]:
+                content = ContentSum()
                 async with conn.cursor(name="deploykit_restore") as cursor:
                     cursor.itersize = ITERSIZE
                     await cursor.execute(ROWS, (stream, last))
                     async for found in cursor:
-                        yield record_of(found)
+                        record = record_of(found)
+                        content.add(record.subject, record.data)
+                        yield record
+                summed.append(content.hexdigest())
 
-            content = ContentSum()
-            async for record in rows():
-                content.add(record.subject, record.data)
+            def content() -> str:
+                if not summed:
+                    raise RuntimeError("the SQL copy's checksum is known once its rows are read")
+                return summed[-1]
+
             figures = SnapshotManifest(
                 system=manifest.system,
                 bus=declared.bus,
@@ -76,12 +84,12 @@ async def sql_source(url: str, manifest: Manifest, stream: str) -> AsyncIterator
                 bytes=size,
                 gaps=last - first + 1 - count,
                 file_sha256="",
-                content_sha256=content.hexdigest(),
+                content_sha256="",  # summed while the rows are published
                 consumers=[],
             )
             origins = {s.stream: manifest.streams[s.stream].bus for s in declared.sources}
             config = stream_config(stream, declared, declared.replicas, origins)
-            yield Source(figures, config, [], f"sql:{stream}", rows)
+            yield Source(figures, config, [], f"sql:{stream}", rows, content)
 
 
 def _reason(exc: psycopg.Error, url: str) -> str:
