@@ -4,7 +4,7 @@ A restore must store message n at sequence first + n: one connection keeps the o
 most `window` publishes wait for their acks. Each publish carries its expected sequence in its
 reply subject (`<inbox>.<seq>`) and one subscription reads the acks in a callback. nats-py's
 `publish_async` does the same with a future, a random token and a parsed `PubAck` per message,
-which makes a restore several times slower (`bench/backup.py`).
+at about half the rate (`bench/backup.py` prints both).
 
 A failed ack (an error from the stream, no stream listening, another sequence than expected)
 stops the pipeline with `ConfigError`; so does a wait of `ACK_WAIT` seconds without any ack.
