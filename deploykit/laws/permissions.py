@@ -2,7 +2,8 @@
 
 One account per bus (JetStream enabled) and the system account, each bus with the exports and
 imports its cross-bus paths need (`exports.py`); per bus one user per service
-and deploykit's own `smoke-<bus>`, `provisioning-<bus>` and `backup-<bus>` users (see `naming.py`). What a
+and deploykit's own `smoke-<bus>`, `provisioning-<bus>` and `backup-<bus>` users, and an
+`archiver-<bus>` user where the SQL copy (`backup.sql`) has streams (see `naming.py`). What a
 service may do comes from `laws.granted`, so a capability the lint refuses is never granted.
 Every user reads replies on its own inbox prefix only; a shared `_INBOX.>` would let any user
 read every reply.
@@ -45,6 +46,7 @@ class UserRole(StrEnum):
     SMOKE = "smoke"
     PROVISIONING = "provisioning"
     BACKUP = "backup"
+    ARCHIVER = "archiver"
     SYSTEM = "system"
 
 
@@ -88,6 +90,7 @@ class Authorization(_Frozen):
 
 def compile_authorization(manifest: Manifest) -> Authorization:
     links = compile_links(manifest)
+    archived = manifest.sql_archived()
     accounts = [
         Account(
             name=naming.account(bus),
@@ -98,6 +101,7 @@ def compile_authorization(manifest: Manifest) -> Authorization:
                 _smoke_user(manifest, bus),
                 _provisioning_user(manifest, bus),
                 _backup_user(bus),
+                *((_archiver_user(bus, archived[bus]),) if bus in archived else ()),
             ),
         )
         for bus in manifest.buses
@@ -318,6 +322,20 @@ def _backup_user(bus: str) -> User:
         subscribe_allow=(_inbox(name),),
     )
     return _user(name, UserRole.BACKUP, permissions)
+
+
+def _archiver_user(bus: str, streams: list[str]) -> User:
+    """Pulls from and acks its durable consumer on each archived stream, and answers NATS Service
+    discovery (readiness); it defines nothing and reads or writes no other subject."""
+    name = naming.archiver_user(bus)
+    permissions = Permissions(
+        publish_allow=_unique(
+            [s for stream in streams for s in natsapi.pull(stream, naming.ARCHIVE_CONSUMER)]
+        ),
+        subscribe_allow=(*natsapi.service_responder(name), _inbox(name)),
+        allow_responses=True,
+    )
+    return _user(name, UserRole.ARCHIVER, permissions)
 
 
 def _system_user() -> User:

@@ -8,7 +8,10 @@ One place decides them, because the permission compiler, the JetStream reconcile
   inbox prefix `_INBOX_<user>` (replies to it can only be read by it).
 - Per bus, deploykit adds a `smoke-<bus>` user (read-only on production assets) and a
   `provisioning-<bus>` user (JetStream admin, used by the reconciler) and a `backup-<bus>`
-  user (reads every stream of its bus, publishes restores to `deploykit.restore.>`). The system account
+  user (reads every stream of its bus, publishes restores to `deploykit.restore.>`). With
+  `backup.sql`, each bus with streams marked `backup: true` also has an `archiver-<bus>` user
+  that only pulls from and acks the durable consumer `ARCHIVE_CONSUMER` on those streams, and
+  the archiver writes to the database `ARCHIVE_DATABASE` as the role `ARCHIVE_ROLE`. The system account
   has one user, `system`, for server and cluster checks (`$SYS.REQ.>`).
 - On the core bus, deploykit adds its own smoke assets: stream `DEPLOYKIT_SMOKE` on
   `deploykit.smoke.>`, KV bucket and object store `deploykit_smoke`; only the smoke user writes them.
@@ -41,6 +44,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 __all__ = [
+    "ARCHIVE_CONSUMER",
+    "ARCHIVE_DATABASE",
+    "ARCHIVE_OWNER",
+    "ARCHIVE_ROLE",
     "BENCH_COPY_STREAM",
     "BENCH_CROSSBUS",
     "BENCH_EVENTS",
@@ -55,6 +62,7 @@ __all__ = [
     "SYSTEM_ACCOUNT",
     "SYSTEM_USER",
     "account",
+    "archiver_user",
     "backup_user",
     "bench_consumer",
     "bench_crossbus",
@@ -84,6 +92,10 @@ FANOUT_INACTIVE_THRESHOLD = 30.0  # seconds; an instance gone this long loses it
 
 
 RESTORE_PREFIX = "deploykit.restore"
+ARCHIVE_CONSUMER = "deploykit-archiver"  # durable, on every stream the SQL copy keeps
+ARCHIVE_DATABASE = "deploykit_archive"
+ARCHIVE_OWNER = "deploykit_archive_owner"  # owns the table; cannot log in
+ARCHIVE_ROLE = "deploykit_archiver"  # the archiver's login: INSERT and SELECT, nothing more
 
 
 def account(bus: str) -> str:
@@ -104,6 +116,11 @@ def provisioning_user(bus: str) -> str:
 
 def backup_user(bus: str) -> str:
     return f"backup-{bus}"
+
+
+def archiver_user(bus: str) -> str:
+    """The archiver's NATS user on `bus`; also the name of its process and NATS Service."""
+    return f"archiver-{bus}"
 
 
 def restore_subjects(stream: str) -> str:
@@ -134,10 +151,15 @@ def source_deliver(bus: str, stream: str) -> str:
     return f"deploykit.deliver.{bus}.{stream}"
 
 
-def deploykit_users(buses: Iterable[str]) -> list[str]:
-    """The NATS users deploykit adds besides one per service (names are unique per server)."""
+def deploykit_users(buses: Iterable[str], archived: Iterable[str] = ()) -> list[str]:
+    """The NATS users deploykit adds besides one per service (names are unique per server);
+    `archived`: the buses that have an archiver (`Manifest.sql_archived`)."""
     users = (smoke_user, provisioning_user, backup_user)
-    return [*(u(bus) for bus in buses for u in users), SYSTEM_USER]
+    return [
+        *(u(bus) for bus in buses for u in users),
+        *(archiver_user(bus) for bus in archived),
+        SYSTEM_USER,
+    ]
 
 
 def fanout_consumer_name(consumer: str, instance: str) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from deploykit.runtime.errors import Fatal
 from deploykit.runtime.settings import ConfigError, Settings
 
-__all__ = ["Main", "run"]
+__all__ = ["Main", "log_to_stdout", "run"]
 
 log = logging.getLogger("deploykit.runtime")
 
@@ -26,12 +26,7 @@ Main = Callable[[Settings, asyncio.Event], Awaitable[None]]
 def run(main: Main, check: Callable[[Settings], None] | None = None) -> None:
     """Read the environment (and `check` it: a `ConfigError` is exit 2 too), run `main` until it
     returns, exit."""
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # a TextIOWrapper at run time
-    logging.basicConfig(
-        stream=sys.stdout,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    log_to_stdout()
     try:
         settings = Settings.from_env(os.environ)
         if check is not None:
@@ -45,6 +40,16 @@ def run(main: Main, check: Callable[[Settings], None] | None = None) -> None:
         log.error("%s: %s", settings.service, exc)
         sys.exit(1)
     log.info("%s stopped", settings.service)
+
+
+def log_to_stdout() -> None:
+    """Log lines to stdout, each as soon as written: what the targets collect from a process."""
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # a TextIOWrapper at run time
+    logging.basicConfig(
+        stream=sys.stdout,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 async def _until_signalled(main: Main, settings: Settings) -> None:
