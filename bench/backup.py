@@ -11,7 +11,11 @@ On one local nats-server (file storage) it fills a stream, then prints (never as
 - deploykit backup → S3: the same streamed into a bucket (multipart upload) on an S3 server on
   loopback (moto's, from the test extras), big and small, with peak memory;
 - deploykit restore: into a new stream, verification included;
-- ratios against the server snapshot (msgs/s).
+- the SQL copy (`backup.sql`): the archiver (`python -m deploykit.backup.archiver`, a child
+  process, on a local PostgreSQL) copying the whole stream, with its peak memory; then
+  `restore --from-sql` of that copy, verification included;
+- ratios against the server snapshot (msgs/s), and that nothing was lost on the way;
+- the publish rate of the restore's pipeline beside nats-py's `publish_async`.
 """
 
 from __future__ import annotations
@@ -22,21 +26,40 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nats
+import psycopg
 from nats.aio.client import Client
 
-from deploykit.backup.restore import restore_snapshot
+from deploykit.backup.fromsql import sql_source
+from deploykit.backup.pipeline import Pipeline
+from deploykit.backup.restore import restore, restore_snapshot
+from deploykit.backup.sqlcopy import TABLE
+from deploykit.jetstream.api import JetStreamApi
+from deploykit.jetstream.desired import archive_consumer_config
 from deploykit.local.nats import local_cluster
 from deploykit.local.ports import free_ports
+from deploykit.local.postgres import LocalPostgres
+from deploykit.manifest.load import parse_manifest
+from deploykit.manifest.model import ConsumeMode, Role
+from deploykit.manifest.naming import ARCHIVE_CONSUMER
+from deploykit.runtime.wiring import ConsumerWiring, Wiring
+from deploykit.testing.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCH_MANIFEST = parse_manifest(
+    "version: 1\nsystem: bench\nbuses: {core: {}}\nbackup: {sql: true}\n"
+    "streams: {BIG: {subjects: [big.>], replicas: 1, backup: true}}\n"
+)
 
 
 async def fill(nc: Client, stream: str, subject: str, messages: int, size: int) -> None:
@@ -111,11 +134,87 @@ def child_backup(
     return result["seconds"], result["peak_kib"], result
 
 
+def archived(url: str, stream: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {TABLE} WHERE stream = %s", (stream,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def archive(
+    nc: Client, nats_url: str, archive_url: str, stream: str, messages: int
+) -> tuple[float, int]:
+    """The archiver as `deploykit dev` runs it, from its start until the copy holds the whole
+    stream: seconds (process start included) and peak RSS (KiB)."""
+    await JetStreamApi(nc).create_consumer(stream, archive_consumer_config(), "create")
+    wiring = Wiring(
+        role=Role.WORKER,
+        consumes={
+            stream: ConsumerWiring(stream=stream, consumer=ARCHIVE_CONSUMER, mode=ConsumeMode.QUEUE)
+        },
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DEPLOYKIT_SERVICE": "archiver-core",
+        "NATS_URL": nats_url,
+        "NATS_INBOX_PREFIX": "_INBOX_archiver-core",
+        "DEPLOYKIT_WIRING": wiring.model_dump_json(),
+        "DATABASE_URL": archive_url,
+        "DEPLOYKIT_METRICS": "none",
+    }
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deploykit.backup.archiver"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        await asyncio.to_thread(
+            wait_until,
+            lambda: archived(archive_url, stream) >= messages or proc.poll() is not None,
+            3600,
+            "the archiver to copy the stream",
+            poll=0.25,
+        )
+        seconds = time.perf_counter() - start
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        peak = int(
+            next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    return seconds, peak
+
+
+async def publish_rates(nc: Client, count: int, size: int) -> tuple[float, float]:
+    """Seconds to publish `count` messages in order, 512 in flight, with nats-py's
+    `publish_async` and with the restore's pipeline: why restore does not use the former."""
+    js = nc.jetstream(timeout=30, publish_async_max_pending=1024)
+    payload = bytes(size)
+    for name in ("PUB_JS", "PUB_PIPE"):
+        await js.add_stream(name=name, subjects=[f"{name.lower()}.>"], max_bytes=-1)
+    start = time.perf_counter()
+    pending: deque[asyncio.Future[Any]] = deque()
+    for _ in range(count):
+        pending.append(await js.publish_async("pub_js.x", payload))
+        if len(pending) >= 512:
+            await pending.popleft()
+    await asyncio.gather(*pending)
+    nats_py = time.perf_counter() - start
+    start = time.perf_counter()
+    async with Pipeline(nc, "PUB_PIPE", 1) as pipeline:
+        for _ in range(count):
+            await pipeline.send("pub_pipe.x", payload, None)
+    return nats_py, time.perf_counter() - start
+
+
 async def main(messages: int, size: int) -> None:
     with (
         tempfile.TemporaryDirectory(prefix="bench-backup-") as tmp,
         local_cluster(Path(tmp) / "nats", 1) as cluster,
     ):
+        postgres = LocalPostgres(Path(tmp) / "postgres", free_ports(1)[0], "bench-superuser")
         url = cluster.urls[0]
         nc = await nats.connect(url)
         small = max(messages // 10, 1)
@@ -123,6 +222,7 @@ async def main(messages: int, size: int) -> None:
         await fill(nc, "SMALL", "small", small, size)
         await fill(nc, "BIG", "big", messages, size)
         snap_seconds, snap_bytes = await server_snapshot(nc, "BIG")
+        js_seconds, pipeline_seconds = await publish_rates(nc, small, size)
         small_seconds, small_peak, _ = child_backup(url, "SMALL", Path(tmp) / "b")
         big_seconds, big_peak, big = child_backup(url, "BIG", Path(tmp) / "b")
         with s3_server() as env:
@@ -131,6 +231,17 @@ async def main(messages: int, size: int) -> None:
         start = time.perf_counter()
         report = await restore_snapshot(nc, nc, Path(big["folder"]), "BIG_RESTORED")
         restore_seconds = time.perf_counter() - start
+        try:
+            postgres.start()
+            archive_url = postgres.ensure_archive("bench-archiver")
+            archive_seconds, archive_peak = await archive(nc, url, archive_url, "BIG", messages)
+            copied = archived(archive_url, "BIG")
+            start = time.perf_counter()
+            async with sql_source(archive_url, BENCH_MANIFEST, "BIG") as source:
+                from_sql = await restore(nc, nc, source, "BIG_FROM_SQL")
+            from_sql_seconds = time.perf_counter() - start
+        finally:
+            postgres.stop()
         await nc.close()
     mb = messages * size / 1e6
     rows = [
@@ -152,6 +263,16 @@ async def main(messages: int, size: int) -> None:
             restore_seconds,
             "verified" if report.verified else "MISMATCH",
         ),
+        (
+            "archiver → PostgreSQL (SQL copy)",
+            archive_seconds,
+            f"peak RSS {archive_peak / 1024:,.0f} MiB",
+        ),
+        (
+            "restore --from-sql + verify",
+            from_sql_seconds,
+            "verified" if from_sql.verified else "MISMATCH",
+        ),
     ]
     print(
         f"\n{messages:,} messages of {size} B = {mb:,.1f} MB of payload, one node, file storage\n"
@@ -163,9 +284,22 @@ async def main(messages: int, size: int) -> None:
             f"{name:38} {seconds:8.2f} {count / seconds:10,.0f} "
             f"{count * size / 1e6 / seconds:7.1f}  {note}"
         )
+    lost = {
+        "backup": messages - big["messages"],
+        "restore": messages - report.messages,
+        "SQL copy": messages - copied,
+        "restore --from-sql": messages - from_sql.messages,
+    }
+    print(f"\nlost: {', '.join(f'{k} {v}' for k, v in lost.items())}")
     print(
-        f"\nratio backup / server snapshot: {snap_seconds / big_seconds:.2f}; "
+        f"publishing {small:,} messages in order, 512 in flight: nats-py publish_async "
+        f"{small / js_seconds:,.0f} msgs/s, the restore's pipeline {small / pipeline_seconds:,.0f} "
+        f"msgs/s (ratio {js_seconds / pipeline_seconds:.2f})"
+    )
+    print(
+        f"ratio backup / server snapshot: {snap_seconds / big_seconds:.2f}; "
         f"restore / server snapshot: {snap_seconds / restore_seconds:.2f}; "
+        f"archiver / server snapshot: {snap_seconds / archive_seconds:.2f}; "
         f"peak memory big / small: {big_peak / max(small_peak, 1):.2f}, into S3: "
         f"{s3_big[1] / max(s3_small[1], 1):.2f} (1.0: memory does not grow with the stream); "
         f"S3 / folder: {big_seconds / s3_big[0]:.2f}"

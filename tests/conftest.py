@@ -65,6 +65,28 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         stack.down()
 
 
+@pytest.fixture
+def gateway_function(tmp_path: Path) -> Path:
+    """The files the small tier deploys to Vercel for the gateway (the frontend of the committed
+    stack file), laid out as Vercel gets them."""
+    import shutil
+
+    import yaml
+
+    from components.small.vercel import bundle
+    from deploykit.stack.config import VercelFrontend
+
+    stack = yaml.safe_load((ROOT / "stacks" / "Pulumi.small.yaml").read_text())
+    frontend = VercelFrontend.model_validate(
+        stack["config"]["deploykit:small"]["vercel"]["frontends"]["gateway"]
+    )
+    into = tmp_path / "gateway-function"
+    for path, entry in bundle(ROOT, "gateway", frontend).items():
+        (into / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(entry["source"], into / path)
+    return into
+
+
 CACHES = {"__pycache__", ".pytest_cache", ".hypothesis", ".ruff_cache", ".mypy_cache"}
 
 

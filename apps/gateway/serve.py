@@ -2,7 +2,8 @@
 
 uvicorn is what Vercel's own Python runtime runs an ASGI app with (vercel-runtime vendors it),
 so the process and the function call the app the same way. The app is imported by the function
-host without this module, which is why uvicorn is needed only here.
+host without this module, which is why uvicorn is needed only here. As a process the gateway is
+scraped like every service: the runtime's metrics page, with the duration of every request.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from typing import Any
 import uvicorn
 
 from apps.gateway.server import Connection, Gateway
-from apps.runtime import Fatal, Settings, connect_nats
+from deploykit.runtime import Fatal, Settings, connection
+from deploykit.runtime.metrics import Metrics
 
 log = logging.getLogger("apps.gateway")
 
 
 class Server(uvicorn.Server):
-    """uvicorn without its own signal handlers: apps.runtime owns SIGTERM and SIGINT."""
+    """uvicorn without its own signal handlers: the runtime's process owns SIGTERM and SIGINT."""
 
     def install_signal_handlers(self) -> None:  # uvicorn < 0.29
         pass
@@ -45,20 +47,30 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def check(settings: Settings) -> None:
+    """A process listens, so PORT is required (a function host routes requests itself)."""
+    settings.require_port()
+
+
 async def main(settings: Settings, stop: asyncio.Event) -> None:
-    nc = await connect_nats(settings)
-    gateway = Gateway(Connection(lambda: settings, nc))
+    metrics = Metrics(settings)
     try:
-        sock = listen(settings.host, settings.port)
-        config = uvicorn.Config(gateway, lifespan="off", access_log=False, log_config=None)
-        server = Server(config)
-        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
-        log.info("listening on %s:%d", settings.host, settings.port)
-        stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({serving, stopping}, return_when="FIRST_COMPLETED")
-        stopping.cancel()
-        log.info("stopping: finishing requests in flight")
-        server.should_exit = True
-        await serving
+        nc = await connection.connect(settings)
+        gateway = Gateway(Connection(lambda: settings, nc), metrics)
+        try:
+            port = settings.require_port()
+            sock = listen(settings.host, port)
+            config = uvicorn.Config(gateway, lifespan="off", access_log=False, log_config=None)
+            server = Server(config)
+            serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+            log.info("listening on %s:%d", settings.host, port)
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({serving, stopping}, return_when="FIRST_COMPLETED")
+            stopping.cancel()
+            log.info("stopping: finishing requests in flight")
+            server.should_exit = True
+            await serving
+        finally:
+            await gateway.connection.close()
     finally:
-        await gateway.connection.close()
+        metrics.shutdown()

@@ -19,6 +19,9 @@ The same `Gateway` object runs everywhere, unchanged, because ASGI is what every
   request, so the connection is made then, from the environment, and kept in the module for
   the requests the warm instance serves next. A connection bound to another event loop, or
   closed, is replaced: a cold start or a new loop reconnects instead of failing.
+
+Either way its settings and its NATS connection are the kit's runtime's (`deploykit.runtime`:
+the environment, credentials, inbox, TLS CA and reconnects of every service).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -37,7 +41,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.kv import KeyValue
 
-from apps.runtime import ConfigError, Fatal, Settings, close_nats, connect_nats
+from deploykit.runtime import ConfigError, Fatal, Settings, connection
+from deploykit.runtime.metrics import Metrics
 
 log = logging.getLogger("apps.gateway")
 
@@ -120,7 +125,7 @@ class Connection:
                 self._lock, self._loop, self._nc = asyncio.Lock(), loop, None
             async with self._lock:
                 if not self.usable():
-                    self._nc = await connect_nats(self._settings())
+                    self._nc = await connection.connect(self._settings())
                     self._flags = Flags(self._nc)
         assert self._nc is not None and self._flags is not None
         return self._nc, self._flags
@@ -130,15 +135,17 @@ class Connection:
         return self._nc is not None and self._nc.is_connected
 
     async def close(self) -> None:
-        if self._nc is not None and not self._nc.is_closed:
-            await close_nats(self._nc)
+        if self._nc is not None:
+            await connection.close(self._nc)
 
 
 class Gateway:
-    """The ASGI application; `connection` is shared by every request it serves."""
+    """The ASGI application; `connection` is shared by every request it serves. With `metrics`
+    (a process), the duration of each request is recorded by method, route and status."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, metrics: Metrics | None = None) -> None:
         self.connection = connection
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -146,6 +153,7 @@ class Gateway:
             return
         if scope["type"] != "http":
             return
+        started = time.perf_counter()
         try:
             response = await self.route(scope["method"], scope["path"], receive)
         except ConfigError as exc:
@@ -155,6 +163,9 @@ class Gateway:
             log.error("%s", exc)
             response = Response.json({"error": "NATS is unreachable"}, 503)
         await response.send(send)
+        if self.metrics is not None:
+            elapsed = time.perf_counter() - started
+            self.metrics.http(scope["method"], route_of(scope["path"]), response.status, elapsed)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         """Nothing to prepare (the first request connects); close the connection at shutdown."""
@@ -214,6 +225,15 @@ class Gateway:
         await self.connection.get()
         connected = self.connection.connected
         return Response.json({"nats": connected}, 200 if connected else 503)
+
+
+def route_of(path: str) -> str:
+    """The route a path matched, as metrics label it (ids would make a label per account)."""
+    if ACCOUNT.match(path):
+        return "/accounts/{id}"
+    if INVOICE.match(path):
+        return "/invoices/{id}"
+    return path if path in ("/healthz", "/accounts") else "(unmatched)"
 
 
 def not_allowed() -> Response:

@@ -4,12 +4,17 @@ account in its own database and emits accounts.events.welcomed, once.
 Delivery is at least once, so both effects are idempotent: the row is keyed by the account id
 (`ON CONFLICT DO NOTHING`) and the event's id is `welcomed-<account id>`. The runtime publishes
 the event after this handler returns and acks the message only once the event is stored.
+
+The payloads are typed by the models generated from deploykit.yaml's contracts
+(apps/contracts.py): the runtime checks the created event against its contract and hands it
+over as an `AccountsEventsCreated`; one that breaks the contract goes to the dead-letter
+subject with the reason, never to this handler.
 """
 
 import logging
-import uuid
 
-from deploykit.runtime import Event, PayloadError, Service
+from apps.contracts import AccountsEventsCreated, AccountsEventsWelcomed
+from deploykit.runtime import Event, Service
 
 log = logging.getLogger("apps.welcome")
 
@@ -26,19 +31,16 @@ service = Service("welcomes each new account, once", schema=SCHEMA)
 
 
 @service.consumer("welcome")
-async def welcome(event: Event) -> None:
-    try:
-        account_id, email = uuid.UUID(event.data["id"]), str(event.data["email"])
-    except (ValueError, KeyError, TypeError):
-        raise PayloadError("not an account") from None
-    new = await service.db.execute(INSERT, (account_id, email))
+async def welcome(event: Event[AccountsEventsCreated]) -> None:
+    account = event.data
+    new = await service.db.execute(INSERT, (account.id, account.email))
     event.emit(
         "accounts.events.welcomed",
-        {"id": str(account_id), "email": email},
-        id=f"welcomed-{account_id}",
+        AccountsEventsWelcomed(id=account.id, email=account.email),
+        id=f"welcomed-{account.id}",
     )
     what = "welcomed" if new else "already welcomed (redelivery)"
-    log.info("account %s %s; accounts.events.welcomed follows", account_id, what)
+    log.info("account %s %s; accounts.events.welcomed follows", account.id, what)
 
 
 service.run()

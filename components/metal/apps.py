@@ -4,34 +4,23 @@ for a service with a port a Service (plus an Ingress for a frontend with a domai
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 
-from components.metal.inputs import NatsUser
+from components.metal.inputs import ServicesArgs
 from components.metal.kubernetes import Kubernetes
 from components.metal.objects import kubernetes_deployment, kubernetes_object, kubernetes_secret
-from deploykit.manifest.model import Manifest, Role, Service
-from deploykit.manifest.naming import service_env
+from deploykit.manifest.model import Role, Service
 from deploykit.metal import k8s
-from deploykit.runtime.wiring import wiring_for
-from deploykit.stack.config import MetalConfig
 
 __all__ = ["Apps", "AppsArgs"]
 
 
 @dataclass(frozen=True)
-class AppsArgs:
-    manifest: Manifest
-    settings: MetalConfig
+class AppsArgs(ServicesArgs):
     namespace: str
     kubernetes: Kubernetes
-    nats_urls: Sequence[str]
-    users: Mapping[str, NatsUser]
-    database_urls: Mapping[str, pulumi.Output[str]]
-    ca_certificate: pulumi.Output[str]
-    depends_on: Sequence[pulumi.Resource]
 
 
 class Apps(pulumi.ComponentResource):
@@ -54,25 +43,9 @@ class Apps(pulumi.ComponentResource):
             parent=self, provider=self.args.kubernetes.provider, depends_on=list(depends_on)
         )
 
-    def _env(self, name: str, service: Service) -> pulumi.Output[dict[str, str]]:
-        args = self.args
-        user = args.users[name]
-        database = args.database_urls[service.database] if service.database else None
-        return pulumi.Output.all(user.password, database).apply(
-            lambda v: service_env(
-                name,
-                ",".join(args.nats_urls),
-                name,
-                v[0],
-                database_url=v[1],
-                port=service.run.port,
-                wiring=wiring_for(args.manifest, name).model_dump_json(),
-            )
-        )
-
     def _deploy(self, name: str, service: Service) -> None:
         args, system, ns = self.args, self.args.manifest.system, self.args.namespace
-        env = self._env(name, service)
+        env = args.environment(name)
         secret_obj = pulumi.Output.all(env, args.ca_certificate).apply(
             lambda v: k8s.app_secret(ns, system, name, v[0], v[1])
         )

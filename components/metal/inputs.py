@@ -5,20 +5,32 @@
   places the block in every node's configuration and the passwords where each user connects.
 - `MetalSecrets`: the stack's secret config keys (`deploykit:sshPrivateKey`, ...).
 - `JetStreamHook`: how the JetStream definitions get applied once the cluster is healthy.
+- `ServicesArgs`: what both ways of running the services (Kubernetes, systemd) take, and the
+  environment each service gets from it, the same either way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 
 from deploykit.errors import ConfigError
+from deploykit.manifest.model import Manifest
+from deploykit.manifest.naming import service_env
+from deploykit.runtime.wiring import wiring_for
 from deploykit.stack.config import MetalConfig
 
-__all__ = ["JetStreamContext", "JetStreamHook", "MetalSecrets", "NatsAuth", "NatsUser"]
+__all__ = [
+    "JetStreamContext",
+    "JetStreamHook",
+    "MetalSecrets",
+    "NatsAuth",
+    "NatsUser",
+    "ServicesArgs",
+]
 
 
 @dataclass(frozen=True)
@@ -97,4 +109,32 @@ class MetalSecrets:
             kubeconfig=values["kubeconfig"],
             backup_secret_access_key=values["backupSecretAccessKey"],
             nats_tls=values["natsTls"],
+        )
+
+
+@dataclass(frozen=True)
+class ServicesArgs:
+    manifest: Manifest
+    settings: MetalConfig
+    nats_urls: Sequence[str]
+    users: Mapping[str, NatsUser]
+    database_urls: Mapping[str, pulumi.Output[str]]
+    ca_certificate: pulumi.Output[str]
+    depends_on: Sequence[pulumi.Resource]
+
+    def environment(self, name: str) -> pulumi.Output[dict[str, str]]:
+        """What `naming.service_env` gives service `name` (its own NATS user and password, its
+        database URL, its port and wiring): a pod's Secret and a unit's environment file."""
+        service = self.manifest.services[name]
+        database = self.database_urls[service.database] if service.database else None
+        return pulumi.Output.all(self.users[name].password, database).apply(
+            lambda v: service_env(
+                name,
+                ",".join(self.nats_urls),
+                name,
+                v[0],
+                database_url=v[1],
+                port=service.run.port,
+                wiring=wiring_for(self.manifest, name).model_dump_json(),
+            )
         )

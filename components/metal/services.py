@@ -4,22 +4,19 @@ bundle uploaded to each apps host, then per instance its unit and environment fi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
 
-from components.metal.inputs import NatsUser
+from components.metal.inputs import ServicesArgs
 from components.metal.remote import Hosts, RemoteStep
-from deploykit.manifest.model import Manifest
-from deploykit.manifest.naming import service_env
 from deploykit.metal import services as plan
 from deploykit.metal.bundle import build_bundle
 from deploykit.metal.shell import put_file, remove_paths, script
 from deploykit.metal.steps import UPLOAD_DIR, Upload
-from deploykit.runtime.wiring import wiring_for
-from deploykit.stack.config import Host, MetalConfig
+from deploykit.stack.config import Host
 
 __all__ = ["SystemdApps", "SystemdAppsArgs"]
 
@@ -27,15 +24,8 @@ BUNDLE_CACHE = Path.home() / ".cache" / "deploykit" / "bundles"
 
 
 @dataclass(frozen=True)
-class SystemdAppsArgs:
-    manifest: Manifest
-    settings: MetalConfig
+class SystemdAppsArgs(ServicesArgs):
     runner: Hosts
-    nats_urls: Sequence[str]
-    users: Mapping[str, NatsUser]
-    database_urls: Mapping[str, pulumi.Output[str]]
-    ca_certificate: pulumi.Output[str]
-    depends_on: Sequence[pulumi.Resource]
     project: Path
 
 
@@ -80,29 +70,13 @@ class SystemdApps(pulumi.ComponentResource):
         return steps
 
     def _environment(self, instance: plan.Instance) -> pulumi.Output[str]:
-        args = self.args
-        service = args.manifest.services[instance.service]
-        user = args.users[instance.service]
-        database = args.database_urls[service.database] if service.database else None
+        service = self.args.manifest.services[instance.service]
+        # a frontend answers on its host's private address (smoke and the monitoring reach it
+        # there); processes default to loopback
+        host = {"HOST": instance.host.private} if service.run.port else {}
         return pulumi.Output.secret(
-            pulumi.Output.all(user.password, database).apply(
-                lambda v: plan.environment_file(
-                    {
-                        **service.run.env,
-                        **service_env(
-                            instance.service,
-                            ",".join(args.nats_urls),
-                            instance.service,
-                            v[0],
-                            database_url=v[1],
-                            port=service.run.port,
-                            wiring=wiring_for(args.manifest, instance.service).model_dump_json(),
-                        ),
-                        # a frontend answers on its host's private address (smoke and the
-                        # monitoring reach it there); processes default to loopback
-                        **({"HOST": instance.host.private} if service.run.port else {}),
-                    }
-                )
+            self.args.environment(instance.service).apply(
+                lambda env: plan.environment_file({**service.run.env, **env, **host})
             )
         )
 

@@ -7,10 +7,10 @@ first: create makes every export, then every import; delete removes the imports,
 exports. Any change replaces the whole set (they are a few subjects, and exports and imports
 carry no data).
 
-The exports are created without `token_req`, so any account of the Synadia system could import
-them; the servers still route only what an account imports, and every import here is exactly a
-declared path. Restricting each export to its importing accounts (activation tokens, Synadia's
-export shares) is not done yet.
+Each export is restricted to the accounts that import it, as on the local and metal tiers
+(`accounts` in nats-server's exports): it requires an activation token (`token_req`), and it is
+shared with each importing account (a subject share), whose activation JWT that account's import
+carries. Another account of the Synadia system cannot import it.
 """
 
 from __future__ import annotations
@@ -46,18 +46,29 @@ class LinksProvider(ApiProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         links = {bus: Links.model_validate(value) for bus, value in props["links"].items()}
         accounts, keys = props["accounts"], props["keys"]
+        exports: list[str] = []
+        shares: list[list[str]] = []
+        tokens: dict[tuple[str, str, str], str] = {}  # (exporter, subject, importer) → activation
         with self._client() as api:
-            exports = [
-                api.create_subject_export(accounts[bus], export_settings(export)).id
-                for bus, link in links.items()
-                for export in link.exports
-            ]
+            for bus, link in links.items():
+                for export in link.exports:
+                    made = api.create_subject_export(accounts[bus], export_settings(export))
+                    exports.append(made.id)
+                    for importer in export.accounts:
+                        share = api.create_subject_share(made.id, keys[importer])
+                        shares.append([made.id, keys[importer]])
+                        tokens[(bus, export.subject, importer)] = share.jwt
             imports = [
-                api.create_subject_import(accounts[bus], import_settings(imported, keys)).id
+                api.create_subject_import(
+                    accounts[bus],
+                    import_settings(
+                        imported, keys, tokens[(imported.account, imported.subject, bus)]
+                    ),
+                ).id
                 for bus, link in links.items()
                 for imported in link.imports
             ]
-        outs = {**props, "export_ids": exports, "import_ids": imports}
+        outs = {**props, "export_ids": exports, "share_ids": shares, "import_ids": imports}
         return CreateResult(f"links-{uuid.uuid4().hex}", outs)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
@@ -65,6 +76,9 @@ class LinksProvider(ApiProvider):
             for import_id in props.get("import_ids") or []:
                 with contextlib.suppress(NotFound):
                     api.delete_subject_import(import_id)
+            for export_id, account_key in props.get("share_ids") or []:
+                with contextlib.suppress(NotFound):
+                    api.delete_subject_share(export_id, account_key)
             for export_id in props.get("export_ids") or []:
                 with contextlib.suppress(NotFound):
                     api.delete_subject_export(export_id)
@@ -74,6 +88,7 @@ class SynadiaLinks(pulumi.dynamic.Resource, module="small", name="SynadiaLinks")
     """Every account's exports and imports."""
 
     export_ids: pulumi.Output[list[str]]
+    share_ids: pulumi.Output[list[list[str]]]
     import_ids: pulumi.Output[list[str]]
 
     def __init__(
@@ -91,6 +106,7 @@ class SynadiaLinks(pulumi.dynamic.Resource, module="small", name="SynadiaLinks")
             "keys": dict(keys),
             "links": {bus: link.model_dump(mode="json") for bus, link in links.items()},
             "export_ids": None,
+            "share_ids": None,
             "import_ids": None,
         }
         super().__init__(provider, resource_name, props, opts)

@@ -1,4 +1,5 @@
-"""`deploykit restore`: a snapshot into a new stream, verified against the snapshot.
+"""`deploykit restore`: a snapshot (or the SQL copy, `fromsql.py`) into a new stream, verified
+against it.
 
 The new stream stores what is published to `deploykit.restore.<name>.<subject>` under the
 original `<subject>` (a subject transform), so it never captures a live stream's subjects and
@@ -21,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,13 +39,22 @@ from deploykit.backup.archive import (
     SnapshotManifest,
     read_records,
 )
+from deploykit.backup.pipeline import Pipeline
 from deploykit.backup.reader import read_stream
 from deploykit.backup.snapshot import Progress
 from deploykit.errors import ConfigError, PlanRefused
 from deploykit.jetstream.api import STREAM_NOT_FOUND, ApiError, JetStreamApi
 from deploykit.manifest.naming import restore_subjects
 
-__all__ = ["RestoreReport", "load_snapshot", "restore_snapshot", "verify_restore"]
+__all__ = [
+    "RestoreReport",
+    "Source",
+    "load_snapshot",
+    "restore",
+    "restore_snapshot",
+    "snapshot_source",
+    "verify_restore",
+]
 
 WINDOW = 512  # publishes in flight
 RECORD_OVERHEAD = 256  # bytes a stored message takes beyond its payload (subject, headers, index)
@@ -91,6 +101,41 @@ def load_snapshot(folder: Path) -> tuple[SnapshotManifest, dict[str, Any], list[
     return manifest, stream, consumers
 
 
+@dataclass(frozen=True)
+class Source:
+    """What a restore replays: the figures it is verified against, the stream's config and
+    durable consumers, an id that marks its unfinished restores, and the records in order.
+    `content` gives the content checksum once the records have been read (a source that has no
+    checksum ahead, the SQL copy, sums as it is read: one pass less)."""
+
+    manifest: SnapshotManifest
+    config: dict[str, Any]
+    consumers: list[dict[str, Any]]
+    id: str
+    records: Callable[[], AsyncIterator[Record]]
+    content: Callable[[], str]
+
+
+def snapshot_source(folder: Path) -> Source:
+    """A snapshot folder as a restore source (checked whole first, see `load_snapshot`)."""
+    manifest, stream_doc, consumers = load_snapshot(folder)
+
+    async def records() -> AsyncIterator[Record]:
+        with open(folder / MESSAGES, "rb", buffering=1 << 20) as handle:
+            for record in read_records(handle):
+                yield record
+
+    source_id = f"{manifest.stream}@{manifest.created}"
+    return Source(
+        manifest,
+        stream_doc["config"],
+        consumers,
+        source_id,
+        records,
+        lambda: manifest.content_sha256,
+    )
+
+
 async def restore_snapshot(
     data: Client,
     admin: Client,
@@ -102,17 +147,39 @@ async def restore_snapshot(
     progress: Progress | None = None,
 ) -> RestoreReport:
     """Restore `folder` into the new stream `into` and verify it; see the module docstring."""
+    source = snapshot_source(folder)
+    return await restore(
+        data,
+        admin,
+        source,
+        into,
+        allow_destroy=allow_destroy,
+        max_replicas=max_replicas,
+        progress=progress,
+    )
+
+
+async def restore(
+    data: Client,
+    admin: Client,
+    source: Source,
+    into: str,
+    *,
+    allow_destroy: bool = False,
+    max_replicas: int | None = None,
+    progress: Progress | None = None,
+) -> RestoreReport:
+    """Replay `source` into the new stream `into` and verify it against the source's figures."""
     started = time.monotonic()
-    manifest, stream_doc, consumers = load_snapshot(folder)
-    snapshot_id = f"{manifest.stream}@{manifest.created}"
+    manifest = source.manifest
     api = JetStreamApi(admin)
-    await _clear_target(api, into, snapshot_id, allow_destroy)
-    config = restored_config(stream_doc["config"], into, manifest, snapshot_id, max_replicas)
+    await _clear_target(api, into, source.id, allow_destroy)
+    config = restored_config(source.config, into, manifest, source.id, max_replicas)
     await api.create_stream(config)
-    written = await _publish(data, folder, into, manifest, progress)
+    written = await _publish(data, source, into, progress)
     config["metadata"][STATUS] = "complete"
     await api.update_stream(config)
-    restored = [await _consumer(api, into, c) for c in consumers]
+    restored = [await _consumer(api, into, c) for c in source.consumers]
     report = RestoreReport(
         stream=manifest.stream,
         into=into,
@@ -123,7 +190,8 @@ async def restore_snapshot(
         consumers=restored,
         seconds=0.0,
     )
-    report.problems = await verify_restore(data, into, manifest)
+    expected = manifest.model_copy(update={"content_sha256": source.content()})
+    report.problems = await verify_restore(data, into, expected)
     report.seconds = time.monotonic() - started
     return report
 
@@ -185,46 +253,19 @@ def _publishable(headers: dict[str, str] | None) -> dict[str, str] | None:
     }
 
 
-async def _publish(
-    data: Client,
-    folder: Path,
-    into: str,
-    manifest: SnapshotManifest,
-    progress: Progress | None,
-) -> int:
-    js = data.jetstream(timeout=10, publish_async_max_pending=WINDOW * 2)
+async def _publish(data: Client, source: Source, into: str, progress: Progress | None) -> int:
     prefix = restore_subjects(into)[:-1]
-    pending: deque[tuple[int, Any]] = deque()
-    expected = manifest.first_seq
     written = 0
     shown = time.monotonic()
-
-    async def settle(one: tuple[int, Any]) -> None:
-        seq, future = one
-        ack = await future
-        if ack.seq != seq:
-            raise ConfigError(
-                f"restore into {into}: the server stored a message at sequence {ack.seq}, "
-                f"expected {seq}; the stream was written by something else meanwhile"
-            )
-
-    with open(folder / MESSAGES, "rb", buffering=1 << 20) as handle:
-        for record in read_records(handle):
-            future = await js.publish_async(
-                prefix + record.subject, record.data, headers=_publishable(record.headers)
-            )
-            pending.append((expected, future))
-            expected += 1
+    async with Pipeline(data, into, source.manifest.first_seq, WINDOW) as pipeline:
+        async for record in source.records():
+            await pipeline.send(prefix + record.subject, record.data, _publishable(record.headers))
             written += 1
-            if len(pending) >= WINDOW:
-                await settle(pending.popleft())
             if progress and time.monotonic() - shown > 0.5:
                 shown = time.monotonic()
-                progress(into, written, manifest.messages)
-    while pending:
-        await settle(pending.popleft())
+                progress(into, written, source.manifest.messages)
     if progress:
-        progress(into, written, manifest.messages)
+        progress(into, written, source.manifest.messages)
     return written
 
 

@@ -49,6 +49,7 @@ class Job(BaseModel):
     subject: str = ""
     stream: str = ""
     consumer: str = ""
+    api: str = ""  # the JetStream API prefix, when not the account's own `$JS.API`
     bucket: str = ""
     concurrency: int = 1
     keys: int = 0

@@ -30,6 +30,7 @@ from deploykit.bench.jobs import Job, Role, Tally
 from deploykit.bench.link import Link
 from deploykit.bench.settings import SERVICE_NAME, Target
 from deploykit.bench.stats import pack
+from deploykit.laws.natsapi import API
 
 __all__ = ["ROLES", "Run"]
 
@@ -235,9 +236,10 @@ async def js_publish_async(link: Link, target: Target, job: Job) -> Tally:
 
 async def js_pull(link: Link, target: Target, job: Job) -> Tally:
     """Fetch batches from a durable pull consumer shared by every client, acking each message,
-    until the consumer has nothing pending (or `count`, or the deadline)."""
+    until the consumer has nothing pending (or `count`, or the deadline). Under `job.api` the
+    consumer is another bus's, reached through the imports of its API."""
     nc = await _connect(link, target, job)
-    js = nc.jetstream(timeout=5)
+    js = nc.jetstream(timeout=5, prefix=job.api or API)
     pull = await js.pull_subscribe_bind(durable=job.consumer, stream=job.stream)
     received, last, cut = 0, 0.0, False
     start = await link.ready()

@@ -17,7 +17,16 @@ from rich.table import Table
 
 from deploykit.bench.results import BenchResult, Figure
 
-__all__ = ["format_rate", "format_seconds", "notes", "plot", "table", "to_json"]
+__all__ = [
+    "crossing_cost",
+    "crossing_costs",
+    "format_rate",
+    "format_seconds",
+    "notes",
+    "plot",
+    "table",
+    "to_json",
+]
 
 _STATUS = {"ok": "[green]ok[/]", "failed": "[red]FAILED[/]", "refused": "[yellow]refused[/]"}
 
@@ -108,13 +117,42 @@ def notes(result: BenchResult) -> list[str]:
         whole = sum(1 for f in result.figures if f.mode in modes) == len(figures)
         names = [m.value for m in modes] if whole else [f.label for f in figures]
         said.append(f"{', '.join(names)}: {text}")
-    return said + result.notes
+    return said + crossing_costs(result) + result.notes
+
+
+def crossing_cost(result: BenchResult, figure: Figure) -> dict[str, float] | None:
+    """What crossing an account costs, as ratios to the figure's same-bus baseline: `rate`
+    (below 1: slower across) and `p50`, `p99` (above 1: longer across), where both have them."""
+    base = next((f for f in result.figures if f.label == figure.baseline), None)
+    if base is None or figure.status != "ok" or base.status != "ok" or not base.rate:
+        return None
+    cost = {"rate": figure.rate / base.rate}
+    if figure.latency and base.latency and base.latency.p50 and base.latency.p99:
+        cost |= {"p50": figure.latency.p50 / base.latency.p50}
+        cost |= {"p99": figure.latency.p99 / base.latency.p99}
+    return cost
+
+
+def crossing_costs(result: BenchResult) -> list[str]:
+    """One line per cross-bus figure: its rate and latency beside those on one bus."""
+    lines = []
+    for f in result.figures:
+        cost = crossing_cost(result, f) if f.baseline else None
+        if cost is not None:
+            latency = ", ".join(f"{k} {v:.2f}x" for k, v in cost.items() if k != "rate")
+            lines.append(
+                f"crossing an account: {f.label} runs at {cost['rate']:.2f}x the rate of "
+                f"{f.baseline}" + (f"; latency {latency}" if latency else "")
+            )
+    return lines
 
 
 def to_json(result: BenchResult) -> str:
     data = result.model_dump(mode="json")
     for figure, model in zip(data["figures"], result.figures, strict=True):
         figure["status"] = model.status
+        if model.baseline:
+            figure["versus_baseline"] = crossing_cost(result, model)
     data["ok"] = result.ok
     return json.dumps(data, indent=2)
 

@@ -39,6 +39,7 @@ class Figure(BaseModel):
     cut: bool = False
     note: str = ""
     refused: str = ""
+    baseline: str = ""  # a cross-bus figure: the label of the same-bus figure it compares with
 
     @property
     def status(self) -> Status:

@@ -6,6 +6,10 @@ pull consumer and the bench table, and removes everything the run wrote when it 
 subjects purged from the smoke stream and bucket, the consumer deleted, the table dropped),
 even when a mode fails. The load itself comes from worker processes (pool.py), one client
 each, `--clients` of them per role as `nats bench` runs its clients.
+
+The cross-bus modes follow the paths bench has beside the manifest's (`exports.bench_links`):
+their workers connect as the smoke users of the buses a path joins (a pool per user), and each
+crossing figure is measured beside the same load on one bus, which it names as its baseline.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import nats
@@ -31,12 +36,16 @@ from deploykit.bench.settings import SERVICE_NAME, BenchSettings, Mode, Names, T
 from deploykit.bench.stats import latency, split, throughput, unpack
 from deploykit.errors import ConfigError, ConnectError
 from deploykit.jetstream.publish import publish_settled
+from deploykit.laws.natsapi import API
+from deploykit.manifest import naming
+from deploykit.manifest.crossbus import CrossPath, PathKind
 
 __all__ = ["Progress", "run_bench"]
 
 VIOLATION = re.compile(r'permissions violation for (publish|subscription) to "([^"]+)"')
 SLACK = 60.0  # seconds past a phase's duration before a silent client counts as hung
 SEED_WINDOW = 1000  # outstanding acks while seeding the stream and the bucket
+COPY_POLL = 0.02  # seconds between reads of a copy's state while it fills
 
 
 class Progress(Protocol):
@@ -65,13 +74,24 @@ def run_bench(
     target: Target,
     summary: TargetSummary,
     progress: Progress | None = None,
+    crossings: Sequence[CrossPath] = (),
+    others: Mapping[str, Target] | None = None,
 ) -> BenchResult:
-    return asyncio.run(Runner(settings, target, summary, progress or _Silent()).run())
+    """`crossings` are bench's paths between buses, `others` the smoke users they need besides
+    `target` (by user name); without them the cross-bus modes say so and measure nothing."""
+    runner = Runner(settings, target, summary, progress or _Silent(), crossings, others or {})
+    return asyncio.run(runner.run())
 
 
 class Runner:
     def __init__(
-        self, settings: BenchSettings, target: Target, summary: TargetSummary, progress: Progress
+        self,
+        settings: BenchSettings,
+        target: Target,
+        summary: TargetSummary,
+        progress: Progress,
+        crossings: Sequence[CrossPath] = (),
+        others: Mapping[str, Target] | None = None,
     ) -> None:
         self.settings = settings
         self.target = target
@@ -83,6 +103,9 @@ class Runner:
         self.admin_errors: list[str] = []
         self.tracked: Crew | None = None
         self.pool = Pool(target, self._on_progress)
+        self.pools = {target.user_name: self.pool}
+        self.crossings = list(crossings)
+        self.others = dict(others or {})
         self.core_refused = ""
         self.service_refused = ""
         self.seeded: int | None = None
@@ -104,7 +127,8 @@ class Runner:
             for mode in self.settings.modes:
                 figures += await MODES[mode](self)
         finally:
-            self.pool.close()
+            for pool in self.pools.values():
+                pool.close()
             await self._clean_up()
         return BenchResult(
             settings=self.settings, target=self.summary, figures=figures, notes=self.notes
@@ -230,19 +254,28 @@ class Runner:
         for _ in range(count - 1):
             await js.publish_async(subject, payload)
         await asyncio.wait_for(js.publish_async_completed(), 120)
+        self.seeded = await self._pull_consumer(self.names.consumer)
+        return self.seeded
+
+    async def _pull_consumer(self, name: str) -> int:
+        """A durable pull consumer on every seeded message, made afresh (one left by an
+        earlier run under the same name is replaced); how many it has pending."""
+        assert self.admin is not None
+        js = self.admin.jetstream(timeout=10)
+        with contextlib.suppress(Exception):
+            await js.delete_consumer(self.names.stream, name)
         info = await js.add_consumer(
             self.names.stream,
             ConsumerConfig(
-                durable_name=self.names.consumer,
-                filter_subject=subject,
+                durable_name=name,
+                filter_subject=self.names.js_consume,
                 ack_policy=AckPolicy.EXPLICIT,
                 deliver_policy=DeliverPolicy.ALL,
                 max_ack_pending=-1,
                 inactive_threshold=300,
             ),
         )
-        self.seeded = info.num_pending or 0
-        return self.seeded
+        return info.num_pending or 0
 
     async def _seed_bucket(self, keys: Sequence[str]) -> None:
         assert self.admin is not None
@@ -355,8 +388,8 @@ class Runner:
             for i, count in enumerate(split(total, clients))
         ]
 
-    async def _crew(self, jobs: list[Job]) -> Crew:
-        crew = Crew(self.pool, jobs)
+    async def _crew(self, jobs: list[Job], pool: Pool | None = None) -> Crew:
+        crew = Crew(pool or self.pool, jobs)
         await crew.launch()
         return crew
 
@@ -371,9 +404,11 @@ class Runner:
             self.tracked = None
         return tallies
 
-    async def _simple(self, label: str, jobs: list[Job], total: int) -> list[Tally]:
+    async def _simple(
+        self, label: str, jobs: list[Job], total: int, pool: Pool | None = None
+    ) -> list[Tally]:
         """Launch, start together, wait for all: the phases with one role."""
-        crew = await self._crew(jobs)
+        crew = await self._crew(jobs, pool)
         self._track(crew, label, total)
         crew.tell(lambda _: "go")
         return await self._finish(crew)
@@ -483,8 +518,19 @@ class Runner:
             for job, share in zip(jobs, split(requesters, clients), strict=True)
         ]
 
-    async def _service_requests(self, requesters: int) -> Figure:
-        name = f"{requesters} requester{'s' if requesters > 1 else ''}"
+    async def _service_requests(
+        self,
+        requesters: int,
+        mode: Mode = Mode.SERVICE,
+        where: str = "",
+        subject: str = "",
+        asking: Pool | None = None,
+        answering: Pool | None = None,
+    ) -> Figure:
+        """Responders (in `answering`'s processes) and requesters (in `asking`'s) on one
+        subject; both default to the core smoke user and the run's own service subject."""
+        name = f"{where} {requesters} requester{'s' if requesters > 1 else ''}".strip()
+        subject = subject or self.names.service
         responders = await self._crew(
             [
                 Job(
@@ -492,13 +538,14 @@ class Runner:
                     index=i,
                     count=0,
                     duration=self.settings.duration,
-                    subject=self.names.service,
+                    subject=subject,
                 )
                 for i in range(self.settings.service_responders)
-            ]
+            ],
+            answering,
         )
-        crew = await self._crew(self._requesters(requesters, self.names.service))
-        self._track(crew, f"service: {name}", self.settings.msgs)
+        crew = await self._crew(self._requesters(requesters, subject), asking)
+        self._track(crew, f"{mode.value}: {name}", self.settings.msgs)
         for c in (responders, crew):
             c.tell(lambda _: "go")
         replies = await self._finish(crew)
@@ -510,7 +557,7 @@ class Runner:
             "" if answered == issued else f"the responders answered {answered} of {issued} requests"
         )
         return self._figure(
-            Mode.SERVICE,
+            mode,
             name,
             replies,
             unit="req/s",
@@ -571,28 +618,114 @@ class Runner:
 
     async def js_pull(self) -> list[Figure]:
         seeded = await self._seed_stream()
+        return [await self._pull(Mode.JS_PULL, "", self.names.consumer, seeded)]
+
+    async def _pull(
+        self,
+        mode: Mode,
+        name: str,
+        consumer: str,
+        seeded: int,
+        pool: Pool | None = None,
+        api: str = "",
+    ) -> Figure:
+        """`--clients` clients sharing one durable pull consumer of the smoke stream."""
         jobs = self._jobs(
             Role.JS_PULL,
             self.settings.clients,
             seeded,
             stream=self.names.stream,
-            consumer=self.names.consumer,
+            consumer=consumer,
             concurrency=self.settings.batch,
+            api=api,
         )
         jobs = [j.model_copy(update={"count": seeded}) for j in jobs]
-        tallies = await self._simple("js-pull", jobs, seeded)
+        tallies = await self._simple(f"{mode.value} {name}".strip(), jobs, seeded, pool)
         received = sum(t.count for t in tallies)
         cut = any(t.cut for t in tallies)
-        return [
-            self._figure(
-                Mode.JS_PULL,
-                "",
-                tallies,
-                expected=received if cut else seeded,
-                note=f"one durable pull consumer, batch {self.settings.batch}, explicit acks"
-                + (f"; --duration ended it after {received} of {seeded}" if cut else ""),
-            )
-        ]
+        return self._figure(
+            mode,
+            name,
+            tallies,
+            expected=received if cut else seeded,
+            note=f"one durable pull consumer, batch {self.settings.batch}, explicit acks"
+            + (f"; --duration ended it after {received} of {seeded}" if cut else ""),
+        )
+
+    # -- across buses ---------------------------------------------------------------------------
+
+    def _pool(self, user: str) -> Pool | None:
+        """The worker processes that connect as `user`; None when the outputs lack it."""
+        if user not in self.pools:
+            target = self.others.get(user)
+            if target is None:
+                return None
+            self.pools[user] = Pool(target, self._on_progress)
+        return self.pools[user]
+
+    def _uncredited(self, mode: Mode, name: str, *users: str) -> list[Figure]:
+        why = f"the stack outputs have no credentials for {', '.join(users)}"
+        return self._refused(mode, (name,), why)
+
+    def _crossings(self, kind: PathKind, mode: Mode, none: str) -> list[CrossPath]:
+        paths = [p for p in self.crossings if p.kind is kind]
+        if not paths:
+            self.notes.append(f"{mode.value}: not measured, {none}")
+        return paths
+
+    async def service_crossbus(self) -> list[Figure]:
+        """Per pair of buses that a call joins: requests answered by the called bus's smoke
+        user, sent on that bus (the baseline) and from the calling bus, through its import."""
+        mode = Mode.SERVICE_CROSSBUS
+        figures: list[Figure] = []
+        for path in self._crossings(
+            PathKind.CALL, mode, "the manifest declares no call between buses"
+        ):
+            caller, callee = naming.smoke_user(path.importer), naming.smoke_user(path.exporter)
+            asking, answering = self._pool(caller), self._pool(callee)
+            across = f"{path.importer}→{path.exporter}"
+            if asking is None or answering is None:
+                missing = [u for u, p in ((caller, asking), (callee, answering)) if p is None]
+                figures += self._uncredited(mode, across, *missing)
+                continue
+            subject = self.names.crossbus_service(path.exporter)
+            for requesters in dict.fromkeys((1, self.settings.requesters)):
+                same = await self._service_requests(
+                    requesters, mode, f"{path.exporter} same bus", subject, answering, answering
+                )
+                cross = await self._service_requests(
+                    requesters, mode, across, subject, asking, answering
+                )
+                figures += [same, cross.model_copy(update={"baseline": same.label})]
+        return figures
+
+    async def js_pull_crossbus(self) -> list[Figure]:
+        """The seeded smoke stream read by one durable pull consumer on the core bus (the
+        baseline), then, per bus that consumes the core bus's events, by that bus's smoke user
+        through the imports of the core bus's JetStream API."""
+        mode = Mode.JS_PULL_CROSSBUS
+        paths = self._crossings(
+            PathKind.CONSUMER, mode, "no bus consumes the core bus's events across"
+        )
+        if not paths:
+            return []
+        seeded = await self._seed_stream()
+        consumer = self.names.same_bus_consumer
+        await self._pull_consumer(consumer)
+        same = await self._pull(mode, f"{paths[0].exporter} same bus", consumer, seeded)
+        figures = [same]
+        for path in paths:
+            across = f"{path.exporter}→{path.importer}"
+            pool = self._pool(naming.smoke_user(path.importer))
+            if pool is None:
+                figures += self._uncredited(mode, across, naming.smoke_user(path.importer))
+                continue
+            assert path.consumer
+            await self._pull_consumer(path.consumer)
+            api = naming.crossbus_api(path.exporter)
+            cross = await self._pull(mode, across, path.consumer, seeded, pool, api)
+            figures.append(cross.model_copy(update={"baseline": same.label}))
+        return figures
 
     async def js_ordered(self) -> list[Figure]:
         seeded = await self._seed_stream()
@@ -690,6 +823,84 @@ class Runner:
             )
         ]
 
+    async def js_copy_crossbus(self) -> list[Figure]:
+        """The seeded smoke messages copied by a stream that sources them: one on the core bus
+        (the baseline), then, per bus that copies core events, one on that bus through the
+        imports (the way `sources` copies across); each timed from its creation until it
+        holds every message, then removed."""
+        mode = Mode.JS_COPY_CROSSBUS
+        paths = self._crossings(PathKind.SOURCE, mode, "no bus copies the core bus's events")
+        if not paths:
+            return []
+        seeded = await self._seed_stream()
+        assert self.admin is not None
+        same = await self._copy(self.admin, f"{paths[0].exporter} same bus", seeded, None)
+        figures = [same]
+        for path in paths:
+            across = f"{path.exporter}→{path.importer}"
+            target = self.others.get(naming.smoke_user(path.importer))
+            if target is None:
+                figures += self._uncredited(mode, across, naming.smoke_user(path.importer))
+                continue
+            nc = await nats.connect(**target.nats_options(0))
+            try:
+                cross = await self._copy(nc, across, seeded, path)
+            finally:
+                await nc.close()
+            figures.append(cross.model_copy(update={"baseline": same.label}))
+        return figures
+
+    async def _copy(self, nc: Client, name: str, seeded: int, path: CrossPath | None) -> Figure:
+        """One copy of the seeded messages on `nc`'s bus, from the core smoke stream directly
+        (`path` None) or through the imports of a cross-bus copy; waits until it holds them all
+        or the phase's duration (and slack) is up, reading the stream's state."""
+        source: dict[str, Any] = {
+            "name": self.names.stream,
+            "filter_subject": self.names.js_consume,
+        }
+        if path is not None:
+            source["external"] = {
+                "api": naming.crossbus_api(path.exporter),
+                "deliver": naming.source_deliver(path.importer, naming.BENCH_COPY_STREAM),
+            }
+        stream = naming.BENCH_COPY_STREAM
+        assert self.admin is not None
+        smoke = (await self.admin.jetstream(timeout=10).stream_info(self.names.stream)).config
+        config = {
+            "name": stream,
+            "storage": "file",
+            "num_replicas": 1,
+            "max_bytes": smoke.max_bytes or -1,
+            "sources": [source],
+        }
+        api = f"{API}.STREAM"
+        await nc.request(f"{api}.DELETE.{stream}", b"", timeout=10)  # one an earlier run left
+        start = time.perf_counter()
+        reply = await nc.request(f"{api}.CREATE.{stream}", json.dumps(config).encode(), timeout=10)
+        made = json.loads(reply.data)
+        copied, error = 0, made.get("error", {}).get("description", "")
+        deadline = start + self.settings.duration + SLACK
+        while not error and copied < seeded and time.perf_counter() < deadline:
+            info = json.loads((await nc.request(f"{api}.INFO.{stream}", b"", timeout=10)).data)
+            copied = info.get("state", {}).get("messages", 0)
+            if copied < seeded:
+                await asyncio.sleep(COPY_POLL)
+        seconds = time.perf_counter() - start
+        await nc.request(f"{api}.DELETE.{stream}", b"", timeout=10)
+        return Figure(
+            mode=Mode.JS_COPY_CROSSBUS,
+            name=name,
+            clients=1,
+            size=self.settings.size,
+            count=copied,
+            expected=seeded,
+            errors=1 if error else 0,
+            error=error,
+            seconds=seconds,
+            rate=copied / seconds if seconds else 0.0,
+            note="a stream sourcing the seeded messages, from its creation until it holds all",
+        )
+
 
 MODES: dict[Mode, Callable[[Runner], Awaitable[list[Figure]]]] = {
     Mode.PUBSUB: Runner.pubsub,
@@ -703,4 +914,7 @@ MODES: dict[Mode, Callable[[Runner], Awaitable[list[Figure]]]] = {
     Mode.KV_GET: Runner.kv_get,
     Mode.DB_INSERT: Runner.db_insert,
     Mode.DB_SELECT: Runner.db_select,
+    Mode.SERVICE_CROSSBUS: Runner.service_crossbus,
+    Mode.JS_PULL_CROSSBUS: Runner.js_pull_crossbus,
+    Mode.JS_COPY_CROSSBUS: Runner.js_copy_crossbus,
 }

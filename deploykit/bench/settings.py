@@ -5,6 +5,8 @@ JetStream messages on `deploykit.smoke.bench.<run>.*` (the DEPLOYKIT_SMOKE strea
 `bench.<run>.*` (the deploykit_smoke bucket), a table `deploykit_bench_<run>` that the run
 creates and drops. Core NATS traffic (pub/sub, request/reply) goes to `deploykit.bench.<run>.*`,
 a subject no stream may capture: on `deploykit.smoke.>` every core message would be stored.
+The cross-bus modes use the subjects and consumers the permission compiler gives bench between
+two buses' smoke users (`naming.bench_crossbus`, `naming.bench_consumer`).
 """
 
 from __future__ import annotations
@@ -43,10 +45,17 @@ class Mode(StrEnum):
     KV_GET = "kv-get"
     DB_INSERT = "db-insert"
     DB_SELECT = "db-select"
+    SERVICE_CROSSBUS = "service-crossbus"
+    JS_PULL_CROSSBUS = "js-pull-crossbus"
+    JS_COPY_CROSSBUS = "js-copy-crossbus"
 
     @property
     def needs_database(self) -> bool:
         return self in (Mode.DB_INSERT, Mode.DB_SELECT)
+
+    @property
+    def crosses_buses(self) -> bool:
+        return self in (Mode.SERVICE_CROSSBUS, Mode.JS_PULL_CROSSBUS, Mode.JS_COPY_CROSSBUS)
 
 
 class BenchSettings(BaseModel):
@@ -86,9 +95,9 @@ class Names:
         self.bucket = naming.SMOKE_BUCKET
         self.core_all = f"{CORE_PREFIX}.{run}.>"
         self.service = f"{CORE_PREFIX}.{run}.svc"
-        self.js_all = f"deploykit.smoke.bench.{run}.>"
-        self.js_publish = f"deploykit.smoke.bench.{run}.pub"
-        self.js_consume = f"deploykit.smoke.bench.{run}.consume"
+        self.js_all = f"{naming.BENCH_EVENTS}.{run}.>"
+        self.js_publish = f"{naming.BENCH_EVENTS}.{run}.pub"
+        self.js_consume = f"{naming.BENCH_EVENTS}.{run}.consume"
         self.consumer = f"bench-{run}"
         self.kv_all = f"$KV.{naming.SMOKE_BUCKET}.bench.{run}.>"
         self.table = f"deploykit_bench_{run}"
@@ -101,6 +110,15 @@ class Names:
 
     def probe(self) -> str:
         return f"{CORE_PREFIX}.{self.run}.probe"
+
+    def crossbus_service(self, bus: str) -> str:
+        """The requests `bus`'s smoke user answers, from its own bus and from the others."""
+        return f"{naming.bench_crossbus(bus)}.{self.run}.svc"
+
+    @property
+    def same_bus_consumer(self) -> str:
+        """The pull consumer beside the one read across buses, read on the core bus itself."""
+        return f"bench-{self.run}-same"
 
     def kv_put(self, client: int) -> str:
         """The key prefix of client `client`'s puts (its keys are `<prefix>.<n>`)."""

@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from deploykit.errors import ConfigError, ConnectError
 from deploykit.manifest import naming
 from deploykit.stack.outputs import NatsCredential, StackOutputs
 
-__all__ = ["bench_target"]
+__all__ = ["bench_target", "smoke_targets"]
 
 
 @contextmanager
@@ -54,6 +54,18 @@ def bench_target(
             database=database,
         )
         yield target, summary
+
+
+@contextmanager
+def smoke_targets(outputs: StackOutputs, users: Iterable[str]) -> Iterator[dict[str, Target]]:
+    """Targets of the other buses' smoke users that the cross-bus modes connect as, those the
+    outputs list (a .creds document to a 0600 file that lives as long as the run)."""
+    with tempfile.TemporaryDirectory(prefix="deploykit-bench-") as tmp:
+        yield {
+            name: _target(outputs, name, outputs.credential(name), Path(tmp), None, None)
+            for name in users
+            if name in outputs.nats.credentials
+        }
 
 
 def _without_userinfo(url: str) -> str:

@@ -1,10 +1,11 @@
 """The `deploykit` command line: one module per command group, registered here.
 
-options.py   pure: the options every command spells the same way (-f, --stack, --outputs)
+options.py   effectful: the options every command spells the same way (-f, --stack, --outputs, -o)
+             and writing what -o names
 validate.py  effectful: `deploykit validate`, and the manifest argument every command shares
 lint.py      effectful: `deploykit lint`
 render.py    effectful: `deploykit render permissions | manifest-docs | asyncapi | diagram`
-contracts.py effectful: `deploykit contracts diff`
+contracts.py effectful: `deploykit contracts diff | models`
 metal.py     effectful: `deploykit metal artifacts fetch`
 backup.py    effectful: `deploykit backup`, `deploykit backup drill`, `deploykit restore`
 nats.py      effectful: `deploykit nats plan / apply`

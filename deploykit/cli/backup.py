@@ -15,7 +15,8 @@ import typer
 from nats.aio.client import Client
 
 from deploykit.backup.drill import DrillReport, drill, drill_stored
-from deploykit.backup.restore import RestoreReport, load_snapshot, restore_snapshot
+from deploykit.backup.fromsql import sql_source
+from deploykit.backup.restore import RestoreReport, Source, restore, snapshot_source
 from deploykit.backup.snapshot import snapshot_into
 from deploykit.backup.store import S3Settings, local_snapshot, open_store, prune
 from deploykit.cli import options
@@ -67,6 +68,10 @@ The new stream --into NAME holds the original subjects and sequences but listens
 traffic. A stream that already has that name is refused unless --allow-destroy (then it is
 deleted first). A rerun after an interrupted restore starts over by itself. Exit 0 when the
 restored stream matches the snapshot, 1 when it does not, 2 on bad input.
+
+With --from-sql --stream NAME (no SNAPSHOT), the events come from the SQL copy that the
+archiver keeps (`backup.sql` in deploykit.yaml) instead: the stream's config from the manifest,
+its events as the table holds them at the start, verified the same way against the table.
 """
 
 
@@ -231,13 +236,29 @@ def drill_command(
     raise typer.Exit(0 if all(r.passed for r in reports) else 1)
 
 
+def _archive_url(outputs: StackOutputs) -> str:
+    url = outputs.database.archive_url if outputs.database else None
+    if not url:
+        raise ConfigError(
+            "restore --from-sql: the stack outputs name no SQL copy (database.archive_url); "
+            "turn on `backup: {sql: true}` in deploykit.yaml and deploy (or `deploykit dev up`)"
+        )
+    return url
+
+
 def restore_command(
-    location: str = typer.Argument(
-        ...,
-        metavar="SNAPSHOT",
-        help="A snapshot folder, or s3://BUCKET/PREFIX/NAME, written by `deploykit backup`.",
+    snapshot: str | None = typer.Argument(
+        None,
+        help="A snapshot folder, or s3://BUCKET/PREFIX/NAME, written by `deploykit backup` "
+        "(not with --from-sql).",
     ),
     into: str = typer.Option(..., "--into", help="The new stream's name."),
+    from_sql: bool = typer.Option(
+        False, "--from-sql", help="Replay the SQL copy of --stream instead of a snapshot."
+    ),
+    stream: str | None = typer.Option(
+        None, "--stream", help="With --from-sql: the stream whose SQL copy to replay."
+    ),
     allow_destroy: bool = typer.Option(
         False, "--allow-destroy", help="Delete an existing stream named --into first."
     ),
@@ -248,23 +269,23 @@ def restore_command(
     region: str | None = REGION,
     as_json: bool = JSON,
 ) -> None:
+    if from_sql == (snapshot is not None):
+        raise ConfigError("restore: give a SNAPSHOT folder, or --from-sql --stream NAME (not both)")
+    if from_sql and not stream:
+        raise ConfigError("restore --from-sql: --stream NAME is required (the stream to replay)")
+    if stream and not from_sql:
+        raise ConfigError("restore: --stream goes with --from-sql; a snapshot names its stream")
     manifest, found = _target(stack, outputs, file)
-    scratch = tempfile.TemporaryDirectory(prefix="deploykit-restore-")  # removed at exit
-    settings = S3Settings(endpoint=endpoint, region=region)
-    snapshot = local_snapshot(location, settings, Path(scratch.name))
-    snap, _, _ = load_snapshot(snapshot)
-    if snap.bus not in manifest.buses:
-        raise ConfigError(f"{snapshot}: taken on bus {snap.bus!r}, which the manifest lacks")
     show = _progress(sys.stderr.isatty() and not as_json)
 
-    async def work() -> RestoreReport:
-        data = await _connection(found, backup_user(snap.bus))
-        admin = await _connection(found, provisioning_user(snap.bus))
+    async def replay(bus: str, source: Source) -> RestoreReport:
+        data = await _connection(found, backup_user(bus))
+        admin = await _connection(found, provisioning_user(bus))
         try:
-            return await restore_snapshot(
+            return await restore(
                 data,
                 admin,
-                snapshot,
+                source,
                 into,
                 allow_destroy=allow_destroy,
                 max_replicas=cluster_size(admin),
@@ -273,6 +294,21 @@ def restore_command(
         finally:
             await data.close()
             await admin.close()
+
+    async def work() -> RestoreReport:
+        if snapshot is not None:
+            with tempfile.TemporaryDirectory(prefix="deploykit-restore-") as scratch:
+                settings = S3Settings(endpoint=endpoint, region=region)
+                source = snapshot_source(local_snapshot(snapshot, settings, Path(scratch)))
+                if source.manifest.bus not in manifest.buses:
+                    raise ConfigError(
+                        f"{snapshot}: taken on bus {source.manifest.bus!r}, which the manifest "
+                        "lacks"
+                    )
+                return await replay(source.manifest.bus, source)
+        assert stream is not None
+        async with sql_source(_archive_url(found), manifest, stream) as copy:
+            return await replay(copy.manifest.bus, copy)
 
     report = _run(work)
     if as_json:

@@ -22,6 +22,10 @@ from rich.progress import (
 from deploykit.bench import BenchResult, BenchSettings, Mode
 from deploykit.cli import options
 from deploykit.errors import ConfigError
+from deploykit.laws.exports import bench_links
+from deploykit.manifest import naming
+from deploykit.manifest.crossbus import CrossPath
+from deploykit.manifest.load import load_manifest
 from deploykit.manifest.units import parse_duration, parse_size
 from deploykit.stack.target import resolve_outputs
 
@@ -47,10 +51,25 @@ Modes (--mode, repeatable or comma-separated; all by default):
   kv-get        KV get of random keys among --keys
   db-insert     1 insert per transaction
   db-select     1 primary-key select per transaction
+  service-crossbus
+                request/reply across each pair of buses a call
+                joins: the called bus's smoke user answers, on
+                its own bus (the baseline), then from the calling
+                bus through its import
+  js-pull-crossbus
+                js-pull on the core bus (the baseline), then from
+                each bus that consumes core events, through the
+                imported JetStream API
+  js-copy-crossbus
+                a stream copying the seeded smoke messages on the
+                core bus (the baseline), then on each bus that
+                copies core events (`sources`), through its imports
+
+The cross-bus figures are printed beside their baseline with the ratio: what crossing an account costs.
 
 Each mode runs --clients worker processes (default: the number of cores) and adds their results up as `nats bench` does. A phase ends after --msgs operations or --duration seconds, whichever comes first.
 
-The manifest (-f) only says where the Pulumi project is, for --stack.
+The manifest (-f) says where the Pulumi project is, for --stack, and which buses the cross-bus modes cross (its `calls` and `consumes` of another bus).
 {options.TARGET_HELP}
 
 Exit 0 when every count adds up (sent = received, no errors), 1 when one does not, 2 on bad input or an unreachable target.
@@ -119,6 +138,14 @@ def _parsed(option: str, value: str | None, parse: Callable[[object], float]) ->
         return parse(float(value) if value.replace(".", "", 1).isdigit() else value)
     except ValueError as exc:
         raise ConfigError(f"{option} {value}: {exc}") from None
+
+
+def _crossings(file: Path) -> list[CrossPath]:
+    """Bench's paths between buses, from the manifest; none without one (a target measured
+    from its outputs alone)."""
+    if not file.exists():
+        return []
+    return bench_links(load_manifest(file))
 
 
 def register(app: typer.Typer) -> None:
@@ -191,7 +218,7 @@ def register(app: typer.Typer) -> None:
             keys=keys,
         )
         from deploykit.bench.runner import run_bench  # the heavy imports, only when bench runs
-        from deploykit.bench.target import bench_target
+        from deploykit.bench.target import bench_target, smoke_targets
 
         stack_outputs, _ = resolve_outputs(stack, outputs, file.resolve().parent)
         if stack_outputs.database is None or not stack_outputs.database.urls:
@@ -203,9 +230,14 @@ def register(app: typer.Typer) -> None:
         err = Console(stderr=True)
         progress = _RichProgress(err) if err.is_terminal and not no_progress else None
         need_db = any(m.needs_database for m in settings.modes)
+        crossings = _crossings(file) if any(m.crosses_buses for m in settings.modes) else []
+        users = {naming.smoke_user(b) for p in crossings for b in (p.importer, p.exporter)}
         started = time.monotonic()
-        with bench_target(stack_outputs, user, database, need_db) as (target, summary):
-            result = run_bench(settings, target, summary, progress)
+        with (
+            bench_target(stack_outputs, user, database, need_db) as (target, summary),
+            smoke_targets(stack_outputs, users) as others,
+        ):
+            result = run_bench(settings, target, summary, progress, crossings, others)
         _show(result, as_json, plot_file, err)
         if not as_json:
             err.print(f"took {time.monotonic() - started:.1f}s", highlight=False)

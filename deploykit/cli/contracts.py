@@ -1,4 +1,5 @@
-"""`deploykit contracts diff`: which contract changes since a git revision break which services."""
+"""`deploykit contracts diff`: which contract changes since a git revision break which services;
+`deploykit contracts models`: the typed models of the contracts, as a Python module."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from deploykit.describe.compat import ContractChange, diff_contracts
 from deploykit.errors import ConfigError
 from deploykit.manifest.load import load_manifest, parse_manifest
 from deploykit.manifest.model import Manifest
+from deploykit.runtime.codegen import manifest_models
 
 __all__ = ["register"]
 
 contracts_app = typer.Typer(
     name="contracts",
-    help="Message contracts: compare schemas across versions.",
+    help="Message contracts: typed models for services; compare schemas across versions.",
     no_args_is_help=True,
 )
 
@@ -31,6 +33,22 @@ on the new schema cannot read what the old one allowed, such as a stream's histo
 made required, a type changed, an enum narrowed). Adding an optional field is safe.
 
 Exit codes: 0 nothing breaks, 1 a breaking change, 2 bad input.
+"""
+
+
+MODELS_HELP = """Write the typed models of the manifest's contracts: a Python module of pydantic
+models, one per event, request and reply (`accounts.events.created` → AccountsEventsCreated,
+`accounts.rpc.create` → AccountsRpcCreateRequest and AccountsRpcCreateReply).
+
+A handler that annotates `event: Event[AccountsEventsCreated]` (or `Request[...]`) gets
+`event.data` as that model; `emit`, `event.emit` and a handler's return value take models. The
+runtime still checks every payload against its contract first; the models are its typed view.
+Commit the module next to your services and regenerate it when a contract changes:
+
+    deploykit contracts models -o apps/contracts.py
+
+--check compares instead of writing (for CI). Exit codes: 0 written or current, 1 the file
+differs from what the contracts give (--check), 2 bad input.
 """
 
 
@@ -55,6 +73,28 @@ def diff_command(
     else:
         typer.echo(_text(changes, str(against or rev)))
     raise typer.Exit(1 if any(c.breaking for c in changes) else 0)
+
+
+@contracts_app.command("models", help=MODELS_HELP)
+def models_command(
+    file: Path = options.FILE,
+    output: Path | None = options.OUTPUT,
+    check: bool = typer.Option(
+        False, "--check", help="Exit 1 when the -o FILE is not what the contracts give."
+    ),
+) -> None:
+    source = manifest_models(load_manifest(file), file.name)
+    if check:
+        if output is None:
+            raise ConfigError("--check needs -o FILE: the module to compare")
+        current = output.read_text(encoding="utf-8") if output.is_file() else None
+        if current != source:
+            what = "is missing" if current is None else "is stale"
+            typer.echo(f"{output} {what}: run deploykit contracts models -f {file} -o {output}")
+            raise typer.Exit(1)
+        typer.echo(f"{output} is current")
+        return
+    options.write_output(source, output)
 
 
 def _at_revision(file: Path, rev: str) -> Manifest:

@@ -1,4 +1,4 @@
-"""The options every command spells the same way: the manifest and the target."""
+"""The options every command spells the same way: the manifest, the target, the output file."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ import typer
 from deploykit.errors import ConfigError
 from deploykit.manifest.load import DEFAULT_MANIFEST
 
-__all__ = ["FILE", "FILE_ARGUMENT", "FILE_OPTION", "OUTPUTS", "STACK", "TARGET_HELP", "manifest"]
+__all__ = [
+    "FILE",
+    "FILE_ARGUMENT",
+    "FILE_OPTION",
+    "OUTPUT",
+    "OUTPUTS",
+    "STACK",
+    "TARGET_HELP",
+    "manifest",
+    "write_output",
+]
 
 FILE = typer.Option(Path(DEFAULT_MANIFEST), "--file", "-f", help="The manifest.")
 # validate, lint and render also take the manifest as their one argument, as they always did
@@ -24,6 +34,7 @@ STACK = typer.Option(
     "--stack",
     help="A Pulumi stack: read its outputs with the Pulumi CLI, in the manifest's folder.",
 )
+OUTPUT = typer.Option(None, "-o", "--output", help="Write to FILE instead of standard output.")
 OUTPUTS = typer.Option(
     None, "--outputs", help="A stack outputs JSON file (default: the local stack's)."
 )
@@ -40,3 +51,14 @@ def manifest(argument: Path | None, option: Path | None) -> Path:
     if argument is not None and option is not None and argument != option:
         raise ConfigError(f"name the manifest once: {argument} or -f {option}, not both")
     return argument or option or Path(DEFAULT_MANIFEST)
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """`text` to the -o FILE, or to standard output without one."""
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"-o {output}: cannot write: {exc.strerror}") from None

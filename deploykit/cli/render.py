@@ -41,8 +41,6 @@ shown. `--json` prints the neutral document for hosted NATS (JWT field names pub
 """
 
 
-OutOption = typer.Option(None, "-o", "--output", help="Write to FILE instead of standard output.")
-
 ASYNCAPI_HELP = """Write the AsyncAPI 3.0 document of one bus (YAML, or JSON with --json).
 
 A bus is one NATS account, so one document: a channel per subject, an operation per service and
@@ -57,16 +55,6 @@ emits, queue (thick) and fanout (dotted) consumers, and lint findings in red.
 
 Mermaid text by default (renders on GitHub); SVG with --format svg or an -o FILE ending in .svg.
 """
-
-
-def _write(text: str, output: Path | None) -> None:
-    if output is None:
-        typer.echo(text, nl=False)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"-o {output}: cannot write: {exc.strerror}") from None
 
 
 def register(app: typer.Typer) -> None:
@@ -100,7 +88,7 @@ def asyncapi_command(
         None, "--outputs", help="A target's outputs file: its NATS URLs become the servers."
     ),
     as_json: bool = typer.Option(False, "--json", help="JSON instead of YAML."),
-    output: Path | None = OutOption,
+    output: Path | None = options.OUTPUT,
 ) -> None:
     manifest = load_manifest(file)
     bus = bus or manifest.core_bus
@@ -114,14 +102,14 @@ def asyncapi_command(
         text = json.dumps(document, indent=2) + "\n"
     else:
         text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
-    _write(text, output)
+    options.write_output(text, output)
 
 
 @render_app.command("diagram", help=DIAGRAM_HELP)
 def diagram_command(
     file: Path = options.FILE,
     form: str | None = typer.Option(None, "--format", help="mermaid or svg."),
-    output: Path | None = OutOption,
+    output: Path | None = options.OUTPUT,
 ) -> None:
     if form is None:
         form = "svg" if output is not None and output.suffix == ".svg" else "mermaid"
@@ -129,7 +117,7 @@ def diagram_command(
         raise ConfigError(f"--format {form}: not a diagram format (mermaid, svg)")
     manifest = load_manifest(file)
     drawing = graph(manifest, lint(manifest))
-    _write(svg(drawing) if form == "svg" else mermaid(drawing), output)
+    options.write_output(svg(drawing) if form == "svg" else mermaid(drawing), output)
 
 
 def _text(authorization: Authorization) -> str:

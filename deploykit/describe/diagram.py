@@ -1,5 +1,6 @@
 """The system drawn: buses, services by role, streams, KV and object stores, and the arrows between
-them (calls, emits, queue and fanout consumers, state access), with lint findings marked.
+them (calls, emits, queue and fanout consumers, state access), with lint findings marked. An
+arrow between two buses (a cross-bus path) says which bus it is imported from.
 
 One graph is derived from the manifest, then written two ways: Mermaid text (renders on GitHub
 and in most docs tools) and a self-contained SVG for people (no renderer needed).
@@ -8,7 +9,7 @@ and in most docs tools) and a self-contained SVG for people (no renderer needed)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html import escape
 from typing import Literal
 
@@ -92,7 +93,19 @@ def graph(manifest: Manifest, findings: Sequence[Finding] = ()) -> Graph:
                 g.edges.append(
                     Edge(f"services.{name}", f"{section}.{target}", access.value, "state")
                 )
+    bus_of = {node.id: node.bus for node in g.nodes}
+    g.edges = [_across(edge, bus_of) for edge in g.edges]
     return g
+
+
+def _across(edge: Edge, bus_of: dict[str, str]) -> Edge:
+    """An edge between buses, labelled with the bus it is imported from (a call's target, the
+    stream's bus for a consumer or a copy)."""
+    source, target = bus_of.get(edge.source), bus_of.get(edge.target)
+    if source is None or target is None or source == target:
+        return edge
+    exporter = target if edge.style == "call" else source
+    return replace(edge, label=f"{edge.label}\nimported from {exporter}")
 
 
 def _node_of(path: str) -> str:

@@ -32,6 +32,7 @@ __all__ = [
     "Desired",
     "DesiredState",
     "Kind",
+    "archive_consumer_config",
     "consumer_config",
     "declared_streams",
     "desired_state",
@@ -170,6 +171,27 @@ def consumer_config(consume: Consume, service: str) -> dict[str, Any]:
     }
 
 
+ARCHIVE_ACK_WAIT = 10.0  # seconds: a batch is committed well within it; then redelivered
+ARCHIVE_MAX_ACK_PENDING = 20_000  # a few batches in flight
+
+
+def archive_consumer_config() -> dict[str, Any]:
+    """The SQL copy's consumer (`backup.sql`): every message from the first, redelivered until
+    the archiver has committed it (no delivery limit: the copy may not skip one)."""
+    return {
+        "name": naming.ARCHIVE_CONSUMER,
+        "durable_name": naming.ARCHIVE_CONSUMER,
+        "description": "deploykit archiver: the SQL copy of the stream",
+        "deliver_policy": "all",
+        "ack_policy": "explicit",
+        "replay_policy": "instant",
+        "ack_wait": _ns(ARCHIVE_ACK_WAIT),
+        "max_deliver": -1,
+        "max_ack_pending": ARCHIVE_MAX_ACK_PENDING,
+        "filter_subject": "",
+    }
+
+
 def smoke_assets(
     bus: str,
 ) -> tuple[dict[str, Stream], dict[str, KeyValue], dict[str, ObjectStore]]:
@@ -215,6 +237,7 @@ def desired_state(manifest: Manifest, bus: str, cluster_size: int | None) -> Des
         return cluster_size
 
     streams, kvs, stores = _on_bus(manifest, bus)
+    archived = manifest.sql_archived().get(bus, [])
     objects: list[Desired] = []
     for name, stream in streams.items():
         origins = {s.stream: manifest.streams[s.stream].bus for s in stream.sources}
@@ -232,6 +255,16 @@ def desired_state(manifest: Manifest, bus: str, cluster_size: int | None) -> Des
                             consume.consumer,
                         )
                     )
+        if name in archived:
+            objects.append(
+                Desired(
+                    "consumer",
+                    f"{name}/{naming.ARCHIVE_CONSUMER}",
+                    name,
+                    archive_consumer_config(),
+                    naming.ARCHIVE_CONSUMER,
+                )
+            )
     for bucket, kv in kvs.items():
         config = kv_config(bucket, kv, replicas(f"kv {bucket}", kv.replicas))
         objects.append(Desired("kv", bucket, config["name"], config))

@@ -2,7 +2,10 @@
 
 Pure. Each bus exports exactly what other buses use of it, each export only to the accounts
 that import it, and each bus imports exactly what its services and streams declared; never a
-wildcard of a whole account. A path the lint refuses (DK601, DK602) gets nothing. Per path (`manifest/crossbus.py`):
+wildcard of a whole account. A path the lint refuses (DK601, DK602) gets nothing. Beside the
+declared paths, `deploykit bench` gets its own between the same pairs of buses, for the two
+buses' smoke users only and on the kit's subjects (`crossbus.bench_paths`): what crossing an
+account costs is measured without touching a service. Per path (`manifest/crossbus.py`):
 
 - call: the endpoint's subject as a service export (singleton replies), imported under the
   same subject; the reply crosses back through the import's response mapping to the caller's
@@ -26,10 +29,10 @@ from pydantic import BaseModel, ConfigDict
 
 from deploykit.laws.rules import refused_paths
 from deploykit.manifest import naming
-from deploykit.manifest.crossbus import CrossPath, PathKind, cross_paths
+from deploykit.manifest.crossbus import CrossPath, PathKind, bench_paths, cross_paths
 from deploykit.manifest.model import Manifest
 
-__all__ = ["Export", "Import", "Links", "compile_links"]
+__all__ = ["Export", "Import", "Links", "bench_links", "compile_links"]
 
 API = "$JS.API"
 
@@ -67,10 +70,8 @@ def compile_links(manifest: Manifest) -> dict[str, Links]:
     """Bus → its exports and imports (every bus present, most with none)."""
     exports: dict[str, dict[tuple[str, str], Export]] = {bus: {} for bus in manifest.buses}
     imports: dict[str, dict[tuple[str, str, str], Import]] = {bus: {} for bus in manifest.buses}
-    refused = refused_paths(manifest)
-    for path in cross_paths(manifest):
-        if path.path in refused:
-            continue
+    kept = _kept(manifest)
+    for path in [*kept, *bench_paths(kept, manifest.core_bus)]:
         for export, imported in _pairs(path):
             key = (export.kind, export.subject)
             known = exports[path.exporter].get(key)
@@ -83,6 +84,16 @@ def compile_links(manifest: Manifest) -> dict[str, Links]:
         bus: Links(exports=tuple(exports[bus].values()), imports=tuple(imports[bus].values()))
         for bus in manifest.buses
     }
+
+
+def bench_links(manifest: Manifest) -> list[CrossPath]:
+    """The paths `deploykit bench` has between smoke users (those `compile_links` links)."""
+    return bench_paths(_kept(manifest), manifest.core_bus)
+
+
+def _kept(manifest: Manifest) -> list[CrossPath]:
+    refused = refused_paths(manifest)
+    return [path for path in cross_paths(manifest) if path.path not in refused]
 
 
 def _pairs(path: CrossPath) -> Iterator[tuple[Export, Import]]:

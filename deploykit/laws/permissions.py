@@ -2,7 +2,8 @@
 
 One account per bus (JetStream enabled) and the system account, each bus with the exports and
 imports its cross-bus paths need (`exports.py`); per bus one user per service
-and deploykit's own `smoke-<bus>`, `provisioning-<bus>` and `backup-<bus>` users (see `naming.py`). What a
+and deploykit's own `smoke-<bus>`, `provisioning-<bus>` and `backup-<bus>` users, and an
+`archiver-<bus>` user where the SQL copy (`backup.sql`) has streams (see `naming.py`). What a
 service may do comes from `laws.granted`, so a capability the lint refuses is never granted.
 Every user reads replies on its own inbox prefix only; a shared `_INBOX.>` would let any user
 read every reply.
@@ -18,9 +19,10 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from deploykit.laws import natsapi
-from deploykit.laws.exports import Links, compile_links
+from deploykit.laws.exports import Links, bench_links, compile_links
 from deploykit.laws.rules import Capability, callable_endpoints, granted, refused_paths
 from deploykit.manifest import naming
+from deploykit.manifest.crossbus import PathKind
 from deploykit.manifest.model import Access, ConsumeMode, Manifest, Role
 
 __all__ = [
@@ -44,6 +46,7 @@ class UserRole(StrEnum):
     SMOKE = "smoke"
     PROVISIONING = "provisioning"
     BACKUP = "backup"
+    ARCHIVER = "archiver"
     SYSTEM = "system"
 
 
@@ -87,6 +90,7 @@ class Authorization(_Frozen):
 
 def compile_authorization(manifest: Manifest) -> Authorization:
     links = compile_links(manifest)
+    archived = manifest.sql_archived()
     accounts = [
         Account(
             name=naming.account(bus),
@@ -97,6 +101,7 @@ def compile_authorization(manifest: Manifest) -> Authorization:
                 _smoke_user(manifest, bus),
                 _provisioning_user(manifest, bus),
                 _backup_user(bus),
+                *((_archiver_user(bus, archived[bus]),) if bus in archived else ()),
             ),
         )
         for bus in manifest.buses
@@ -257,13 +262,36 @@ def _smoke_user(manifest: Manifest, bus: str) -> User:
     if bus == manifest.core_bus:  # deploykit bench: core traffic that no stream stores
         publish += naming.BENCH_SUBJECTS
         subscribe += [*naming.BENCH_SUBJECTS, *natsapi.service_responder(naming.BENCH_SERVICE)]
+    bench_publish, bench_subscribe = _bench_crossings(manifest, bus)
     permissions = Permissions(
-        publish_allow=_unique(publish),
+        publish_allow=_unique(publish + bench_publish),
         publish_deny=_unique(_production_data(manifest, bus)),
-        subscribe_allow=_unique(subscribe),
-        allow_responses=bus == manifest.core_bus,
+        subscribe_allow=_unique(subscribe + bench_subscribe),
+        allow_responses=bus == manifest.core_bus or bool(bench_subscribe),
     )
     return _user(name, UserRole.SMOKE, permissions)
+
+
+def _bench_crossings(manifest: Manifest, bus: str) -> tuple[list[str], list[str]]:
+    """What `deploykit bench` needs of a smoke user across buses (`exports.bench_links`): the
+    caller's side requests the other bus's bench subjects or pulls its bench consumer; the
+    called side answers its own bench subjects as the bench service, and requests them too
+    (the same-bus figure beside the crossing one); both sides of a copy own a bench copy
+    stream (the core bus's is the same-bus figure)."""
+    publish: list[str] = []
+    subscribe: list[str] = []
+    for path in bench_links(manifest):
+        if path.kind is PathKind.CALL and path.subject:
+            if bus in (path.importer, path.exporter):
+                publish.append(path.subject)
+            if bus == path.exporter:
+                subscribe += [path.subject, *natsapi.service_responder(naming.BENCH_SERVICE)]
+        elif path.kind is PathKind.CONSUMER and bus == path.importer:
+            assert path.stream and path.consumer
+            publish += natsapi.pull(path.stream, path.consumer, naming.crossbus_api(path.exporter))
+        elif path.kind is PathKind.SOURCE and bus in (path.importer, path.exporter):
+            publish += natsapi.stream_owner(naming.BENCH_COPY_STREAM)
+    return publish, subscribe
 
 
 def _provisioning_user(manifest: Manifest, bus: str) -> User:
@@ -294,6 +322,20 @@ def _backup_user(bus: str) -> User:
         subscribe_allow=(_inbox(name),),
     )
     return _user(name, UserRole.BACKUP, permissions)
+
+
+def _archiver_user(bus: str, streams: list[str]) -> User:
+    """Pulls from and acks its durable consumer on each archived stream, and answers NATS Service
+    discovery (readiness); it defines nothing and reads or writes no other subject."""
+    name = naming.archiver_user(bus)
+    permissions = Permissions(
+        publish_allow=_unique(
+            [s for stream in streams for s in natsapi.pull(stream, naming.ARCHIVE_CONSUMER)]
+        ),
+        subscribe_allow=(*natsapi.service_responder(name), _inbox(name)),
+        allow_responses=True,
+    )
+    return _user(name, UserRole.ARCHIVER, permissions)
 
 
 def _system_user() -> User:

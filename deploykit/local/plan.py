@@ -10,6 +10,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 
+from deploykit.backup.sqlcopy import archive_url, archiver_wiring
 from deploykit.local.state import DevState
 from deploykit.manifest import naming
 from deploykit.manifest.model import Manifest, Role
@@ -28,6 +29,7 @@ __all__ = [
     "database_urls",
     "idle_services",
     "nats_users",
+    "plan_archivers",
     "plan_outputs",
     "plan_services",
 ]
@@ -40,11 +42,14 @@ class ServiceRun:
     argv: tuple[str, ...]
     env: dict[str, str]
     port: int | None
+    bus: str
+    database: bool  # it needs PostgreSQL up before it starts
 
 
 def nats_users(manifest: Manifest) -> dict[str, NatsCredential]:
     """Every NATS user of the system without passwords: services, then per-bus smoke,
-    provisioning and backup users, then the system user. Names follow `naming`."""
+    provisioning and backup users, the archivers (`backup.sql`), then the system user. Names
+    follow `naming`."""
     users: dict[str, NatsCredential] = {}
     for name, service in manifest.services.items():
         users[name] = NatsCredential(
@@ -59,6 +64,9 @@ def nats_users(manifest: Manifest) -> dict[str, NatsCredential]:
             users[user] = NatsCredential.model_validate(
                 {"account": naming.account(bus), "role": role, "user": user}
             )
+    for bus in manifest.sql_archived():
+        user = naming.archiver_user(bus)
+        users[user] = NatsCredential(account=naming.account(bus), role="archiver", user=user)
     users[naming.SYSTEM_USER] = NatsCredential(
         account=naming.SYSTEM_ACCOUNT, role="system", user=naming.SYSTEM_USER
     )
@@ -116,6 +124,11 @@ def plan_outputs(
             engine="yugabyte" if engine == "yugabyte" else "postgres",
             admin_url=f"postgresql://postgres:{state.password('pg:postgres')}@127.0.0.1:{state.postgres_port}/postgres",
             urls=database_urls(manifest, state),
+            archive_url=archive_url(
+                "127.0.0.1", state.postgres_port, state.password(f"pg:{naming.ARCHIVE_ROLE}")
+            )
+            if manifest.backup.sql
+            else None,
         ),
         services=services,
         observability=ObservabilityOutputs(nats_monitor_urls=monitor_urls),
@@ -128,7 +141,8 @@ def idle_services(manifest: Manifest) -> list[str]:
 
 
 def plan_services(manifest: Manifest, outputs: StackOutputs, state: DevState) -> list[ServiceRun]:
-    """One process per service, run like a Procfile entry, with its own credentials only."""
+    """One process per service, run like a Procfile entry, with its own credentials only; then
+    the archivers of the SQL copy (`backup.sql`), one per bus, as kit-owned processes."""
     runs = []
     urls = outputs.database.urls if outputs.database else {}
     for name, service in manifest.services.items():
@@ -150,5 +164,30 @@ def plan_services(manifest: Manifest, outputs: StackOutputs, state: DevState) ->
         argv = tuple(shlex.split(service.run.command))
         if argv and argv[0] in ("python", "python3"):
             argv = (sys.executable, *argv[1:])
-        runs.append(ServiceRun(name, service.role, argv, {**service.run.env, **env}, port))
+        env = {**service.run.env, **env}
+        runs.append(
+            ServiceRun(name, service.role, argv, env, port, service.bus, bool(service.database))
+        )
+    return runs + plan_archivers(manifest, outputs, state)
+
+
+def plan_archivers(manifest: Manifest, outputs: StackOutputs, state: DevState) -> list[ServiceRun]:
+    """`python -m deploykit.backup.archiver` per archived bus, as `archiver-<bus>`."""
+    runs = []
+    archive = outputs.database.archive_url if outputs.database else None
+    for bus in manifest.sql_archived():
+        name = naming.archiver_user(bus)
+        cred = outputs.credential(name)
+        env = naming.service_env(
+            name,
+            ",".join(outputs.nats.urls),
+            name,
+            cred.password or "",
+            database_url=archive,
+            wiring=archiver_wiring(manifest, bus).model_dump_json(),
+        )
+        if name in state.metrics_ports:
+            env["DEPLOYKIT_METRICS_ADDR"] = f"127.0.0.1:{state.metrics_ports[name]}"
+        argv = (sys.executable, "-m", "deploykit.backup.archiver")
+        runs.append(ServiceRun(name, Role.WORKER, argv, env, None, bus, True))
     return runs

@@ -19,9 +19,11 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from deploykit.backup.sqlcopy import create_database, database_statements, role_statements
 from deploykit.configs.postgres import PgSettings, local_hba, render_pg_hba, render_postgresql_conf
 from deploykit.errors import ProcessError
 from deploykit.local.processes import Proc, identity_options
+from deploykit.manifest.naming import ARCHIVE_DATABASE, ARCHIVE_ROLE
 
 __all__ = ["LocalPostgres", "find_pg_bindir"]
 
@@ -185,6 +187,22 @@ class LocalPostgres:
                     )
                 )
         return self.url(name, owner, password)
+
+    def ensure_archive(self, password: str) -> str:
+        """The SQL copy's roles, database and append-only table (`backup.sqlcopy`); its URL as
+        the archiver's login."""
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            for statement in role_statements(password):
+                conn.execute(statement)
+            found = conn.execute(
+                "select 1 from pg_database where datname = %s", (ARCHIVE_DATABASE,)
+            ).fetchone()
+            if not found:
+                conn.execute(create_database())
+        with psycopg.connect(self.url(ARCHIVE_DATABASE)) as conn, conn.transaction():
+            for statement in database_statements():
+                conn.execute(statement)
+        return self.url(ARCHIVE_DATABASE, ARCHIVE_ROLE, password)
 
     def version(self) -> str:
         with psycopg.connect(self.url()) as conn:

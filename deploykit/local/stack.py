@@ -85,8 +85,8 @@ class LocalStack:
                 f"• not run: {', '.join(idle)} (no run.command in {self.manifest_path.name}: "
                 "nothing to start on this machine)"
             )
-        first = [r for r in runs if not manifest.services[r.name].database]
-        then = [r for r in runs if manifest.services[r.name].database]
+        first = [r for r in runs if not r.database]
+        then = [r for r in runs if r.database]
         self.timings = {}
         with ThreadPoolExecutor(max_workers=1) as beside:
             # PostgreSQL does not depend on NATS: it starts (initdb on a first run) while the
@@ -107,7 +107,7 @@ class LocalStack:
         self._step(
             "ready",
             "discovery and health",
-            lambda: self._wait_ready(manifest, outputs, runs, timeout),
+            lambda: self._wait_ready(outputs, runs, timeout),
         )
         self.dir.save_outputs(outputs.model_dump(mode="json"))
         return outputs
@@ -153,7 +153,8 @@ class LocalStack:
         for name in frontends:  # only what runs has a port, and so a URL in the outputs
             if name not in state.frontend_ports or self._taken([state.frontend_ports[name]], ours):
                 state.frontend_ports[name] = free_ports(1)[0]
-        for name in manifest.services:
+        archivers = [naming.archiver_user(bus) for bus in manifest.sql_archived()]
+        for name in [*manifest.services, *archivers]:
             if name not in state.metrics_ports or self._taken([state.metrics_ports[name]], ours):
                 state.metrics_ports[name] = free_ports(1)[0]
         return state
@@ -216,7 +217,11 @@ class LocalStack:
             postgres.ensure_database(
                 manifest.database_name(key), owner, state.password(f"pg:{owner}")
             )
-        return f"port {state.postgres_port}, {len(manifest.databases)} database(s), {'kept' if running else 'started'}"
+        archive = ""
+        if manifest.backup.sql:
+            postgres.ensure_archive(state.password(f"pg:{naming.ARCHIVE_ROLE}"))
+            archive = " and the SQL copy"
+        return f"port {state.postgres_port}, {len(manifest.databases)} database(s){archive}, {'kept' if running else 'started'}"
 
     def _apply_jetstream(self, manifest: Manifest, outputs: StackOutputs) -> str:
         credentials = {
@@ -249,17 +254,14 @@ class LocalStack:
                 started += 1
         return f"{started} started, {len(runs) - started} kept"
 
-    def _wait_ready(
-        self, manifest: Manifest, outputs: StackOutputs, runs: list[ServiceRun], timeout: float
-    ) -> str:
+    def _wait_ready(self, outputs: StackOutputs, runs: list[ServiceRun], timeout: float) -> str:
         deadline = time.monotonic() + timeout
         pending = {r.name for r in runs}
-        asyncio.run(self._await_services(manifest, outputs, runs, pending, deadline))
+        asyncio.run(self._await_services(outputs, runs, pending, deadline))
         return f"{len(runs)} service(s) ready"
 
     async def _await_services(
         self,
-        manifest: Manifest,
         outputs: StackOutputs,
         runs: list[ServiceRun],
         pending: set[str],
@@ -267,7 +269,7 @@ class LocalStack:
     ) -> None:
         connections = {}
         try:
-            for bus in {manifest.services[r.name].bus for r in runs}:
+            for bus in {r.bus for r in runs}:
                 cred = outputs.credential(naming.smoke_user(bus))
                 connections[bus] = await nats.connect(outputs.nats.urls, **cred.connect_options())
             async with httpx.AsyncClient(timeout=1.0) as http:
@@ -282,7 +284,7 @@ class LocalStack:
                             )
                     # all at once: a round lasts one discovery wait, not one per service
                     ready = await asyncio.gather(
-                        *(_ready(run, manifest, connections, http) for run in waiting)
+                        *(_ready(run, connections, http) for run in waiting)
                     )
                     pending -= {run.name for run, yes in zip(waiting, ready, strict=True) if yes}
                     if pending and time.monotonic() > deadline:
@@ -356,16 +358,14 @@ class LocalStack:
         return stopped
 
 
-async def _ready(
-    run: ServiceRun, manifest: Manifest, connections: dict[str, Any], http: httpx.AsyncClient
-) -> bool:
+async def _ready(run: ServiceRun, connections: dict[str, Any], http: httpx.AsyncClient) -> bool:
     if run.role is Role.FRONTEND:
         try:
             response = await http.get(f"http://127.0.0.1:{run.port}/healthz")
         except httpx.HTTPError:
             return False
         return response.status_code == 200
-    nc = connections[manifest.services[run.name].bus]
+    nc = connections[run.bus]
     return bool(await discover(nc, "PING", run.name, expect=1, timeout=0.3))
 
 

@@ -13,13 +13,22 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import jsonschema
+import jsonschema_rs
 from jsonschema.validators import Draft202012Validator
 
 from deploykit.errors import Problem
 from deploykit.manifest.model import Contract, Manifest
 from deploykit.manifest.subjects import collide
 
-__all__ = ["Part", "PayloadCheck", "check_contracts", "contract_for", "payload_errors", "schema_of"]
+__all__ = [
+    "Part",
+    "PayloadCheck",
+    "check_contracts",
+    "contract_for",
+    "json_path",
+    "payload_errors",
+    "schema_of",
+]
 
 Part = Literal["schema", "request", "reply"]
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -55,7 +64,7 @@ def _schemas(m: Manifest) -> Iterator[Problem]:
             try:
                 Draft202012Validator.check_schema(schema)
             except jsonschema.SchemaError as exc:
-                where = _json_path(exc.absolute_path)
+                where = json_path(exc.absolute_path)
                 yield Problem(
                     f"contracts.{subject}.{part}",
                     f"not a valid JSON Schema at {where}: {exc.message}",
@@ -109,20 +118,39 @@ def _known(subjects: set[str]) -> str:
     return f"declared: {', '.join(sorted(subjects)) or 'none'}"
 
 
-def _json_path(path: Any) -> str:
+def json_path(path: Any) -> str:
     parts = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
     return f"${parts}"
 
 
 class PayloadCheck:
-    """A compiled schema: build it once (at start-up), then judge every payload with it."""
+    """A compiled schema: build it once (at start-up), then judge every payload with it.
+
+    The verdict is jsonschema-rs's (the same draft and formats, compiled to native code: about
+    a microsecond for a typical event where the pure-Python validator takes a hundred, which a
+    consumer would spend on every message); a payload it refuses is described by jsonschema,
+    whose messages name the path and what is allowed."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self._validator = Draft202012Validator(
             schema, format_checker=Draft202012Validator.FORMAT_CHECKER
         )
+        try:
+            self._fast: Any = jsonschema_rs.Draft202012Validator(schema, validate_formats=True)
+        except (jsonschema_rs.ValidationError, ValueError):  # a schema it cannot compile
+            self._fast = None
 
     def errors(self, payload: Any) -> list[str]:
         """Every way `payload` breaks the schema, as `$.path: message`; empty when it conforms."""
+        if self._fast is not None:
+            try:
+                if self._fast.is_valid(payload):
+                    return []
+            except (ValueError, TypeError):  # not a JSON value (jsonschema says what is wrong)
+                pass
         found = sorted(self._validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
-        return [f"{_json_path(e.absolute_path)}: {e.message}" for e in found]
+        if found or self._fast is None:
+            return [f"{json_path(e.absolute_path)}: {e.message}" for e in found]
+        return [
+            f"{json_path(e.instance_path)}: {e.message}" for e in self._fast.iter_errors(payload)
+        ]

@@ -206,6 +206,17 @@ class Database(Strict):
     )
 
 
+class Backup(Strict):
+    """How the event store is kept beyond the snapshots of `deploykit backup`."""
+
+    sql: bool = Field(
+        False,
+        description="keep a SQL copy: an archiver (one per bus) writes every event of the "
+        "streams marked `backup: true` into an append-only PostgreSQL table, "
+        "`deploykit restore --from-sql` replays it",
+    )
+
+
 class Endpoint(Strict):
     """An endpoint of an rpc service's NATS Service."""
 
@@ -392,6 +403,9 @@ class Manifest(Strict):
     streams: dict[Name, Stream] = Field(
         default_factory=dict, description="the JetStream streams (the event store), by name"
     )
+    backup: Backup = Field(
+        default_factory=Backup, description="copies of the event store besides the snapshots"
+    )
     kv: dict[Name, KeyValue] = Field(
         default_factory=dict, description="the JetStream key-value buckets, by name"
     )
@@ -447,6 +461,16 @@ class Manifest(Strict):
             for name, service in self.services.items()
             for endpoint in service.endpoints
         }
+
+    def sql_archived(self) -> dict[str, list[str]]:
+        """Bus → its streams the archiver copies to SQL (`backup.sql`); empty when it is off."""
+        if not self.backup.sql:
+            return {}
+        archived: dict[str, list[str]] = {}
+        for name, stream in self.streams.items():
+            if stream.backup:
+                archived.setdefault(stream.bus, []).append(name)
+        return archived
 
     def database_name(self, key: str) -> str:
         return self.databases[key].name or key

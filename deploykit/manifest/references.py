@@ -11,7 +11,13 @@ from collections.abc import Collection, Iterator
 from deploykit.errors import Problem
 from deploykit.manifest.crossbus import PathKind, cross_paths
 from deploykit.manifest.model import Consume, ConsumeMode, Manifest
-from deploykit.manifest.naming import deploykit_users
+from deploykit.manifest.naming import (
+    ARCHIVE_CONSUMER,
+    ARCHIVE_DATABASE,
+    ARCHIVE_OWNER,
+    ARCHIVE_ROLE,
+    deploykit_users,
+)
 from deploykit.manifest.subjects import collide, is_subset
 
 __all__ = ["RESERVED_SERVICES", "SMOKE_PREFIX", "check_references", "stored_subjects"]
@@ -33,6 +39,7 @@ def check_references(m: Manifest) -> list[Problem]:
         *_imports(m),
         *_probes(m),
         *_databases(m),
+        *_archive(m),
     ]
 
 
@@ -66,7 +73,7 @@ def _reserved(m: Manifest) -> Iterator[Problem]:
                 f"services.{name}",
                 f"the service name {name!r} is reserved for deploykit's own user",
             )
-        elif name in deploykit_users(m.buses):
+        elif name in deploykit_users(m.buses, m.buses):
             yield Problem(
                 f"services.{name}",
                 f"the service name {name!r} is the name of one of deploykit's NATS users",
@@ -362,3 +369,41 @@ def _databases(m: Manifest) -> Iterator[Problem]:
             f"databases mix engines ({', '.join(sorted(engines))})",
             "one engine per system: postgres or yugabyte",
         )
+
+
+def _archive(m: Manifest) -> Iterator[Problem]:
+    """The SQL copy's consumer, database and roles are the kit's; a work queue hands each message
+    to one consumer only, so the archiver would take them from the service."""
+    for key in m.databases:
+        if m.database_name(key) == ARCHIVE_DATABASE or m.database_owner(key) in (
+            ARCHIVE_OWNER,
+            ARCHIVE_ROLE,
+        ):
+            yield Problem(
+                f"databases.{key}",
+                f"{ARCHIVE_DATABASE}, {ARCHIVE_OWNER} and {ARCHIVE_ROLE} are reserved for the "
+                "SQL copy of the event store",
+            )
+    for name, service in m.services.items():
+        for index, consume in enumerate(service.consumes):
+            if consume.consumer == ARCHIVE_CONSUMER:
+                yield Problem(
+                    f"services.{name}.consumes[{index}].consumer",
+                    f"{ARCHIVE_CONSUMER!r} is reserved for the archiver of the SQL copy",
+                )
+    if not m.backup.sql:
+        return
+    if not any(stream.backup for stream in m.streams.values()):
+        yield Problem(
+            "backup.sql",
+            "no stream is marked `backup: true`, so the SQL copy would hold nothing",
+            "mark the streams to copy with `backup: true`, or remove `backup.sql`",
+        )
+    for name, stream in m.streams.items():
+        if stream.backup and stream.retention == "workqueue":
+            yield Problem(
+                f"streams.{name}.retention",
+                "a work queue hands each message to one consumer: the archiver of the SQL copy "
+                "(`backup.sql`) would take messages from the services",
+                "limits or interest; or `backup: false` for this stream",
+            )

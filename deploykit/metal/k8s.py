@@ -88,6 +88,8 @@ def deployment(ns: str, system: str, name: str, svc: Service, secret_checksum: s
         "env": [
             {"name": "SSL_CERT_FILE", "value": layout.POD_CA_FILE},
             {"name": "DEPLOYKIT_METRICS_ADDR", "value": f"0.0.0.0:{METRICS_PORT}"},
+            # a pod is reached on its own interface (services default to loopback)
+            *([{"name": "HOST", "value": "0.0.0.0"}] if "HOST" not in svc.run.env else []),
             *({"name": k, "value": v} for k, v in sorted(svc.run.env.items())),
         ],
         "resources": {

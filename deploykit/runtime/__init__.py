@@ -14,14 +14,20 @@ drain) are what the easy code does.
 
 Files:
 service.py      effectful: `Service`, one instance from start to drain (the entry point)
+process.py      effectful: one instance's process: logging, settings, SIGTERM as a stop, exit
+                codes (a `Service`'s, or a frontend's that serves its own way, e.g. ASGI)
 settings.py     pure: the environment the kit gives every service, one error per bad variable
 wiring.py       pure: what deploykit.yaml says about one service (DEPLOYKIT_WIRING)
-connection.py   effectful: NATS connection (own user or creds, own inbox, TLS CA, backoff)
+connection.py   effectful: NATS connection (own user or creds, own inbox, TLS CA, backoff), also
+                for a frontend without a `Service` (`connect`, `close`)
 endpoints.py    effectful: RPC endpoints as a NATS Service (discovery, stats, queue group)
 consumers.py    effectful: queue consumers (ack, redelivery, dead letter) and fanout consumers
                 (warm-up gate); the idempotency keys of emits
 emit.py         effectful: publish with a message id and an awaited ack, retried within a bound
-payloads.py     pure: JSON codec, the hook for typed payloads
+payloads.py     pure: JSON codec judged by the manifest's contracts
+typed.py        pure: handlers' `Event[Model]`/`Request[Model]` parsed; `ContractModel`
+codegen.py      pure: the typed models of the contracts as a Python module
+                (`deploykit contracts models`)
 database.py     effectful: the service's own PostgreSQL, timed
 metrics.py      effectful: OpenTelemetry instruments, Prometheus endpoint or OTLP export
 metricnames.py  pure: the metrics every service emits (OpenTelemetry names and their Prometheus
@@ -35,10 +41,12 @@ from deploykit.runtime.errors import EmitFailed, Fatal, Reject, RemoteError
 from deploykit.runtime.payloads import Codec, JsonCodec, PayloadError
 from deploykit.runtime.service import Service
 from deploykit.runtime.settings import ConfigError, Settings
+from deploykit.runtime.typed import ContractModel
 
 __all__ = [
     "Codec",
     "ConfigError",
+    "ContractModel",
     "EmitFailed",
     "Event",
     "Fatal",

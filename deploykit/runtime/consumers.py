@@ -16,6 +16,10 @@ names one (`id=`, e.g. the business key `welcomed-<account id>`), so the stream 
 within its duplicate window. A key of the handler's own also de-duplicates the same business
 event arriving twice as different messages.
 
+A stream on another bus (`wiring.api`, e.g. the billing bus's worker on the core bus's stream) is
+bound and read through the JetStream API that bus exports; emits and dead letters still go to
+the service's own bus.
+
 Fanout: each instance creates `<consumer>-<instance id>` (deliver all when it warms up, else
 new only), notes how many messages it has to replay (everything the stream held at that
 moment) and the service joins discovery only after the handler has applied them. Delivery is
@@ -31,13 +35,14 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Generic
 
 import nats.errors
 import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
+from typing_extensions import TypeVar
 
 from deploykit.manifest import naming
 from deploykit.manifest.model import ConsumeMode
@@ -45,6 +50,7 @@ from deploykit.runtime.emit import HANDLER_EMIT_BOUND, publish
 from deploykit.runtime.errors import EmitFailed, Fatal
 from deploykit.runtime.metrics import Metrics
 from deploykit.runtime.payloads import Codec, PayloadError
+from deploykit.runtime.typed import parser_for
 from deploykit.runtime.wiring import ConsumerWiring
 
 __all__ = ["Event", "FanoutConsumer", "Handler", "QueueConsumer"]
@@ -54,10 +60,13 @@ log = logging.getLogger("deploykit.runtime")
 FETCH_WAIT = 1.0  # seconds a fetch waits for messages before it checks for a stop
 NAK_DELAY_MAX = 30.0
 
+T = TypeVar("T", default=Any)
 
-class Event:
+
+class Event(Generic[T]):
     """One message as a handler sees it. `emit` (queue consumers only) queues an event that the
-    runtime publishes after the handler returns and before the ack."""
+    runtime publishes after the handler returns and before the ack. A handler that annotates
+    `Event[Model]` gets `data` parsed into `Model` (see `typed.py`)."""
 
     __slots__ = (
         "_codec",
@@ -72,10 +81,10 @@ class Event:
         "subject",
     )
 
-    def __init__(self, msg: Msg, data: Any, codec: Codec, queue: bool) -> None:
+    def __init__(self, msg: Msg, data: T, codec: Codec, queue: bool) -> None:
         self.msg = msg
         self.subject = msg.subject
-        self.data = data
+        self.data: T = data
         self.headers = msg.headers or {}
         self.delivered, self.seq, self.pending = position(msg)
         self._codec = codec
@@ -95,7 +104,7 @@ class Event:
         self._emits.append((subject, self._codec.encode(subject, payload), id))
 
 
-Handler = Callable[[Event], Awaitable[None]]
+Handler = Callable[[Event[Any]], Awaitable[None]]
 
 
 def msg_seq(msg: Msg) -> int:
@@ -121,10 +130,13 @@ class _Consumer:
         metrics: Metrics,
         codec: Codec,
         check_emit: Callable[[str], None],
+        source: JetStreamContext | None = None,
     ) -> None:
         self.wiring = wiring
         self.handler = handler
-        self.js = js
+        self.parse = parser_for(handler, Event)
+        self.js = js  # the service's own bus: emits and dead letters
+        self.source = source or js  # the stream's bus: the consumer itself
         self.metrics = metrics
         self.codec = codec
         self.check_emit = check_emit
@@ -181,19 +193,24 @@ class _Consumer:
     async def handle(self, msg: Msg) -> None:
         raise NotImplementedError
 
+    def event(self, msg: Msg, queue: bool) -> Event[Any]:
+        """The message decoded (and judged) by the codec, parsed when the handler names a type."""
+        data = self.codec.decode(msg.subject, msg.data)
+        return Event(msg, data if self.parse is None else self.parse(data), self.codec, queue)
+
 
 class QueueConsumer(_Consumer):
     async def bind(self) -> None:
         """The existing consumer: the reconciler creates it, an instance never does."""
         stream, name = self.wiring.stream, self.name
         try:
-            await self.js.consumer_info(stream, name)
+            await self.source.consumer_info(stream, name)
         except nats.js.errors.NotFoundError:
             raise Fatal(
                 f"consumer {stream}/{name} does not exist: it is created with the JetStream "
                 "definitions (deploykit dev up, or the stack's reconcile), not by the service"
             ) from None
-        self.sub = await self.js.pull_subscribe_bind(name, stream=stream)
+        self.sub = await self.source.pull_subscribe_bind(name, stream=stream)
 
     async def give_back(self, msgs: list[Msg]) -> None:
         for msg in msgs:
@@ -205,7 +222,7 @@ class QueueConsumer(_Consumer):
         delivered = position(msg)[0]
         error: str | None = None
         try:
-            event = Event(msg, self.codec.decode(msg.subject, msg.data), self.codec, True)
+            event = self.event(msg, True)
             await self.handler(event)
             if event._emits:
                 await self.publish_emits(event)
@@ -290,14 +307,14 @@ class FanoutConsumer(_Consumer):
             inactive_threshold=naming.FANOUT_INACTIVE_THRESHOLD,
         )
         try:
-            info = await self.js.add_consumer(stream, config)
+            info = await self.source.add_consumer(stream, config)
         except nats.js.errors.APIError as exc:
             raise Fatal(
                 f"cannot create consumer {stream}/{self.name}: {exc.description or exc}"
             ) from None
         self.to_replay = (info.num_pending or 0) if self.wiring.warmup else 0
         log.info("consumer %s/%s created; %d to replay", stream, self.name, self.to_replay)
-        self.sub = await self.js.pull_subscribe_bind(self.name, stream=stream)
+        self.sub = await self.source.pull_subscribe_bind(self.name, stream=stream)
         if self.to_replay == 0:
             self.warmed.set()
 
@@ -306,9 +323,7 @@ class FanoutConsumer(_Consumer):
         error: str | None = None
         pending = position(msg)[2]
         try:
-            await self.handler(
-                Event(msg, self.codec.decode(msg.subject, msg.data), self.codec, False)
-            )
+            await self.handler(self.event(msg, False))
         except Exception as exc:
             error = type(exc).__name__
             log.error("%s: message %d failed, skipped: %s: %s", self.name, msg_seq(msg), error, exc)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Generic
 
 import psycopg
 from nats.aio.client import Client
@@ -22,10 +22,12 @@ from nats.micro.request import Request as MicroRequest
 from nats.micro.request import ServiceError
 from nats.micro.service import Service as MicroService
 from nats.micro.service import ServiceConfig
+from typing_extensions import TypeVar
 
 from deploykit.runtime.errors import EmitFailed, Reject
 from deploykit.runtime.metrics import Metrics
 from deploykit.runtime.payloads import Codec, PayloadError
+from deploykit.runtime.typed import parser_for
 
 __all__ = ["QUEUE_GROUP", "InFlight", "Request", "RequestHandler", "register", "wrap"]
 
@@ -34,18 +36,22 @@ log = logging.getLogger("deploykit.runtime")
 QUEUE_GROUP = "q"  # nats.micro's default, which the permission compiler grants
 
 
-class Request:
-    """One request: its decoded `data`, `subject` and `headers`."""
+T = TypeVar("T", default=Any)
+
+
+class Request(Generic[T]):
+    """One request: its decoded `data`, `subject` and `headers`. A handler that annotates
+    `Request[Model]` gets `data` parsed into `Model` (see `typed.py`); it may return a model."""
 
     __slots__ = ("data", "headers", "subject")
 
-    def __init__(self, subject: str, data: Any, headers: dict[str, str]) -> None:
+    def __init__(self, subject: str, data: T, headers: dict[str, str]) -> None:
         self.subject = subject
-        self.data = data
+        self.data: T = data
         self.headers = headers
 
 
-RequestHandler = Callable[[Request], Awaitable[Any]]
+RequestHandler = Callable[[Request[Any]], Awaitable[Any]]
 
 
 class InFlight:
@@ -64,12 +70,16 @@ class InFlight:
 def wrap(
     subject: str, handler: RequestHandler, codec: Codec, metrics: Metrics, in_flight: InFlight
 ) -> Callable[[MicroRequest], Awaitable[None]]:
+    parse = parser_for(handler, Request)
+
     async def run(request: MicroRequest) -> None:
         in_flight.enter()
         started = time.perf_counter()
         error: str | None = None
         try:
             data = codec.decode(subject, request.data)
+            if parse is not None:
+                data = parse(data)
             result = await handler(Request(subject, data, request.headers or {}))
             await request.respond(codec.encode(subject, result))
         except Reject as exc:

@@ -5,8 +5,10 @@ subject's contract in deploykit.yaml (from the service's wiring) on emit and on 
 raises `PayloadError` with every breach: an emit that breaks its contract is refused before it
 is published, a request that breaks it gets a 400 answer, an event goes to the dead-letter
 subject with the reason (or is dropped with an error log where the manifest names none). A
-payload that cannot be decoded or does not conform is never retried. `Service(codec=...)`
-takes another codec (typed models, another format).
+payload that cannot be decoded or does not conform is never retried. A pydantic model is
+encoded as its JSON form (`as_json_data`), so it is judged like the dict it stands for; handlers
+get models through their annotations (`typed.py`). `Service(codec=...)` takes another codec
+(another format).
 """
 
 from __future__ import annotations
@@ -14,14 +16,23 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 from deploykit.manifest.contracts import PayloadCheck
 from deploykit.runtime.wiring import Wiring
 
-__all__ = ["Codec", "ContractCodec", "JsonCodec", "PayloadError"]
+__all__ = ["Codec", "ContractCodec", "JsonCodec", "PayloadError", "as_json_data"]
 
 
 class PayloadError(ValueError):
     """A payload that does not decode or does not match its subject's contract."""
+
+
+def as_json_data(value: Any) -> Any:
+    """A model as the JSON value its contract judges (by its JSON names); anything else as is."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    return value
 
 
 class Codec(Protocol):
@@ -36,7 +47,7 @@ class JsonCodec:
     def encode(self, subject: str, value: Any) -> bytes:
         if isinstance(value, bytes):
             return value
-        return json.dumps(value, separators=(",", ":")).encode()
+        return _dumps(as_json_data(value))
 
     def decode(self, subject: str, data: bytes) -> Any:
         if not data:
@@ -75,14 +86,20 @@ class ContractCodec(JsonCodec):
                     table[subject] = (PayloadCheck(contract[part]), f"{part} contract v{version}")
 
     def encode(self, subject: str, value: Any) -> bytes:
-        if not isinstance(value, bytes):
-            _judge(self._encode.get(subject), subject, value)
-        return super().encode(subject, value)
+        if isinstance(value, bytes):
+            return value
+        value = as_json_data(value)
+        _judge(self._encode.get(subject), subject, value)
+        return _dumps(value)
 
     def decode(self, subject: str, data: bytes) -> Any:
         value = super().decode(subject, data)
         _judge(self._decode.get(subject), subject, value)
         return value
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _judge(check: tuple[PayloadCheck, str] | None, subject: str, value: Any) -> None:

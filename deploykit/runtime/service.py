@@ -23,12 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import nats.errors
 from nats.aio.client import Client
@@ -37,18 +34,21 @@ from nats.micro.service import Service as MicroService
 
 from deploykit.manifest.model import ConsumeMode, Role
 from deploykit.manifest.subjects import is_subset
-from deploykit.runtime import connection
-from deploykit.runtime.consumers import FanoutConsumer, Handler, QueueConsumer
+from deploykit.runtime import connection, process
+from deploykit.runtime.consumers import Event, FanoutConsumer, Handler, QueueConsumer
 from deploykit.runtime.database import Database
 from deploykit.runtime.emit import HANDLER_EMIT_BOUND, RPC_EMIT_BOUND, publish
-from deploykit.runtime.endpoints import InFlight, RequestHandler, register, wrap
+from deploykit.runtime.endpoints import InFlight, Request, RequestHandler, register, wrap
 from deploykit.runtime.errors import Fatal, RemoteError
 from deploykit.runtime.metrics import Metrics
 from deploykit.runtime.payloads import Codec, ContractCodec, JsonCodec
 from deploykit.runtime.settings import ConfigError, Settings
+from deploykit.runtime.typed import parse_as, parser_for
 from deploykit.runtime.wiring import Wiring
 
 __all__ = ["STOP_GRACE", "Service"]
+
+M = TypeVar("M")
 
 log = logging.getLogger("deploykit.runtime")
 
@@ -94,6 +94,7 @@ class Service:
         """Answer the manifest's endpoint `name` (its subject comes from deploykit.yaml)."""
 
         def add(handler: RequestHandler) -> RequestHandler:
+            parser_for(handler, Request)  # an annotation it cannot resolve fails here, at import
             self._endpoints[name] = handler
             return handler
 
@@ -103,6 +104,7 @@ class Service:
         """Handle the messages of the manifest's consumer `name` (queue or fanout)."""
 
         def add(handler: Handler) -> Handler:
+            parser_for(handler, Event)  # an annotation it cannot resolve fails here, at import
             self._consumers[name] = handler
             return handler
 
@@ -178,15 +180,34 @@ class Service:
     async def emit(self, subject: str, payload: Any, *, id: str) -> None:
         """Store an event now, awaiting its ack (retried within a bound, see `emit.py`). `id`
         is its idempotency key: the same id within the stream's duplicate window is stored
-        once. Inside a queue handler, use `event.emit` instead: it is tied to the ack."""
+        once. `payload` may be a model (`deploykit contracts models`). Inside a queue handler,
+        use `event.emit` instead: it is tied to the ack."""
         self._check_emit(subject)
         bound = RPC_EMIT_BOUND if self.settings.wiring.role is Role.RPC else HANDLER_EMIT_BOUND
         data = self.codec.encode(subject, payload)
         await publish(self.js, self.metrics, subject, data, id, bound)
 
-    async def request(self, call: str, payload: Any, timeout: float = REQUEST_TIMEOUT) -> Any:
-        """Call `service.endpoint` (one of the manifest's `calls`); the decoded reply, or
-        `RemoteError` with the endpoint's error code. Replies come to the service's own inbox."""
+    @overload
+    async def request(
+        self, call: str, payload: Any, timeout: float = ..., *, reply: None = None
+    ) -> Any: ...
+
+    @overload
+    async def request(
+        self, call: str, payload: Any, timeout: float = ..., *, reply: type[M]
+    ) -> M: ...
+
+    async def request(
+        self,
+        call: str,
+        payload: Any,
+        timeout: float = REQUEST_TIMEOUT,
+        *,
+        reply: type[Any] | None = None,
+    ) -> Any:
+        """Call `service.endpoint` (one of the manifest's `calls`); the decoded reply (parsed
+        into `reply` when given, e.g. a generated model), or `RemoteError` with the endpoint's
+        error code. Replies come to the service's own inbox."""
         subject = self.settings.wiring.calls.get(call)
         if subject is None:
             known = ", ".join(self.settings.wiring.calls) or "none"
@@ -194,19 +215,20 @@ class Service:
         data = self.codec.encode(subject, payload)
         started = asyncio.get_running_loop().time()
         try:
-            reply = await self.nc.request(subject, data, timeout=timeout)
+            answer = await self.nc.request(subject, data, timeout=timeout)
         except nats.errors.NoRespondersError:
             self._requested(subject, started, "no_responders")
             raise RemoteError("503", f"no service answers {call}") from None
         except nats.errors.TimeoutError:
             self._requested(subject, started, "timeout")
             raise RemoteError("504", f"no reply from {call} in time") from None
-        headers = reply.headers or {}
+        headers = answer.headers or {}
         code = headers.get("Nats-Service-Error-Code")
         self._requested(subject, started, f"reply_{code}" if code else None)
         if code:
             raise RemoteError(code, headers.get("Nats-Service-Error", "error"))
-        return self.codec.decode(subject, reply.data)
+        data = self.codec.decode(subject, answer.data)
+        return data if reply is None else parse_as(reply, data)
 
     def _requested(self, subject: str, started: float, error: str | None) -> None:
         elapsed = asyncio.get_running_loop().time() - started
@@ -229,31 +251,7 @@ class Service:
     def run(self) -> None:
         """Read the environment, serve until SIGTERM/SIGINT, exit (2: bad configuration,
         1: cannot run, 0: stopped cleanly)."""
-        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # a TextIOWrapper at run time
-        logging.basicConfig(
-            stream=sys.stdout,
-            level=logging.INFO,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        try:
-            settings = Settings.from_env(os.environ)
-            self._check_declared(settings)
-        except ConfigError as exc:
-            log.error("bad configuration: %s", exc)
-            sys.exit(2)
-        try:
-            asyncio.run(self._with_signals(settings))
-        except Fatal as exc:
-            log.error("%s: %s", settings.service, exc)
-            sys.exit(1)
-        log.info("%s stopped", settings.service)
-
-    async def _with_signals(self, settings: Settings) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await self.serve(settings, stop)
+        process.run(self.serve, self._check_declared)
 
     def _check_declared(self, settings: Settings) -> None:
         self.check_wiring(settings.wiring, settings.service)
@@ -324,7 +322,8 @@ class Service:
         started: list[QueueConsumer | FanoutConsumer] = []
         for name, handler in self._consumers.items():
             wiring = self.settings.wiring.consumes[name]
-            args = (wiring, handler, self.js, self.metrics, self.codec, self._check_emit)
+            source = self.nc.jetstream(prefix=wiring.api) if wiring.api else self.js
+            args = (wiring, handler, self.js, self.metrics, self.codec, self._check_emit, source)
             if wiring.mode is ConsumeMode.QUEUE:
                 queue = QueueConsumer(*args)
                 await queue.bind()
@@ -382,11 +381,11 @@ class Service:
         await runner.setup()
         port = settings.require_port()
         try:
-            await web.TCPSite(runner, "0.0.0.0", port).start()
+            await web.TCPSite(runner, settings.host, port).start()
         except OSError as exc:
             await runner.cleanup()
-            raise Fatal(f"cannot listen on port {port}: {exc.strerror}") from None
-        log.info("listening on :%d", port)
+            raise Fatal(f"cannot listen on {settings.host}:{port}: {exc.strerror}") from None
+        log.info("listening on %s:%d", settings.host, port)
         return runner
 
     async def _healthz(self, request: Any) -> Any:

@@ -3,12 +3,14 @@
 Local and metal set NATS_USER/NATS_PASSWORD, the small tier NATS_CREDS (a .creds document, or
 NATS_CREDS_FILE, a path to one); every target sets DEPLOYKIT_SERVICE, NATS_URL,
 NATS_INBOX_PREFIX and DEPLOYKIT_WIRING (what deploykit.yaml says about this service, see
-`wiring.py`), and DATABASE_URL for a service that names a database. A missing or malformed
-variable is one `ConfigError` that names it.
+`wiring.py`), and DATABASE_URL for a service that names a database. A frontend listens on PORT
+at HOST, loopback unless told (a container or a host's private address says so). A missing or
+malformed variable is one `ConfigError` that names it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,6 +51,7 @@ class Settings:
     tls_ca_file: str | None = None
     database_url: str | None = field(default=None, repr=False)
     port: int | None = None
+    host: str = "127.0.0.1"
     exporter: Exporter = Exporter.PROMETHEUS
     metrics_addr: tuple[str, int] = DEFAULT_METRICS_ADDR
     metrics_addr_given: bool = False
@@ -101,6 +104,7 @@ class Settings:
             tls_ca_file=get("NATS_CA_FILE"),
             database_url=get("DATABASE_URL"),
             port=_port("PORT", port) if port else None,
+            host=_host(get("HOST") or "127.0.0.1"),
             exporter=_exporter(env),
             metrics_addr=_addr(metrics_addr) if metrics_addr else DEFAULT_METRICS_ADDR,
             metrics_addr_given=metrics_addr is not None,
@@ -121,6 +125,16 @@ def _port(name: str, value: str) -> int:
     if not value.isdigit() or not 0 < int(value) < 65536:
         raise ConfigError(f"{name}={value!r} is not a TCP port (1-65535)")
     return int(value)
+
+
+def _host(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ConfigError(
+            f"HOST={value!r} is not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::)"
+        ) from None
+    return value
 
 
 def _addr(value: str) -> tuple[str, int]:

@@ -2,7 +2,8 @@
 
 The kit passes it to every instance as DEPLOYKIT_WIRING (JSON), so a container needs no copy of
 the manifest and the code names only what it handles ("create", "welcome"): subjects, stream
-names, modes, delivery limits and dead-letter subjects come from the manifest alone.
+names, modes, delivery limits and dead-letter subjects come from the manifest alone, and so does
+where a stream of another bus is read from (`ConsumerWiring.api`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from deploykit.manifest import naming
 from deploykit.manifest.model import ConsumeMode, Manifest, Role
 from deploykit.manifest.subjects import collide
 
@@ -29,6 +31,11 @@ class ConsumerWiring(_Frozen):
     warmup: bool = False
     max_deliver: int = 5
     dead_letter: str | None = None
+    api: str | None = Field(
+        None,
+        description="the JetStream API prefix of the stream's bus when it is not the service's "
+        "own (a consumer read across buses); None: the service's bus",
+    )
 
 
 class Wiring(_Frozen):
@@ -59,12 +66,19 @@ def wiring_for(manifest: Manifest, name: str) -> Wiring:
                 warmup=c.warmup,
                 max_deliver=c.max_deliver,
                 dead_letter=c.dead_letter,
+                api=_api(manifest, c.stream, service.bus),
             )
             for c in service.consumes
         },
         emits=list(service.emits),
         contracts=_contracts(manifest, name),
     )
+
+
+def _api(manifest: Manifest, stream: str, bus: str) -> str | None:
+    """The imported JetStream API a consumer on another bus's stream is read through."""
+    home = manifest.streams[stream].bus if stream in manifest.streams else bus
+    return naming.crossbus_api(home) if home != bus else None
 
 
 def _contracts(manifest: Manifest, name: str) -> dict[str, dict[str, Any]]:

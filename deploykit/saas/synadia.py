@@ -24,6 +24,14 @@ auth with a personal access token. Facts this client relies on, checked in that 
   exporting account's public key), subject, local_subject, name, type}) →
   SubjectImportViewResponse; `DELETE /subject-exports/{id}` and `/subject-imports/{id}` remove
   them.
+- An export is restricted to given accounts by `token_req: true` (Export) and one share per
+  importing account: `POST /subject-exports/{id}/shares` (createSubjectShares,
+  SubjectShareCreateRequest: `target_account_nkey_public` required) → 201
+  SubjectShareViewResponse whose `jwt` is the activation token that account's Import carries as
+  `token`; `DELETE /subject-exports/{id}/shares/{targetAccountNKeyPublic}` revokes it (204).
+  The account JWT's import is valid only when the token was issued by the exporting account to
+  the importing one for a subject covering the import's (nats-io/jwt v2 `imports.go`,
+  Import.Validate); nats-server routes an import of a `token_req` export only with one.
 - Error bodies have no schema in the spec, so only the status code is interpreted.
 """
 
@@ -47,6 +55,7 @@ __all__ = [
     "NatsUser",
     "Permission",
     "ResponsePermission",
+    "SubjectShare",
     "SynadiaClient",
     "System",
     "UserJwtSettings",
@@ -168,6 +177,7 @@ class ExportSettings(BaseModel):
     subject: str
     type: Literal["stream", "service"]
     response_type: Literal["Singleton", "Stream", "Chunked"] | None = None
+    token_req: bool = False
 
 
 class ImportSettings(BaseModel):
@@ -180,6 +190,7 @@ class ImportSettings(BaseModel):
     subject: str
     local_subject: str
     type: Literal["stream", "service"]
+    token: str | None = None
 
 
 class SubjectExport(_Response):
@@ -192,22 +203,39 @@ class SubjectImport(_Response):
     name: str
 
 
+class SubjectShare(_Response):
+    """SubjectShareViewResponse: `jwt` is the activation token for the target account."""
+
+    id: str
+    jwt: str
+    subject_export_id: str
+    target_account_nkey_public: str
+
+
 def export_settings(export: Export) -> ExportSettings:
-    """An export of the permission compiler as Synadia's Export."""
+    """An export of the permission compiler as Synadia's Export, importable only with an
+    activation token (a share), so that only the accounts it is shared with can import it."""
     responses: dict[str, Literal["Singleton", "Stream"]] = {
         "singleton": "Singleton",
         "stream": "Stream",
     }
     response = responses[export.response] if export.kind == "service" else None
     return ExportSettings(
-        name=export.subject, subject=export.subject, type=export.kind, response_type=response
+        name=export.subject,
+        subject=export.subject,
+        type=export.kind,
+        response_type=response,
+        token_req=True,
     )
 
 
-def import_settings(imported: Import, account_keys: Mapping[str, str]) -> ImportSettings:
+def import_settings(
+    imported: Import, account_keys: Mapping[str, str], token: str | None = None
+) -> ImportSettings:
     """An import of the permission compiler as Synadia's Import; `account_keys` maps account
-    names to their public keys."""
+    names to their public keys, `token` is the activation of the export's share."""
     return ImportSettings(
+        token=token,
         name=imported.to or imported.subject,
         account=account_keys[imported.account],
         subject=imported.subject,
@@ -329,9 +357,18 @@ class SynadiaClient:
         return SubjectExport.model_validate(response.json())
 
     def create_subject_import(self, account_id: str, imported: ImportSettings) -> SubjectImport:
-        body = {"jwt_settings": imported.model_dump()}
+        body = {"jwt_settings": imported.model_dump(exclude_none=True)}
         response = self._http.request("POST", f"/accounts/{account_id}/subject-imports", json=body)
         return SubjectImport.model_validate(response.json())
+
+    def create_subject_share(self, export_id: str, account_key: str) -> SubjectShare:
+        """Share an export with one account: its activation token, for that account's import."""
+        body = {"target_account_nkey_public": account_key}
+        response = self._http.request("POST", f"/subject-exports/{export_id}/shares", json=body)
+        return SubjectShare.model_validate(response.json())
+
+    def delete_subject_share(self, export_id: str, account_key: str) -> None:
+        self._http.request("DELETE", f"/subject-exports/{export_id}/shares/{account_key}")
 
     def delete_subject_export(self, export_id: str) -> None:
         self._http.request("DELETE", f"/subject-exports/{export_id}")

@@ -14,6 +14,10 @@ Facts from the Synadia Control Plane OpenAPI document (synadia-io/control-plane-
   unset: the account JWT takes tiered or account-wide JetStream limits, never both (nats-io/jwt
   v2 `account_claims.go`, OperatorLimits.Validate: "mutually exclusive"); negative numbers mean
   unlimited there.
+- `imports` and `exports` bound how many the account JWT may hold (nats-io/jwt v2
+  `account_claims.go`, Validate: "the account contains more imports than allowed by the operator
+  limits"), so they are the number of the bus's links (`laws/exports.py`): 0 for a bus that no
+  path crosses.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from deploykit.errors import ConfigError
 from deploykit.laws.authconf import render_authorization_json
+from deploykit.laws.exports import bench_links, compile_links
 from deploykit.laws.permissions import compile_authorization
 from deploykit.manifest import naming
+from deploykit.manifest.crossbus import PathKind
 from deploykit.manifest.model import Manifest
 from deploykit.saas.synadia import UserJwtSettings
 
@@ -152,6 +158,7 @@ def account_limits(
     the system's names.
     """
     instances = sum(s.replicas for s in manifest.services.values() if s.bus == bus)
+    links = compile_links(manifest)[bus]
     connections = instances * CONNECTIONS_PER_INSTANCE + EXTRA_CONNECTIONS
     sizes = [s.max_msg_size for s in manifest.streams.values() if s.bus == bus]
     return {
@@ -159,8 +166,8 @@ def account_limits(
         "subs": connections * SUBSCRIPTIONS_PER_CONNECTION,
         "payload": max([DEFAULT_PAYLOAD, *sizes]),
         "data": -1,  # bytes in flight: bounded by payload and subs already; -1 is "no limit"
-        "imports": 0,  # buses are isolated from each other: nothing is imported or exported
-        "exports": 0,
+        "imports": len(links.imports),  # exactly the bus's cross-bus links, 0 without any
+        "exports": len(links.exports),
         "leaf": 0,  # no leaf node connects to the small tier's buses
         "wildcards": True,  # services subscribe to `>`-ended subjects (inboxes, endpoints)
         **(overrides or {}),
@@ -186,6 +193,9 @@ def jetstream_limits(manifest: Manifest, bus: str, max_replicas: int) -> dict[st
             objects.append((f"object store {name}", store.replicas, store.storage, store.max_bytes))
     if bus == manifest.core_bus:
         objects += [(f"smoke asset {n}", r, "file", size) for n, r, size in SMOKE_ASSETS]
+    copies = [p for p in bench_links(manifest) if p.kind is PathKind.SOURCE]
+    if any(bus in (p.importer, p.exporter) for p in copies):  # deploykit bench's own copy
+        objects.append((naming.BENCH_COPY_STREAM, 1, "file", SMOKE_ASSETS[0][2]))
     tiers: dict[str, dict[str, int]] = {}
     for _label, replicas, storage, max_bytes in objects:
         tier = tiers.setdefault(

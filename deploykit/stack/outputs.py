@@ -39,7 +39,9 @@ class NatsCredential(_Out):
     """How one NATS user connects: user/password (config-file auth) or a .creds document (JWT)."""
 
     account: str
-    role: Literal["frontend", "rpc", "worker", "smoke", "provisioning", "backup", "system"]
+    role: Literal[
+        "frontend", "rpc", "worker", "smoke", "provisioning", "backup", "archiver", "system"
+    ]
     service: str | None = None
     user: str | None = None
     password: str | None = Field(None, repr=False)
@@ -66,6 +68,11 @@ class DatabaseOutputs(_Out):
     admin_url: str | None = Field(None, repr=False)
     urls: dict[str, str] = Field(default_factory=dict, repr=False, description="per database key")
     replica_urls: list[str] = Field(default_factory=list, repr=False)
+    archive_url: str | None = Field(
+        None,
+        repr=False,
+        description="the SQL copy of the event store (`backup.sql`), as the archiver",
+    )
 
 
 class ServiceOutput(_Out):
@@ -110,6 +117,7 @@ class StackOutputs(_Out):
         if data.get("database"):
             db = data["database"]
             db["admin_url"] = REDACTED if db.get("admin_url") else None
+            db["archive_url"] = REDACTED if db.get("archive_url") else None
             db["urls"] = {k: REDACTED for k in db["urls"]}
             db["replica_urls"] = [REDACTED for _ in db["replica_urls"]]
         return data

@@ -10,6 +10,7 @@ natsusers.py    effectful: a local nats-server with a manifest's compiled accoun
 engine.py       effectful: a hermetic real Pulumi engine: file backend, passphrase secrets, inline
                 programs, preview/up/refresh/destroy/import, the raw state and the real CLI
 fakes/          effectful: the SaaS API fakes (Neon, Railway, Synadia Cloud), see its docstring
+sockets.py      effectful: what a process tree listens on (from /proc), for the loopback tests
 hosts.py        effectful: Debian test hosts with real systemd: debootstrap rootfs, nspawn,
                 network namespaces on a bridge, SSH, reboot, kill -9, teardown and sweep
 

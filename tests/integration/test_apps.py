@@ -31,19 +31,17 @@ import httpx
 import nats
 import psycopg
 import pytest
-import yaml
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, KeyValueConfig, StreamConfig
 from nats.js.client import JetStreamContext
 
-from components.small.vercel import bundle
 from deploykit.local.nats import local_cluster
 from deploykit.local.ports import free_ports
 from deploykit.local.postgres import LocalPostgres
 from deploykit.manifest import naming
 from deploykit.manifest.load import load_manifest
+from deploykit.runtime.metricnames import HTTP_DURATION
 from deploykit.runtime.wiring import wiring_for
-from deploykit.stack.config import VercelFrontend
 from deploykit.testing.polling import wait_until, wait_until_async
 
 pytestmark = pytest.mark.integration
@@ -56,18 +54,19 @@ WELCOMED = "accounts.events.welcomed"
 APPS = ("gateway", "accounts", "welcome", "projector")
 HISTORY = 300  # events published at once: the welcome worker is killed while handling them
 T = TypeVar("T")
-IMAGE_DEPS = {
-    "nats-py",
-    "psycopg",
-    "uvicorn",
-}  # the gateway (an ASGI app), until it moves to the runtime
 RUNTIME_IMAGE_DEPS = {
     "nats-py",
     "psycopg",
     "pydantic",
+    "jsonschema",  # the contracts judge every payload
+    "rfc3339-validator",  # without it jsonschema lets any string pass as a date-time
+    "jsonschema-rs",  # their verdict, compiled
     "opentelemetry-sdk",
     "opentelemetry-exporter-prometheus",
     "opentelemetry-exporter-otlp-proto-http",
+}
+IMAGE_DEPS = {app: RUNTIME_IMAGE_DEPS for app in (*APPS, "invoices", "invoicer")} | {
+    "gateway": RUNTIME_IMAGE_DEPS | {"uvicorn"}  # the gateway's process form serves with uvicorn
 }
 
 
@@ -257,13 +256,13 @@ async def events(js: JetStreamContext, subject: str, account_id: str) -> list[An
 def test_each_image_runs_its_app_with_the_dependencies_pinned_in_pyproject() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pinned = {*project["dependencies"], *project["optional-dependencies"]["apps"]}
-    for app in APPS:
+    for app, deps in IMAGE_DEPS.items():
         dockerfile = (ROOT / "apps" / app / "Dockerfile").read_text()
         install = dockerfile.split("pip install --no-deps .", 1)[1].split("\nRUN", 1)[0]
         wanted = set(re.findall(r'"([^"]+)"', install))
         assert wanted <= pinned, f"{app}: {wanted - pinned} differ from pyproject.toml"
         names = {re.split(r"[<>=\[]", w)[0] for w in wanted}
-        assert names == (IMAGE_DEPS if app == "gateway" else RUNTIME_IMAGE_DEPS), app
+        assert names == deps, app
         assert "FROM python:3.11-slim" in dockerfile
         assert "USER app" in dockerfile
         assert dockerfile.rstrip().endswith(f'CMD ["python", "-m", "apps.{app}"]')
@@ -485,10 +484,13 @@ VERCEL_PYTHON_HOME = Path.home() / ".cache" / "deploykit" / "vercel-py312"
 
 
 def vercel_python() -> Path:
-    """A Python 3.12 with Vercel's runtime and the function's requirements, made once."""
+    """A Python 3.12 with Vercel's runtime and the function's requirements, made again when
+    they change."""
     python = VERCEL_PYTHON_HOME / "bin" / "python"
     ready = VERCEL_PYTHON_HOME / ".deploykit-ready"
-    if not ready.exists():
+    requirements = ROOT / "apps" / "gateway" / "vercel" / "requirements.txt"
+    wanted = f"{VERCEL_RUNTIME}\n{requirements.read_text()}"
+    if not ready.exists() or ready.read_text() != wanted:
         candidates = [
             *sorted(Path.home().glob(".pyenv/versions/3.1[2-9]*/bin/python3")),
             *filter(None, [shutil.which("python3.12"), shutil.which("python3.13")]),
@@ -496,31 +498,18 @@ def vercel_python() -> Path:
         found = next((c for c in candidates if runs(c)), None)
         if found is None:
             pytest.skip("Vercel's Python runtime needs Python 3.12, which this machine lacks")
-        requirements = ROOT / "apps" / "gateway" / "vercel" / "requirements.txt"
         subprocess.run([found, "-m", "venv", "--clear", VERCEL_PYTHON_HOME], check=True)
         subprocess.run(
             [python, "-m", "pip", "install", "-q", VERCEL_RUNTIME, "-r", requirements],
             check=True,
             timeout=600,
         )
-        ready.touch()
+        ready.write_text(wanted)
     return python
 
 
 def runs(python: str | Path) -> bool:
     return subprocess.run([python, "-c", ""], capture_output=True).returncode == 0
-
-
-def gateway_bundle(into: Path) -> Path:
-    """The files the small tier deploys to Vercel for the gateway, from the shipped stack file."""
-    stack = yaml.safe_load((ROOT / "stacks" / "Pulumi.small.yaml").read_text())
-    frontend = VercelFrontend.model_validate(
-        stack["config"]["deploykit:small"]["vercel"]["frontends"]["gateway"]
-    )
-    for path, entry in bundle(ROOT, "gateway", frontend).items():
-        (into / path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(entry["source"], into / path)
-    return into
 
 
 Ask = Callable[..., tuple[int, Any]]  # (method, path, body=b"") → (status, JSON body)
@@ -553,18 +542,29 @@ def serving(base: str, app: App) -> bool:
 
 
 def test_the_gateway_runs_as_a_process_a_container_command_and_a_vercel_function(
-    apps: Apps, tmp_path: Path
+    apps: Apps, tmp_path: Path, gateway_function: Path
 ) -> None:
     apps.start("accounts")
-    process_port, container_port, asgi_port = free_ports(3)
+    process_port, container_port, asgi_port, metrics_port = free_ports(4)
 
-    # 1. a local process: loopback only unless HOST says otherwise
-    process = apps.start("gateway", apps.env("gateway", port=process_port))
+    # 1. a local process: loopback only unless HOST says otherwise; scraped like every service
+    metrics_addr = f"127.0.0.1:{metrics_port}"
+    env = apps.env("gateway", port=process_port) | {"DEPLOYKIT_METRICS_ADDR": metrics_addr}
+    process = apps.start("gateway", env)
     base = f"http://127.0.0.1:{process_port}"
     wait_until(lambda: serving(base, process), 20, "the gateway process")
     assert f"listening on 127.0.0.1:{process_port}" in process.output()
     wait_until(lambda: http_get(base)("GET", f"/accounts/{uuid.uuid4()}")[0] == 404, 20, "accounts")
     answers(http_get(base))
+    scraped = httpx.get(f"http://{metrics_addr}/metrics", timeout=5).text
+    durations = [
+        line
+        for line in scraped.splitlines()
+        if line.startswith(f"{HTTP_DURATION.prometheus}_count{{")
+    ]
+    assert any('http_route="/accounts/{id}"' in d and '"404"' in d for d in durations), scraped
+    routes = {m for d in durations for m in re.findall(r'http_route="([^"]*)"', d)}
+    assert routes == {"/healthz", "/accounts", "/accounts/{id}"}, "routes, not ids, label them"
 
     # 2. the container's command, with the image's environment (HOST=0.0.0.0)
     dockerfile = (ROOT / "apps" / "gateway" / "Dockerfile").read_text()
@@ -586,7 +586,7 @@ def test_the_gateway_runs_as_a_process_a_container_command_and_a_vercel_function
 
     # 3. the Vercel function, from the very files the tier uploads, called by uvicorn as
     # `vercel dev` does (the function's environment has no PORT: Vercel routes to it)
-    functions = gateway_bundle(tmp_path / "bundle")
+    functions = gateway_function
     env = apps.env("gateway")
     log = tmp_path / "asgi.log"
     with log.open("wb") as out:

@@ -7,19 +7,22 @@ permissions): the backup user reads, the provisioning user creates and deletes r
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import nats
 import pytest
 
-from deploykit.backup.archive import MANIFEST, SnapshotManifest
+from deploykit.backup.archive import MANIFEST, ContentSum, Record, SnapshotManifest, write_record
 from deploykit.backup.restore import RestoreReport, restore_snapshot
 from deploykit.backup.snapshot import snapshot_stream
 from deploykit.errors import PlanRefused
@@ -151,6 +154,17 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _start_cli(*args: str, cwd: Path) -> subprocess.Popen[bytes]:
+    """The CLI in a process of its own, to be killed midway."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "from deploykit.cli import main; main()", *args],
+        cwd=cwd,
+        env=CHECKOUT_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def test_the_drill_command_passes_and_leaves_no_scratch(
     stack: LocalStack, outputs: StackOutputs, tmp_path: Path
 ) -> None:
@@ -180,13 +194,7 @@ def test_a_killed_backup_leaves_no_snapshot_and_a_rerun_completes(
     folder without a manifest, never a snapshot; the next run removes it and completes."""
     out = str(stack.dir.outputs_file)
     args = ("backup", "-f", str(MANIFEST_FILE), "--outputs", out, "--to", str(tmp_path))
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from deploykit.cli import main; main()", *args],
-        cwd=tmp_path,
-        env=CHECKOUT_ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = _start_cli(*args, cwd=tmp_path)
     wait_until(
         lambda: any((p / "messages.dkb").exists() for p in tmp_path.glob("ACCOUNTS-*.partial")),
         30,
@@ -201,6 +209,93 @@ def test_a_killed_backup_leaves_no_snapshot_and_a_rerun_completes(
     assert done.returncode == 0, done.stderr
     [snapshot] = list(tmp_path.iterdir())
     assert not snapshot.name.endswith(".partial") and (snapshot / MANIFEST).exists()
+
+
+def _synthetic(real: Path, count: int, size: int, to: Path) -> Path:
+    """A snapshot of `real`'s stream with `count` made-up messages of `size` bytes: big enough
+    that a restore of it takes long enough to be interrupted midway."""
+    to.mkdir()
+    for name in ("stream.json", "consumers.json"):
+        shutil.copy(real / name, to / name)
+    content, digest = ContentSum(), hashlib.sha256()
+
+    class Hashing:
+        def __init__(self, handle: BinaryIO) -> None:
+            self.handle = handle
+
+        def write(self, data: bytes) -> int:
+            digest.update(data)
+            return self.handle.write(data)
+
+    with open(to / "messages.dkb", "wb") as handle:
+        out = Hashing(handle)
+        for seq in range(1, count + 1):
+            data = seq.to_bytes(8, "big") * (size // 8)
+            write_record(out, Record(seq, seq, "accounts.events.created", None, data))
+            content.add("accounts.events.created", data)
+    original = SnapshotManifest.model_validate_json((real / MANIFEST).read_text())
+    manifest = original.model_copy(
+        update={
+            "first_seq": 1,
+            "last_seq": count,
+            "messages": count,
+            "bytes": count * size,
+            "gaps": 0,
+            "file_sha256": digest.hexdigest(),
+            "content_sha256": content.hexdigest(),
+        }
+    )
+    (to / MANIFEST).write_text(manifest.model_dump_json())
+    return to
+
+
+async def _stream_info(outputs: StackOutputs, name: str) -> dict[str, Any] | None:
+    nc = await _as(outputs, "provisioning-core")
+    try:
+        reply = json.loads((await nc.request(f"$JS.API.STREAM.INFO.{name}", b"", 5)).data)
+        return None if "error" in reply else dict(reply)
+    finally:
+        await nc.close()
+
+
+def test_a_killed_restore_leaves_no_stream_under_a_live_name_and_a_rerun_completes(
+    stack: LocalStack, outputs: StackOutputs, tmp_path: Path
+) -> None:
+    """kill -9 once the restore has published part of the messages: the live stream is
+    untouched, the unfinished one sits only under the new name, marked incomplete and capturing
+    no live subject; the next run starts it over and verifies it."""
+    real, _ = asyncio.run(_backup(outputs, tmp_path / "real"))
+    messages = 100_000
+    folder = _synthetic(real, messages, 256, tmp_path / "big")
+    live = asyncio.run(_stream_info(outputs, "ACCOUNTS"))
+    assert live is not None
+    out = str(stack.dir.outputs_file)
+    args = ("restore", str(folder), "--into", "ACCOUNTS_KILLED", "-f", str(MANIFEST_FILE))
+    args += ("--outputs", out)
+    proc = _start_cli(*args, cwd=tmp_path)
+
+    def midway() -> bool:
+        info = asyncio.run(_stream_info(outputs, "ACCOUNTS_KILLED"))
+        return bool(info and info["state"]["messages"] > 0)
+
+    wait_until(midway, 60, "the restore to publish its first messages")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    left = asyncio.run(_stream_info(outputs, "ACCOUNTS_KILLED"))
+    assert left is not None
+    assert 0 < left["state"]["messages"] < messages, "the kill came too late to prove anything"
+    assert left["config"]["metadata"]["deploykit.restore.status"] == "incomplete"
+    assert left["config"]["subjects"] == ["deploykit.restore.ACCOUNTS_KILLED.>"]
+    after = asyncio.run(_stream_info(outputs, "ACCOUNTS"))
+    assert after is not None
+    assert after["state"]["last_seq"] == live["state"]["last_seq"]
+    assert after["config"]["subjects"] == live["config"]["subjects"]
+    done = _cli(*args, "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["verified"] and report["messages"] == messages
+    final = asyncio.run(_stream_info(outputs, "ACCOUNTS_KILLED"))
+    assert final and final["config"]["metadata"]["deploykit.restore.status"] == "complete"
 
 
 def wait_until(ready: Callable[[], bool], timeout: float, what: str) -> None:

@@ -12,27 +12,33 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import nats
 import psycopg
 import pytest
+import yaml
 
 from deploykit.bench import BenchResult, BenchSettings, Mode
+from deploykit.bench.report import crossing_costs
 from deploykit.bench.runner import run_bench
-from deploykit.bench.target import bench_target
+from deploykit.bench.target import bench_target, smoke_targets
 from deploykit.jetstream import reconcile
+from deploykit.laws.exports import bench_links
 from deploykit.local.nats import LocalNats
 from deploykit.local.postgres import LocalPostgres
 from deploykit.local.stack import LocalStack
 from deploykit.manifest import naming
+from deploykit.manifest.crossbus import CrossPath
+from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
 from deploykit.stack.outputs import StackOutputs, load_outputs
 
 pytestmark = pytest.mark.integration
 
 DEPLOYKIT = str(Path(sys.executable).parent / "deploykit")
+THREE_BUSES = Path(__file__).resolve().parents[2] / "examples" / "three-buses" / "deploykit.yaml"
 SMOKE_ONLY = Manifest.model_validate(
     {"version": 1, "system": "bench", "buses": {"core": {"core": True}}}
 )
@@ -59,11 +65,19 @@ def outputs_file(
     return path
 
 
-def bench(outputs: StackOutputs, **options: object) -> BenchResult:
+def bench(
+    outputs: StackOutputs, crossings: Sequence[CrossPath] = (), **options: object
+) -> BenchResult:
+    """A run as the CLI makes it; `crossings` are bench's paths between buses, whose smoke
+    users it connects as too."""
     settings = BenchSettings.model_validate(options)
     need_db = any(m.needs_database for m in settings.modes)
-    with bench_target(outputs, None, None, need_db) as (target, summary):
-        return run_bench(settings, target, summary)
+    users = {naming.smoke_user(b) for p in crossings for b in (p.importer, p.exporter)}
+    with (
+        bench_target(outputs, None, None, need_db) as (target, summary),
+        smoke_targets(outputs, users) as others,
+    ):
+        return run_bench(settings, target, summary, None, crossings, others)
 
 
 def by_label(result: BenchResult) -> dict[str, object]:
@@ -104,7 +118,8 @@ def test_every_mode_adds_up_and_leaves_nothing_behind(outputs_file: Path) -> Non
 
 async def bench_leftovers(outputs: StackOutputs, run: str) -> tuple[int, int, list[str]]:
     """Messages left on the run's subjects in the smoke stream and bucket, and its consumers."""
-    nc = await nats.connect(outputs.nats.urls)
+    smoke = outputs.credential(naming.smoke_user("core")).connect_options()
+    nc = await nats.connect(outputs.nats.urls, **smoke)
     try:
         js = nc.jetstream()
         stream = await js.stream_info(
@@ -170,3 +185,79 @@ def test_on_the_local_stack_every_mode_runs_as_the_smoke_user(stack_outputs: Sta
     assert "answered by nats-server itself" not in (f["service 1 requester"].note or "")
     assert f["kv-put"].status == "ok" and f["kv-put"].count == 300
     assert result.ok and result.target.user == "smoke-core" and result.target.cluster_size == 3
+
+
+@pytest.fixture(scope="module")
+def three_buses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, StackOutputs]]:
+    """examples/three-buses on the local stack, one node, without its apps: bench needs only
+    the buses, their smoke users and the exports and imports between them."""
+    data = yaml.safe_load(THREE_BUSES.read_text())
+    for service in data["services"].values():
+        service.pop("run", None)
+    root = tmp_path_factory.mktemp("three-bench")
+    manifest = root / "deploykit.yaml"
+    manifest.write_text(yaml.safe_dump(data))
+    local = LocalStack(root / ".deploykit", manifest, report=lambda _: None)
+    try:
+        local.up(nodes=1)
+        yield manifest, load_outputs(local.dir.outputs_file)
+    finally:
+        local.down()
+
+
+def test_across_buses_each_figure_stands_beside_its_same_bus_baseline(
+    three_buses: tuple[Path, StackOutputs],
+) -> None:
+    """The core frontend's call to billing and billing's consumer of core events, mirrored by
+    bench between the smoke users: every count adds up and each crossing names its baseline."""
+    manifest, outputs = three_buses
+    result = bench(
+        outputs,
+        bench_links(load_manifest(manifest)),
+        modes=(Mode.SERVICE_CROSSBUS, Mode.JS_PULL_CROSSBUS, Mode.JS_COPY_CROSSBUS),
+        clients=1,
+        msgs=400,
+        duration=30,
+        responders=1,
+        requesters=4,
+        run="it4",
+    )
+    f = by_label(result)
+    assert sorted(f) == [
+        "js-copy-crossbus core same bus",
+        "js-copy-crossbus core→analytics",
+        "js-pull-crossbus core same bus",
+        "js-pull-crossbus core→billing",
+        "service-crossbus billing same bus 1 requester",
+        "service-crossbus billing same bus 4 requesters",
+        "service-crossbus core→billing 1 requester",
+        "service-crossbus core→billing 4 requesters",
+    ]
+    assert [(x.label, x.count, x.error) for x in result.figures if x.status != "ok"] == []
+    assert f["service-crossbus core→billing 4 requesters"].count == 400
+    assert f["js-pull-crossbus core→billing"].count == f["js-pull-crossbus core same bus"].count
+    assert f["js-pull-crossbus core→billing"].baseline == "js-pull-crossbus core same bus"
+    assert f["js-copy-crossbus core→analytics"].count == f["js-pull-crossbus core same bus"].count
+    costs = crossing_costs(result)
+    assert len(costs) == 4 and all("crossing an account" in line for line in costs)
+    print("\n".join([*(f"{x.label}: {x.rate:,.0f} {x.unit}" for x in result.figures), *costs]))
+    assert asyncio.run(bench_leftovers(outputs, "it4"))[:2] == (0, 0)
+
+
+def test_the_command_reads_the_crossings_from_the_manifest(
+    three_buses: tuple[Path, StackOutputs],
+) -> None:
+    manifest, _ = three_buses
+    modes = "service-crossbus,js-pull-crossbus,js-copy-crossbus"
+    argv = [DEPLOYKIT, "bench", "-f", str(manifest), "-m", modes, "--json"]
+    argv += ["--clients", "1", "--msgs", "200", "--requesters", "2", "--no-progress"]
+    argv += ["--outputs", str(manifest.parent / ".deploykit" / "outputs.json")]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    figures = {f"{f['mode']} {f['name']}": f for f in data["figures"]}
+    crossing = figures["service-crossbus core→billing 2 requesters"]
+    assert crossing["baseline"] == "service-crossbus billing same bus 2 requesters"
+    assert crossing["versus_baseline"]["rate"] > 0 and crossing["versus_baseline"]["p50"] > 0
+    assert figures["js-pull-crossbus core→billing"]["versus_baseline"]["rate"] > 0
+    assert figures["js-copy-crossbus core→analytics"]["versus_baseline"]["rate"] > 0

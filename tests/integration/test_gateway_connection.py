@@ -15,6 +15,8 @@ import pytest
 
 from apps.gateway.server import Gateway, from_environment
 from deploykit.local.nats import local_cluster
+from deploykit.manifest.load import load_manifest
+from deploykit.runtime.wiring import wiring_for
 
 pytestmark = pytest.mark.integration
 
@@ -23,6 +25,18 @@ pytestmark = pytest.mark.integration
 def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with local_cluster(tmp_path_factory.mktemp("gateway-nats")) as cluster:
         yield cluster.url
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def gateway_env(monkeypatch: pytest.MonkeyPatch, nats_url: str) -> None:
+    """What a function host's environment holds (no user: this nats-server has none)."""
+    wiring = wiring_for(load_manifest(ROOT / "deploykit.yaml"), "gateway").model_dump_json()
+    monkeypatch.setenv("DEPLOYKIT_SERVICE", "gateway")
+    monkeypatch.setenv("NATS_URL", nats_url)
+    monkeypatch.setenv("NATS_INBOX_PREFIX", "_INBOX_gateway")
+    monkeypatch.setenv("DEPLOYKIT_WIRING", wiring)
 
 
 async def call(app: Gateway, method: str, path: str, body: bytes = b"") -> tuple[int, Any]:
@@ -57,8 +71,7 @@ async def ask(app: Gateway) -> list[tuple[int, Any]]:
 def test_one_connection_per_instance_made_again_after_a_cold_start(
     nats_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DEPLOYKIT_SERVICE", "gateway")
-    monkeypatch.setenv("NATS_URL", nats_url)
+    gateway_env(monkeypatch, nats_url)
     app = from_environment()  # what api/index.py does at import: nothing connects yet
     assert app.connection.connected is False
 
@@ -98,8 +111,7 @@ def test_a_bad_environment_is_a_500_that_names_nothing_secret(
 
 
 def test_unknown_routes_and_methods(nats_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DEPLOYKIT_SERVICE", "gateway")
-    monkeypatch.setenv("NATS_URL", nats_url)
+    gateway_env(monkeypatch, nats_url)
     app = from_environment()
 
     async def scenario() -> list[tuple[int, Any]]:

@@ -16,6 +16,7 @@ from deploykit.local.stack import LocalStack
 from deploykit.manifest.load import load_manifest
 from deploykit.smoke import Status, run_smoke
 from deploykit.stack.outputs import load_outputs
+from deploykit.testing.sockets import beyond_loopback
 
 pytestmark = pytest.mark.integration
 
@@ -119,6 +120,9 @@ def test_new_services_of_every_role_run_and_pass_smoke(tmp_path: Path) -> None:
         passed = {r.name for r in run.results if r.status is Status.PASS}
         assert {f"services.{name}" for name in manifest.services} <= passed
         shop = next(s for s in outputs.services if s.name == "shop")
+        shop_process = next(p for n, _, p, _ in stack.processes() if n == "shop")
+        sockets, beyond = beyond_loopback(shop_process.pid() or 0)
+        assert sockets and beyond == [], f"the shop frontend listens beyond loopback: {beyond}"
         request = urllib.request.Request(
             f"{shop.url}/hello", data=json.dumps({"id": "o-1"}).encode(), method="POST"
         )

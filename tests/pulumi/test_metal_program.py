@@ -424,6 +424,10 @@ def test_apps_on_systemd_run_as_units_with_their_own_secret_environment() -> Non
     assert f'NATS_PASSWORD="{password}"' in env and 'NATS_USER="accounts"' in env
     assert 'NATS_INBOX_PREFIX="_INBOX_accounts"' in env and "DATABASE_URL=" in env
     assert "ExecStart=/usr/bin/python3 -m apps.accounts" in env
+    assert "DEPLOYKIT_WIRING=" in env and "HOST=" not in env, "a service without a port"
+    gateway = str(steps["metal-apps-gateway-1"].input("stdin"))
+    assert re.search(r'^HOST="10\.9\.0\.\d"$', gateway, re.M), "a frontend on its private address"
+    assert 'PORT="8080"' in gateway and "DEPLOYKIT_WIRING=" in gateway
     assert "systemctl disable --now deploykit-accounts-1.service" in accounts.inputs["delete"]
     for host in settings.hosts:
         code = steps[f"metal-apps-{host.name}-code"]

@@ -67,7 +67,10 @@ def test_pulumi_up_small_declares_the_tier_and_exports_the_outputs_shape() -> No
     gateway = next(s for s in exported["services"] if s["name"] == "gateway")
     assert gateway["url"] == "https://acme-gateway.vercel.app"  # the deployment's, smoke's target
     files = engine.registrations["small-frontends-gateway-deployment"].input("files")
-    assert {"api/index.py", "vercel.json", "requirements.txt", "apps/runtime.py"} <= set(files)
+    shipped = {"api/index.py", "vercel.json", "requirements.txt", "apps/gateway/server.py"}
+    assert shipped | {"deploykit/runtime/connection.py", "deploykit/runtime/settings.py"} <= set(
+        files
+    )
 
 
 def test_a_bad_stack_config_fails_before_any_resource() -> None:

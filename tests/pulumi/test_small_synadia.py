@@ -244,7 +244,8 @@ def test_numbers_the_engine_hands_over_as_floats_are_sent_as_integers(
 
 def test_links_create_every_export_then_every_import_and_delete_them(fake: FakeSynadia) -> None:
     """The three-bus example's exports and imports: the fake accepts each import only when the
-    other account exports it, so the order and the subjects are checked; delete leaves none."""
+    other account exports it and shared it with the importer (an activation issued to it), so
+    the order, the subjects and the restriction are checked; delete leaves none."""
     manifest = load_manifest(ROOT / "examples" / "three-buses" / "deploykit.yaml")
     client = SynadiaClient(fake.token, fake.url, sleep=lambda _: None)
     accounts = {bus: client.create_account("sys-1", bus).id for bus in manifest.buses}
@@ -252,13 +253,16 @@ def test_links_create_every_export_then_every_import_and_delete_them(fake: FakeS
     links = {b: link.model_dump(mode="json") for b, link in compile_links(manifest).items()}
     provider = configure(LinksProvider(fake.url), fake.token)
     created = provider.create({"accounts": accounts, "keys": keys, "links": links})
-    assert len(created.outs["export_ids"]) == len(fake.exports) == 7
-    assert len(created.outs["import_ids"]) == len(fake.imports) == 7
+    assert len(created.outs["export_ids"]) == len(fake.exports) == 14
+    assert len(created.outs["import_ids"]) == len(fake.imports) == 14
+    assert len(created.outs["share_ids"]) == len(fake.shares) == 14
+    assert all(e["jwt_settings"]["token_req"] for e in fake.exports.values())
+    assert fake.unactivated_imports() == []
     assert {i["importer"] for i in fake.imports.values()} == set(accounts.values())
     assert provider.diff(created.id, created.outs, created.outs).changes is False
     other = {**links, "billing": {"exports": [], "imports": []}}
     changed = provider.diff(created.id, created.outs, {**created.outs, "links": other})
     assert changed.replaces == ["links"]
     provider.delete(created.id, created.outs)
-    assert fake.exports == {} and fake.imports == {}
+    assert fake.exports == {} and fake.imports == {} and fake.shares == {}
     provider.delete(created.id, created.outs)  # already gone: nothing to do

@@ -9,7 +9,8 @@ NATS Service discovery, and across buses: the other buses' endpoints and events,
 imported JetStream API (only a declared consumer's) and the delivery subjects of copies.
 
 It runs on the reference manifest, on the three-bus example and on `lawless.yaml`, whose services declare everything
-their roles forbid, so that denials by law are proven as well as denials by omission.
+their roles forbid, so that denials by law are proven as well as denials by omission (and
+which keeps a SQL copy, so the archiver's user is probed too).
 `tests/integration/test_permissions_enforced.py` drives real operations for the reference
 roles; this matrix covers the whole space, one raw publish or subscribe per cell.
 
@@ -30,11 +31,13 @@ import nats
 import nats.errors
 import pytest
 
+from deploykit.laws.exports import bench_links
 from deploykit.laws.natsapi import MICRO_QUEUE_GROUP
 from deploykit.laws.permissions import compile_authorization
 from deploykit.laws.rules import Capability, callable_endpoints, granted, refused_paths
 from deploykit.local.stack import LocalStack
 from deploykit.manifest import naming
+from deploykit.manifest.crossbus import PathKind
 from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Access, ConsumeMode, Manifest, Role
 from deploykit.testing.natsusers import NatsUsers, nats_with_users
@@ -253,8 +256,23 @@ def smoke_cells(manifest: Manifest, bus: str) -> list[Cell]:
         # deploykit bench, as the core bus's smoke user: core traffic no stream stores
         Cell("bench", "pub", "deploykit.bench.probe", core),
         Cell("bench", "sub", "deploykit.bench.probe", core),
-        Cell("discovery", "sub", f"$SRV.PING.{naming.BENCH_SERVICE}", core),
     ]
+    # deploykit bench across buses: only between the smoke users of the buses a path joins
+    links = bench_links(manifest)
+    answers = core or any(p.kind is PathKind.CALL and p.exporter == bus for p in links)
+    cells.append(Cell("discovery", "sub", f"$SRV.PING.{naming.BENCH_SERVICE}", answers))
+    for other in manifest.buses:
+        called = [p for p in links if p.kind is PathKind.CALL and p.exporter == other]
+        subject = f"{naming.bench_crossbus(other)}.probe"
+        cells += [
+            Cell("bench", "pub", subject, core or any(bus in (p.importer, other) for p in called)),
+            Cell("bench", "sub", subject, core or (bus == other and bool(called))),
+        ]
+        pulled = [p for p in links if p.kind is PathKind.CONSUMER and p.importer == other]
+        consumer = naming.bench_consumer(other)
+        next_ = f"{naming.crossbus_api(manifest.core_bus)}.CONSUMER.MSG.NEXT"
+        allowed = bus == other and bool(pulled)
+        cells.append(Cell("bench", "pub", f"{next_}.{naming.SMOKE_STREAM}.{consumer}", allowed))
     return cells + crossbus_cells(manifest) + system_cells(False)
 
 
@@ -322,6 +340,42 @@ def backup_cells(manifest: Manifest) -> list[Cell]:
     return cells + crossbus_cells(manifest) + system_cells(False)
 
 
+def archiver_cells(manifest: Manifest, bus: str) -> list[Cell]:
+    """The archiver of the SQL copy pulls from and acks its own consumer on the archived streams
+    of its bus, and answers discovery; it reads no other consumer, defines nothing, writes no
+    event and cannot read the events on the wire."""
+    archived = manifest.sql_archived().get(bus, [])
+    mine = naming.ARCHIVE_CONSUMER
+    cells = [Cell("endpoint", "pub", s, False) for s in manifest.endpoint_subjects().values()]
+    for subject in events(manifest):
+        cells += [Cell("event", "pub", subject, False), Cell("event", "sub", subject, False)]
+    for stream in manifest.streams:
+        ours = stream in archived
+        cells += [
+            Cell("jetstream", "pub", f"{API}.CONSUMER.INFO.{stream}.{mine}", ours),
+            Cell("jetstream", "pub", f"{API}.CONSUMER.MSG.NEXT.{stream}.{mine}", ours),
+            Cell("jetstream", "pub", f"$JS.ACK.{stream}.{mine}.1.1.1.1.1", ours),
+            Cell("jetstream", "pub", f"{API}.CONSUMER.CREATE.{stream}.{mine}", False),
+            Cell("jetstream", "pub", f"{API}.CONSUMER.DELETE.{stream}.{mine}", False),
+            Cell("jetstream", "pub", f"{API}.CONSUMER.MSG.NEXT.{stream}.other", False),
+            Cell("jetstream", "pub", f"$JS.ACK.{stream}.other.1.1.1.1.1", False),
+            *(
+                Cell("jetstream", "pub", f"{API}.STREAM.{verb}.{stream}", False)
+                for verb in ("CREATE", "UPDATE", "DELETE", "PURGE", "INFO", "MSG.GET")
+            ),
+        ]
+    name = naming.archiver_user(bus)
+    cells += [
+        Cell("jetstream", "pub", f"{API}.INFO", False),
+        Cell("restore", "pub", f"{naming.RESTORE_PREFIX}.ANY.accounts.x", False),
+        Cell("discovery", "sub", f"$SRV.PING.{name}", True),
+        Cell("discovery", "pub", "$SRV.PING", False),
+    ]
+    cells += [Cell("kv", "pub", f"$KV.{b}.probe", False) for b in manifest.kv]
+    cells += [Cell("object", "pub", f"$O.{o}.C.probe", False) for o in manifest.object_stores]
+    return cells + crossbus_cells(manifest) + system_cells(False)
+
+
 def system_user_cells(manifest: Manifest) -> list[Cell]:
     """The system user asks the servers about themselves, nothing else."""
     cells = system_cells(True)
@@ -341,6 +395,8 @@ def expected(manifest: Manifest, user: str) -> list[Cell]:
             return provisioning_cells(manifest)
         if user == naming.backup_user(bus):
             return backup_cells(manifest)
+        if user == naming.archiver_user(bus):
+            return archiver_cells(manifest, bus)
     assert user == naming.SYSTEM_USER, f"a user no law describes: {user}"
     return system_user_cells(manifest)
 
@@ -391,7 +447,7 @@ async def probe(server: NatsUsers, user: str, cells: list[Cell]) -> list[str]:
 
 
 def users(manifest: Manifest) -> list[str]:
-    return [*manifest.services, *naming.deploykit_users(manifest.buses)]
+    return [*manifest.services, *naming.deploykit_users(manifest.buses, manifest.sql_archived())]
 
 
 def test_the_compiler_makes_no_user_the_laws_do_not_describe(server: NatsUsers) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from deploykit.bench.report import format_seconds, notes, plot, table, to_json
+from deploykit.bench.report import crossing_costs, format_seconds, notes, plot, table, to_json
 from deploykit.bench.results import BenchResult, Figure, TargetSummary
 from deploykit.bench.settings import BenchSettings, Mode
 from deploykit.bench.stats import Spread, latency
@@ -140,3 +140,32 @@ def test_a_reason_shared_by_whole_modes_names_the_modes() -> None:
     ]
     r.notes = []
     assert notes(r) == [f"pubsub, fanout: not measured: {why}"]
+
+
+def test_a_crossing_is_read_against_its_same_bus_baseline() -> None:
+    """The ratio of rates (below 1: slower across) and of latencies (above 1: longer), in the
+    notes and in the JSON; a failed baseline gives no ratio."""
+    timed = latency([0.001] * 10)
+    slower = latency([0.002] * 10)
+    same = Figure(
+        mode=Mode.SERVICE_CROSSBUS, name="billing same bus 1 requester", count=10, expected=10,
+        rate=1000.0, latency=timed,
+    )  # fmt: skip
+    across = same.model_copy(
+        update={
+            "name": "core→billing 1 requester",
+            "rate": 500.0,
+            "latency": slower,
+            "baseline": same.label,
+        }
+    )
+    run = BenchResult(settings=BenchSettings(run="x"), target=SUMMARY, figures=[same, across])
+    (line,) = crossing_costs(run)
+    assert "core→billing 1 requester runs at 0.50x the rate of" in line
+    assert "p50 2.00x" in line
+    figures = json.loads(to_json(run))["figures"]
+    assert figures[1]["versus_baseline"] == {"rate": 0.5, "p50": 2.0, "p99": 2.0}
+    assert "versus_baseline" not in figures[0]
+    assert line in notes(run)
+    failed = run.model_copy(update={"figures": [same.model_copy(update={"errors": 1}), across]})
+    assert crossing_costs(failed) == []

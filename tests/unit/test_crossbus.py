@@ -21,7 +21,7 @@ from deploykit.laws.authconf import (
     render_accounts_block,
     render_authorization_json,
 )
-from deploykit.laws.exports import Export, Import, compile_links
+from deploykit.laws.exports import Export, Import, bench_links, compile_links
 from deploykit.laws.permissions import compile_authorization
 from deploykit.local.nats import find_nats_server, plan_local_cluster
 from deploykit.manifest.crossbus import PathKind, cross_paths
@@ -35,6 +35,10 @@ DATA: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
 NEXT = "CONSUMER.MSG.NEXT.ACCOUNTS.invoicer"
 INFO = "CONSUMER.INFO.ACCOUNTS.invoicer"
 CREATE = "CONSUMER.CREATE.ACCOUNTS.*.accounts.events.created"
+BENCH_INFO = "CONSUMER.INFO.DEPLOYKIT_SMOKE.deploykit-bench-billing"
+BENCH_NEXT = "CONSUMER.MSG.NEXT.DEPLOYKIT_SMOKE.deploykit-bench-billing"
+BENCH_CALL = "deploykit.bench.crossbus.billing.>"
+BENCH_CREATE = "CONSUMER.CREATE.DEPLOYKIT_SMOKE.*.deploykit.smoke.bench.>"
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +83,35 @@ def test_each_bus_exports_exactly_what_the_others_use(example: Manifest) -> None
         Export(
             kind="stream", subject="deploykit.deliver.analytics.SIGNUPS.>", accounts=("analytics",)
         ),
+        # deploykit bench's own, beside the consumer path: the core smoke stream, read across
+        Export(kind="service", subject=f"$JS.API.{BENCH_INFO}", accounts=("billing",)),
+        Export(
+            kind="service",
+            subject=f"$JS.API.{BENCH_NEXT}",
+            accounts=("billing",),
+            response="stream",
+        ),
+        Export(
+            kind="service",
+            subject="$JS.ACK.DEPLOYKIT_SMOKE.deploykit-bench-billing.>",
+            accounts=("billing",),
+        ),
+        # ... and beside the copy: its own copy of bench's smoke messages
+        Export(kind="service", subject=f"$JS.API.{BENCH_CREATE}", accounts=("analytics",)),
+        Export(kind="service", subject="$JS.FC.DEPLOYKIT_SMOKE.>", accounts=("analytics",)),
+        Export(
+            kind="stream",
+            subject="deploykit.deliver.analytics.DEPLOYKIT_BENCH_COPY.>",
+            accounts=("analytics",),
+        ),
     )
     assert links["core"].imports == (
         Import(kind="service", account="billing", subject="billing.rpc.invoice"),
+        Import(kind="service", account="billing", subject=BENCH_CALL),
     )
     assert links["billing"].exports == (
         Export(kind="service", subject="billing.rpc.invoice", accounts=("core",)),
+        Export(kind="service", subject=BENCH_CALL, accounts=("core",)),
     )
     assert links["billing"].imports == (
         Import(
@@ -100,11 +127,31 @@ def test_each_bus_exports_exactly_what_the_others_use(example: Manifest) -> None
             to=f"deploykit.bus.core.API.{NEXT}",
         ),
         Import(kind="service", account="core", subject="$JS.ACK.ACCOUNTS.invoicer.>"),
+        Import(
+            kind="service",
+            account="core",
+            subject=f"$JS.API.{BENCH_INFO}",
+            to=f"deploykit.bus.core.API.{BENCH_INFO}",
+        ),
+        Import(
+            kind="service",
+            account="core",
+            subject=f"$JS.API.{BENCH_NEXT}",
+            to=f"deploykit.bus.core.API.{BENCH_NEXT}",
+        ),
+        Import(
+            kind="service",
+            account="core",
+            subject="$JS.ACK.DEPLOYKIT_SMOKE.deploykit-bench-billing.>",
+        ),
     )
     assert [i.subject for i in links["analytics"].imports] == [
         f"$JS.API.{CREATE}",
         "$JS.FC.ACCOUNTS.>",
         "deploykit.deliver.analytics.SIGNUPS.>",
+        f"$JS.API.{BENCH_CREATE}",
+        "$JS.FC.DEPLOYKIT_SMOKE.>",
+        "deploykit.deliver.analytics.DEPLOYKIT_BENCH_COPY.>",
     ]
     assert links["analytics"].exports == ()
     every = [x.subject for bus in links.values() for x in (*bus.exports, *bus.imports) if x.subject]
@@ -117,9 +164,9 @@ def test_two_callers_on_one_bus_share_one_import_and_buses_share_one_export() ->
         ("services/reports", {"role": "frontend", "bus": "analytics", "calls": ["invoices.get"]}),
     )
     links = compile_links(parse_manifest(text))
-    assert [i.subject for i in links["core"].imports] == ["billing.rpc.invoice"]
-    (export,) = links["billing"].exports
-    assert export.accounts == ("core", "analytics")
+    assert [i.subject for i in links["core"].imports] == ["billing.rpc.invoice", BENCH_CALL]
+    export, bench = links["billing"].exports
+    assert export.accounts == bench.accounts == ("core", "analytics")
 
 
 def test_permissions_grant_the_imported_subjects_and_nothing_else_of_the_other_bus(
@@ -139,12 +186,41 @@ def test_permissions_grant_the_imported_subjects_and_nothing_else_of_the_other_b
     assert not any(s.startswith("$JS.API") for s in invoicer.publish_allow)
 
 
+def test_bench_crosses_the_same_pairs_of_buses_between_smoke_users_only(
+    example: Manifest,
+) -> None:
+    """One bench path per kind and pair of buses: the call's on the kit's subjects, the
+    consumer's and the copy's on the core smoke stream. Only the two smoke users get their
+    subjects."""
+    found = [(p.kind, p.importer, p.exporter, p.subject, p.consumer) for p in bench_links(example)]
+    assert found == [
+        (PathKind.CALL, "core", "billing", BENCH_CALL, None),
+        (PathKind.CONSUMER, "billing", "core", None, "deploykit-bench-billing"),
+        (PathKind.SOURCE, "analytics", "core", "deploykit.smoke.bench.>", None),
+    ]
+    users = compile_authorization(example).users
+    billing = users["smoke-billing"].permissions
+    assert BENCH_CALL in billing.subscribe_allow and billing.allow_responses
+    assert f"deploykit.bus.core.API.{BENCH_NEXT}" in billing.publish_allow
+    assert BENCH_CALL in users["smoke-core"].permissions.publish_allow
+    analytics = users["smoke-analytics"].permissions
+    assert not analytics.allow_responses
+    assert "$JS.API.STREAM.*.DEPLOYKIT_BENCH_COPY" in analytics.publish_allow  # its own copy
+    assert not any("bench" in s for s in (*analytics.publish_allow, *analytics.subscribe_allow))
+    for name in ("gateway", "invoices", "invoicer"):
+        granted = (*users[name].permissions.publish_allow, *users[name].permissions.subscribe_allow)
+        assert not any("bench" in s for s in granted), name
+
+
 def test_the_accounts_block_with_exports_and_imports_is_accepted_by_nats_server(
     example: Manifest, tmp_path: Path
 ) -> None:
     authorization = compile_authorization(example)
     block = render_accounts_block(authorization, generate_passwords(authorization))
-    assert block["billing"]["exports"] == [{"service": "billing.rpc.invoice", "accounts": ["core"]}]
+    assert block["billing"]["exports"] == [
+        {"service": "billing.rpc.invoice", "accounts": ["core"]},
+        {"service": BENCH_CALL, "accounts": ["core"]},
+    ]
     assert block["billing"]["imports"][1] == {
         "service": {"account": "core", "subject": f"$JS.API.{NEXT}"},
         "to": f"deploykit.bus.core.API.{NEXT}",
@@ -165,18 +241,20 @@ def test_the_neutral_document_carries_exports_and_imports(example: Manifest) -> 
     assert accounts["billing"]["exports"] == [
         {
             "type": "service",
-            "subject": "billing.rpc.invoice",
+            "subject": subject,
             "accounts": ["core"],
             "response_type": "Singleton",
         }
+        for subject in ("billing.rpc.invoice", BENCH_CALL)
     ]
     assert accounts["core"]["imports"] == [
         {
             "type": "service",
             "account": "billing",
-            "subject": "billing.rpc.invoice",
-            "local_subject": "billing.rpc.invoice",
+            "subject": subject,
+            "local_subject": subject,
         }
+        for subject in ("billing.rpc.invoice", BENCH_CALL)
     ]
 
 
@@ -320,5 +398,9 @@ def test_a_bus_whose_only_stream_is_a_copy_has_no_event_subject_to_try(example: 
 
 def test_the_diagram_draws_the_copy_between_buses(example: Manifest) -> None:
     edges = [(e.source, e.target, e.label) for e in graph(example).edges]
-    assert ("streams.ACCOUNTS", "streams.SIGNUPS", "copy\naccounts.events.created") in edges
-    assert ("services.gateway", "services.invoices", "invoices.get") in edges
+    copy = "copy\naccounts.events.created\nimported from core"
+    assert ("streams.ACCOUNTS", "streams.SIGNUPS", copy) in edges
+    assert ("services.gateway", "services.invoices", "invoices.get\nimported from billing") in edges
+    consume = "queue invoicer\naccounts.events.created\nimported from core"
+    assert ("streams.ACCOUNTS", "services.invoicer", consume) in edges
+    assert ("services.gateway", "services.accounts", "accounts.create") in edges  # same bus

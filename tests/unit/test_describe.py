@@ -102,6 +102,44 @@ def test_a_three_bus_manifest_validates(official: Draft7Validator) -> None:
     assert documents["core"]["servers"] == {"nats-1": {"host": "a:4222", "protocol": "tls"}}
 
 
+def test_cross_bus_channels_are_in_the_importing_and_the_exporting_document(
+    official: Draft7Validator,
+) -> None:
+    """examples/three-buses: the billing endpoint the core gateway calls is a channel of core's
+    document, marked as imported from billing, and billing's marks it exported to core; the
+    core events billing consumes and analytics copies likewise. Every document validates."""
+    documents = asyncapi_documents(load_manifest(ROOT / "examples/three-buses/deploykit.yaml"))
+    for document in documents.values():
+        assert _errors(official, document) == []
+    core, billing, analytics = (documents[b]["channels"] for b in ("core", "billing", "analytics"))
+    invoice = core["billing_rpc_invoice"]
+    assert invoice["address"] == "billing.rpc.invoice"
+    assert [(i["bus"], i["account"], i["path"]) for i in invoice["x-deploykit-import"]] == [
+        ("billing", "billing", "call")
+    ]
+    assert "gateway.call.invoices.get" in documents["core"]["operations"]
+    assert "gateway.call.invoices.get" not in documents["billing"]["operations"]
+    assert [e["bus"] for e in billing["billing_rpc_invoice"]["x-deploykit-export"]] == ["core"]
+    consumed = billing["accounts_events_created"]["x-deploykit-import"]
+    assert [(i["bus"], i["path"], i["via"]) for i in consumed] == [
+        ("core", "consumer", "deploykit.bus.core.API.CONSUMER.MSG.NEXT.ACCOUNTS.invoicer")
+    ]
+    copied = analytics["accounts_events_created"]
+    assert copied["x-deploykit-stream"] == "SIGNUPS"
+    assert [(i["bus"], i["path"], i["stream"]) for i in copied["x-deploykit-import"]] == [
+        ("core", "source", "ACCOUNTS")
+    ]
+    exported = core["accounts_events_created"]["x-deploykit-export"]
+    assert [(e["bus"], e["path"]) for e in exported] == [
+        ("billing", "consumer"),
+        ("analytics", "source"),
+    ]
+    assert [c for c, v in billing.items() if "x-deploykit-import" in v] == [
+        "accounts_events_created"
+    ]
+    assert "x-deploykit-export" not in core["accounts_rpc_create"]
+
+
 def test_the_official_schema_refuses_a_broken_document(
     reference: Manifest, official: Draft7Validator
 ) -> None:

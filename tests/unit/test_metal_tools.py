@@ -16,7 +16,7 @@ import pytest
 from deploykit.local.nats import find_nats_server
 from deploykit.local.postgres import find_pg_bindir
 from deploykit.manifest.load import load_manifest
-from deploykit.manifest.model import Manifest, Role
+from deploykit.manifest.model import Manifest, Role, Service
 from deploykit.metal import backup, k8s, monitoring, nats, postgres, yugabyte
 from deploykit.stack.config import Backup, MetalConfig, MetalNats, load_stack_file
 
@@ -221,3 +221,22 @@ def test_systemd_analyze_catches_a_broken_unit(tmp_path: Path, settings: MetalCo
         [analyze, "verify", str(unit)], capture_output=True, text=True, check=False
     )
     assert result.returncode != 0 and "not executable" in result.stderr
+
+
+def test_a_pod_listens_on_its_own_interface_unless_the_service_says_otherwise(
+    manifest: Manifest,
+) -> None:
+    """Services default to loopback (HOST); in a pod that would make them unreachable."""
+
+    def host(svc: Service) -> list[str]:
+        container = k8s.deployment("ns", "acme", "gateway", svc, "x")["spec"]["template"]["spec"][
+            "containers"
+        ][0]
+        return [e["value"] for e in container["env"] if e["name"] == "HOST"]
+
+    gateway = manifest.services["gateway"]
+    assert host(gateway) == ["0.0.0.0"]
+    pinned = gateway.model_copy(
+        update={"run": gateway.run.model_copy(update={"env": {"HOST": "::"}})}
+    )
+    assert host(pinned) == ["::"]

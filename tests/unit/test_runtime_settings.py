@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
+
 import pytest
 
 from deploykit.manifest import naming
+from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
-from deploykit.runtime import ConfigError, Event, Request, Service, Settings
+from deploykit.runtime import ConfigError, Event, Request, Service, Settings, connection
 from deploykit.runtime.settings import DEFAULT_METRICS_ADDR, Exporter
 from deploykit.runtime.wiring import wiring_for
 
@@ -41,6 +46,9 @@ def test_service_env_is_what_the_runtime_reads(reference_manifest: Manifest) -> 
         ({"NATS_INBOX_PREFIX": ""}, "NATS_INBOX_PREFIX is required"),
         ({"DEPLOYKIT_WIRING": '{"role": "boss"}'}, "DEPLOYKIT_WIRING: role: Input should be"),
         ({"NATS_CREDS": "jwt"}, "not both"),
+        ({"NATS_PASSWORD": ""}, "NATS_USER and NATS_PASSWORD must be set together"),
+        ({"NATS_URL": " , "}, "NATS_URL lists no server"),
+        ({"HOST": "example.com"}, r"HOST='example.com' is not an IP address"),
         ({"DEPLOYKIT_METRICS": "statsd"}, "DEPLOYKIT_METRICS='statsd': one of prometheus, otlp"),
         ({"DEPLOYKIT_METRICS_ADDR": "9464"}, "want HOST:PORT"),
         ({"PORT": "http"}, "PORT='http' is not a TCP port"),
@@ -51,6 +59,42 @@ def test_a_bad_variable_is_named(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env_of(reference_manifest, "accounts", **change))
+
+
+def test_a_frontend_listens_on_loopback_unless_host_says_otherwise(
+    reference_manifest: Manifest,
+) -> None:
+    def host(**extra: str) -> str:
+        return Settings.from_env(env_of(reference_manifest, "gateway", **extra)).host
+
+    assert host() == "127.0.0.1"
+    assert (host(HOST="0.0.0.0"), host(HOST="::")) == ("0.0.0.0", "::")
+
+
+def test_a_creds_document_is_accepted_and_kept_private(reference_manifest: Manifest) -> None:
+    creds = "-----BEGIN NATS USER JWT-----\nx"
+    env = env_of(reference_manifest, "gateway", NATS_CREDS=creds)
+    del env["NATS_USER"], env["NATS_PASSWORD"]
+    settings = Settings.from_env(env)
+    assert settings.nats_creds == creds and settings.nats_user is None
+    assert creds not in repr(settings)
+    path = connection._creds_file(creds)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+    assert Path(path).read_text() == creds
+
+
+def test_a_stream_of_another_bus_is_read_through_the_api_it_exports() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "three-buses" / "deploykit.yaml"
+    manifest = load_manifest(example)
+    invoicer = wiring_for(manifest, "invoicer").consumes["invoicer"]
+    assert (invoicer.stream, invoicer.api) == ("ACCOUNTS", naming.crossbus_api("core"))
+    assert wiring_for(manifest, "invoicer").emits == ["billing.events.invoiced"]
+    assert wiring_for(manifest, "gateway").calls["invoices.get"] == "billing.rpc.invoice"
+
+
+def test_a_stream_of_the_own_bus_is_read_directly(reference_manifest: Manifest) -> None:
+    assert wiring_for(reference_manifest, "welcome").consumes["welcome"].api is None
 
 
 def test_otlp_where_the_standard_endpoint_is_set(reference_manifest: Manifest) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from deploykit.laws.exports import compile_links
 from deploykit.manifest.load import load_manifest
+from deploykit.manifest.model import Manifest
 from deploykit.saas import ApiError, AuthError, NotFound
 from deploykit.saas.synadia import (
     ExportSettings,
@@ -20,6 +21,7 @@ from deploykit.saas.synadia import (
     export_settings,
     import_settings,
 )
+from deploykit.small.accounts import account_limits
 from deploykit.testing.fakes.server import json_reply, text_reply
 from deploykit.testing.fakes.synadia import FakeSynadia, jwt_claims
 
@@ -152,37 +154,110 @@ def test_failed_sync_is_an_error_naming_the_account(
 def test_each_accounts_exports_and_imports_are_created_and_the_fake_checks_them(
     client: SynadiaClient, fake: FakeSynadia
 ) -> None:
-    """The three-bus example's links, as Synadia subject exports and imports: each import
-    names an export of the other account, so the fake accepts every one of them."""
+    """The three-bus example's links, as Synadia subject exports shared with the accounts
+    that import them, and imports carrying the share's activation: the fake accepts each import
+    only when the other account exports it and the token was issued to the importer."""
     manifest = load_manifest(ROOT / "examples" / "three-buses" / "deploykit.yaml")
     links = compile_links(manifest)
-    accounts = {bus: client.create_account("sys-1", bus) for bus in manifest.buses}
+    accounts = {  # the limits the small tier states: exactly as many links as the bus has
+        bus: client.create_account("sys-1", bus, {"limits": _link_limits(manifest, bus)})
+        for bus in manifest.buses
+    }
     keys = {bus: fake.accounts[a.id]["account_public_key"] for bus, a in accounts.items()}
+    tokens = {}
     for bus, link in links.items():
         for export in link.exports:
-            client.create_subject_export(accounts[bus].id, export_settings(export))
+            made = client.create_subject_export(accounts[bus].id, export_settings(export))
+            for importer in export.accounts:
+                share = client.create_subject_share(made.id, keys[importer])
+                tokens[(bus, export.subject, importer)] = share.jwt
     for bus, link in links.items():
         for imported in link.imports:
-            client.create_subject_import(accounts[bus].id, import_settings(imported, keys))
-    assert len(fake.exports) == sum(len(link.exports) for link in links.values()) == 7
-    assert len(fake.imports) == sum(len(link.imports) for link in links.values()) == 7
+            token = tokens[(imported.account, imported.subject, bus)]
+            client.create_subject_import(accounts[bus].id, import_settings(imported, keys, token))
+    assert len(fake.exports) == sum(len(link.exports) for link in links.values()) == 14
+    assert len(fake.imports) == sum(len(link.imports) for link in links.values()) == 14
+    assert len(fake.shares) == 14 and fake.unactivated_imports() == []
     (call,) = [e for e in fake.exports.values() if e["subject"] == "billing.rpc.invoice"]
     assert call["jwt_settings"] == {
         "name": "billing.rpc.invoice",
         "subject": "billing.rpc.invoice",
         "type": "service",
         "response_type": "Singleton",
+        "token_req": True,
     }
-    renamed = [i["jwt_settings"] for i in fake.imports.values() if "MSG.NEXT" in i["name"]]
+    assert call["is_public"] is False
+    next_ = "CONSUMER.MSG.NEXT.ACCOUNTS.invoicer"
+    renamed = [i["jwt_settings"] for i in fake.imports.values() if i["name"].endswith(next_)]
     assert renamed == [
         {
-            "name": "deploykit.bus.core.API.CONSUMER.MSG.NEXT.ACCOUNTS.invoicer",
+            "name": f"deploykit.bus.core.API.{next_}",
             "account": keys["core"],
-            "subject": "$JS.API.CONSUMER.MSG.NEXT.ACCOUNTS.invoicer",
-            "local_subject": "deploykit.bus.core.API.CONSUMER.MSG.NEXT.ACCOUNTS.invoicer",
+            "subject": f"$JS.API.{next_}",
+            "local_subject": f"deploykit.bus.core.API.{next_}",
             "type": "service",
+            "token": tokens[("core", f"$JS.API.{next_}", "billing")],
         }
     ]
+
+
+def _link_limits(manifest: Manifest, bus: str) -> dict[str, int]:
+    limits = account_limits(manifest, bus, 1)
+    return {"imports": limits["imports"], "exports": limits["exports"]}
+
+
+def test_an_account_holds_no_more_links_than_its_limits(
+    client: SynadiaClient, fake: FakeSynadia
+) -> None:
+    """Limits of 0 (what the small tier stated for every bus before cross-bus paths) make the
+    account JWT refuse any export or import; the limits now count the bus's links."""
+    closed = client.create_account("sys-1", "billing", {"limits": {"imports": 0, "exports": 0}})
+    invoice = ExportSettings(name="x", subject="billing.rpc.invoice", type="service")
+    with pytest.raises(ApiError, match="more exports than allowed"):
+        client.create_subject_export(closed.id, invoice)
+    manifest = load_manifest(ROOT / "examples" / "three-buses" / "deploykit.yaml")
+    links = compile_links(manifest)
+    for bus in manifest.buses:
+        limits = _link_limits(manifest, bus)
+        assert limits == {"imports": len(links[bus].imports), "exports": len(links[bus].exports)}
+    assert _link_limits(manifest, "analytics")["exports"] == 0
+    # the analytics account also holds deploykit bench's copy of the smoke messages
+    assert account_limits(manifest, "analytics", 1)["tiered_limits"]["1"]["streams"] == 2
+
+
+def test_an_export_shared_with_one_account_is_not_imported_by_another(
+    client: SynadiaClient, fake: FakeSynadia
+) -> None:
+    """Each export is restricted to the accounts it is shared with: an import carrying another
+    account's activation is refused (as nats-io/jwt refuses it in the account JWT), and one
+    without a token is stored but not routed by the servers."""
+    core, billing, analytics = (client.create_account("sys-1", b) for b in ("core", "billing", "analytics"))  # fmt: skip
+    key = {a.id: fake.accounts[a.id]["account_public_key"] for a in (core, billing, analytics)}
+    invoice = ExportSettings(
+        name="x", subject="billing.rpc.invoice", type="service", token_req=True
+    )
+    export = client.create_subject_export(billing.id, invoice)
+    share = client.create_subject_share(export.id, key[core.id])
+    wanted = ImportSettings(
+        name="y", account=key[billing.id], subject="billing.rpc.invoice",
+        local_subject="billing.rpc.invoice", type="service", token=share.jwt,
+    )  # fmt: skip
+    with pytest.raises(ApiError, match="400"):
+        client.create_subject_import(analytics.id, wanted)  # core's activation, not analytics'
+    with pytest.raises(ApiError, match="400"):
+        client.create_subject_import(core.id, wanted.model_copy(update={"token": "not-a-jwt"}))
+    client.create_subject_import(core.id, wanted)
+    assert fake.unactivated_imports() == []
+    client.create_subject_import(analytics.id, wanted.model_copy(update={"token": None}))
+    assert [i["importer"] for i in fake.unactivated_imports()] == [analytics.id]
+    client.delete_subject_share(export.id, key[core.id])
+    assert len(fake.unactivated_imports()) == 2  # revoked: core's import is no longer routed
+    with pytest.raises(NotFound):
+        client.delete_subject_share(export.id, key[core.id])
+    with pytest.raises(NotFound):
+        client.create_subject_share("LNK-none", key[core.id])
+    with pytest.raises(ApiError, match="400"):
+        client.create_subject_share(export.id, "not-an-account-key")
 
 
 def test_an_import_of_what_the_other_account_does_not_export_is_refused(

@@ -21,6 +21,20 @@ The schemas below are written from it; what this fake holds clients to:
   `jwt_settings` (Import keys only) whose `account` is another account's public key that
   exports a subject of the same type covering `subject` (else 400); deleteSubjectExport /
   deleteSubjectImport answer 204, 404 for an unknown id.
+- createSubjectShares (`POST /subject-exports/{id}/shares`, SubjectShareCreateRequest:
+  `target_account_nkey_public` required, an account public key) answers 201
+  SubjectShareViewResponse with `jwt`, an activation token issued by the exporting account to
+  the target (ActivationClaims: `nats.subject`, `nats.kind`); deleteSubjectShare 204, 404 for
+  an unknown export or share.
+- An import's `token` must be a valid activation for it, else 400, as the account JWT would
+  not validate (nats-io/jwt v2 `imports.go`, Import.Validate: a token that does not decode, an
+  issuer other than the import's `account`, a subject (target) other than the importing
+  account, a `kind` other than the import's `type`, an activation subject not containing the
+  import's). An import of a `token_req` export without a token is stored (the JWT library
+  does not refuse it) but nats-server does not route it: `unactivated_imports()` lists those.
+- An export or import beyond the account's `exports` / `imports` limit (when not -1) is refused
+  with 400: the account JWT would not validate (nats-io/jwt v2 `account_claims.go`, Validate:
+  "the account contains more imports than allowed by the operator limits").
 - Error bodies have no schema in the spec: this fake answers short text.
 - A tier name in `tiered_limits` must be one of the system's `jetstream_tiers` (an array of
   strings without an enum): the fake's system spells them as it is told to. Tiered and
@@ -162,6 +176,7 @@ class FakeSynadia(FakeServer):
         self._issued = itertools.count(1)
         self.exports: dict[str, dict[str, Any]] = {}
         self.imports: dict[str, dict[str, Any]] = {}
+        self.shares: dict[str, dict[str, Any]] = {}
         self._link_ids = ids("LNK")
 
     def handle(self, request: Request) -> Reply:
@@ -191,6 +206,8 @@ class FakeSynadia(FakeServer):
             (r"POST /nats-users/([^/]+)/creds", self._creds),
             (r"POST /accounts/([^/]+)/subject-exports", self._create_export),
             (r"POST /accounts/([^/]+)/subject-imports", self._create_import),
+            (r"POST /subject-exports/([^/]+)/shares", self._create_share),
+            (r"DELETE /subject-exports/([^/]+)/shares/([^/]+)", self._delete_share),
             (r"DELETE /subject-exports/([^/]+)", self._delete_export),
             (r"DELETE /subject-imports/([^/]+)", self._delete_import),
         ]
@@ -341,6 +358,8 @@ class FakeSynadia(FakeServer):
             return text_reply(400, problem)
         if not required <= set(body):
             return text_reply(400, "jwt_settings, metrics_enabled and metrics_sampling_percentage are required")  # fmt: skip
+        if problem := self._over_limit(account_id, "exports"):
+            return text_reply(400, problem)
         export_id = next(self._link_ids)
         settings = body["jwt_settings"]
         self.exports[export_id] = {
@@ -379,6 +398,12 @@ class FakeSynadia(FakeServer):
             for e in self.exports.values()
         ):
             return text_reply(400, f"account {exporter['name']} exports no {settings['subject']}")
+        if "token" in settings and (
+            problem := _bad_activation(settings, self.accounts[account_id]["account_public_key"])
+        ):
+            return text_reply(400, problem)
+        if problem := self._over_limit(account_id, "imports"):
+            return text_reply(400, problem)
         import_id = next(self._link_ids)
         self.imports[import_id] = {
             "id": import_id,
@@ -391,10 +416,80 @@ class FakeSynadia(FakeServer):
         }
         return json_reply(201, self.imports[import_id])
 
+    def _over_limit(self, account_id: str, kind: str) -> str | None:
+        """One more export or import than the account's limit allows, if so."""
+        limits = self.accounts[account_id]["jwt_settings"].get("limits") or {}
+        limit = limits.get(kind, -1)
+        if kind == "exports":
+            count = sum(1 for e in self.exports.values() if e["account"]["id"] == account_id)
+        else:
+            count = sum(1 for i in self.imports.values() if i["importer"] == account_id)
+        if limit is not None and limit >= 0 and count + 1 > limit:
+            return f"the account contains more {kind} than allowed by the operator limits"
+        return None
+
     def _delete_export(self, _: Request, export_id: str) -> Reply:
         if self.exports.pop(export_id, None) is None:
             return text_reply(404, "subject export not found")
+        self.shares = {k: v for k, v in self.shares.items() if v["subject_export_id"] != export_id}
         return Reply(204)
+
+    def _create_share(self, request: Request, export_id: str) -> Reply:
+        export = self.exports.get(export_id)
+        if export is None:
+            return text_reply(404, "subject export not found")
+        body = request.json()
+        if problem := _unknown(body, {"target_account_nkey_public"}):
+            return text_reply(400, problem)
+        target = body.get("target_account_nkey_public")
+        if not isinstance(target, str) or not target.startswith("A"):
+            return text_reply(400, "target_account_nkey_public: an account public key is required")
+        issuer = self.accounts[export["account"]["id"]]["account_public_key"]
+        claims = {
+            "jti": next(self._issued),
+            "iss": issuer,
+            "sub": target,
+            "nats": {"subject": export["subject"], "kind": export["jwt_settings"]["type"]},
+        }
+        share_id = next(self._link_ids)
+        self.shares[share_id] = {
+            "id": share_id,
+            "created": "2026-01-01T00:00:00Z",
+            "jwt": activation_jwt(claims),
+            "jwt_claims": claims,
+            "subject_export_id": export_id,
+            "target_account_nkey_public": target,
+        }
+        return json_reply(201, self.shares[share_id])
+
+    def _delete_share(self, _: Request, export_id: str, target: str) -> Reply:
+        found = [
+            k
+            for k, v in self.shares.items()
+            if v["subject_export_id"] == export_id and v["target_account_nkey_public"] == target
+        ]
+        if export_id not in self.exports or not found:
+            return text_reply(404, "subject share not found")
+        for key in found:
+            del self.shares[key]
+        return Reply(204)
+
+    def unactivated_imports(self) -> list[dict[str, Any]]:
+        """Imports nats-server would not route: of an export that requires a token, without
+        one issued by a share that still exists."""
+        live = {share["jwt"] for share in self.shares.values()}
+        unrouted = []
+        for imported in self.imports.values():
+            settings = imported["jwt_settings"]
+            required = any(
+                e["jwt_settings"].get("token_req")
+                and self.accounts[e["account"]["id"]]["account_public_key"] == settings["account"]
+                and subject_matches(settings["subject"], e["subject"])
+                for e in self.exports.values()
+            )
+            if required and settings.get("token") not in live:
+                unrouted.append(imported)
+        return unrouted
 
     def _delete_import(self, _: Request, import_id: str) -> Reply:
         if self.imports.pop(import_id, None) is None:
@@ -434,6 +529,32 @@ def _bad_import(settings: Any) -> str | None:
         return "subject and type (stream | service) are required"
     if not settings.get("account"):
         return "account is required"
+    return None
+
+
+def activation_jwt(claims: dict[str, Any]) -> str:
+    """An activation token shaped like nsc's: a JWT whose payload is the ActivationClaims."""
+    encoded = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.{encoded}.c2ln"
+
+
+def _bad_activation(settings: dict[str, Any], importer_key: str) -> str | None:
+    """What nats-io/jwt v2 Import.Validate says of the import's activation token, if wrong."""
+    subject = settings["subject"]
+    try:
+        encoded = str(settings["token"]).split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+        activation = claims["nats"]
+    except (IndexError, KeyError, TypeError, ValueError):
+        return f"import {subject!r} contains an invalid activation token"
+    if claims.get("iss") != settings["account"]:
+        return f"activation token doesn't match account for import {subject!r}"
+    if claims.get("sub") != importer_key:
+        return f"activation token doesn't match account it is being included in, {subject!r}"
+    if activation.get("kind") != settings["type"]:
+        return f"mismatch between token import type {activation.get('kind')} and type of import {settings['type']}"  # fmt: skip
+    if not subject_matches(subject, activation.get("subject", "")):
+        return f"activation token import subject {activation.get('subject')!r} doesn't match import {subject!r}"  # fmt: skip
     return None
 
 
