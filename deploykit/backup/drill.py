@@ -45,24 +45,11 @@ class DrillReport:
 async def drill(
     data: Client, admin: Client, system: str, bus: str, stream: str, max_replicas: int | None
 ) -> DrillReport:
-    scratch = f"DRILL_{stream}_{secrets.token_hex(3)}"[:255]
     with tempfile.TemporaryDirectory(prefix="deploykit-drill-") as tmp:
         started = time.monotonic()
-        folder, manifest = await snapshot_stream(data, system, bus, stream, Path(tmp))
-        backed_up = time.monotonic() - started
-        try:
-            report = await restore_snapshot(data, admin, folder, scratch, max_replicas=max_replicas)
-        finally:
-            await _delete_if_there(JetStreamApi(admin), scratch)
-    return DrillReport(
-        stream=stream,
-        scratch=scratch,
-        messages=manifest.messages,
-        bytes=manifest.bytes,
-        backup_seconds=backed_up,
-        restore_seconds=report.seconds,
-        problems=report.problems,
-    )
+        folder, _ = await snapshot_stream(data, system, bus, stream, Path(tmp))
+        took = time.monotonic() - started
+        return await _restore_scratch(data, admin, stream, folder, took, max_replicas)
 
 
 async def drill_stored(
@@ -73,25 +60,34 @@ async def drill_stored(
     stored = store.complete(stream)
     if not stored:
         raise ConfigError(f"{store.location}: no complete snapshot of stream {stream}")
-    scratch = f"DRILL_{stream}_{secrets.token_hex(3)}"[:255]
     with tempfile.TemporaryDirectory(prefix="deploykit-drill-") as tmp:
         started = time.monotonic()
         folder = store.fetch(stored[-1], Path(tmp))
-        fetched = time.monotonic() - started
-        try:
-            report = await restore_snapshot(data, admin, folder, scratch, max_replicas=max_replicas)
-        finally:
-            await _delete_if_there(JetStreamApi(admin), scratch)
-        manifest = SnapshotManifest.model_validate_json((folder / MANIFEST).read_text())
+        took = time.monotonic() - started
+        report = await _restore_scratch(data, admin, stream, folder, took, max_replicas)
+    report.snapshot = f"{store.location}/{stored[-1]}"
+    return report
+
+
+async def _restore_scratch(
+    data: Client, admin: Client, stream: str, folder: Path, took: float, max_replicas: int | None
+) -> DrillReport:
+    """The snapshot in `folder` restored into a scratch stream, verified, the scratch deleted;
+    `took`: the seconds taking (or fetching) the snapshot took."""
+    scratch = f"DRILL_{stream}_{secrets.token_hex(3)}"[:255]
+    manifest = SnapshotManifest.model_validate_json((folder / MANIFEST).read_text())
+    try:
+        report = await restore_snapshot(data, admin, folder, scratch, max_replicas=max_replicas)
+    finally:
+        await _delete_if_there(JetStreamApi(admin), scratch)
     return DrillReport(
         stream=stream,
         scratch=scratch,
-        messages=report.messages,
+        messages=manifest.messages,
         bytes=manifest.bytes,
-        backup_seconds=fetched,
+        backup_seconds=took,
         restore_seconds=report.seconds,
         problems=report.problems,
-        snapshot=f"{store.location}/{stored[-1]}",
     )
 
 
