@@ -5,4 +5,5 @@ reader.py    effectful: every message of a stream up to its last sequence, in or
 snapshot.py  effectful: `deploykit backup`: streams → snapshot folders, written then renamed
 restore.py   effectful: `deploykit restore`: a snapshot → a new stream, then verified against it
 drill.py     effectful: back up, restore into a scratch stream, verify, delete the scratch
+retention.py effectful: `--keep N`: a stream's older snapshots removed (`expired` decides, pure)
 """

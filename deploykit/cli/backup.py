@@ -15,6 +15,7 @@ from nats.aio.client import Client
 
 from deploykit.backup.drill import DrillReport, drill
 from deploykit.backup.restore import RestoreReport, load_snapshot, restore_snapshot
+from deploykit.backup.retention import prune
 from deploykit.backup.snapshot import snapshot_stream
 from deploykit.cli import options
 from deploykit.errors import ConfigError
@@ -36,6 +37,9 @@ state, and every message up to the last sequence it had when the backup started,
 manifest with sequences, counts and checksums. A folder is written as `NAME.partial` and
 renamed when complete, so an interrupted backup never looks whole; run it again. It reads as
 the bus's backup user, which cannot write to any stream: production is never touched.
+
+With --keep N, only the newest N snapshots of each stream backed up stay in --to (older ones
+are removed once the new one is complete): what a scheduled backup uses as retention.
 
 The target is --stack NAME (outputs through the Pulumi CLI), --outputs FILE, or the local stack.
 Copy the folders to object storage with your usual tool (`aws s3 sync`, `rclone`).
@@ -118,6 +122,9 @@ def backup_command(
     ctx: typer.Context,
     to: Path = typer.Option(Path("backups"), "--to", help="The folder for the snapshots."),
     stream: list[str] = typer.Option([], "--stream", help="Back up this stream (repeatable)."),
+    keep: int | None = typer.Option(
+        None, "--keep", min=1, help="Keep the newest N snapshots of each stream, remove older."
+    ),
     stack: str | None = options.STACK,
     outputs: Path | None = options.OUTPUTS,
     file: Path = options.FILE,
@@ -142,7 +149,10 @@ def backup_command(
                 folder, snap = await snapshot_stream(nc, manifest.system, bus, name, to, show)
             finally:
                 await nc.close()
-            done.append({"folder": str(folder), **snap.model_dump()})
+            removed = prune(to, name, keep) if keep else []
+            done.append(
+                {"folder": str(folder), **snap.model_dump(), "removed": sorted(map(str, removed))}
+            )
         return done
 
     results = _run(work)

@@ -97,6 +97,18 @@ def catalogue(suite: str = "bookworm", postgres: str = "") -> dict[str, Artifact
             packages=(f"postgresql-{major}",),
         ),
         Artifact(
+            "pgbackrest",
+            "debs",
+            f"Debian {suite}: pgbackrest (PostgreSQL's backups) and its dependencies",
+            packages=("pgbackrest",),
+        ),
+        Artifact(
+            "rclone",
+            "debs",
+            f"Debian {suite}: rclone (JetStream snapshots to S3) and its dependencies",
+            packages=("rclone",),
+        ),
+        Artifact(
             "prometheus",
             "debs",
             f"Debian {suite}: prometheus (Debian's build, with promtool) and its dependencies",

@@ -80,9 +80,11 @@ def _imported(root: Path, modules: Sequence[str]) -> dict[str, list[str]]:
     the kit's modules among them (only those: a change elsewhere in the kit is no new code for
     the apps)."""
     names = list(modules)
+    mains = []  # the entry modules' own `__main__.py`, read here and never imported
     for module in modules:
         spec = importlib.util.find_spec(f"{module}.__main__")
         if spec is not None and spec.origin:
+            mains.append(spec.origin)
             tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
             for node in ast.walk(tree):
                 if isinstance(node, ast.Import):
@@ -99,6 +101,8 @@ def _imported(root: Path, modules: Sequence[str]) -> dict[str, list[str]]:
     if done.returncode != 0:
         raise ConfigError(f"cannot import the services' modules {names}: {done.stderr.strip()}")
     found: dict[str, list[str]] = json.loads(done.stdout)
+    kit = str(Path(_package_dir(root, "deploykit")).resolve())
+    found["deploykit"] += [m for m in mains if str(Path(m).resolve()).startswith(kit + "/")]
     return found
 
 
