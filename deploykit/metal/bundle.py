@@ -25,6 +25,7 @@ import importlib.metadata as metadata
 import importlib.util
 import io
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -197,6 +198,12 @@ def build_bundle(root: Path, commands: Iterable[str], target: Path, python: str 
             info.uname = info.gname = "root"
             archive.addfile(info, io.BytesIO(data))
     packed = gzip.compress(raw.getvalue(), mtime=0)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(packed)
-    return Bundle(target, hashlib.sha256(packed).hexdigest(), python)
+    digest = hashlib.sha256(packed).hexdigest()
+    # named by its digest and renamed into place: another deploy (another checkout, other code)
+    # building at the same time never replaces the file this one uploads
+    final = target.with_name(f"{target.name.removesuffix('.tar.gz')}-{digest[:16]}.tar.gz")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.with_name(f"{final.name}.{os.getpid()}.partial")
+    partial.write_bytes(packed)
+    partial.replace(final)
+    return Bundle(final, digest, python)

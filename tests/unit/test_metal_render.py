@@ -13,7 +13,7 @@ from deploykit.configs.postgres import render_pg_hba
 from deploykit.errors import ConfigError
 from deploykit.manifest.load import load_manifest, parse_manifest
 from deploykit.manifest.model import Manifest
-from deploykit.metal import backup, k3s, monitoring, nats, outputs, postgres, shell, tls, yugabyte
+from deploykit.metal import k3s, monitoring, nats, outputs, postgres, shell, tls, yugabyte
 from deploykit.stack.config import (
     Host,
     MetalConfig,
@@ -282,17 +282,6 @@ def test_grafana_gets_a_datasource_and_three_dashboards(
     assert '"title": "acme: NATS and JetStream"' in boards["nats.json"]
     assert 'messaging_consumer_group_name=\\"welcome\\"' in boards["services.json"]
     assert "jetstream_consumer_num_pending" in boards["nats.json"]  # the servers' view: metal only
-
-
-def test_jetstream_backup_snapshots_each_marked_file_stream(manifest: Manifest) -> None:
-    assert backup.backup_buses(manifest) == {"core": ["ACCOUNTS"]}
-    assert backup.snapshot_script(["ACCOUNTS"]) == (
-        "set -eu\n"
-        'stamp="$(date -u +%Y%m%dT%H%M%SZ)"\n'
-        'nats --server "$NATS_URL" --user "$NATS_USER" --password "$NATS_PASSWORD" '
-        '--inbox-prefix "$NATS_INBOX_PREFIX" --tlsca "$SSL_CERT_FILE" '
-        'stream backup --check ACCOUNTS "/backup/$stamp/ACCOUNTS"\n'
-    )
 
 
 def test_stack_outputs_have_the_documented_shape(manifest: Manifest, settings: MetalConfig) -> None:
