@@ -33,7 +33,7 @@ from deploykit.metal import k8s, layout
 from deploykit.metal.cron import on_calendar
 from deploykit.metal.outputs import nats_urls, stack_outputs
 from deploykit.metal.postgres import PgPaths
-from deploykit.metal.services import CODE_DIR, PYTHON
+from deploykit.metal.services import CODE_DIR, PYTHON, SANDBOX
 from deploykit.metal.shell import (
     put_file,
     q,
@@ -175,13 +175,8 @@ def jetstream_backup_service(system: str, backup: Backup) -> str:
         + f"ExecStart={PYTHON} {shlex.join(backup_command(folder, backup.keep))}\n"
         + ("\n".join(upload) + "\n" if backup.s3 else "")
         + "TimeoutStartSec=6h\n"
-        "StandardOutput=journal\n"
-        "StandardError=journal\n"
-        "NoNewPrivileges=true\n"
-        "ProtectSystem=strict\n"
-        "ProtectHome=true\n"
-        "PrivateTmp=true\n"
-        f"ReadWritePaths={folder}\n"
+        + SANDBOX
+        + f"ReadWritePaths={folder}\n"
     )
 
 
