@@ -300,7 +300,7 @@ def test_postgresql_is_the_distributions_unless_another_version_is_asked() -> No
     from deploykit.metal import postgres
 
     default = postgres.install_script(postgres.PgPaths(""), backup=False)
-    assert "pgdg" not in default and "apt-get install -y -q postgresql " in default
+    assert "pgdg" not in default and "install -y -q postgresql " in default
     assert (
         'ln -sfn "/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -V | tail -n 1)"' in default
     )
