@@ -353,3 +353,19 @@ def test_manifest_and_inventory_must_fit_together(
     assert any("deploykit:metal.domains.accounts: names no frontend" in line for line in lines)
     assert any("deploykit:metal.domains.nobody: names no frontend" in line for line in lines)
     check_metal_manifest(manifest, settings)  # the committed files fit
+
+
+def test_node_exporter_keeps_retrying_until_its_address_is_up() -> None:
+    """Debian's unit gives up after 5 failures in 10 s; after a reboot the private address may
+    come later (a test host's node_exporter stayed failed): the drop-in retries for good."""
+    text = monitoring.node_exporter_script(HOSTS[0])
+    drop_in = "/etc/systemd/system/prometheus-node-exporter.service.d/deploykit.conf"
+    assert f"{drop_in} && install -D -m 0644 /dev/null /var/lib/deploykit/pending/" in text
+    assert (
+        ") <<'UNIT'\n# Rendered by deploykit (deploykit/metal/monitoring.py); do not edit.\n"
+        "[Unit]\nAfter=network-online.target\nWants=network-online.target\n"
+        "StartLimitIntervalSec=0\n\n[Service]\nRestartSec=2\nUNIT\n"
+    ) in text
+    assert text.index("UNIT\nsystemctl daemon-reload") < text.index("systemctl restart")
+    removed = monitoring.remove_node_exporter_script()
+    assert "/etc/systemd/system/prometheus-node-exporter.service.d\n" in removed
