@@ -1,6 +1,7 @@
 """deploykit: one manifest, a NATS message bus, and the targets that run it.
 
-errors.py  pure: every error deploykit reports on purpose, and the exit code each maps to
+errors.py    pure: every error deploykit reports on purpose, and the exit code each maps to
+__main__.py  effectful: `python -m deploykit`, the command line
 
 The packages, one per concern, each list their own files.
 """

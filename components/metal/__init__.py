@@ -11,7 +11,7 @@ over ssh, with create/update/delete scripts); passwords, the CA and certificates
      ├── Kubernetes        k3s on the hosts, or a given kubeconfig
      ├── Apps              per service: Secret, Deployment, PDB, Service, Ingress
      ├── SystemdApps       or (apps: systemd) the code bundle and one unit per instance
-     ├── JetStreamBackups  a CronJob per bus with streams marked for backup
+     ├── JetStreamBackups  `deploykit backup` on a schedule: a systemd timer, or a CronJob
      └── Monitoring        node_exporter, Prometheus, Grafana
 """
 

@@ -159,7 +159,11 @@ class Database(pulumi.ComponentResource):
         self, host: Host, paths: pg.PgPaths, backups: bool, destroy_data: bool
     ) -> list[RemoteStep]:
         sources = self.args.sources
-        names = ("postgresql", "prometheus-postgres-exporter")
+        names = (
+            "postgresql",
+            "prometheus-postgres-exporter",
+            *(("pgbackrest",) if backups else ()),
+        )
         offline = script(*(sources.install(n) for n in names)) if sources.offline else ""
         install = self._run(
             "install",
@@ -227,47 +231,54 @@ class Database(pulumi.ComponentResource):
         )
 
     def _pg_backups(self, host: Host, paths: pg.PgPaths, after: RemoteStep) -> None:
-        """pgBackRest: WAL archive and base backups of the primary to the S3 storage."""
+        """pgBackRest: WAL archive and base backups of the primary to the backup folder (and
+        the S3 storage with a bucket)."""
         settings = self.args.settings
-        key = self.args.backup_secret_access_key
-        assert key is not None  # MetalSecrets requires it whenever backups are configured
+        key = self.args.backup_secret_access_key or pulumi.Output.from_input("")
         conf = pulumi.Output.secret(
             key.apply(
                 lambda k: backup.pgbackrest_conf(
-                    self.args.manifest.system, settings.backup, k, paths.data_dir, paths.socket_dir
+                    self.args.manifest.system,
+                    settings.backup,
+                    k or None,
+                    paths.data_dir,
+                    paths.socket_dir,
                 )
             )
         )
+        units = {
+            "deploykit-pgbackrest@.service": backup.pgbackrest_service(settings.backup),
+            **{
+                f"deploykit-pgbackrest-{kind}.timer": backup.pgbackrest_timer(kind)
+                for kind in ("full", "diff")
+            },
+        }
         files = [
             self._run(
                 "pgbackrest-conf",
                 host,
                 put_file(backup.PGBACKREST_CONF, mode="0640", group="postgres"),
-                delete=remove_paths(backup.PGBACKREST_CONF),
                 stdin=conf,
-                depends_on=[after],
-            ),
-            self._run(
-                "pgbackrest-service",
-                host,
-                put_file("/etc/systemd/system/deploykit-pgbackrest@.service"),
-                delete=remove_units("deploykit-pgbackrest@.service"),
-                stdin=backup.pgbackrest_service(),
                 depends_on=[after],
             ),
             *(
                 self._run(
-                    f"pgbackrest-{kind}-timer",
+                    name.replace("@", "").removeprefix("deploykit-").replace(".", "-"),
                     host,
-                    put_file(f"/etc/systemd/system/deploykit-pgbackrest-{kind}.timer"),
-                    delete=remove_units(f"deploykit-pgbackrest-{kind}.timer"),
-                    stdin=backup.pgbackrest_timer(kind),
+                    put_file(f"/etc/systemd/system/{name}"),
+                    stdin=text,
                     depends_on=[after],
                 )
-                for kind in ("full", "diff")
+                for name, text in units.items()
             ),
         ]
-        self._run("pgbackrest", host, backup.pgbackrest_setup_script(), depends_on=files)
+        self._run(
+            "pgbackrest",
+            host,
+            backup.pgbackrest_setup_script(settings.backup),
+            delete=backup.remove_pgbackrest_script(settings.backup, settings.destroyData),
+            depends_on=files,
+        )
 
     # YugabyteDB -----------------------------------------------------------------------------
 

@@ -86,7 +86,7 @@ class MetalSecrets:
         config = config or pulumi.Config("deploykit")
         needed = {"sshPrivateKey": True, "grafanaAdminPassword": settings.monitoring.grafana}
         needed["kubeconfig"] = settings.kubernetes.existingKubeconfig
-        needed["backupSecretAccessKey"] = settings.backup.enabled
+        needed["backupSecretAccessKey"] = settings.backup.s3
         needed["natsTls"] = settings.nats.tls == "provided"
         values: dict[str, Any] = {}
         missing = []

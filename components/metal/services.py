@@ -20,6 +20,7 @@ from deploykit.stack.config import Host
 
 __all__ = ["SystemdApps", "SystemdAppsArgs"]
 
+CLI_COMMAND = "python -m deploykit"
 BUNDLE_CACHE = Path.home() / ".cache" / "deploykit" / "bundles"
 
 
@@ -27,6 +28,7 @@ BUNDLE_CACHE = Path.home() / ".cache" / "deploykit" / "bundles"
 class SystemdAppsArgs(ServicesArgs):
     runner: Hosts
     project: Path
+    with_cli: bool = False  # the bundle carries `python -m deploykit` (scheduled backups)
 
 
 class SystemdApps(pulumi.ComponentResource):
@@ -37,7 +39,7 @@ class SystemdApps(pulumi.ComponentResource):
         self.args, self.name = args, name
         hosts = args.settings.hosts_with("apps")
         self.instances = plan.instances(args.manifest, hosts)
-        code = self._install_code(hosts)
+        code = self.code = self._install_code(hosts)
         previous: dict[str, list[RemoteStep]] = {}
         for instance in self.instances:
             after = [code[instance.host.name], *previous.get(instance.service, [])[-1:]]
@@ -47,6 +49,7 @@ class SystemdApps(pulumi.ComponentResource):
     def _install_code(self, hosts: Sequence[Host]) -> dict[str, RemoteStep]:
         """The bundle and the CA on every apps host."""
         commands = [s.run.command or "" for s in self.args.manifest.services.values()]
+        commands += [CLI_COMMAND] if self.args.with_cli else []
         system = self.args.manifest.system
         bundle = self.bundle = build_bundle(
             self.args.project, commands, BUNDLE_CACHE / f"{system}-apps.tar.gz"

@@ -20,7 +20,7 @@ from components.metal.services import SystemdApps, SystemdAppsArgs
 from components.metal.tls import Certificates
 from deploykit.errors import ConfigError
 from deploykit.manifest.model import Manifest
-from deploykit.manifest.naming import provisioning_user
+from deploykit.manifest.naming import backup_user, provisioning_user
 from deploykit.metal.backup import backup_buses
 from deploykit.metal.fetch import read_index
 from deploykit.metal.outputs import nats_urls, stack_outputs
@@ -75,9 +75,10 @@ class MetalTier(pulumi.ComponentResource):
         if settings.apps == "kubernetes":
             self.kubernetes = self._kubernetes()
             self.apps = self._apps(self.kubernetes)
-            self._backups(self.kubernetes, self.apps)
+            self._backups(self.apps.namespace, kubernetes=self.kubernetes)
         else:
-            self._systemd_apps()
+            apps = self._systemd_apps()
+            self._backups(apps.code[self.settings.backup_host().name])
         self._monitoring()
         self.outputs = self._export_outputs()
         self.register_outputs({"outputs": self.outputs})
@@ -180,23 +181,40 @@ class MetalTier(pulumi.ComponentResource):
             ca_certificate=self.certificates.ca,
             depends_on=[*self.nats.gates, *self.streams, self.database.ready],
             project=Path.cwd(),
+            with_cli=self._scheduled_backups(),
         )
         return SystemdApps(f"{self.name}-apps", args, self._opts())
 
-    def _backups(self, kubernetes: Kubernetes, apps: Apps) -> None:
-        key = self.secrets.backup_secret_access_key
-        if not self.settings.backup.enabled or key is None:
+    def _scheduled_backups(self) -> bool:
+        """JetStream snapshots on a schedule: streams to back up, and somewhere lasting to put
+        them (a host's folder with systemd apps; with Kubernetes, only the bucket)."""
+        backup = self.settings.backup
+        if not backup.enabled or not backup_buses(self.manifest):
+            return False
+        if self.settings.apps == "kubernetes" and not backup.s3:
+            pulumi.log.warn(
+                "deploykit:metal.backup: with apps: kubernetes the scheduled JetStream backups "
+                "need backup.bucket (a pod keeps no disk); none are scheduled. Set the bucket, "
+                "or run `deploykit backup --stack NAME` from a machine with a disk",
+                self,
+            )
+            return False
+        return True
+
+    def _backups(self, after: pulumi.Resource, kubernetes: Kubernetes | None = None) -> None:
+        if not self._scheduled_backups():
             return
         args = JetStreamBackupsArgs(
             manifest=self.manifest,
-            backup=self.settings.backup,
-            namespace=self.namespace,
-            kubernetes=kubernetes,
-            nats_urls=nats_urls(self.settings, public=False),
+            settings=self.settings,
             users=self.auth.users,
             ca_certificate=self.certificates.ca,
-            secret_access_key=key,
-            depends_on=[apps.namespace, *self.nats.gates, *self.streams],
+            secret_access_key=self.secrets.backup_secret_access_key,
+            depends_on=[after, *self.nats.gates, *self.streams],
+            runner=self.runner,
+            sources=self.sources,
+            kubernetes=kubernetes,
+            namespace=self.namespace,
         )
         JetStreamBackups(f"{self.name}-backup", args, self._opts())
 
@@ -266,7 +284,7 @@ def _sources(settings: MetalConfig) -> Sources:
 
 def _checked(manifest: Manifest, auth: NatsAuth) -> NatsAuth:
     """Every service and every backed-up bus needs its NATS user in `auth`."""
-    needed = [*manifest.services, *(provisioning_user(b) for b in backup_buses(manifest))]
+    needed = [*manifest.services, *(backup_user(b) for b in backup_buses(manifest))]
     missing = [user for user in needed if user not in auth.users]
     if missing:
         raise ConfigError(f"NatsAuth has no user(s) {', '.join(missing)}")

@@ -45,6 +45,7 @@ under PREFIX/NAME/, the manifest put last, so an interrupted upload never looks 
 credentials, region and endpoint come from the standard AWS_* variables (AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL_S3) or --endpoint and --region.
 --keep N then deletes the oldest complete snapshots of each stream beyond the newest N.
+A scheduled backup uses --keep as its retention.
 
 The target is --stack NAME (outputs through the Pulumi CLI), --outputs FILE, or the local stack.
 """

@@ -16,7 +16,9 @@ yugabyte.py    pure: yb-master/yb-tserver flags and units, install and provision
 k3s.py         pure: k3s server/agent install scripts and the kubeconfig
 k8s.py         pure: Kubernetes objects (as dicts) for each service of the manifest
 monitoring.py  pure: exporters, prometheus.yml, alert rules, Grafana provisioning and dashboards
-backup.py      pure: the JetStream snapshot CronJob and pgBackRest for PostgreSQL
+backup.py      pure: scheduled backups: the `deploykit backup` timer (systemd) or CronJob, the
+               files it reads, pgBackRest for PostgreSQL and its restore check
+cron.py        pure: a cron schedule as a systemd timer's OnCalendar
 outputs.py     pure: the stack outputs document (deploykit.stack.outputs shape)
 services.py    pure: the apps as systemd units (`apps: systemd`): placement, units, environments
 bundle.py      effectful: the apps' code and its packages as one reproducible archive

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from deploykit.errors import ConfigError
 from deploykit.metal import layout
-from deploykit.metal.shell import q, script
+from deploykit.metal.shell import APT, q, script
 
 __all__ = [
     "DISTRIBUTION_POSTGRES",
@@ -95,6 +95,18 @@ def catalogue(suite: str = "bookworm", postgres: str = "") -> dict[str, Artifact
             "debs",
             f"Debian {suite}: postgresql-{major} (contrib modules included) and its dependencies",
             packages=(f"postgresql-{major}",),
+        ),
+        Artifact(
+            "pgbackrest",
+            "debs",
+            f"Debian {suite}: pgbackrest (PostgreSQL's backups) and its dependencies",
+            packages=("pgbackrest",),
+        ),
+        Artifact(
+            "rclone",
+            "debs",
+            f"Debian {suite}: rclone (JetStream snapshots to S3) and its dependencies",
+            packages=("rclone",),
         ),
         Artifact(
             "prometheus",
@@ -260,7 +272,7 @@ def _install_debs(entry: IndexEntry) -> str:
         "PACKAGES",
         'if [ "${#need[@]}" -gt 0 ]; then',
         '  lists="$(mktemp -d)" && mkdir "$lists/partial"',
-        "  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-download "
+        f"  {APT} install -y -q --no-download "
         "--no-install-recommends -o Dpkg::Options::=--force-confold "
         '-o Dir::State::lists="$lists" -o Dir::Etc::SourceList=/dev/null '
         '-o Dir::Etc::SourceParts="$lists" -o Dir::Cache::archives="$dir/debs/" "${need[@]}"',

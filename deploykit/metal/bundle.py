@@ -25,6 +25,7 @@ import importlib.metadata as metadata
 import importlib.util
 import io
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -80,9 +81,11 @@ def _imported(root: Path, modules: Sequence[str]) -> dict[str, list[str]]:
     the kit's modules among them (only those: a change elsewhere in the kit is no new code for
     the apps)."""
     names = list(modules)
+    mains = []  # the entry modules' own `__main__.py`, read here and never imported
     for module in modules:
         spec = importlib.util.find_spec(f"{module}.__main__")
         if spec is not None and spec.origin:
+            mains.append(spec.origin)
             tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
             for node in ast.walk(tree):
                 if isinstance(node, ast.Import):
@@ -99,6 +102,8 @@ def _imported(root: Path, modules: Sequence[str]) -> dict[str, list[str]]:
     if done.returncode != 0:
         raise ConfigError(f"cannot import the services' modules {names}: {done.stderr.strip()}")
     found: dict[str, list[str]] = json.loads(done.stdout)
+    kit = str(Path(_package_dir(root, "deploykit")).resolve())
+    found["deploykit"] += [m for m in mains if str(Path(m).resolve()).startswith(kit + "/")]
     return found
 
 
@@ -193,6 +198,12 @@ def build_bundle(root: Path, commands: Iterable[str], target: Path, python: str 
             info.uname = info.gname = "root"
             archive.addfile(info, io.BytesIO(data))
     packed = gzip.compress(raw.getvalue(), mtime=0)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(packed)
-    return Bundle(target, hashlib.sha256(packed).hexdigest(), python)
+    digest = hashlib.sha256(packed).hexdigest()
+    # named by its digest and renamed into place: another deploy (another checkout, other code)
+    # building at the same time never replaces the file this one uploads
+    final = target.with_name(f"{target.name.removesuffix('.tar.gz')}-{digest[:16]}.tar.gz")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.with_name(f"{final.name}.{os.getpid()}.partial")
+    partial.write_bytes(packed)
+    partial.replace(final)
+    return Bundle(final, digest, python)

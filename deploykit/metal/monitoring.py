@@ -189,6 +189,19 @@ def _target(manifest: Manifest, settings: MetalConfig, apps: bool = True) -> obs
 
 
 NODE_EXPORTER = "prometheus-node-exporter.service"
+NODE_EXPORTER_DROP_IN = f"/etc/systemd/system/{NODE_EXPORTER}.d/deploykit.conf"
+# Debian's unit retries 5 times within 10 s, then gives up for good: after a reboot the private
+# address it listens on may come up later than that (seen on the test hosts). Keep retrying.
+NODE_EXPORTER_RETRIES = (
+    "# Rendered by deploykit (deploykit/metal/monitoring.py); do not edit.\n"
+    "[Unit]\n"
+    "After=network-online.target\n"
+    "Wants=network-online.target\n"
+    "StartLimitIntervalSec=0\n"
+    "\n"
+    "[Service]\n"
+    "RestartSec=2\n"
+)
 POSTGRES_EXPORTER = "prometheus-postgres-exporter.service"
 
 
@@ -203,6 +216,9 @@ def node_exporter_script(host: Host, install: str = "") -> str:
         f"printf '%s\\n' '{args}' | {{",
         put_file("/etc/default/prometheus-node-exporter", pending=NODE_EXPORTER),
         "}",
+        "(",
+        put_file(NODE_EXPORTER_DROP_IN, pending=NODE_EXPORTER),
+        f") <<'UNIT'\n{NODE_EXPORTER_RETRIES}UNIT",
         restart_if_pending(NODE_EXPORTER),
     )
 
@@ -211,7 +227,12 @@ def remove_node_exporter_script() -> str:
     return script(
         f"systemctl disable --now {NODE_EXPORTER} >/dev/null 2>&1 || true",
         remove_packages("node-exporter"),
-        remove_paths("/etc/default/prometheus-node-exporter", f"{PENDING_DIR}/{NODE_EXPORTER}"),
+        remove_paths(
+            "/etc/default/prometheus-node-exporter",
+            f"{PENDING_DIR}/{NODE_EXPORTER}",
+            NODE_EXPORTER_DROP_IN.rsplit("/", 1)[0],
+        ),
+        "systemctl daemon-reload",
     )
 
 

@@ -35,6 +35,8 @@ __all__ = [
     "APPS_USER",
     "CA_FILE",
     "CODE_DIR",
+    "PYTHON",
+    "SANDBOX",
     "Instance",
     "environment_file",
     "install_code_script",
@@ -52,6 +54,16 @@ CONFIG_DIR = "/etc/deploykit/apps"
 CA_FILE = f"{CONFIG_DIR}/ca.pem"
 PYTHON = "/usr/bin/python3"
 
+
+# The journal for output, and no way to gain privileges or write outside what the unit allows.
+SANDBOX = (
+    "StandardOutput=journal\n"
+    "StandardError=journal\n"
+    "NoNewPrivileges=true\n"
+    "ProtectSystem=strict\n"
+    "ProtectHome=true\n"
+    "PrivateTmp=true\n"
+)
 
 METRICS_BASE_PORT = 9464  # the runtime's metrics page; instance i of a stack listens on base + i
 
@@ -118,12 +130,7 @@ def service_unit(system: str, instance: Instance, command: str) -> str:
         "TimeoutStopSec=30\n"
         "Restart=on-failure\n"
         "RestartSec=2\n"
-        "StandardOutput=journal\n"
-        "StandardError=journal\n"
-        "NoNewPrivileges=true\n"
-        "ProtectSystem=strict\n"
-        "ProtectHome=true\n"
-        "PrivateTmp=true\n"
+        f"{SANDBOX}"
         "\n"
         "[Install]\n"
         "WantedBy=multi-user.target\n"

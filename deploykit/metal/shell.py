@@ -12,6 +12,7 @@ import shlex
 from collections.abc import Iterable
 
 __all__ = [
+    "APT",
     "PACKAGES_DIR",
     "PENDING_DIR",
     "as_root",
@@ -38,6 +39,9 @@ PACKAGES_DIR = "/var/lib/deploykit/packages"
 # The lock is dpkg's own folder (flock on a directory creates nothing; dpkg's and apt's own locks
 # are fcntl locks, independent of it).
 PACKAGES_LOCK = "exec 9</var/lib/dpkg && flock 9"
+# apt-get itself waits for dpkg's lock (Debian's own apt-daily jobs take it after a boot)
+# instead of failing at once; a deadline, not forever.
+APT = "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300"
 
 q = shlex.quote
 
@@ -139,7 +143,7 @@ def ensure_packages(packages: Iterable[str], record: str = "") -> str:
     names = " ".join(sorted(set(packages)))
     install = (
         f"dpkg -s {names} >/dev/null 2>&1 || {{ apt-get update -q && "
-        f"DEBIAN_FRONTEND=noninteractive apt-get install -y -q {names}; }}"
+        f"{APT} install -y -q {names}; }}"
     )
     if not record:
         return install
@@ -184,8 +188,8 @@ def remove_packages(record: str) -> str:
     return script(
         PACKAGES_LOCK,
         f"if [ -s {listed} ]; then",
-        f"DEBIAN_FRONTEND=noninteractive apt-get purge -y -q $(sort -u {listed})",
-        "DEBIAN_FRONTEND=noninteractive apt-get autoremove --purge -y -q",
+        f"{APT} purge -y -q $(sort -u {listed})",
+        f"{APT} autoremove --purge -y -q",
         "fi",
         f"rm -f {listed}",
     ).rstrip("\n")

@@ -32,6 +32,9 @@ def needed_artifacts(settings: MetalConfig) -> list[str]:
     names = ["nats-server", *(["prometheus-nats-exporter"] if settings.nats.exporter else [])]
     if settings.database.engine == "postgres":
         names += ["postgresql", "prometheus-postgres-exporter"]
+        names += ["pgbackrest"] if settings.backup.enabled else []
+    if settings.apps == "systemd" and settings.backup.s3:
+        names.append("rclone")
     names += ["prometheus-node-exporter", "prometheus"]
     if settings.monitoring.grafana:
         names.append("grafana")

@@ -26,6 +26,7 @@ from pydantic import (
 from deploykit.errors import ConfigError, Problem
 from deploykit.manifest.model import Manifest, Role
 from deploykit.manifest.units import parse_size
+from deploykit.metal.cron import on_calendar
 from deploykit.stack.cron import cron_problem
 
 __all__ = [
@@ -176,15 +177,32 @@ class MetalKubernetes(_Config):
 
 
 class Backup(_Config):
+    """Scheduled backups of the metal tier (docs/metal.md, "Backups"): `deploykit backup` of
+    the streams marked `backup: true` on `schedule` (cron, UTC), the last `keep` snapshots of
+    each stream kept in `folder` (mount a backup disk there); pgBackRest for PostgreSQL into
+    the same folder on the primary, keeping `keepFull` full backups. With a `bucket`, both are
+    copied to that S3-compatible storage as well. `host`: where the snapshots run with
+    `apps: systemd` (default: the first host with the role apps); `image`: the container with
+    deploykit that runs them with `apps: kubernetes` (default: the first service's image)."""
+
+    enabled: bool = True
+    schedule: str = "0 3 * * *"
+    keep: Annotated[int, Field(ge=1, le=1000)] = 7
+    keepFull: Annotated[int, Field(ge=1, le=100)] = 2
+    folder: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$")] = (
+        "/var/backups/deploykit"
+    )
+    host: str = ""
+    image: str = ""
     endpoint: str = ""
     bucket: str = ""
     region: str = ""
     accessKeyId: str = ""
-    schedule: str = "0 3 * * *"
 
     @property
-    def enabled(self) -> bool:
-        return bool(self.bucket)
+    def s3(self) -> bool:
+        """Copies go to the S3-compatible storage too (it needs deploykit:backupSecretAccessKey)."""
+        return self.enabled and bool(self.bucket)
 
     @model_validator(mode="after")
     def _all_or_nothing(self) -> Backup:
@@ -194,8 +212,7 @@ class Backup(_Config):
             raise ValueError(
                 f"backup storage needs endpoint, bucket and accessKeyId; missing {', '.join(missing)}"
             )
-        if len(self.schedule.split()) != 5:
-            raise ValueError(f"schedule {self.schedule!r}: expected a cron expression of 5 fields")
+        on_calendar(self.schedule)  # refuses what a systemd timer could not run exactly
         return self
 
 
@@ -320,6 +337,7 @@ class MetalConfig(_Config):
             )
         if len(self.hosts_with("monitoring")) > 1:
             raise ValueError("more than one host has the role monitoring: give it to exactly one")
+        self._backup_host()
         servers = len(self.hosts_with("kubernetes-server"))
         if self.apps == "systemd" and servers + len(self.hosts_with("kubernetes-agent")):
             raise ValueError(
@@ -341,6 +359,24 @@ class MetalConfig(_Config):
 
     def hosts_with(self, role: HostRole) -> list[Host]:
         return [h for h in self.hosts if role in h.roles]
+
+    def backup_host(self) -> Host:
+        """Where the scheduled JetStream backups run with `apps: systemd` (it has the code)."""
+        named = [h for h in self.hosts_with("apps") if h.name == self.backup.host]
+        return named[0] if named else self.hosts_with("apps")[0]
+
+    def _backup_host(self) -> None:
+        name = self.backup.host
+        if not name:
+            return
+        if self.apps != "systemd":
+            raise ValueError(
+                "backup.host is for apps: systemd; with apps: kubernetes the snapshots run in a "
+                "CronJob (set backup.image instead)"
+            )
+        if name not in {h.name for h in self.hosts_with("apps")}:
+            apps = ", ".join(h.name for h in self.hosts_with("apps"))
+            raise ValueError(f"backup.host {name!r}: not a host with the role apps ({apps})")
 
 
 class StackFile(_Config):

@@ -4,7 +4,8 @@ bench/metal.py (effectful): the hosts' keys as a known_hosts file, the artifacts
 drives the real `metal` program through the real engine phase by phase.
 
 The test stack: NATS on all three hosts, PostgreSQL primary (node1) and replica (node2),
-monitoring on node3, the reference apps as systemd units on all three; Grafana and
+monitoring on node3, the reference apps as systemd units on all three, scheduled backups
+into node1's backup folder (no S3: the hosts have no route out); Grafana and
 Kubernetes off (neither can be had on these machines), every artifact from the uploaded
 folder (the hosts have no route out).
 """
@@ -27,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from deploykit.manifest.naming import provisioning_user
 from deploykit.metal.artifacts import INDEX_FILE
 from deploykit.metal.fetch import fetch_artifacts
 from deploykit.testing.engine import Engine, EngineStack
@@ -48,6 +50,7 @@ E2E_RECIPE = Recipe(extra=("python3",))
 ARTIFACTS = [
     "nats-server",
     "postgresql",
+    "pgbackrest",
     "prometheus-postgres-exporter",
     "prometheus-node-exporter",
     "prometheus",
@@ -105,6 +108,8 @@ def test_stack_settings(
         # prometheus-nats-exporter: the Go module proxy refuses it here (403)
         "nats": {"syncInterval": "2m", "exporter": False},
         "sshKnownHosts": str(known_hosts),
+        # one snapshot per stream kept: a second scheduled run shows the retention
+        "backup": {"keep": 1},
     }
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(settings.get(key), dict):
@@ -198,33 +203,73 @@ class MetalRun:
         path.write_text(self.hosts.ssh(self.hosts[0], "cat /etc/nats/tls/ca.pem").stdout)
         return path
 
-    def smoke(self, timeout: float = 60) -> dict[str, str]:
-        """`deploykit smoke --outputs FILE --json`: check name → status."""
+    def deploykit(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """The `deploykit` command against the stack (`--outputs` FILE, `--file` the manifest),
+        trusting the stack's CA."""
         argv = [
             str(Path(sys.executable).parent / "deploykit"),
-            "smoke",
+            *args,
             "--outputs",
             str(self.outputs_file()),
             "--file",
             str(self.manifest_path),
-            "--json",
-            "--timeout",
-            str(timeout),
         ]
-        done = subprocess.run(
+        return subprocess.run(
             argv,
             env={**os.environ, **self.engine.env, "SSL_CERT_FILE": str(self.ca_file())},
             capture_output=True,
             text=True,
-            timeout=timeout + 60,
+            timeout=timeout,
             check=False,
         )
+
+    def smoke(self, timeout: float = 60) -> dict[str, str]:
+        """`deploykit smoke --outputs FILE --json`: check name → status."""
+        done = self.deploykit("smoke", "--json", "--timeout", str(timeout), timeout=timeout + 60)
         try:
             report = json.loads(done.stdout)
         except json.JSONDecodeError:
             raise AssertionError(f"smoke printed no JSON: {done.stdout}\n{done.stderr}") from None
         self.last_smoke = report
         return {r["name"]: r["status"] for r in report["checks"]}
+
+    def start_unit(self, host_index: int, unit: str, timeout: float = 600) -> None:
+        """`systemctl start` (a oneshot's returns when it finished); its journal on failure."""
+        host = self.hosts[host_index]
+        done = self.hosts.ssh(host, f"systemctl start {unit}", check=False, timeout=timeout)
+        if done.returncode != 0:
+            journal = self.hosts.ssh(
+                host, f"journalctl -u {unit} -n 60 --no-pager", check=False
+            ).stdout
+            raise AssertionError(f"{host.name}: {unit} failed:\n{done.stderr}{journal}")
+
+    def run_script(self, host_index: int, body: str, timeout: float = 600) -> str:
+        """A bash script (`deploykit.metal` builds them) as root on the host; its stdout."""
+        return self.hosts.ssh(
+            self.hosts[host_index], "bash -euo pipefail -s", input=body, timeout=timeout
+        ).stdout
+
+    def delete_stream(self, bus: str, name: str) -> None:
+        """Delete a stream as the bus's provisioning user (what a restore check created)."""
+        asyncio.run(self._delete_stream(bus, name))
+
+    async def _delete_stream(self, bus: str, name: str) -> None:
+        import nats
+
+        nats_out = json.loads(self.outputs_file().read_text())["nats"]
+        user = provisioning_user(bus)
+        credential = nats_out["credentials"][user]
+        nc = await nats.connect(
+            nats_out["urls"],
+            tls=ssl.create_default_context(cafile=str(self.ca_file())),
+            user=user,
+            password=credential["password"],
+            inbox_prefix=credential["inbox_prefix"],
+        )
+        try:
+            await nc.jetstream(timeout=10).delete_stream(name)
+        finally:
+            await nc.close()
 
     def pids(self) -> dict[str, int]:
         """MainPID of every unit the tier runs, per host."""
@@ -272,6 +317,7 @@ class MetalRun:
             "/var/cache/deploykit",
             "/run/deploykit",
             "/usr/local/lib/deploykit",
+            "/etc/pgbackrest",
         ]
         found: dict[str, list[str]] = {}
         for host in self.hosts:
@@ -282,6 +328,7 @@ class MetalRun:
                 "systemctl list-units --all --no-legend --plain "
                 "'nats-server*' 'deploykit-*' 'prometheus*' | cut -d' ' -f1; "
                 "dpkg-query -W -f='${Package} ${Status}\\n' 'postgresql*' 'prometheus*' "
+                "pgbackrest rclone "
                 "2>/dev/null | grep ' installed$' | cut -d' ' -f1 || true",
                 check=False,
             ).stdout.split()
@@ -290,7 +337,12 @@ class MetalRun:
         return found
 
     def data_folders(self) -> dict[str, list[str]]:
-        folders = ["/var/lib/nats", "/var/lib/postgresql/deploykit", "/var/lib/prometheus"]
+        folders = [
+            "/var/lib/nats",
+            "/var/lib/postgresql/deploykit",
+            "/var/lib/prometheus",
+            "/var/backups/deploykit",
+        ]
         return {
             host.name: self.hosts.ssh(
                 host, f"for p in {' '.join(folders)}; do [ -d $p ] && echo $p; done", check=False

@@ -3,7 +3,10 @@ hosts with systemd (no route out), the real Pulumi engine running the `metal` pr
 artifact uploaded from this machine, the reference apps as systemd units.
 
 Phases (timed; bench/metal.py prints the same): first up, smoke (services and probes included,
-database checks from this machine), a no-op up (expect no changes, no MainPID changed), a
+database checks from this machine), the scheduled backups run twice by their own units (the
+retention keeps one snapshot per stream), the timer's snapshot restored into a new stream and
+verified, pgBackRest's backup restored into a scratch data directory that starts and answers,
+a no-op up (expect no changes, no MainPID changed), a
 stream's max_age change (one update), a NATS config change rolling one node at a time under a
 publisher (0 acknowledged messages lost; the longest ack wait printed), kill -9 of a NATS node,
 of the PostgreSQL primary and of an app, and a host reboot (each recovers, smoke passes), then
@@ -12,12 +15,17 @@ destroy (nothing the tier installed is left; the data folders are, without destr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from deploykit.manifest.load import load_manifest
+from deploykit.metal import backup
+from deploykit.metal.postgres import PgPaths
+from deploykit.stack.config import Backup
 from deploykit.testing.engine import Engine, EngineUnavailable, pulumi_engine
 from deploykit.testing.hosts import Hosts, boot_hosts
 from deploykit.testing.metal import E2E_RECIPE, MetalRun, Phases, artifacts_folder
@@ -78,6 +86,9 @@ def test_metal_stack_on_three_hosts(hosts: Hosts, engine: Engine, tmp_path: Path
     assert {"services.gateway", "services.accounts", "probes.create-account"} <= set(results)
     assert "database.replication" in results and "database.accounts" in results
 
+    with phases("backups"):
+        _scheduled_backups_restore(run)
+
     pids = run.pids()
     assert len([p for p in pids if p.endswith("nats-server.service")]) == 3
     assert len([p for p in pids if "/deploykit-" in p and "postgresql" not in p]) == 7
@@ -88,7 +99,8 @@ def test_metal_stack_on_three_hosts(hosts: Hosts, engine: Engine, tmp_path: Path
     with phases("manifest change"):
         run.edit_manifest(lambda m: m["streams"]["ACCOUNTS"].update(max_age="30d"))
         changes = run.up()
-    assert changes.get("update") == 1, changes
+    # the stream, and the backup host's copy of the manifest
+    assert changes.get("update") == 2, changes
     assert run.pids() == pids
 
     with phases("rolling restart"), run.publisher() as publisher:
@@ -128,7 +140,53 @@ def test_metal_stack_on_three_hosts(hosts: Hosts, engine: Engine, tmp_path: Path
     assert left == {}, f"left on the hosts after destroy: {left}"
     kept = run.data_folders()
     assert "/var/lib/nats" in kept["node1"] and "/var/lib/postgresql/deploykit" in kept["node1"]
+    assert "/var/backups/deploykit" in kept["node1"]
     print(phases.report())
+
+
+def _scheduled_backups_restore(run: MetalRun) -> None:
+    """On node1 (the first apps host, and the PostgreSQL primary): the JetStream backup unit the
+    timer starts, twice; its snapshot restored into a new stream and verified; pgBackRest's full
+    backup (its timer's unit) restored into a scratch data directory that starts and answers."""
+    host = run.hosts[0]
+    state = run.hosts.ssh(
+        host, f"systemctl is-enabled {backup.TIMER}; systemctl is-active {backup.TIMER}"
+    )
+    assert state.stdout.split() == ["enabled", "active"], state.stdout
+    folder = host.root / backup.jetstream_folder(Backup()).lstrip("/")
+    manifest = load_manifest(run.manifest_path)
+    streams = sorted(s for b in backup.backup_buses(manifest).values() for s in b)
+    run.start_unit(0, backup.SERVICE)
+    first = sorted(p.name for p in folder.iterdir())
+    run.start_unit(0, backup.SERVICE)
+    kept = sorted(p.name for p in folder.iterdir())
+    assert [name.rsplit("-", 1)[0] for name in kept] == streams, kept
+    assert not set(kept) & set(first), f"keep: 1 left {kept} after {first}"
+
+    snapshot = folder / kept[0]
+    written = json.loads((snapshot / "manifest.json").read_text())
+    assert written["messages"] > 0, written  # the smoke probes wrote events
+    into = f"{written['stream']}_RESTORE_CHECK"
+    try:
+        done = run.deploykit("restore", str(snapshot), "--into", into, "--json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        report = json.loads(done.stdout)
+        assert report["verified"] and report["messages"] == written["messages"], report
+    finally:
+        run.delete_stream(written["bus"], into)
+    print(
+        f"scheduled backup: {written['messages']} messages of {written['stream']} restored, verified"
+    )
+
+    run.start_unit(0, "deploykit-pgbackrest@full.service")
+    databases = [manifest.database_name(key) for key in manifest.databases]
+    out = run.run_script(
+        0,
+        backup.pgbackrest_restore_check_script(
+            PgPaths(""), "/var/lib/postgresql/deploykit-restore-check", 5499, databases
+        ),
+    )
+    assert f"restored databases: {len(databases)} of {len(databases)}" in out, out
 
 
 def _restarts_itself(unit: str) -> bool:

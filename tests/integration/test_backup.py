@@ -187,6 +187,36 @@ def test_the_drill_command_passes_and_leaves_no_scratch(
     assert not [n for n in asyncio.run(names()) if n.startswith("DRILL_")]
 
 
+def test_keep_leaves_the_newest_snapshots_and_nothing_else(
+    stack: LocalStack, outputs: StackOutputs, tmp_path: Path
+) -> None:
+    """`python -m deploykit backup --keep 2` (as the metal timer runs it), three times: the two
+    newest snapshots stay; a partial folder and another stream's snapshot are not touched."""
+    to = tmp_path / "snapshots"
+    (to / "ACCOUNTS_OLD-20260101T000000000000Z").mkdir(parents=True)
+    (to / "ACCOUNTS-20260101T000000000000Z.partial").mkdir()
+    made = []
+    argv = [sys.executable, "-m", "deploykit", "backup", "-f", str(MANIFEST_FILE)]
+    argv += ["--outputs", str(stack.dir.outputs_file), "--to", str(to), "--keep", "2", "--json"]
+    for _ in range(3):
+        done = subprocess.run(
+            argv,
+            cwd=tmp_path,
+            env=CHECKOUT_ENV,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        [result] = json.loads(done.stdout)
+        made.append(Path(result["folder"]).name)
+    assert result["removed"] == [str(to / made[0])]
+    assert sorted(p.name for p in to.iterdir()) == sorted(
+        [*made[1:], "ACCOUNTS_OLD-20260101T000000000000Z"]
+    )  # the .partial of an earlier run is removed by the next backup of its stream
+
+
 def test_a_killed_backup_leaves_no_snapshot_and_a_rerun_completes(
     stack: LocalStack, outputs: StackOutputs, tmp_path: Path
 ) -> None:

@@ -320,16 +320,25 @@ def test_the_database_engine_decides_the_steps(program: Program) -> None:
 
 
 def test_backups_follow_the_stack_config(program: Program) -> None:
+    """Kubernetes: the CronJob only with a bucket (a pod keeps no disk), running `deploykit
+    backup` as the backup users; pgBackRest on the PostgreSQL primary either way."""
     cronjobs = program.of_type("kubernetes:batch/v1:CronJob")
     names = {r.name for r in program.registrations.values()}
-    if program.settings.backup.enabled:
-        assert [c.name for c in cronjobs] == ["metal-backup-core-cronjob"]
-        script = cronjobs[0].inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"][
-            "initContainers"
-        ][0]["command"][2]
-        assert "stream backup --check ACCOUNTS" in script
+    if program.settings.backup.s3:
+        assert [c.name for c in cronjobs] == ["metal-backup-cronjob"]
+        pod = cronjobs[0].inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        command = pod["initContainers"][0]["command"]
+        assert command[:4] == ["python", "-m", "deploykit", "backup"]
+        (secret,) = [s for s in program.of_type("kubernetes:core/v1:Secret") if "backup" in s.name]
+        assert secret.is_secret("stringData")
+        outputs = json.loads(secret.input("stringData")["outputs.json"])
+        assert sorted(outputs["nats"]["credentials"]) == [
+            "backup-core"
+        ]  # the one bus with streams to back up
     else:
-        assert cronjobs == [] and not any("pgbackrest" in n for n in names)
+        assert cronjobs == []
+    pgbackrest = any(n.endswith("-pgbackrest") for n in names)
+    assert pgbackrest == (program.settings.database.engine == "postgres")
 
 
 def test_k3s_servers_start_before_agents_join(program: Program) -> None:
@@ -441,3 +450,17 @@ def test_apps_on_systemd_run_as_units_with_their_own_secret_environment() -> Non
     assert program.outputs["observability"]["grafana_url"] is None
     hba = str(steps["metal-db-n1-pg_hba-conf"].input("stdin"))
     assert all(f"10.9.0.{i}/32" in hba for i in (1, 2, 3))
+
+    # the scheduled JetStream backups: on the first apps host, after its code, as backup users
+    timer = steps["metal-backup-n1-timer"]
+    assert steps["metal-apps-n1-code"].urn in timer.dependencies
+    assert timer.is_secret("stdin")
+    files = dict(line.split(" ", 1) for line in str(timer.input("stdin")).splitlines())
+    assert sorted(files) == ["ca.pem", "deploykit.yaml", "outputs.json"]  # no bucket: no s3.env
+    outputs = json.loads(base64.b64decode(files["outputs.json"]))
+    assert sorted(outputs["nats"]["credentials"]) == [
+        "backup-core"
+    ]  # the one bus with streams to back up
+    assert outputs["nats"]["urls"][0] == "tls://10.9.0.1:4222"
+    assert "systemctl enable --now --quiet deploykit-backup.timer" in timer.inputs["create"]
+    assert "systemctl disable --now deploykit-backup.timer" in timer.inputs["delete"]

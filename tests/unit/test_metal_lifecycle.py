@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +231,27 @@ def test_the_code_bundle_is_reproducible_and_holds_what_the_apps_import(tmp_path
         bundle.build_bundle(ROOT, commands, tmp_path / "c.tar.gz", python="3.12")
     with pytest.raises(ConfigError, match="runs as `python -m <module> \\[args\\]`"):
         bundle.entry_modules(["./run-it.sh"])
+    assert first.path.name == f"a-{first.digest[:16]}.tar.gz"  # by digest: never overwritten
+
+
+def test_the_bundle_with_the_cli_runs_deploykit_backup_alone(tmp_path: Path) -> None:
+    """`python -m deploykit` in the bundle (what the scheduled backups run), with nothing but
+    the bundle on the path (`-S`: no site-packages)."""
+    made = bundle.build_bundle(ROOT, ["python -m deploykit"], tmp_path / "cli.tar.gz")
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    subprocess.run(["tar", "-xzf", str(made.path), "-C", str(unpacked)], check=True)
+    assert (unpacked / "deploykit" / "__main__.py").is_file()
+    done = subprocess.run(
+        [sys.executable, "-S", "-m", "deploykit", "backup", "--help"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(unpacked), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--keep" in done.stdout and "--outputs" in done.stdout
 
 
 def _metal(extra: dict[str, Any]) -> MetalConfig:
@@ -278,7 +300,7 @@ def test_postgresql_is_the_distributions_unless_another_version_is_asked() -> No
     from deploykit.metal import postgres
 
     default = postgres.install_script(postgres.PgPaths(""), backup=False)
-    assert "pgdg" not in default and "apt-get install -y -q postgresql " in default
+    assert "pgdg" not in default and "install -y -q postgresql " in default
     assert (
         'ln -sfn "/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -V | tail -n 1)"' in default
     )

@@ -51,8 +51,9 @@ def all_objects(manifest: Manifest, settings: MetalConfig) -> list[dict[str, Any
         if svc.role is Role.FRONTEND and name in settings.domains:
             objects.append(k8s.ingress(ns, system, name, settings.domains[name], "traefik"))
     store = Backup(endpoint="https://s3.example.com", bucket="b", accessKeyId="k")
-    for bus, streams in backup.backup_buses(manifest).items():
-        objects.append(backup.jetstream_backup_cronjob(ns, system, bus, streams, store, "s"))
+    files = dict.fromkeys(backup.CONFIG_FILES, "x")
+    objects.append(backup.jetstream_backup_secret(ns, system, files, backup.rclone_env(store, "s")))
+    objects.append(backup.jetstream_backup_cronjob(ns, system, store, "ghcr.io/acme/gateway:1"))
     return objects
 
 
@@ -167,6 +168,7 @@ def test_every_systemd_unit_verifies(tmp_path: Path, settings: MetalConfig) -> N
     host = settings.hosts[0]
     node = nats.nats_nodes("acme", settings.hosts_with("nats"), MetalNats())[0]
     bindir = find_pg_bindir()
+    store = Backup(endpoint="https://s3.example.com", bucket="b", accessKeyId="k")
     paths = postgres.PgPaths("16")
     yb_home = tmp_path / "yugabyte"
     for process in ("master", "tserver"):
@@ -180,9 +182,13 @@ def test_every_systemd_unit_verifies(tmp_path: Path, settings: MetalConfig) -> N
         "yb-master.service": yugabyte.yugabyte_unit("master", str(yb_home)),
         "yb-tserver.service": yugabyte.yugabyte_unit("tserver", str(yb_home)),
         "prometheus.service": monitoring.prometheus_unit(host, _stub(tmp_path / "bin/prom")),
-        "deploykit-pgbackrest@full.service": backup.pgbackrest_service().replace(
+        "deploykit-pgbackrest@full.service": backup.pgbackrest_service(store).replace(
             "/usr/bin/pgbackrest", _stub(tmp_path / "bin/pgbackrest")
         ),
+        "deploykit-backup.service": backup.jetstream_backup_service("acme", store).replace(
+            "/usr/bin/rclone", _stub(tmp_path / "bin/rclone")
+        ),
+        "deploykit-backup.timer": backup.jetstream_backup_timer("acme", store),
         "deploykit-pgbackrest-full.timer": backup.pgbackrest_timer("full"),
         "deploykit-pgbackrest-diff.timer": backup.pgbackrest_timer("diff"),
     }
