@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from deploykit.local.state import DevState
 from deploykit.manifest import naming
 from deploykit.manifest.model import Manifest, Role
-from deploykit.runtime.wiring import wiring_for
 from deploykit.stack.outputs import (
     DatabaseOutputs,
     NatsCredential,
@@ -129,6 +128,10 @@ def idle_services(manifest: Manifest) -> list[str]:
 
 def plan_services(manifest: Manifest, outputs: StackOutputs, state: DevState) -> list[ServiceRun]:
     """One process per service, run like a Procfile entry, with its own credentials only."""
+    # here, not above: importing deploykit.runtime (OpenTelemetry, aiohttp...) takes a few
+    # tenths of a second that `dev up` spends after its servers started, not before
+    from deploykit.runtime.wiring import wiring_for
+
     runs = []
     urls = outputs.database.urls if outputs.database else {}
     for name, service in manifest.services.items():
