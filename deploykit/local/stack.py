@@ -109,7 +109,9 @@ class LocalStack:
                 )
                 self._step("nats", f"{nodes} node(s)", lambda: self._start_nats(cluster, launch))
                 self._step(
-                    "jetstream", "definitions", lambda: self._apply_jetstream(manifest, outputs)
+                    "jetstream",
+                    "definitions",
+                    lambda: self._apply_jetstream(manifest, outputs, cluster),
                 )
                 first = [r for r in runs if not manifest.services[r.name].database]
                 then = [r for r in runs if manifest.services[r.name].database]
@@ -235,7 +237,12 @@ class LocalStack:
             )
         return f"port {state.postgres_port}, {len(manifest.databases)} database(s), {'kept' if running else 'started'}"
 
-    def _apply_jetstream(self, manifest: Manifest, outputs: StackOutputs) -> str:
+    def _apply_jetstream(
+        self, manifest: Manifest, outputs: StackOutputs, cluster: LocalNats
+    ) -> str:
+        """Apply the definitions; after a change, wait until every node has every stream and
+        consumer current (`/healthz`): a service that goes at once would otherwise meet a new
+        replicated stream or consumer still electing its leader and time out on it."""
         from deploykit.jetstream import reconcile
 
         credentials = {
@@ -248,6 +255,8 @@ class LocalStack:
             cluster_size=outputs.nats.cluster_size,  # known: we started it
         )
         steps = sum(len(r.done) for r in results.values())
+        if steps:
+            cluster.wait_ready()
         return f"{steps} change(s) on {len(results)} bus(es)" if steps else "no changes"
 
     def _service_proc(self, name: str) -> Proc:
