@@ -11,7 +11,7 @@ the same run, just before or after it:
   healthy;
 - warm: `dev up` again after `dev down` (data kept), against the same servers restarted from
   the very data `dev up` left (its configs, its JetStream state, its database) until healthy:
-  `/healthz` on every node (every stream and consumer has its leader) and PostgreSQL accepting.
+  `/healthz` on every node, every stream and consumer led (`/jsz`), PostgreSQL accepting.
   Also shown: the servers restarted from an empty cluster (no streams), the floor this bench
   used before. The difference between those two floors is the servers' own: after a restart
   each replicated stream and consumer is a Raft group that elects its leader only when an
@@ -31,21 +31,26 @@ its own floor) rather than the seconds, and more runs (`--runs`) for a steadier 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
+from deploykit.configs.nats import NatsNode
 from deploykit.local.nats import LocalNats, plan_local_cluster
 from deploykit.local.ports import free_ports
 from deploykit.local.postgres import LocalPostgres
 from deploykit.local.state import StateDir
+from deploykit.testing.polling import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOYKIT = str(Path(sys.executable).parent / "deploykit")
@@ -97,9 +102,25 @@ def timed(action: Callable[[], object]) -> float:
     return time.monotonic() - started
 
 
+def led(node: NatsNode) -> bool:
+    """Every stream and consumer this node holds knows its leader (`/jsz`): what a service
+    needs before it can bind. `/healthz` alone passes a little before the last one is elected."""
+    query = "accounts=true&streams=true&consumers=true"
+    with urllib.request.urlopen(f"{node.monitor_url}/jsz?{query}", timeout=1) as reply:
+        accounts = json.load(reply).get("account_details") or []
+    groups = [
+        group
+        for account in accounts
+        for stream in account.get("stream_detail") or []
+        for group in [stream, *(stream.get("consumer_detail") or [])]
+    ]
+    return all((group.get("cluster") or {}).get("leader") for group in groups)
+
+
 def start_together(cluster: LocalNats, postgres: LocalPostgres, *, configs: bool) -> None:
-    """Both servers at once, as `dev up` starts them, until healthy (`/healthz` on every node:
-    the meta group and every stream and consumer current; PostgreSQL accepting)."""
+    """Both servers at once, as `dev up` starts them, until ready: `/healthz` on every node
+    (the meta group and every stream and consumer current), every stream and consumer led
+    (`/jsz`), PostgreSQL accepting."""
     with ThreadPoolExecutor(max_workers=1) as beside:
         database = beside.submit(postgres.start)
         if configs:
@@ -107,6 +128,8 @@ def start_together(cluster: LocalNats, postgres: LocalPostgres, *, configs: bool
         for node in cluster.nodes:
             cluster.start_node(node)
         cluster.wait_ready()
+        for node in cluster.nodes:
+            wait_until(partial(led, node), 60, f"every stream and consumer of {node.name} led")
         database.result()
 
 

@@ -370,9 +370,9 @@ async def _database(
     """psycopg's plain synchronous loop, in a thread so that the worker's loop stays free.
 
     `statement` names the run's table ({}); it is composed into a string once, before the
-    loop: psycopg composes an `sql.Composed` again on every execute (quoting the table name
-    through libpq each time), which cost db-select about a fifth of its rate against the
-    bare loop of the same query as a string."""
+    loop, as a bare loop holds its query: psycopg composes an `sql.Composed` again on every
+    execute (quoting the table name through libpq each time), a few percent of db-select's
+    rate on one connection."""
     if target.database_url is None:
         raise RuntimeError("no database URL")
     url = target.database_url.get_secret_value()
