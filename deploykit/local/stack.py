@@ -3,6 +3,12 @@
 `up` is idempotent and recovers: stale pid files are cleaned, ports taken by someone else are
 replaced by free ones, a changed NATS configuration is applied by reload, and whatever already
 runs is left alone. `down` stops exactly the processes whose pid files it holds.
+
+`up` starts what waits on nothing first, so that the waits overlap: PostgreSQL and the NATS
+nodes at once (a restarted cluster's leaders are elected only 4 to 9 s after its start), then
+the Python services behind their gates (launch.py: they import meanwhile), then it applies the
+JetStream definitions; the services go once what they use answers, those with a database once
+it exists. Nothing waits on a fixed sleep.
 """
 
 from __future__ import annotations
