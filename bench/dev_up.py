@@ -1,43 +1,99 @@
-"""How long `deploykit dev up` takes to a ready system, against its servers alone.
+"""How long `deploykit dev up` takes to a ready system, against its servers alone, run by run.
 
-    .venv/bin/python bench/dev_up.py [--nodes 3] [--runs 3]
+    .venv/bin/python bench/dev_up.py [--nodes 3] [--runs 5]
 
-Prints (never asserts), for the reference deploykit.yaml:
-- cold: `dev up` in an empty state folder (initdb, first JetStream apply) until every service
-  is ready (RPC services and workers in NATS discovery, the gateway's /healthz);
-- warm: `dev up` again after `dev down` (data kept);
-- floor: nats-server (the same node count, the same template) and PostgreSQL alone, started
-  together from the same kind of state, until healthy; cold and warm;
-- ratio: dev up / floor. What is above 1.0 is the kit's own work: rendering, the permission
-  compiler, the reconciler, starting four Python services and waiting for their readiness;
-- the breakdown: each step of `dev up` (median seconds, cold and warm). PostgreSQL starts
-  beside NATS and the JetStream apply, so the steps add up to more than the total.
+Prints (never asserts), for the reference deploykit.yaml, `deploykit dev up` run as a user runs
+it (the command itself, so its start-up and exit count) until every service is ready (RPC
+services and workers in NATS discovery, the gateway's /healthz), beside the floor measured in
+the same run, just before or after it:
+- cold: `dev up` in an empty state folder (initdb, first JetStream apply), against nats-server
+  (the same node count, the same template) and PostgreSQL started together from nothing until
+  healthy;
+- warm: `dev up` again after `dev down` (data kept), against the same servers restarted from
+  the very data `dev up` left (its configs, its JetStream state, its database) until healthy:
+  `/healthz` on every node, every stream and consumer led (`/jsz`), PostgreSQL accepting.
+  Also shown: the servers restarted from an empty cluster (no streams), the floor this bench
+  used before. The difference between those two floors is the servers' own: after a restart
+  each replicated stream and consumer is a Raft group that elects its leader only when an
+  election timer fires, 4 to 9 s after the start (a constant in nats-server), and no service
+  can bind to a stream or a consumer before its leader is there;
+- ratio: dev up / floor of the same run; the median and the spread [lowest, highest] of the runs.
+  What is above 1.0 is the kit's own work: its start-up, rendering, the permission compiler,
+  the reconciler, starting four Python services and waiting for their readiness;
+- the breakdown: each step `dev up` reports, when it finished (seconds from the command's start)
+  and how long it took, median of the runs; `exit` is the command's end after its last line.
+  PostgreSQL starts beside NATS and the JetStream apply, so the steps overlap.
 
-Warm is slower than cold for the servers alone too: a restarted cluster recovers its JetStream
-meta group from the Raft state on disk and elects a leader only after its election timeouts
-(about 4 s here, measured on `/healthz`), while a new cluster elects within half a second.
-After that each stream elects its own leader, a few seconds more, and `/healthz` does not wait
-for it: the warm `jetstream` step is mostly that wait (no stream answers before its leader is
-there), which the floor, with no streams, does not include. The `ready` step is the services'
-own start (a Python process each, then NATS discovery or /healthz).
+On a shared machine, runs differ by more than the kit's share: read the ratios (each against
+its own floor) rather than the seconds, and more runs (`--runs`) for a steadier median.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
-from deploykit.local.nats import plan_local_cluster
+from deploykit.configs.nats import NatsNode
+from deploykit.local.nats import LocalNats, plan_local_cluster
 from deploykit.local.ports import free_ports
 from deploykit.local.postgres import LocalPostgres
-from deploykit.local.stack import LocalStack
+from deploykit.local.state import StateDir
+from deploykit.testing.polling import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
+DEPLOYKIT = str(Path(sys.executable).parent / "deploykit")
+STEP = re.compile(r"✓ (\S+(?: users)?)\s.*\((\d+(?:\.\d+)?)s\)$")
+
+
+@dataclass
+class Up:
+    """One `dev up`: its total and, per step, (finished at, took) in seconds."""
+
+    total: float
+    steps: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def dev(state: Path, *args: str) -> list[str]:
+    return [DEPLOYKIT, "dev", *args, "-f", str(ROOT / "deploykit.yaml"), "--dir", str(state)]
+
+
+def dev_up(state: Path, nodes: int) -> Up:
+    """The command, its report lines stamped as they arrive."""
+    started = time.monotonic()
+    command = dev(state, "up", "--nodes", str(nodes))
+    with subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    ) as p:
+        assert p.stderr is not None
+        lines, steps = [], {}
+        for line in p.stderr:
+            lines.append(line)
+            if match := STEP.search(line.rstrip()):
+                steps[match[1]] = (time.monotonic() - started, float(match[2]))
+        code = p.wait()
+    if code != 0:
+        raise SystemExit(f"deploykit dev up failed ({code}):\n{''.join(lines)}")
+    steps["exit"] = (
+        time.monotonic() - started,
+        time.monotonic() - started - max((at for at, _ in steps.values()), default=0.0),
+    )
+    return Up(time.monotonic() - started, steps)
+
+
+def dev_down(state: Path) -> None:
+    subprocess.run(dev(state, "down"), check=True, capture_output=True)
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -46,71 +102,143 @@ def timed(action: Callable[[], object]) -> float:
     return time.monotonic() - started
 
 
-Phases = dict[str, float]
+def led(node: NatsNode) -> bool:
+    """Every stream and consumer this node holds knows its leader (`/jsz`): what a service
+    needs before it can bind. `/healthz` alone passes a little before the last one is elected."""
+    query = "accounts=true&streams=true&consumers=true"
+    with urllib.request.urlopen(f"{node.monitor_url}/jsz?{query}", timeout=1) as reply:
+        accounts = json.load(reply).get("account_details") or []
+    groups = [
+        group
+        for account in accounts
+        for stream in account.get("stream_detail") or []
+        for group in [stream, *(stream.get("consumer_detail") or [])]
+    ]
+    return all((group.get("cluster") or {}).get("leader") for group in groups)
 
 
-def dev_up(nodes: int) -> tuple[float, float, Phases, Phases]:
+def start_together(cluster: LocalNats, postgres: LocalPostgres, *, configs: bool) -> None:
+    """Both servers at once, as `dev up` starts them, until ready: `/healthz` on every node
+    (the meta group and every stream and consumer current), every stream and consumer led
+    (`/jsz`), PostgreSQL accepting."""
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        database = beside.submit(postgres.start)
+        if configs:
+            cluster.write_configs()
+        for node in cluster.nodes:
+            cluster.start_node(node)
+        cluster.wait_ready()
+        for node in cluster.nodes:
+            wait_until(partial(led, node), 60, f"every stream and consumer of {node.name} led")
+        database.result()
+
+
+def stop(cluster: LocalNats, postgres: LocalPostgres) -> None:
+    cluster.stop()
+    postgres.stop()
+
+
+def servers_of(state: Path) -> tuple[LocalNats, LocalPostgres]:
+    """The servers of a local stack folder, with the configs and data `dev up` left there."""
+    folder = StateDir(state)
+    recorded = folder.load()
+    assert recorded is not None
+    cluster = plan_local_cluster(
+        folder.nats_dir, recorded.nodes, name=recorded.cluster_name, ports=recorded.nats_ports
+    )
+    postgres = LocalPostgres(
+        folder.postgres_dir, recorded.postgres_port, recorded.password("pg:postgres")
+    )
+    return cluster, postgres
+
+
+@dataclass
+class Run:
+    cold: Up
+    warm: Up
+    floor_cold: float
+    floor_warm: float  # the stack's own data
+    floor_empty: float  # an empty cluster restarted
+
+
+def one_run(nodes: int) -> Run:
     with tempfile.TemporaryDirectory(prefix="bench-dev-") as tmp:
-        stack = LocalStack(Path(tmp) / ".deploykit", ROOT / "deploykit.yaml", report=lambda _: None)
+        servers = Path(tmp) / "servers"
+        cluster = plan_local_cluster(servers / "nats", nodes)
+        postgres = LocalPostgres(servers / "pg", free_ports(1)[0], "bench")
         try:
-            cold = timed(lambda: stack.up(nodes=nodes))
-            cold_phases = dict(stack.timings)
-            stack.down()
-            warm = timed(lambda: stack.up(nodes=nodes))
-            warm_phases = dict(stack.timings)
+            floor_cold = timed(lambda: start_together(cluster, postgres, configs=True))
         finally:
-            stack.down()
-    return cold, warm, cold_phases, warm_phases
-
-
-def servers_alone(nodes: int) -> tuple[float, float]:
-    """Both servers started at once, as `dev up` starts them, until healthy."""
-    with tempfile.TemporaryDirectory(prefix="bench-servers-") as tmp:
-        cluster = plan_local_cluster(Path(tmp) / "nats", nodes)
-        postgres = LocalPostgres(Path(tmp) / "pg", free_ports(1)[0], "bench")
-
-        def start() -> None:
-            with ThreadPoolExecutor(max_workers=1) as beside:
-                database = beside.submit(postgres.start)
-                cluster.start()
-                database.result()
-
-        def stop() -> None:
-            cluster.stop()
-            postgres.stop()
-
+            stop(cluster, postgres)
+        state = Path(tmp) / ".deploykit"
         try:
-            cold = timed(start)
-            stop()
-            warm = timed(start)
+            cold = dev_up(state, nodes)
+            dev_down(state)
+            own_cluster, own_postgres = servers_of(state)
+            try:
+                floor_warm = timed(lambda: start_together(own_cluster, own_postgres, configs=False))
+            finally:
+                stop(own_cluster, own_postgres)
+            warm = dev_up(state, nodes)
         finally:
-            stop()
-    return cold, warm
+            dev_down(state)
+        try:
+            floor_empty = timed(lambda: start_together(cluster, postgres, configs=False))
+        finally:
+            stop(cluster, postgres)
+    return Run(cold, warm, floor_cold, floor_warm, floor_empty)
+
+
+def spread(values: list[float], fmt: str) -> str:
+    return f"{statistics.median(values):{fmt}} [{min(values):{fmt}}, {max(values):{fmt}}]"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=3)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    kit = [dev_up(args.nodes) for _ in range(args.runs)]
-    floor = [servers_alone(args.nodes) for _ in range(args.runs)]
-    print(f"deploykit dev up, {args.nodes} NATS node(s), median of {args.runs} runs")
-    print(f"{'':8}{'dev up':>10}{'servers':>10}{'ratio':>8}{'above':>9}")
-    totals = {
-        "cold": ([run[0] for run in kit], [run[0] for run in floor]),
-        "warm": ([run[1] for run in kit], [run[1] for run in floor]),
+    runs = []
+    for i in range(args.runs):
+        runs.append(one_run(args.nodes))
+        r = runs[-1]
+        print(
+            f"  run {i + 1}: cold {r.cold.total:.2f}s / {r.floor_cold:.2f}s, "
+            f"warm {r.warm.total:.2f}s / {r.floor_warm:.2f}s (empty cluster {r.floor_empty:.2f}s)",
+            file=sys.stderr,
+        )
+    print(
+        f"deploykit dev up, {args.nodes} NATS node(s), {args.runs} runs: median [lowest, highest]"
+    )
+    print(f"{'':6}{'dev up':>22}{'servers':>22}{'ratio':>20}{'above':>23}")
+    rows = {
+        "cold": ([r.cold.total for r in runs], [r.floor_cold for r in runs]),
+        "warm": ([r.warm.total for r in runs], [r.floor_warm for r in runs]),
     }
-    for name, (kit_runs, floor_runs) in totals.items():
-        ours, base = statistics.median(kit_runs), statistics.median(floor_runs)
-        print(f"{name:8}{ours:>9.2f}s{base:>9.2f}s{ours / base:>8.2f}{ours - base:>+8.2f}s")
-    print("\nper step (median seconds)")
-    phases = {"cold": [run[2] for run in kit], "warm": [run[3] for run in kit]}
-    steps = list(phases["cold"][0])
-    print(f"{'':12}" + "".join(f"{step:>11}" for step in steps))
-    for name, runs in phases.items():
-        medians = [statistics.median(run[step] for run in runs) for step in steps]
-        print(f"{name:12}" + "".join(f"{m:>10.2f}s" for m in medians))
+    for name, (kit, floor) in rows.items():
+        ratios = [k / f for k, f in zip(kit, floor, strict=True)]
+        above = [k - f for k, f in zip(kit, floor, strict=True)]
+        print(
+            f"{name:6}{spread(kit, '.2f'):>22}{spread(floor, '.2f'):>22}"
+            f"{spread(ratios, '.2f'):>20}{spread(above, '+.2f'):>23}"
+        )
+    empty = [r.floor_empty for r in runs]
+    print(
+        f"warm floor of an empty cluster (meta leader only): {spread(empty, '.2f')} s; "
+        f"the stack's streams and consumers add {spread([r.floor_warm - e for r, e in zip(runs, empty, strict=True)], '+.2f')} s"
+    )
+    print("\nper step: finished at / took (seconds from the command's start, median)")
+    steps = list(dict.fromkeys(s for r in runs for s in r.cold.steps))
+    print(f"{'':6}" + "".join(f"{step:>14}" for step in steps))
+    for name in ("cold", "warm"):
+        ups = [getattr(r, name) for r in runs]
+        cells = []
+        for step in steps:
+            seen = [u.steps[step] for u in ups if step in u.steps]
+            at = statistics.median(s[0] for s in seen)
+            took = statistics.median(s[1] for s in seen)
+            cells.append(f"{at:>7.2f} /{took:>5.2f}")
+        print(f"{name:6}" + "".join(f"{c:>14}" for c in cells))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ __all__ = [
     "RANGE",
     "ROWS",
     "TABLE",
-    "archive_url",
     "archiver_wiring",
     "batch_of",
     "create_database",
@@ -145,8 +144,3 @@ def archiver_wiring(manifest: Manifest, bus: str) -> Wiring:
             for stream in manifest.sql_archived().get(bus, [])
         },
     )
-
-
-def archive_url(host: str, port: int, password: str) -> str:
-    """The archive database as the archiver's login."""
-    return f"postgresql://{ARCHIVE_ROLE}:{password}@{host}:{port}/{ARCHIVE_DATABASE}"

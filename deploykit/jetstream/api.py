@@ -46,7 +46,8 @@ NO_SUITABLE_PEERS = 10005
 TEMPORARILY_UNAVAILABLE = 10008
 _RETRYABLE = frozenset({NO_SUITABLE_PEERS, TEMPORARILY_UNAVAILABLE})
 _BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
-FIRST_READ_WAIT = 0.5  # seconds a read waits for its first answer (see `retried`)
+READ_WAIT = 0.2  # seconds a read waits for its first answer (see `retried`)
+READ_PATIENCE = 30.0  # seconds a read is asked again while nothing answers it
 
 
 @dataclass
@@ -103,15 +104,35 @@ class JetStreamApi:
     async def retried(self, subject: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """`request`, retried on the transient failures of a cluster that is still settling.
 
-        A read is asked again sooner: a request that reaches a stream with no leader yet is
-        never answered (it times out), so a read waits 0.5 s, then 1, 2, 4 s, up to `timeout`,
-        and so ends about when the leader is there. A write always waits its full `timeout`:
-        one that timed out may still have been applied."""
-        reading = _verb(subject) not in _MUTATING
-        for attempt, delay in enumerate((*_BACKOFF, None)):
-            wait = min(self.timeout, FIRST_READ_WAIT * 2**attempt) if reading else self.timeout
+        A read is asked again soon: a request that reaches a stream with no leader yet is never
+        answered (it times out; after a restart each stream elects its leader 4 to 9 s after
+        its servers started), so a read waits 0.2 s, then a quarter longer each time (up to
+        `timeout`), asked again at once, for READ_PATIENCE seconds: it ends within a fraction
+        of a second of the leader's election. A write always waits its full `timeout` (one that
+        timed out may still have been applied), with a growing pause between attempts."""
+        if _verb(subject) in _MUTATING:
+            return await self._written(subject, body)
+        deadline = asyncio.get_running_loop().time() + READ_PATIENCE
+        attempt, pauses = 0, iter(_BACKOFF)
+        while True:
             try:
-                return await self.request(subject, body, wait)
+                return await self.request(
+                    subject, body, min(self.timeout, READ_WAIT * 1.25**attempt)
+                )
+            except (ConnectError, ApiError) as exc:
+                silent = isinstance(exc, ConnectError)
+                transient = isinstance(exc, ConnectError) or exc.err_code in _RETRYABLE
+                late = asyncio.get_running_loop().time() > deadline
+                if not transient or late or not self.conn.is_connected:
+                    raise
+                if not silent:  # an answer that says "not now": pause before asking again
+                    await asyncio.sleep(next(pauses, _BACKOFF[-1]))
+            attempt += 1
+
+    async def _written(self, subject: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        for delay in (*_BACKOFF, None):
+            try:
+                return await self.request(subject, body)
             except (ConnectError, ApiError) as exc:
                 transient = isinstance(exc, ConnectError) or exc.err_code in _RETRYABLE
                 if delay is None or not transient or not self.conn.is_connected:

@@ -10,11 +10,9 @@ import shlex
 import sys
 from dataclasses import dataclass
 
-from deploykit.backup.sqlcopy import archive_url, archiver_wiring
 from deploykit.local.state import DevState
 from deploykit.manifest import naming
 from deploykit.manifest.model import Manifest, Role
-from deploykit.runtime.wiring import wiring_for
 from deploykit.stack.outputs import (
     DatabaseOutputs,
     NatsCredential,
@@ -124,7 +122,7 @@ def plan_outputs(
             engine="yugabyte" if engine == "yugabyte" else "postgres",
             admin_url=f"postgresql://postgres:{state.password('pg:postgres')}@127.0.0.1:{state.postgres_port}/postgres",
             urls=database_urls(manifest, state),
-            archive_url=archive_url(
+            archive_url=naming.archive_url(
                 "127.0.0.1", state.postgres_port, state.password(f"pg:{naming.ARCHIVE_ROLE}")
             )
             if manifest.backup.sql
@@ -143,6 +141,10 @@ def idle_services(manifest: Manifest) -> list[str]:
 def plan_services(manifest: Manifest, outputs: StackOutputs, state: DevState) -> list[ServiceRun]:
     """One process per service, run like a Procfile entry, with its own credentials only; then
     the archivers of the SQL copy (`backup.sql`), one per bus, as kit-owned processes."""
+    # here, not above: importing deploykit.runtime (OpenTelemetry, aiohttp...) takes a few
+    # tenths of a second that `dev up` spends after its servers started, not before
+    from deploykit.runtime.wiring import wiring_for
+
     runs = []
     urls = outputs.database.urls if outputs.database else {}
     for name, service in manifest.services.items():
@@ -173,6 +175,8 @@ def plan_services(manifest: Manifest, outputs: StackOutputs, state: DevState) ->
 
 def plan_archivers(manifest: Manifest, outputs: StackOutputs, state: DevState) -> list[ServiceRun]:
     """`python -m deploykit.backup.archiver` per archived bus, as `archiver-<bus>`."""
+    from deploykit.backup.sqlcopy import archiver_wiring  # imports the runtime: see above
+
     runs = []
     archive = outputs.database.archive_url if outputs.database else None
     for bus in manifest.sql_archived():

@@ -75,8 +75,10 @@ class Proc:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         user: tuple[int, int] | None = None,
+        pass_fds: tuple[int, ...] = (),
     ) -> int:
-        """Start `argv` detached; `user` is (uid, gid) to run as, with no supplementary groups."""
+        """Start `argv` detached; `user` is (uid, gid) to run as, with no supplementary groups;
+        `pass_fds` are inherited (every other descriptor is closed in the child)."""
         if (running := self.pid()) is not None:
             raise ProcessError(f"{self.name} is already running (pid {running})")
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +93,7 @@ class Proc:
                     env=env,
                     cwd=cwd,
                     start_new_session=True,
+                    pass_fds=pass_fds,
                     **identity_options(user),
                 )
             except OSError as exc:

@@ -62,6 +62,7 @@ __all__ = [
     "SYSTEM_ACCOUNT",
     "SYSTEM_USER",
     "account",
+    "archive_url",
     "archiver_user",
     "backup_user",
     "bench_consumer",
@@ -191,3 +192,8 @@ def service_env(
     if port:
         env["PORT"] = str(port)
     return env
+
+
+def archive_url(host: str, port: int, password: str) -> str:
+    """The archive database as the archiver's login."""
+    return f"postgresql://{ARCHIVE_ROLE}:{password}@{host}:{port}/{ARCHIVE_DATABASE}"

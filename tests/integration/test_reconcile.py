@@ -652,3 +652,31 @@ def test_a_restarted_cluster_is_read_whole_as_soon_as_its_streams_have_leaders(
         assert [f"{s.action} {s.label}" for s in again.steps] == []
     finally:
         cluster.stop()
+
+
+def test_a_read_nobody_answers_yet_is_asked_again_within_a_fraction_of_a_second(
+    nats_single: LocalNats,
+) -> None:
+    """A stream without a leader (a restarted cluster) never answers its INFO: the read is
+    asked again every 0.2 s or so, so it ends soon after the leader is there. The answering
+    side here is a plain subscriber on a prefix of its own that keeps silent for a second,
+    as a stream electing its leader does."""
+
+    async def scenario() -> int:
+        async with await nats.connect(nats_single.url) as conn:
+            first: list[float] = []
+            loop = asyncio.get_running_loop()
+
+            async def leaderless_for_a_second(msg: Any) -> None:
+                first.append(first[0] if first else loop.time())
+                if loop.time() - first[0] >= 1.0:
+                    await msg.respond(json.dumps({"config": {"name": "S"}}).encode())
+
+            await conn.subscribe("$SETTLING.API.STREAM.INFO.S", cb=leaderless_for_a_second)
+            api = JetStreamApi(conn, prefix="$SETTLING.API")
+            assert await api.stream_info("S") == {"name": "S"}
+            return api.calls["STREAM.INFO"]
+
+    # asked at 0, 0.2, 0.45, 0.76 and answered at about 1.15 s; the former doubling waits
+    # (0.5, then 1 s after a pause) asked three times and ended at about 1.85 s
+    assert asyncio.run(scenario()) >= 4
