@@ -81,6 +81,10 @@ def _imported(root: Path, modules: Sequence[str]) -> dict[str, list[str]]:
     the kit's modules among them (only those: a change elsewhere in the kit is no new code for
     the apps)."""
     names = list(modules)
+    if "deploykit" in modules:  # the CLI imports a command's module only when it runs: all of them
+        from deploykit.cli import COMMANDS
+
+        names += sorted({f"deploykit.cli.{module}" for module in COMMANDS.values()})
     mains = []  # the entry modules' own `__main__.py`, read here and never imported
     for module in modules:
         spec = importlib.util.find_spec(f"{module}.__main__")
