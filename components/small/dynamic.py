@@ -1,4 +1,5 @@
-"""What the dynamic providers of the small tier share: the token, the diff, the refresh view.
+"""What the dynamic providers of the small tier share: the token, the diff, the refresh view,
+the secret outputs.
 
 The API token is read from the stack config in `configure` (Pulumi ≥ 3.140 passes the whole stack
 config to Python dynamic providers, pulumi/pulumi#17673), never passed as a resource input: so it
@@ -13,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
+import pulumi
 from pulumi.dynamic import ConfigureRequest, DiffResult, ResourceProvider
 
 from deploykit.errors import ConfigError
 from deploykit.saas.http import Service
 
-__all__ = ["ApiProvider", "changed", "integral", "managed_view"]
+__all__ = ["ApiProvider", "changed", "integral", "managed_view", "secret_outputs"]
 
 
 class ApiProvider(ResourceProvider):
@@ -50,6 +52,12 @@ class ApiProvider(ResourceProvider):
         replaces = changed(olds, news, self.replace_on)
         updates = changed(olds, news, self.update_on)
         return DiffResult(changes=bool(replaces or updates), replaces=replaces, stables=[])
+
+
+def secret_outputs(opts: pulumi.ResourceOptions, *names: str) -> pulumi.ResourceOptions:
+    """`opts` with the outputs `names` kept secret (encrypted in the state, masked in output)."""
+    extra = pulumi.ResourceOptions(additional_secret_outputs=list(names))
+    return pulumi.ResourceOptions.merge(opts, extra)
 
 
 def changed(olds: Mapping[str, Any], news: Mapping[str, Any], keys: Iterable[str]) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
-from components.small.dynamic import ApiProvider, integral
+from components.small.dynamic import ApiProvider, integral, secret_outputs
 from deploykit.manifest.model import Manifest
 from deploykit.saas.http import NotFound
 from deploykit.saas.neon import NEON, NeonClient
@@ -199,8 +199,7 @@ class NeonProject(pulumi.dynamic.Resource, module="small", name="NeonProject"):
             "admin_role": None,
             "admin_uri": None,
         }
-        secret = pulumi.ResourceOptions(additional_secret_outputs=["admin_uri"])
-        super().__init__(provider, resource_name, props, pulumi.ResourceOptions.merge(opts, secret))
+        super().__init__(provider, resource_name, props, secret_outputs(opts, "admin_uri"))
 
 
 class NeonRole(pulumi.dynamic.Resource, module="small", name="NeonRole"):
@@ -223,8 +222,7 @@ class NeonRole(pulumi.dynamic.Resource, module="small", name="NeonRole"):
             "name": role_name,
             "password": None,
         }
-        secret = pulumi.ResourceOptions(additional_secret_outputs=["password"])
-        super().__init__(provider, resource_name, props, pulumi.ResourceOptions.merge(opts, secret))
+        super().__init__(provider, resource_name, props, secret_outputs(opts, "password"))
 
 
 class NeonDatabase(pulumi.dynamic.Resource, module="small", name="NeonDatabase"):
@@ -248,8 +246,7 @@ class NeonDatabase(pulumi.dynamic.Resource, module="small", name="NeonDatabase")
             "owner": owner.name,
             "uri": None,
         }
-        secret = pulumi.ResourceOptions(additional_secret_outputs=["uri"])
-        super().__init__(provider, resource_name, props, pulumi.ResourceOptions.merge(opts, secret))
+        super().__init__(provider, resource_name, props, secret_outputs(opts, "uri"))
 
 
 class Database(pulumi.ComponentResource):

@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
-from components.small.dynamic import ApiProvider, changed, integral
+from components.small.dynamic import ApiProvider, changed, integral, secret_outputs
 from deploykit.manifest.model import Manifest
 from deploykit.saas.http import NotFound
 from deploykit.saas.railway import RAILWAY, RailwayClient
@@ -221,8 +221,7 @@ class RailwayService(pulumi.dynamic.Resource, module="small", name="RailwayServi
         }
         if job is not None:
             props |= {"cron_schedule": job[0], "start_command": job[1]}
-        secret = pulumi.ResourceOptions(additional_secret_outputs=["variables"])
-        super().__init__(provider, resource_name, props, pulumi.ResourceOptions.merge(opts, secret))
+        super().__init__(provider, resource_name, props, secret_outputs(opts, "variables"))
 
 
 class Services(pulumi.ComponentResource):

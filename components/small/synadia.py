@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
-from components.small.dynamic import ApiProvider, integral, managed_view
+from components.small.dynamic import ApiProvider, integral, managed_view, secret_outputs
 from components.small.synadia_links import LinksProvider, SynadiaLinks
 from deploykit.errors import ConfigError
 from deploykit.laws.exports import compile_links
@@ -213,8 +213,7 @@ class SynadiaUser(pulumi.dynamic.Resource, module="small", name="SynadiaUser"):
             "sk_group_id": None,
             "creds": None,
         }
-        secret = pulumi.ResourceOptions(additional_secret_outputs=["creds"])
-        super().__init__(provider, resource_name, props, pulumi.ResourceOptions.merge(opts, secret))
+        super().__init__(provider, resource_name, props, secret_outputs(opts, "creds"))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
-from components.small.dynamic import ApiProvider, changed
+from components.small.dynamic import ApiProvider, changed, secret_outputs
 from deploykit.errors import ConfigError
 from deploykit.manifest.model import Manifest
 from deploykit.saas.http import NotFound
@@ -153,8 +153,7 @@ class VercelProject(pulumi.dynamic.Resource, module="small", name="VercelProject
             "domain": frontend.domain,
             "variables": pulumi.Output.secret(variables),
         }
-        secret = pulumi.ResourceOptions(additional_secret_outputs=["variables"])
-        super().__init__(provider, resource_name, props, pulumi.ResourceOptions.merge(opts, secret))
+        super().__init__(provider, resource_name, props, secret_outputs(opts, "variables"))
 
 
 class VercelDeployment(pulumi.dynamic.Resource, module="small", name="VercelDeployment"):

@@ -95,6 +95,34 @@ async def _run(
             await conn.close()
 
 
+def _targets(
+    file: Path,
+    url: str | None,
+    user: str | None,
+    password: str | None,
+    creds: Path | None,
+    stack: str | None,
+    outputs: Path | None,
+    buses: list[str],
+    cluster_size: int | None,
+) -> tuple[Manifest, list[BusTarget]]:
+    """The manifest and the buses to reach, from the target options plan and apply share."""
+    manifest = load_manifest(file)
+    targets = bus_targets(
+        manifest,
+        file.resolve().parent,
+        url=url,
+        user=user,
+        password=password,
+        creds=creds,
+        stack=stack,
+        outputs=outputs,
+        buses=buses,
+        cluster_size=cluster_size,
+    )
+    return manifest, targets
+
+
 def register(app: typer.Typer) -> None:
     nats_app = typer.Typer(
         name="nats",
@@ -130,18 +158,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = json_opt,
     ) -> None:
         try:
-            manifest = load_manifest(file)
-            targets = bus_targets(
-                manifest,
-                file.resolve().parent,
-                url=url,
-                user=user,
-                password=password,
-                creds=creds,
-                stack=stack,
-                outputs=outputs,
-                buses=bus,
-                cluster_size=cluster_size,
+            manifest, targets = _targets(
+                file, url, user, password, creds, stack, outputs, bus, cluster_size
             )
             plans, _ = asyncio.run(_run(manifest, targets, prune=prune, allow_destroy=None))
         except DeploykitError as exc:
@@ -172,18 +190,8 @@ def register(app: typer.Typer) -> None:
         prune: bool = prune_opt,
         as_json: bool = json_opt,
     ) -> None:
-        manifest = load_manifest(file)
-        targets = bus_targets(
-            manifest,
-            file.resolve().parent,
-            url=url,
-            user=user,
-            password=password,
-            creds=creds,
-            stack=stack,
-            outputs=outputs,
-            buses=bus,
-            cluster_size=cluster_size,
+        manifest, targets = _targets(
+            file, url, user, password, creds, stack, outputs, bus, cluster_size
         )
         plans, results = asyncio.run(
             _run(manifest, targets, prune=prune, allow_destroy=allow_destroy)

@@ -109,65 +109,100 @@ def service_responder(name: str) -> tuple[str, ...]:
     )
 
 
+_OPERATIONS: dict[str, tuple[str, ...]] = {
+    "pull": (
+        "{api}.CONSUMER.INFO.{stream}.{consumer}",
+        "{api}.CONSUMER.MSG.NEXT.{stream}.{consumer}",
+        "$JS.ACK.{stream}.{consumer}.>",
+    ),
+    "own_consumers": (
+        "{api}.CONSUMER.CREATE.{stream}.*",
+        "{api}.CONSUMER.CREATE.{stream}.*.>",
+        "{api}.CONSUMER.INFO.{stream}.*",
+        "{api}.CONSUMER.MSG.NEXT.{stream}.*",
+        "{api}.CONSUMER.DELETE.{stream}.*",
+    ),
+    "consumer_redefinition": (
+        "{api}.CONSUMER.CREATE.{stream}.{consumer}",
+        "{api}.CONSUMER.CREATE.{stream}.{consumer}.>",
+        "{api}.CONSUMER.DELETE.{stream}.{consumer}",
+    ),
+    "consumer_takeover": (
+        "{api}.CONSUMER.CREATE.{stream}.{consumer}",
+        "{api}.CONSUMER.CREATE.{stream}.{consumer}.>",
+        "{api}.CONSUMER.MSG.NEXT.{stream}.{consumer}",
+        "{api}.CONSUMER.DELETE.{stream}.{consumer}",
+    ),
+    "get": (
+        "{api}.STREAM.INFO.{stream}",
+        "{api}.STREAM.MSG.GET.{stream}",
+        "{api}.DIRECT.GET.{stream}",
+        "{api}.DIRECT.GET.{stream}.>",
+    ),
+    "ordered_read": (
+        "{api}.STREAM.NAMES",
+        "{api}.CONSUMER.CREATE.{stream}",
+        "{api}.CONSUMER.INFO.{stream}.*",
+        "{api}.CONSUMER.DELETE.{stream}.*",
+        "$JS.FC.{stream}.>",
+    ),
+    "stream_inspect": (
+        "{api}.STREAM.INFO.{stream}",
+        "{api}.CONSUMER.LIST.{stream}",
+        "{api}.CONSUMER.NAMES.{stream}",
+        "{api}.CONSUMER.INFO.{stream}.*",
+    ),
+    "stream_owner": (
+        "{api}.STREAM.*.{stream}",
+        "{api}.STREAM.MSG.*.{stream}",
+        "{api}.DIRECT.GET.{stream}",
+        "{api}.DIRECT.GET.{stream}.>",
+        "{api}.CONSUMER.*.{stream}",
+        "{api}.CONSUMER.*.{stream}.>",
+        "{api}.CONSUMER.DURABLE.CREATE.{stream}.*",
+        "{api}.CONSUMER.MSG.NEXT.{stream}.*",
+        "$JS.ACK.{stream}.>",
+        "$JS.FC.{stream}.>",
+    ),
+}
+"""The subjects of each operation, as templates over the API prefix, stream and consumer."""
+
+
+def _subjects(operation: str, stream: str, consumer: str = "", api: str = API) -> tuple[str, ...]:
+    return tuple(
+        t.format(api=api, stream=stream, consumer=consumer) for t in _OPERATIONS[operation]
+    )
+
+
 def pull(stream: str, consumer: str, api: str = API) -> tuple[str, ...]:
     """Bind to, fetch from and acknowledge one existing pull consumer; `api` is the JetStream
     API prefix it is reached under (another bus's, imported, for a consumer across buses)."""
-    return (
-        f"{api}.CONSUMER.INFO.{stream}.{consumer}",
-        f"{api}.CONSUMER.MSG.NEXT.{stream}.{consumer}",
-        f"$JS.ACK.{stream}.{consumer}.>",
-    )
+    return _subjects("pull", stream, consumer, api)
 
 
 def own_consumers(stream: str) -> tuple[str, ...]:
     """Create, fetch from and delete named consumers of one's own on a stream (no acks)."""
-    return (
-        f"{API}.CONSUMER.CREATE.{stream}.*",
-        f"{API}.CONSUMER.CREATE.{stream}.*.>",
-        f"{API}.CONSUMER.INFO.{stream}.*",
-        f"{API}.CONSUMER.MSG.NEXT.{stream}.*",
-        f"{API}.CONSUMER.DELETE.{stream}.*",
-    )
+    return _subjects("own_consumers", stream)
 
 
 def consumer_redefinition(stream: str, consumer: str) -> tuple[str, ...]:
     """What `own_consumers` would otherwise allow on a durable consumer the reconciler owns:
     creating (redefining) and deleting it."""
-    return (
-        f"{API}.CONSUMER.CREATE.{stream}.{consumer}",
-        f"{API}.CONSUMER.CREATE.{stream}.{consumer}.>",
-        f"{API}.CONSUMER.DELETE.{stream}.{consumer}",
-    )
+    return _subjects("consumer_redefinition", stream, consumer)
 
 
 def consumer_takeover(stream: str, consumer: str) -> tuple[str, ...]:
     """What `own_consumers` would otherwise allow on somebody else's consumer."""
-    create, create_filtered, delete = consumer_redefinition(stream, consumer)
-    return (create, create_filtered, f"{API}.CONSUMER.MSG.NEXT.{stream}.{consumer}", delete)
-
-
-def _get(stream: str) -> tuple[str, ...]:
-    return (
-        f"{API}.STREAM.INFO.{stream}",
-        f"{API}.STREAM.MSG.GET.{stream}",
-        f"{API}.DIRECT.GET.{stream}",
-        f"{API}.DIRECT.GET.{stream}.>",
-    )
+    return _subjects("consumer_takeover", stream, consumer)
 
 
 def ordered_read(stream: str) -> tuple[str, ...]:
     """An ordered consumer: ephemeral, created and replaced by the reader, flow-controlled."""
-    return (
-        f"{API}.STREAM.NAMES",
-        f"{API}.CONSUMER.CREATE.{stream}",
-        f"{API}.CONSUMER.INFO.{stream}.*",
-        f"{API}.CONSUMER.DELETE.{stream}.*",
-        f"$JS.FC.{stream}.>",
-    )
+    return _subjects("ordered_read", stream)
 
 
 def kv_read(bucket: str) -> tuple[str, ...]:
-    return _get(kv_stream(bucket))
+    return _subjects("get", kv_stream(bucket))
 
 
 def kv_write(bucket: str) -> tuple[str, ...]:
@@ -176,7 +211,7 @@ def kv_write(bucket: str) -> tuple[str, ...]:
 
 def object_read(bucket: str) -> tuple[str, ...]:
     stream = object_stream(bucket)
-    return (*_get(stream), *ordered_read(stream))
+    return (*_subjects("get", stream), *ordered_read(stream))
 
 
 def object_write(bucket: str) -> tuple[str, ...]:
@@ -186,25 +221,9 @@ def object_write(bucket: str) -> tuple[str, ...]:
 
 def stream_inspect(stream: str) -> tuple[str, ...]:
     """Read-only information about a stream and its consumers; no message content."""
-    return (
-        f"{API}.STREAM.INFO.{stream}",
-        f"{API}.CONSUMER.LIST.{stream}",
-        f"{API}.CONSUMER.NAMES.{stream}",
-        f"{API}.CONSUMER.INFO.{stream}.*",
-    )
+    return _subjects("stream_inspect", stream)
 
 
 def stream_owner(stream: str) -> tuple[str, ...]:
     """Every JetStream API right on one stream: define, read, consume, purge and delete it."""
-    return (
-        f"{API}.STREAM.*.{stream}",
-        f"{API}.STREAM.MSG.*.{stream}",
-        f"{API}.DIRECT.GET.{stream}",
-        f"{API}.DIRECT.GET.{stream}.>",
-        f"{API}.CONSUMER.*.{stream}",
-        f"{API}.CONSUMER.*.{stream}.>",
-        f"{API}.CONSUMER.DURABLE.CREATE.{stream}.*",
-        f"{API}.CONSUMER.MSG.NEXT.{stream}.*",
-        f"$JS.ACK.{stream}.>",
-        f"$JS.FC.{stream}.>",
-    )
+    return _subjects("stream_owner", stream)

@@ -14,7 +14,7 @@ probes.py                effectful: the manifest's probes, a request and the eve
 verdicts.py              pure: server answers → pass/fail with a message naming the cause
 serverjson.py            pure: pydantic models of the servers' JSON that the verdicts read
 context.py               effectful: the deadline and the connections the checks share
-calls.py                 effectful: requests that name why they got no answer
+calls.py                 effectful: requests that name why they got no answer; refused publishes
 runner.py                effectful: select (--only/--skip), run concurrently under one timeout
 results.py               pure: the run and its results (plain data)
 report.py                pure: a run as table, JSON, JUnit, Nagios or Prometheus; exit codes

@@ -2,12 +2,15 @@
 
 A request the server refuses for lack of permission is not answered: the server sends the
 connection an asynchronous permissions violation and the request times out. These helpers
-look for that violation and name it; no responders and timeouts are named too.
+look for that violation and name it; no responders and timeouts are named too. A publish that
+must be refused is judged by the same violation.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import nats.errors
@@ -16,10 +19,12 @@ from nats.aio.msg import Msg
 from deploykit.errors import ConnectError
 from deploykit.jetstream.api import JetStreamApi
 from deploykit.smoke.context import Context, NatsSession
-from deploykit.smoke.results import CheckFailed
-from deploykit.smoke.verdicts import permission_refusal
+from deploykit.smoke.results import CheckFailed, Outcome, failed, passed
+from deploykit.smoke.verdicts import millis, permission_refusal
 
-__all__ = ["as_json", "js_request", "request"]
+__all__ = ["as_json", "js_request", "publish_refused", "request"]
+
+REFUSAL_WAIT = 1.0  # seconds to wait for the violation after the server has the publish
 
 
 def _refused(session: NatsSession, subject: str) -> CheckFailed | None:
@@ -60,6 +65,31 @@ async def js_request(
         if refused:
             raise refused from None
         raise
+
+
+async def publish_refused(
+    ctx: Context,
+    session: NatsSession,
+    subject: str,
+    payload: bytes,
+    *,
+    unrefused: str,
+    headers: dict[str, str] | None = None,
+) -> Outcome:
+    """Publish as `session`'s user and pass when the server refuses it: a publish is not
+    answered, so the refusal is the permissions violation the connection is sent. `session`
+    is one of the check's own, so the errors it collects are the check's alone; `unrefused`
+    is the failure when no violation comes."""
+    started = time.monotonic()
+    await session.client.publish(subject, payload, headers=headers)
+    await session.client.flush(ctx.budget(2.0))  # type: ignore[arg-type]  # nats-py annotates int, takes seconds as float
+    deadline = time.monotonic() + ctx.budget(REFUSAL_WAIT)
+    while (refusal := permission_refusal(session.errors, subject)) is None:
+        if time.monotonic() >= deadline:
+            return failed(unrefused)
+        await asyncio.sleep(0.02)
+    took = time.monotonic() - started
+    return passed(f"{subject} refused to {session.user} by the server in {millis(took)}: {refusal}")
 
 
 def as_json(msg: Msg) -> Any:

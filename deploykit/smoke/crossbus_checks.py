@@ -22,16 +22,16 @@ import nats.errors
 
 from deploykit.manifest import naming
 from deploykit.manifest.crossbus import CrossPath, PathKind
+from deploykit.smoke.calls import publish_refused
 from deploykit.smoke.context import Context
 from deploykit.smoke.results import Outcome, failed, passed, skipped
-from deploykit.smoke.verdicts import millis, permission_refusal
+from deploykit.smoke.verdicts import millis
 
 __all__ = ["UNDECLARED", "call", "consumer", "refused", "source", "undeclared_subject"]
 
 UNDECLARED = "deploykit-smoke-undeclared"
 REPLY_TIMEOUT = 5.0
 LAG_WAIT = 5.0
-REFUSAL_WAIT = 1.0
 
 
 def _user(ctx: Context, path: CrossPath) -> str | None:
@@ -128,17 +128,11 @@ async def refused(ctx: Context, path: CrossPath) -> Outcome:
     if user is None:
         return skipped(f"the outputs have no credentials for {path.user}")
     subject = undeclared_subject(path)
-    session = await ctx.open(user)  # its own connection: the errors it collects are ours alone
-    started = time.monotonic()
-    await session.client.publish(subject, b"deploykit smoke: an undeclared cross-bus subject")
-    await session.client.flush(ctx.budget(2.0))  # type: ignore[arg-type]  # nats-py annotates int, takes seconds as float
-    deadline = time.monotonic() + ctx.budget(REFUSAL_WAIT)
-    while (refusal := permission_refusal(session.errors, subject)) is None:
-        if time.monotonic() >= deadline:
-            return failed(
-                f"{user} published to {subject}, which no path declares, and the server did not "
-                "refuse it: only declared cross-bus subjects may be reachable"
-            )
-        await asyncio.sleep(0.02)
-    took = time.monotonic() - started
-    return passed(f"{subject} refused to {user} by the server in {millis(took)}: {refusal}")
+    return await publish_refused(
+        ctx,
+        await ctx.open(user),
+        subject,
+        b"deploykit smoke: an undeclared cross-bus subject",
+        unrefused=f"{user} published to {subject}, which no path declares, and the server did "
+        "not refuse it: only declared cross-bus subjects may be reachable",
+    )

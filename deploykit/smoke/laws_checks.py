@@ -8,18 +8,14 @@ server that wrongly accepted it would not store it in production.
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from deploykit.manifest.model import Manifest
+from deploykit.smoke.calls import publish_refused
 from deploykit.smoke.context import Context
-from deploykit.smoke.results import Outcome, failed, passed, skipped
-from deploykit.smoke.verdicts import millis, permission_refusal
+from deploykit.smoke.results import Outcome, skipped
 
 __all__ = ["NOWHERE_STREAM", "event_subject", "frontend_cannot_emit"]
 
 NOWHERE_STREAM = "DEPLOYKIT_SMOKE_NO_SUCH_STREAM"
-REFUSAL_WAIT = 1.0  # seconds to wait for the violation after the server has the publish
 
 
 def event_subject(manifest: Manifest, bus: str) -> str | None:
@@ -41,21 +37,12 @@ async def frontend_cannot_emit(ctx: Context, user: str) -> Outcome:
     subject = event_subject(ctx.manifest, bus)
     if subject is None:
         return skipped(f"bus {bus} has no event subject to try")
-    session = await ctx.open(user)  # its own connection: the errors it collects are ours alone
-    started = time.monotonic()
-    await session.client.publish(
+    return await publish_refused(
+        ctx,
+        await ctx.open(user),
         subject,
         b"deploykit smoke: frontends must not publish events",
         headers={"Nats-Expected-Stream": NOWHERE_STREAM},
+        unrefused=f"frontend {user} published to the event subject {subject} and the server did "
+        "not refuse it: its permissions are not in force (frontends never publish events)",
     )
-    await session.client.flush(ctx.budget(2.0))  # type: ignore[arg-type]  # nats-py annotates int, takes seconds as float
-    deadline = time.monotonic() + ctx.budget(REFUSAL_WAIT)
-    while (refusal := permission_refusal(session.errors, subject)) is None:
-        if time.monotonic() >= deadline:
-            return failed(
-                f"frontend {user} published to the event subject {subject} and the server did "
-                "not refuse it: its permissions are not in force (frontends never publish events)"
-            )
-        await asyncio.sleep(0.02)
-    took = time.monotonic() - started
-    return passed(f"{subject} refused to {user} by the server in {millis(took)}: {refusal}")

@@ -48,8 +48,15 @@ class _Attempt:
     """The step a check is at (named in its failure) and the steps that undo what it wrote."""
 
     session: NatsSession
+    js: JetStreamContext
     step: str = ""
     undo: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def passed(self, done: str) -> Outcome:
+        """`done`, then how long the round trip took, its undo included."""
+        took = time.monotonic() - self.started
+        return passed(f"{done} in {millis(took)}", (), Metric("roundtrip_seconds", took, "s"))
 
     def failure(self, exc: BaseException) -> CheckFailed:
         if isinstance(exc, nats.js.errors.NoStreamResponseError | ServiceUnavailableError):
@@ -65,10 +72,12 @@ class _Attempt:
 
 
 @contextlib.asynccontextmanager
-async def _attempt(session: NatsSession) -> AsyncIterator[_Attempt]:
-    """Run a round trip: a NATS error fails it naming the step; what it wrote is undone,
-    last first, whatever the outcome. A failed undo fails a check that otherwise passed."""
-    attempt = _Attempt(session)
+async def _attempt(ctx: Context) -> AsyncIterator[_Attempt]:
+    """Run a round trip as the core bus's smoke user: a NATS error fails it naming the step;
+    what it wrote is undone, last first, whatever the outcome. A failed undo fails a check
+    that otherwise passed."""
+    session = await ctx.nats(naming.smoke_user(ctx.manifest.core_bus))
+    attempt = _Attempt(session, session.client.jetstream(timeout=ctx.budget(3.0)))
     problems = []
     try:
         yield attempt
@@ -85,13 +94,11 @@ async def _attempt(session: NatsSession) -> AsyncIterator[_Attempt]:
 
 
 async def stream(ctx: Context) -> Outcome:
-    session = await ctx.nats(naming.smoke_user(ctx.manifest.core_bus))
-    js = session.client.jetstream(timeout=ctx.budget(3.0))
     subject = f"{_prefix()}.{ctx.run_id}"
     payload = f"deploykit smoke {ctx.run_id}".encode()
     name = f"smoke-{ctx.run_id}"
-    started = time.monotonic()
-    async with _attempt(session) as attempt:
+    async with _attempt(ctx) as attempt:
+        js = attempt.js
         attempt.undo.append(lambda: js.purge_stream(naming.SMOKE_STREAM, subject=subject))
         attempt.step = f"publish to {subject}"
         ack = await publish_settled(
@@ -126,22 +133,17 @@ async def stream(ctx: Context) -> Outcome:
         info = await js.consumer_info(naming.SMOKE_STREAM, name)
         if info.ack_floor is None or info.ack_floor.stream_seq != ack.seq:
             raise CheckFailed(f"the acknowledgement of seq {ack.seq} was not recorded")
-    took = time.monotonic() - started
-    return passed(
+    return attempt.passed(
         f"published to {subject} (stream {ack.stream}, seq {ack.seq}), fetched it back and "
-        f"acknowledged it in {millis(took)}",
-        (),
-        Metric("roundtrip_seconds", took, "s"),
+        "acknowledged it"
     )
 
 
 async def key_value(ctx: Context) -> Outcome:
-    session = await ctx.nats(naming.smoke_user(ctx.manifest.core_bus))
-    js = session.client.jetstream(timeout=ctx.budget(3.0))
     bucket = naming.SMOKE_BUCKET
     key = f"run-{ctx.run_id}"
-    started = time.monotonic()
-    async with _attempt(session) as attempt:
+    async with _attempt(ctx) as attempt:
+        js = attempt.js
         attempt.step = f"open KV {bucket}"
         kv = await js.key_value(bucket)
         attempt.undo.append(lambda: js.purge_stream(f"KV_{bucket}", subject=f"$KV.{bucket}.{key}"))
@@ -161,23 +163,18 @@ async def key_value(ctx: Context) -> Outcome:
         last = await js.get_last_msg(f"KV_{bucket}", f"$KV.{bucket}.{key}")  # from the leader
         if (last.headers or {}).get("KV-Operation") != "DEL":
             raise CheckFailed(f"{bucket}: key {key} still reads {last.data!r} after delete")
-    took = time.monotonic() - started
-    return passed(
+    return attempt.passed(
         f"{bucket}: create (rev {first}), update with the right revision (rev {second}), "
-        f"stale update refused, delete, in {millis(took)}",
-        (),
-        Metric("roundtrip_seconds", took, "s"),
+        "stale update refused, delete,"
     )
 
 
 async def object_store(ctx: Context) -> Outcome:
-    session = await ctx.nats(naming.smoke_user(ctx.manifest.core_bus))
-    js = session.client.jetstream(timeout=ctx.budget(3.0))
     store = naming.SMOKE_OBJECT_STORE
     name = f"run-{ctx.run_id}"
     data = os.urandom(OBJECT_SIZE)
-    started = time.monotonic()
-    async with _attempt(session) as attempt:
+    async with _attempt(ctx) as attempt:
+        js = attempt.js
         attempt.step = f"open object store {store}"
         obs = await js.object_store(store)
         attempt.undo.append(lambda: _purge_object(js, store, name))
@@ -195,12 +192,8 @@ async def object_store(ctx: Context) -> Outcome:
         meta = await js.get_last_msg(f"OBJ_{store}", _meta_subject(store, name))  # from the leader
         if not json.loads(meta.data or b"{}").get("deleted"):
             raise CheckFailed(f"{store}/{name} is not marked deleted after delete")
-    took = time.monotonic() - started
-    return passed(
-        f"{store}: put {info.size} bytes in {info.chunks} chunks, read them back, deleted, "
-        f"in {millis(took)}",
-        (),
-        Metric("roundtrip_seconds", took, "s"),
+    return attempt.passed(
+        f"{store}: put {info.size} bytes in {info.chunks} chunks, read them back, deleted,"
     )
 
 

@@ -26,8 +26,7 @@ from pydantic import (
 from deploykit.errors import ConfigError, Problem
 from deploykit.manifest.model import Manifest, Role
 from deploykit.manifest.units import parse_size
-from deploykit.metal.cron import on_calendar
-from deploykit.stack.cron import cron_problem
+from deploykit.stack.cron import cron_problem, timer_fields
 
 __all__ = [
     "MetalArtifacts",
@@ -212,7 +211,7 @@ class Backup(_Config):
             raise ValueError(
                 f"backup storage needs endpoint, bucket and accessKeyId; missing {', '.join(missing)}"
             )
-        on_calendar(self.schedule)  # refuses what a systemd timer could not run exactly
+        timer_fields(self.schedule)  # refuses what a systemd timer could not run exactly
         return self
 
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -33,6 +33,9 @@ from deploykit.metal.artifacts import INDEX_FILE
 from deploykit.metal.fetch import fetch_artifacts
 from deploykit.testing.engine import Engine, EngineStack
 from deploykit.testing.hosts import Hosts, Recipe, ensure_rootfs
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
 
 __all__ = [
     "ARTIFACTS",
@@ -254,18 +257,8 @@ class MetalRun:
         asyncio.run(self._delete_stream(bus, name))
 
     async def _delete_stream(self, bus: str, name: str) -> None:
-        import nats
-
-        nats_out = json.loads(self.outputs_file().read_text())["nats"]
-        user = provisioning_user(bus)
-        credential = nats_out["credentials"][user]
-        nc = await nats.connect(
-            nats_out["urls"],
-            tls=ssl.create_default_context(cafile=str(self.ca_file())),
-            user=user,
-            password=credential["password"],
-            inbox_prefix=credential["inbox_prefix"],
-        )
+        outputs = json.loads(self.outputs_file().read_text())
+        nc = await _connect_as(outputs, self.ca_file(), provisioning_user(bus))
         try:
             await nc.jetstream(timeout=10).delete_stream(name)
         finally:
@@ -363,6 +356,22 @@ class MetalRun:
             publisher.stop()
 
 
+async def _connect_as(outputs: dict[str, Any], ca: Path, user: str, **options: Any) -> Client:
+    """`user` of the outputs' NATS over TLS, trusting the tier's CA."""
+    import nats
+
+    nats_out = outputs["nats"]
+    credential = nats_out["credentials"][user]
+    return await nats.connect(
+        nats_out["urls"],
+        tls=ssl.create_default_context(cafile=str(ca)),
+        user=user,
+        password=credential["password"],
+        inbox_prefix=credential["inbox_prefix"],
+        **options,
+    )
+
+
 class Publisher(threading.Thread):
     """Publishes numbered messages with message ids, one at a time, each awaiting its ack
     (retrying until acked); records the acknowledged sequence numbers and the longest wait."""
@@ -375,6 +384,11 @@ class Publisher(threading.Thread):
         self.errors = 0
         self._halt = threading.Event()
         self.failure: BaseException | None = None
+
+    async def _connect(self, **options: Any) -> Client:
+        """The smoke-core user, the one that may publish to the smoke stream."""
+        user = next(n for n in self.outputs["nats"]["credentials"] if n.startswith("smoke-core"))
+        return await _connect_as(self.outputs, self.ca, user, **options)
 
     def run(self) -> None:
         try:
@@ -389,21 +403,7 @@ class Publisher(threading.Thread):
             raise self.failure
 
     async def _publish(self) -> None:
-        import nats
-
-        nats_out = self.outputs["nats"]
-        user = next(n for n, c in nats_out["credentials"].items() if n.startswith("smoke-core"))
-        credential = nats_out["credentials"][user]
-        context = ssl.create_default_context(cafile=str(self.ca))
-        nc = await nats.connect(
-            nats_out["urls"],
-            tls=context,
-            user=user,
-            password=credential["password"],
-            inbox_prefix=credential["inbox_prefix"],
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.2,
-        )
+        nc = await self._connect(max_reconnect_attempts=-1, reconnect_time_wait=0.2)
         js = nc.jetstream(timeout=0.5)  # a lost request is retried (same message id) soon
         number = 0
         try:
@@ -434,19 +434,7 @@ class Publisher(threading.Thread):
         return asyncio.run(self._lost())
 
     async def _lost(self) -> list[int]:
-        import nats
-
-        nats_out = self.outputs["nats"]
-        user = next(n for n in nats_out["credentials"] if n.startswith("smoke-core"))
-        credential = nats_out["credentials"][user]
-        context = ssl.create_default_context(cafile=str(self.ca))
-        nc = await nats.connect(
-            nats_out["urls"],
-            tls=context,
-            user=user,
-            password=credential["password"],
-            inbox_prefix=credential["inbox_prefix"],
-        )
+        nc = await self._connect()
         js = nc.jetstream(timeout=5)
         missing = []
         try:

@@ -26,7 +26,7 @@ from deploykit.manifest.load import load_manifest
 from deploykit.metal import backup
 from deploykit.metal.postgres import PgPaths
 from deploykit.stack.config import Backup
-from deploykit.testing.engine import Engine, EngineUnavailable, pulumi_engine
+from deploykit.testing.engine import Engine
 from deploykit.testing.hosts import Hosts, boot_hosts
 from deploykit.testing.metal import E2E_RECIPE, MetalRun, Phases, artifacts_folder
 
@@ -41,15 +41,6 @@ SKIPPED_BY_DESIGN = {"observability.grafana"}
 def hosts() -> Iterator[Hosts]:
     with boot_hosts(3, E2E_RECIPE) as booted:
         yield booted
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    try:
-        with pulumi_engine(tmp_path / "engine") as made:
-            yield made
-    except EngineUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 def _passes(run: MetalRun) -> dict[str, str]:

@@ -14,7 +14,7 @@ import pytest
 from components.metal.remote import Hosts as Runner
 from deploykit.metal.shell import put_file, remove_paths, remove_units, restart_if_pending, script
 from deploykit.stack.config import Host
-from deploykit.testing.engine import Engine, EngineUnavailable, pulumi_engine
+from deploykit.testing.engine import Engine
 from deploykit.testing.hosts import Hosts, boot_hosts
 from deploykit.testing.metal import known_hosts_file
 
@@ -27,15 +27,6 @@ UNIT = "dk-hello.service"
 def hosts() -> Iterator[Hosts]:
     with boot_hosts(1) as booted:
         yield booted
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    try:
-        with pulumi_engine(tmp_path / "engine") as made:
-            yield made
-    except EngineUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 def _unit(message: str) -> str:

@@ -530,18 +530,19 @@ def test_plan_counts_only_reads(nats_single: LocalNats) -> None:
     run(nats_single, body)
 
 
-def test_cli_plan_exit_codes_and_apply(nats_single: LocalNats, tmp_path: Path) -> None:
+def one_stream_manifest(folder: Path, options: str) -> tuple[str, Path]:
+    """A manifest file in `folder` with one stream of a fresh name and these YAML `options`."""
     prefix = f"T{next(_ids)}"
-    file = tmp_path / "deploykit.yaml"
+    file = folder / "deploykit.yaml"
     file.write_text(
-        f"""
-version: 1
-system: test
-buses: {{core: {{}}}}
-streams:
-  {prefix}: {{subjects: ["{prefix.lower()}.>"], replicas: 3, max_age: 1h}}
-"""
+        "version: 1\nsystem: test\nbuses: {core: {}}\nstreams:\n"
+        f'  {prefix}: {{subjects: ["{prefix.lower()}.>"], {options}}}\n'
     )
+    return prefix, file
+
+
+def test_cli_plan_exit_codes_and_apply(nats_single: LocalNats, tmp_path: Path) -> None:
+    prefix, file = one_stream_manifest(tmp_path, "replicas: 3, max_age: 1h")
     outputs = tmp_path / "outputs.json"
     outputs.write_text(
         json.dumps(
@@ -594,17 +595,7 @@ streams:
 
 
 def test_cli_apply_refuses_a_destructive_plan(nats_single: LocalNats, tmp_path: Path) -> None:
-    prefix = f"T{next(_ids)}"
-    file = tmp_path / "deploykit.yaml"
-    file.write_text(
-        f"""
-version: 1
-system: test
-buses: {{core: {{}}}}
-streams:
-  {prefix}: {{subjects: ["{prefix.lower()}.>"], replicas: 1, storage: memory}}
-"""
-    )
+    prefix, file = one_stream_manifest(tmp_path, "replicas: 1, storage: memory")
 
     async def make(conn: Client) -> None:
         await JetStreamApi(conn).create_stream(

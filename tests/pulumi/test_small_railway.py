@@ -242,8 +242,8 @@ def test_a_plain_service_sends_no_cron_schedule(
     ("schedule", "words"),
     [
         ("*/2 * * * *", "at most every 5 minutes"),
-        ("0 3 * *", "expected 5 fields"),
-        ("0 24 * * *", "within 0-23"),
+        ("0 3 * *", "of 5 fields"),
+        ("0 24 * * *", "hour 24: outside 0-23"),
     ],
 )
 def test_the_fake_refuses_cron_schedules_railway_refuses(

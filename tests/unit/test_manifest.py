@@ -25,12 +25,18 @@ def _edit(change: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
+def _parent(data: dict[str, Any], path: str) -> tuple[Any, str]:
+    """The node holding the last part of `path` (`a/0/b`: list items by index), and that part."""
+    *parents, last = path.split("/")
+    node: Any = data
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node, last
+
+
 def _set(path: str, value: Any) -> Any:
     def change(data: dict[str, Any]) -> None:
-        *parents, last = path.split("/")
-        node: Any = data
-        for part in parents:
-            node = node[int(part)] if isinstance(node, list) else node[part]
+        node, last = _parent(data, path)
         if isinstance(node, list):
             node[int(last)] = value
         else:
@@ -41,10 +47,7 @@ def _set(path: str, value: Any) -> Any:
 
 def _del(path: str) -> Any:
     def change(data: dict[str, Any]) -> None:
-        *parents, last = path.split("/")
-        node: Any = data
-        for part in parents:
-            node = node[int(part)] if isinstance(node, list) else node[part]
+        node, last = _parent(data, path)
         del node[last]
 
     return change

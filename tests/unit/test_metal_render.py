@@ -11,7 +11,7 @@ import yaml
 from deploykit.configs.nats import render_node_config
 from deploykit.configs.postgres import render_pg_hba
 from deploykit.errors import ConfigError
-from deploykit.manifest.load import load_manifest, parse_manifest
+from deploykit.manifest.load import parse_manifest
 from deploykit.manifest.model import Manifest
 from deploykit.metal import k3s, monitoring, nats, outputs, postgres, shell, tls, yugabyte
 from deploykit.stack.config import (
@@ -19,7 +19,6 @@ from deploykit.stack.config import (
     MetalConfig,
     MetalNats,
     check_metal_manifest,
-    load_stack_file,
     parse_stack_config,
 )
 from deploykit.stack.outputs import StackOutputs
@@ -29,18 +28,6 @@ HOSTS = [
     Host(name=f"n{i}", address=f"203.0.113.{i}", privateAddress=f"10.0.0.{i}", roles=["nats"])
     for i in (1, 2, 3)
 ]
-
-
-@pytest.fixture(scope="module")
-def manifest() -> Manifest:
-    return load_manifest(ROOT / "deploykit.yaml")
-
-
-@pytest.fixture(scope="module")
-def settings() -> MetalConfig:
-    loaded = load_stack_file(ROOT / "stacks/Pulumi.metal.yaml").settings
-    assert isinstance(loaded, MetalConfig)
-    return loaded
 
 
 def test_scripts_run_as_root_directly_or_through_sudo() -> None:

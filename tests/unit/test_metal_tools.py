@@ -15,25 +15,11 @@ import pytest
 
 from deploykit.local.nats import find_nats_server
 from deploykit.local.postgres import find_pg_bindir
-from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest, Role, Service
 from deploykit.metal import backup, k8s, monitoring, nats, postgres, yugabyte
-from deploykit.stack.config import Backup, MetalConfig, MetalNats, load_stack_file
+from deploykit.stack.config import Backup, MetalConfig, MetalNats
 
-ROOT = Path(__file__).resolve().parents[2]
 K8S_VERSION = "1.31.0"  # the k3s release the stack installs by default is v1.31
-
-
-@pytest.fixture(scope="module")
-def manifest() -> Manifest:
-    return load_manifest(ROOT / "deploykit.yaml")
-
-
-@pytest.fixture(scope="module")
-def settings() -> MetalConfig:
-    loaded = load_stack_file(ROOT / "stacks/Pulumi.metal.yaml").settings
-    assert isinstance(loaded, MetalConfig)
-    return loaded
 
 
 def all_objects(manifest: Manifest, settings: MetalConfig) -> list[dict[str, Any]]:

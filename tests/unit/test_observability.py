@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
 from deploykit.observability import dashboards as observe
 from deploykit.observability import exporters
 from deploykit.runtime.metricnames import METRICS
 
-ROOT = Path(__file__).resolve().parents[2]
 ALL = 'job=~"acme/(accounts|gateway|projector|welcome)"'
 KEYWORDS = {"by", "without", "or", "and", "unless", "on", "ignoring", "bool", "offset"}
 SERVERS = observe.Servers(nats_hosts=3, engine="postgres", replica=True)
-
-
-@pytest.fixture(scope="module")
-def manifest() -> Manifest:
-    return load_manifest(ROOT / "deploykit.yaml")
 
 
 def queried_metrics(expr: str) -> set[str]:

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 import pytest
 
 from deploykit.errors import ConfigError
-from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
 from deploykit.small import accounts, database, outputs, services, telemetry
 from deploykit.stack.config import GrafanaSettings, NeonSettings, SmallConfig
 
-ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024**2
-
-
-@pytest.fixture(scope="module")
-def manifest() -> Manifest:
-    return load_manifest(ROOT / "deploykit.yaml")
 
 
 def test_account_limits_are_all_stated_and_follow_the_bus(manifest: Manifest) -> None:
