@@ -6,7 +6,7 @@
 - `MetalSecrets`: the stack's secret config keys (`deploykit:sshPrivateKey`, ...).
 - `JetStreamHook`: how the JetStream definitions get applied once the cluster is healthy.
 - `ServicesArgs`: what both ways of running the services (Kubernetes, systemd) take, and the
-  environment each service gets from it, the same either way.
+  environment each service (and each archiver of the SQL copy) gets from it, the same either way.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import Any
 
 import pulumi
 
+from deploykit.backup.sqlcopy import archiver_wiring
 from deploykit.errors import ConfigError
 from deploykit.manifest.model import Manifest
-from deploykit.manifest.naming import service_env
+from deploykit.manifest.naming import archiver_user, service_env
 from deploykit.runtime.wiring import wiring_for
 from deploykit.stack.config import MetalConfig
 
@@ -121,6 +122,7 @@ class ServicesArgs:
     database_urls: Mapping[str, pulumi.Output[str]]
     ca_certificate: pulumi.Output[str]
     depends_on: Sequence[pulumi.Resource]
+    archive_url: pulumi.Output[str] | None  # the SQL copy as the archiver (`backup.sql`)
 
     def environment(self, name: str) -> pulumi.Output[dict[str, str]]:
         """What `naming.service_env` gives service `name` (its own NATS user and password, its
@@ -136,5 +138,20 @@ class ServicesArgs:
                 database_url=v[1],
                 port=service.run.port,
                 wiring=wiring_for(self.manifest, name).model_dump_json(),
+            )
+        )
+
+    def archiver_environment(self, bus: str) -> pulumi.Output[dict[str, str]]:
+        """The archiver of `bus`'s environment, shaped as a service's: its own NATS user, the
+        archive database as its login, its consumers as wiring."""
+        name = archiver_user(bus)
+        return pulumi.Output.all(self.users[name].password, self.archive_url).apply(
+            lambda v: service_env(
+                name,
+                ",".join(self.nats_urls),
+                name,
+                v[0],
+                database_url=v[1],
+                wiring=archiver_wiring(self.manifest, bus).model_dump_json(),
             )
         )
