@@ -15,10 +15,10 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from deploykit.backup.sqlcopy import ARCHIVER_COMMAND
 from deploykit.manifest.model import Role, Run, Service
 from deploykit.manifest.naming import archiver_user
 from deploykit.metal import layout
-from deploykit.metal.services import ARCHIVER_COMMAND
 
 __all__ = [
     "app_secret",

@@ -21,6 +21,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from deploykit.backup.sqlcopy import ARCHIVER_COMMAND
 from deploykit.manifest.model import Manifest
 from deploykit.manifest.naming import archiver_user
 from deploykit.metal.shell import (
@@ -59,7 +60,6 @@ CODE_DIR = "/opt/deploykit/apps"
 CONFIG_DIR = "/etc/deploykit/apps"
 CA_FILE = f"{CONFIG_DIR}/ca.pem"
 PYTHON = "/usr/bin/python3"
-ARCHIVER_COMMAND = "python -m deploykit.backup.archiver"
 
 
 # The journal for output, and no way to gain privileges or write outside what the unit allows.

@@ -500,7 +500,7 @@ def test_the_sql_copy_runs_on_kubernetes_as_a_deployment_of_the_kit_image() -> N
     assert password in program.secrets, "a password made once, kept secret"
     sql = _provisioned_archive(program)
     assert (
-        f"ALTER ROLE \"deploykit_archiver\" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}';"
+        f"ALTER ROLE \"deploykit_archiver\" WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD '{password}';"
         in sql
     )
     assert "\\connect deploykit_archive\n" in sql

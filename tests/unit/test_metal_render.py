@@ -211,8 +211,7 @@ def test_the_sql_copy_is_provisioned_last_in_its_own_database() -> None:
         'THEN CREATE ROLE "deploykit_archive_owner" NOLOGIN; END IF; '
         "IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'deploykit_archiver') "
         'THEN CREATE ROLE "deploykit_archiver" LOGIN; END IF; END $$;',
-        'ALTER ROLE "deploykit_archiver" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE '
-        "PASSWORD 'it''s';",
+        "ALTER ROLE \"deploykit_archiver\" WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD 'it''s';",
         'SELECT \'CREATE DATABASE "deploykit_archive" OWNER "deploykit_archive_owner"\' '
         "WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'deploykit_archive')\\gexec",
         "\\connect deploykit_archive",
