@@ -5,7 +5,9 @@ archiver of the SQL copy (`backup.sql`) a Secret and a Deployment of the kit's i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
@@ -48,11 +50,14 @@ class Apps(pulumi.ComponentResource):
             parent=self, provider=self.args.kubernetes.provider, depends_on=list(depends_on)
         )
 
-    def _secret(
-        self, name: str, env: pulumi.Output[dict[str, str]]
-    ) -> tuple[pulumi.Resource, pulumi.Output[str]]:
-        """The Secret of `name` (its environment and the CA) and its checksum, which rolls the
-        pods when it changes."""
+    def _workload(
+        self,
+        name: str,
+        env: pulumi.Output[dict[str, str]],
+        deployment: Callable[[str], dict[str, Any]],
+    ) -> None:
+        """The Secret of `name` (its environment and the CA) and its Deployment, made by
+        `deployment` from the Secret's checksum (a change rolls the pods)."""
         args, system, ns = self.args, self.args.manifest.system, self.args.namespace
         secret_obj = pulumi.Output.all(env, args.ca_certificate).apply(
             lambda v: k8s.app_secret(ns, system, name, v[0], v[1])
@@ -61,18 +66,18 @@ class Apps(pulumi.ComponentResource):
             f"{self.name}-{name}-secret", secret_obj, self._opts(self.namespace)
         )
         checksum = pulumi.Output.secret(secret_obj.apply(lambda o: k8s.checksum(o["stringData"])))
-        return secret, checksum
+        kubernetes_deployment(
+            f"{self.name}-{name}-deployment",
+            pulumi.Output.unsecret(checksum.apply(deployment)),
+            self._opts(self.namespace, secret, *args.depends_on),
+        )
 
     def _deploy(self, name: str, service: Service) -> None:
         args, system, ns = self.args, self.args.manifest.system, self.args.namespace
-        secret, checksum = self._secret(name, args.environment(name))
-        deployment = pulumi.Output.unsecret(
-            checksum.apply(lambda c: k8s.deployment(ns, system, name, service, c))
-        )
-        kubernetes_deployment(
-            f"{self.name}-{name}-deployment",
-            deployment,
-            self._opts(self.namespace, secret, *args.depends_on),
+        self._workload(
+            name,
+            args.environment(name),
+            lambda c: k8s.deployment(ns, system, name, service, c),
         )
         kubernetes_object(
             f"{self.name}-{name}-pdb",
@@ -95,16 +100,11 @@ class Apps(pulumi.ComponentResource):
 
     def _deploy_archiver(self, bus: str) -> None:
         args, system, ns = self.args, self.args.manifest.system, self.args.namespace
-        name = archiver_user(bus)
         image = kit_image(args.manifest, args.settings.backup)
-        secret, checksum = self._secret(name, args.archiver_environment(bus))
-        deployment = pulumi.Output.unsecret(
-            checksum.apply(lambda c: k8s.archiver_deployment(ns, system, bus, image, c))
-        )
-        kubernetes_deployment(
-            f"{self.name}-{name}-deployment",
-            deployment,
-            self._opts(self.namespace, secret, *args.depends_on),
+        self._workload(
+            archiver_user(bus),
+            args.archiver_environment(bus),
+            lambda c: k8s.archiver_deployment(ns, system, bus, image, c),
         )
 
     def _prometheus_access(self) -> pulumi.Resource:

@@ -129,6 +129,22 @@ class ServicesArgs:
         database URL, its port and wiring): a pod's Secret and a unit's environment file."""
         service = self.manifest.services[name]
         database = self.database_urls[service.database] if service.database else None
+        wiring = wiring_for(self.manifest, name).model_dump_json()
+        return self._env(name, database, wiring, service.run.port)
+
+    def archiver_environment(self, bus: str) -> pulumi.Output[dict[str, str]]:
+        """The archiver of `bus`'s environment, shaped as a service's: its own NATS user, the
+        archive database as its login, its consumers as wiring."""
+        wiring = archiver_wiring(self.manifest, bus).model_dump_json()
+        return self._env(archiver_user(bus), self.archive_url, wiring)
+
+    def _env(
+        self,
+        name: str,
+        database: pulumi.Output[str] | None,
+        wiring: str,
+        port: int | None = None,
+    ) -> pulumi.Output[dict[str, str]]:
         return pulumi.Output.all(self.users[name].password, database).apply(
             lambda v: service_env(
                 name,
@@ -136,22 +152,7 @@ class ServicesArgs:
                 name,
                 v[0],
                 database_url=v[1],
-                port=service.run.port,
-                wiring=wiring_for(self.manifest, name).model_dump_json(),
-            )
-        )
-
-    def archiver_environment(self, bus: str) -> pulumi.Output[dict[str, str]]:
-        """The archiver of `bus`'s environment, shaped as a service's: its own NATS user, the
-        archive database as its login, its consumers as wiring."""
-        name = archiver_user(bus)
-        return pulumi.Output.all(self.users[name].password, self.archive_url).apply(
-            lambda v: service_env(
-                name,
-                ",".join(self.nats_urls),
-                name,
-                v[0],
-                database_url=v[1],
-                wiring=archiver_wiring(self.manifest, bus).model_dump_json(),
+                port=port,
+                wiring=wiring,
             )
         )
