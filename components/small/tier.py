@@ -2,8 +2,8 @@
 
     buses ──► JetStream definitions ─┐
       │                              ├──► services, archivers, backup job (Railway) ──┐
-      │        database (Neon) ──────┘                                     ├──► stack outputs
-      ├─────────────────────────────────► frontends (Vercel) ──────────────┘
+      │        database (Neon) ──────┘                                                 ├──► stack outputs
+      ├─────────────────────────────────► frontends (Vercel) ──────────────────────────┘
     metrics (Grafana Cloud) ─► telemetry variables of every service
 
 The JetStream step is a hook (`JetStreamStep`) so that the reconciler's component plugs in here;
