@@ -7,10 +7,10 @@ over ssh, with create/update/delete scripts); passwords, the CA and certificates
      ├── Certificates      the stack's CA and host certificates (generated, or provided)
      ├── NatsCluster       nats-server per host, rolled out one node at a time behind gates
      ├── (JetStream hook)  the reconciler's resources, after the gates
-     ├── Database          PostgreSQL primary + replica, or YugabyteDB RF3
+     ├── Database          PostgreSQL primary + replica, or YugabyteDB RF3 (and the SQL copy's)
      ├── Kubernetes        k3s on the hosts, or a given kubeconfig
-     ├── Apps              per service: Secret, Deployment, PDB, Service, Ingress
-     ├── SystemdApps       or (apps: systemd) the code bundle and one unit per instance
+     ├── Apps              per service: Secret, Deployment, PDB, Service, Ingress; archivers
+     ├── SystemdApps       or (apps: systemd) the code bundle, one unit per instance and archiver
      ├── JetStreamBackups  `deploykit backup` on a schedule: a systemd timer, or a CronJob
      └── Monitoring        node_exporter, Prometheus, Grafana
 """

@@ -1,10 +1,13 @@
 """The manifest's services on Kubernetes, in the stack's namespace: per service a Secret (its
 own NATS user and password, database URL, the CA), a Deployment, a PodDisruptionBudget, and
-for a service with a port a Service (plus an Ingress for a frontend with a domain)."""
+for a service with a port a Service (plus an Ingress for a frontend with a domain); per
+archiver of the SQL copy (`backup.sql`) a Secret and a Deployment of the kit's image."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
@@ -12,7 +15,9 @@ from components.metal.inputs import ServicesArgs
 from components.metal.kubernetes import Kubernetes
 from components.metal.objects import kubernetes_deployment, kubernetes_object, kubernetes_secret
 from deploykit.manifest.model import Role, Service
+from deploykit.manifest.naming import archiver_user
 from deploykit.metal import k8s
+from deploykit.metal.backup import kit_image
 
 __all__ = ["Apps", "AppsArgs"]
 
@@ -35,6 +40,8 @@ class Apps(pulumi.ComponentResource):
         )
         for service_name, service in args.manifest.services.items():
             self._deploy(service_name, service)
+        for bus in args.manifest.sql_archived():
+            self._deploy_archiver(bus)
         self.prometheus_token = self._prometheus_access()
         self.register_outputs({"namespace": args.namespace})
 
@@ -43,9 +50,15 @@ class Apps(pulumi.ComponentResource):
             parent=self, provider=self.args.kubernetes.provider, depends_on=list(depends_on)
         )
 
-    def _deploy(self, name: str, service: Service) -> None:
+    def _workload(
+        self,
+        name: str,
+        env: pulumi.Output[dict[str, str]],
+        deployment: Callable[[str], dict[str, Any]],
+    ) -> None:
+        """The Secret of `name` (its environment and the CA) and its Deployment, made by
+        `deployment` from the Secret's checksum (a change rolls the pods)."""
         args, system, ns = self.args, self.args.manifest.system, self.args.namespace
-        env = args.environment(name)
         secret_obj = pulumi.Output.all(env, args.ca_certificate).apply(
             lambda v: k8s.app_secret(ns, system, name, v[0], v[1])
         )
@@ -53,13 +66,18 @@ class Apps(pulumi.ComponentResource):
             f"{self.name}-{name}-secret", secret_obj, self._opts(self.namespace)
         )
         checksum = pulumi.Output.secret(secret_obj.apply(lambda o: k8s.checksum(o["stringData"])))
-        deployment = pulumi.Output.unsecret(
-            checksum.apply(lambda c: k8s.deployment(ns, system, name, service, c))
-        )
         kubernetes_deployment(
             f"{self.name}-{name}-deployment",
-            deployment,
+            pulumi.Output.unsecret(checksum.apply(deployment)),
             self._opts(self.namespace, secret, *args.depends_on),
+        )
+
+    def _deploy(self, name: str, service: Service) -> None:
+        args, system, ns = self.args, self.args.manifest.system, self.args.namespace
+        self._workload(
+            name,
+            args.environment(name),
+            lambda c: k8s.deployment(ns, system, name, service, c),
         )
         kubernetes_object(
             f"{self.name}-{name}-pdb",
@@ -79,6 +97,15 @@ class Apps(pulumi.ComponentResource):
                 k8s.ingress(ns, system, name, domain, args.kubernetes.ingress_class),
                 self._opts(self.namespace),
             )
+
+    def _deploy_archiver(self, bus: str) -> None:
+        args, system, ns = self.args, self.args.manifest.system, self.args.namespace
+        image = kit_image(args.manifest, args.settings.backup)
+        self._workload(
+            archiver_user(bus),
+            args.archiver_environment(bus),
+            lambda c: k8s.archiver_deployment(ns, system, bus, image, c),
+        )
 
     def _prometheus_access(self) -> pulumi.Resource:
         """The service account Prometheus discovers the pods with; returns its token Secret."""

@@ -126,9 +126,7 @@ class JetStreamBackups(pulumi.ComponentResource):
         args = self.args
         assert args.kubernetes is not None
         system, settings = args.manifest.system, args.settings.backup
-        image = settings.image or next(
-            s.run.image for s in args.manifest.services.values() if s.run.image
-        )
+        image = backup.kit_image(args.manifest, settings)
         secret_obj = pulumi.Output.all(files, self._s3_env()).apply(
             lambda v: backup.jetstream_backup_secret(args.namespace, system, v[0], v[1])
         )

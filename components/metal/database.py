@@ -1,6 +1,7 @@
 """The database on the `database` hosts: PostgreSQL (primary and optional streaming replica)
 or YugabyteDB (RF3). Both end with the same outputs: an admin URL, one URL per database of the
-manifest (its owner's role), and replica URLs."""
+manifest (its owner's role), replica URLs, and with `backup.sql` the SQL copy's URL as the
+archiver's login."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from components.metal.remote import Hosts, RemoteStep, digest
 from components.metal.tls import Certificates
 from deploykit.configs.postgres import render_pg_hba, render_postgresql_conf
 from deploykit.manifest.model import Manifest
+from deploykit.manifest.naming import ARCHIVE_DATABASE, ARCHIVE_ROLE
 from deploykit.metal import backup, layout
 from deploykit.metal import postgres as pg
 from deploykit.metal import yugabyte as yb
@@ -38,12 +40,13 @@ class DatabaseArgs:
 
 
 class Database(pulumi.ComponentResource):
-    """`admin_url`, `urls` (database key → URL), `replica_urls`, and `ready`: the step after
-    which the databases and their owners exist."""
+    """`admin_url`, `urls` (database key → URL), `replica_urls`, `archive_url` (None without
+    `backup.sql`), and `ready`: the step after which the databases and their owners exist."""
 
     admin_url: pulumi.Output[str]
     urls: dict[str, pulumi.Output[str]]
     replica_urls: list[pulumi.Output[str]]
+    archive_url: pulumi.Output[str] | None
     ready: RemoteStep
 
     def __init__(
@@ -56,6 +59,11 @@ class Database(pulumi.ComponentResource):
         self.owners = {
             key: generated_secret(f"{name}-{key}-password", self) for key in args.manifest.databases
         }
+        self.archive_password = (
+            generated_secret(f"{name}-archive-password", self)
+            if args.manifest.sql_archived()
+            else None
+        )
         if args.settings.database.engine == "postgres":
             self.ready = self._postgres()
         else:
@@ -95,6 +103,15 @@ class Database(pulumi.ComponentResource):
             for key, pw in self.owners.items()
         }
         self.replica_urls = [url(admin, self.admin_password, r, "postgres") for r in replicas]
+        self.archive_url = (
+            url(ARCHIVE_ROLE, self.archive_password, primary, ARCHIVE_DATABASE)
+            if self.archive_password
+            else None
+        )
+
+    def _archive_password(self) -> pulumi.Output[str]:
+        """ "" without `backup.sql`: `provision_sql` then leaves the SQL copy out."""
+        return self.archive_password or pulumi.Output.from_input("")
 
     # PostgreSQL -----------------------------------------------------------------------------
 
@@ -115,13 +132,16 @@ class Database(pulumi.ComponentResource):
             depends_on=installed[primary.name],
         )
         started = self._pg_configure(primary, paths, "primary", [init, *installed[primary.name]])
-        sql = pulumi.Output.all(self._grants(), self.admin_password, replication).apply(
+        sql = pulumi.Output.all(
+            self._grants(), self.admin_password, replication, self._archive_password()
+        ).apply(
             lambda v: pg.provision_sql(
                 v[0],
                 admin_user=pg.ADMIN_USER,
                 admin_password=v[1],
                 replication_password=v[2],
                 slots=[pg.slot_name(r.name) for r in replicas],
+                archive_password=v[3],
             )
         )
         provisioned = self._run(
@@ -302,9 +322,14 @@ class Database(pulumi.ComponentResource):
         placement = self._run(
             "placement", first, yb.placement_script(system, hosts), depends_on=tservers
         )
-        sql = pulumi.Output.all(self._grants(), self.admin_password).apply(
+        sql = pulumi.Output.all(
+            self._grants(), self.admin_password, self._archive_password()
+        ).apply(
             lambda v: (
-                f"{v[1]}\n" + pg.provision_sql(v[0], admin_user=yb.ADMIN_USER, admin_password=v[1])
+                f"{v[1]}\n"
+                + pg.provision_sql(
+                    v[0], admin_user=yb.ADMIN_USER, admin_password=v[1], archive_password=v[2]
+                )
             )
         )
         provisioned = self._run(

@@ -6,7 +6,7 @@
 - `MetalSecrets`: the stack's secret config keys (`deploykit:sshPrivateKey`, ...).
 - `JetStreamHook`: how the JetStream definitions get applied once the cluster is healthy.
 - `ServicesArgs`: what both ways of running the services (Kubernetes, systemd) take, and the
-  environment each service gets from it, the same either way.
+  environment each service (and each archiver of the SQL copy) gets from it, the same either way.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import Any
 
 import pulumi
 
+from deploykit.backup.sqlcopy import archiver_wiring
 from deploykit.errors import ConfigError
 from deploykit.manifest.model import Manifest
-from deploykit.manifest.naming import service_env
+from deploykit.manifest.naming import archiver_user, service_env
 from deploykit.runtime.wiring import wiring_for
 from deploykit.stack.config import MetalConfig
 
@@ -121,12 +122,29 @@ class ServicesArgs:
     database_urls: Mapping[str, pulumi.Output[str]]
     ca_certificate: pulumi.Output[str]
     depends_on: Sequence[pulumi.Resource]
+    archive_url: pulumi.Output[str] | None  # the SQL copy as the archiver (`backup.sql`)
 
     def environment(self, name: str) -> pulumi.Output[dict[str, str]]:
         """What `naming.service_env` gives service `name` (its own NATS user and password, its
         database URL, its port and wiring): a pod's Secret and a unit's environment file."""
         service = self.manifest.services[name]
         database = self.database_urls[service.database] if service.database else None
+        wiring = wiring_for(self.manifest, name).model_dump_json()
+        return self._env(name, database, wiring, service.run.port)
+
+    def archiver_environment(self, bus: str) -> pulumi.Output[dict[str, str]]:
+        """The archiver of `bus`'s environment, shaped as a service's: its own NATS user, the
+        archive database as its login, its consumers as wiring."""
+        wiring = archiver_wiring(self.manifest, bus).model_dump_json()
+        return self._env(archiver_user(bus), self.archive_url, wiring)
+
+    def _env(
+        self,
+        name: str,
+        database: pulumi.Output[str] | None,
+        wiring: str,
+        port: int | None = None,
+    ) -> pulumi.Output[dict[str, str]]:
         return pulumi.Output.all(self.users[name].password, database).apply(
             lambda v: service_env(
                 name,
@@ -134,7 +152,7 @@ class ServicesArgs:
                 name,
                 v[0],
                 database_url=v[1],
-                port=service.run.port,
-                wiring=wiring_for(self.manifest, name).model_dump_json(),
+                port=port,
+                wiring=wiring,
             )
         )

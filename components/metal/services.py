@@ -1,6 +1,7 @@
 """The manifest's services as systemd units on the `apps` hosts (`apps: systemd`): the code
-bundle uploaded to each apps host, then per instance its unit and environment file
-(`deploykit.metal.services` decides them all)."""
+bundle uploaded to each apps host, then per instance its unit and environment file, and the
+archivers of the SQL copy (`backup.sql`) the same way (`deploykit.metal.services` decides them
+all)."""
 
 from __future__ import annotations
 
@@ -39,17 +40,35 @@ class SystemdApps(pulumi.ComponentResource):
         self.args, self.name = args, name
         hosts = args.settings.hosts_with("apps")
         self.instances = plan.instances(args.manifest, hosts)
+        self.archivers = dict(
+            zip(
+                args.manifest.sql_archived(),
+                plan.archiver_instances(args.manifest, hosts),
+                strict=True,
+            )
+        )
         code = self.code = self._install_code(hosts)
         previous: dict[str, list[RemoteStep]] = {}
         for instance in self.instances:
             after = [code[instance.host.name], *previous.get(instance.service, [])[-1:]]
-            previous.setdefault(instance.service, []).append(self._run_instance(instance, after))
-        self.register_outputs({"instances": [i.unit for i in self.instances]})
+            service = args.manifest.services[instance.service]
+            unit = plan.service_unit(args.manifest.system, instance, service.run.command or "")
+            step = self._run_instance(instance, unit, self._environment(instance), after)
+            previous.setdefault(instance.service, []).append(step)
+        for bus, archiver in self.archivers.items():
+            unit = plan.service_unit(args.manifest.system, archiver, plan.ARCHIVER_COMMAND)
+            env = args.archiver_environment(bus).apply(plan.environment_file)
+            self._run_instance(
+                archiver, unit, pulumi.Output.secret(env), [code[archiver.host.name]]
+            )
+        units = [i.unit for i in [*self.instances, *self.archivers.values()]]
+        self.register_outputs({"instances": units})
 
     def _install_code(self, hosts: Sequence[Host]) -> dict[str, RemoteStep]:
         """The bundle and the CA on every apps host."""
         commands = [s.run.command or "" for s in self.args.manifest.services.values()]
         commands += [CLI_COMMAND] if self.args.with_cli else []
+        commands += [plan.ARCHIVER_COMMAND] if self.archivers else []
         system = self.args.manifest.system
         bundle = self.bundle = build_bundle(
             self.args.project, commands, BUNDLE_CACHE / f"{system}-apps.tar.gz"
@@ -57,7 +76,8 @@ class SystemdApps(pulumi.ComponentResource):
         target = f"{UPLOAD_DIR}/{system}-apps.tar.gz"
         steps = {}
         for host in hosts:
-            units = [i.unit for i in self.instances if i.host == host]
+            placed = [*self.instances, *self.archivers.values()]
+            units = [i.unit for i in placed if i.host == host]
             steps[host.name] = self.args.runner.run(
                 f"{self.name}-{host.name}-code",
                 host,
@@ -83,12 +103,16 @@ class SystemdApps(pulumi.ComponentResource):
             )
         )
 
-    def _run_instance(self, instance: plan.Instance, after: list[RemoteStep]) -> RemoteStep:
+    def _run_instance(
+        self,
+        instance: plan.Instance,
+        unit: str,
+        environment: pulumi.Output[str],
+        after: list[RemoteStep],
+    ) -> RemoteStep:
         """Instances of one service one after another, so a new version rolls through them;
         the bundle's digest is a trigger: new code restarts every instance."""
-        service = self.args.manifest.services[instance.service]
-        unit = plan.service_unit(self.args.manifest.system, instance, service.run.command or "")
-        stdin = self._environment(instance).apply(lambda env: plan.instance_stdin(unit, env))
+        stdin = environment.apply(lambda env: plan.instance_stdin(unit, env))
         return self.args.runner.run(
             f"{self.name}-{instance.service}-{instance.number}",
             instance.host,

@@ -167,6 +167,7 @@ class MetalTier(pulumi.ComponentResource):
             database_urls=self.database.urls,
             ca_certificate=self.certificates.ca,
             depends_on=[*self.nats.gates, *self.streams, self.database.ready],
+            archive_url=self.database.archive_url,
         )
         return Apps(f"{self.name}-apps", args, self._opts())
 
@@ -180,6 +181,7 @@ class MetalTier(pulumi.ComponentResource):
             database_urls=self.database.urls,
             ca_certificate=self.certificates.ca,
             depends_on=[*self.nats.gates, *self.streams, self.database.ready],
+            archive_url=self.database.archive_url,
             project=Path.cwd(),
             with_cli=self._scheduled_backups(),
         )
@@ -243,10 +245,11 @@ class MetalTier(pulumi.ComponentResource):
             database.admin_url,
             pulumi.Output.all(*(database.urls[k] for k in keys)),
             pulumi.Output.all(*database.replica_urls),
+            database.archive_url,
         )
 
         def document(v: list[Any]) -> dict[str, Any]:
-            passwords, admin_url, urls, replica_urls = v
+            passwords, admin_url, urls, replica_urls, archive_url = v
             credentials = {
                 n: {
                     "account": users[n].account,
@@ -261,6 +264,7 @@ class MetalTier(pulumi.ComponentResource):
                 "admin_url": admin_url,
                 "urls": dict(zip(keys, urls, strict=True)),
                 "replica_urls": list(replica_urls),
+                "archive_url": archive_url,
             }
             data = stack_outputs(self.manifest, self.settings, credentials, db)
             return StackOutputs.model_validate(data).model_dump(mode="json")

@@ -1,4 +1,6 @@
-"""PostgreSQL on Neon: a project, its default branch, an owner role and a database per declared one.
+"""PostgreSQL on Neon: a project, its default branch, an owner role and a database per declared
+one; with `backup.sql` the SQL copy's database, its table and the archiver's login (`ArchiveTable`,
+made with SQL as the table's owner: Neon's API has no SQL endpoint).
 
 What they are is decided in `deploykit.small.database`.
 """
@@ -6,19 +8,26 @@ What they are is decided in `deploykit.small.database`.
 from __future__ import annotations
 
 import contextlib
+import secrets
 from typing import Any
 
+import psycopg
 import pulumi
-from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
+from psycopg import sql
+from pulumi.dynamic import CreateResult, ReadResult, ResourceProvider, UpdateResult
 
 from components.small.dynamic import ApiProvider, integral, secret_outputs
+from deploykit.backup.sqlcopy import TABLE, database_statements, role_statements
 from deploykit.manifest.model import Manifest
+from deploykit.manifest.naming import ARCHIVE_DATABASE, ARCHIVE_OWNER, ARCHIVE_ROLE
 from deploykit.saas.http import NotFound
 from deploykit.saas.neon import NEON, NeonClient
-from deploykit.small.database import owners, project_org, require_tls
+from deploykit.small.database import archive_url, owners, project_org, require_tls
 from deploykit.stack.config import NeonSettings
 
 __all__ = [
+    "ArchiveProvider",
+    "ArchiveTable",
     "Database",
     "DatabaseProvider",
     "NeonDatabase",
@@ -173,6 +182,60 @@ class DatabaseProvider(_NeonProvider):
         api.delete_database(*id_.split("/", 2))
 
 
+class ArchiveProvider(ResourceProvider):
+    """The SQL copy's table and the archiver's login, made as the table's owner (`owner_uri`):
+    sqlcopy's statements, the same as on the other targets. The login's password is made here
+    once and kept; a new owner URI runs the statements again (they are idempotent)."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        password = secrets.token_urlsafe(32)
+        _provision(props["owner_uri"], password)
+        url = archive_url(props["owner_uri"], password)
+        return CreateResult(ARCHIVE_DATABASE, {**props, "password": password, "url": url})
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        _provision(news["owner_uri"], olds["password"])
+        url = archive_url(news["owner_uri"], olds["password"])
+        return UpdateResult({**news, "password": olds["password"], "url": url})
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        """The archiver's login goes, its grants first (the owner may not `DROP OWNED BY` a
+        role it is no member of); the table goes with its database."""
+        role, database = sql.Identifier(ARCHIVE_ROLE), sql.Identifier(ARCHIVE_DATABASE)
+        with psycopg.connect(props["owner_uri"], autocommit=True) as conn:
+            conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(TABLE), role))
+            conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(database, role))
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(role))
+
+
+def _provision(owner_uri: str, password: str) -> None:
+    with psycopg.connect(owner_uri, autocommit=True) as conn:
+        for statement in role_statements(password):
+            conn.execute(statement)
+        with conn.transaction():
+            for statement in database_statements():
+                conn.execute(statement)
+
+
+class ArchiveTable(pulumi.dynamic.Resource, module="small", name="ArchiveTable"):
+    """`url`: the SQL copy as the archiver's login (a secret)."""
+
+    url: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        database: NeonDatabase,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        props = {"owner_uri": pulumi.Output.secret(database.uri), "password": None, "url": None}
+        secret = pulumi.ResourceOptions(
+            additional_secret_outputs=["owner_uri", "password", "url"], depends_on=[database]
+        )
+        merged = pulumi.ResourceOptions.merge(opts, secret)
+        super().__init__(ArchiveProvider(), resource_name, props, merged)
+
+
 class NeonProject(pulumi.dynamic.Resource, module="small", name="NeonProject"):
     """A Neon project with its default branch; `admin_uri` is its default owner's URI."""
 
@@ -267,8 +330,10 @@ class Database(pulumi.ComponentResource):
         self.project = self.create_project()
         self.roles = self.create_roles()
         self.databases = self.create_databases()
+        self.archive = self.create_archive()
         self.admin_url = pulumi.Output.secret(self.project.admin_uri)
         self.urls = {key: pulumi.Output.secret(db.uri) for key, db in self.databases.items()}
+        self.archive_url = pulumi.Output.secret(self.archive.url) if self.archive else None
         self.register_outputs({"admin_url": self.admin_url, "urls": self.urls})
 
     def say_postgres_is_used(self) -> None:
@@ -315,3 +380,19 @@ class Database(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, depends_on=[owner]),
             )
         return databases
+
+    def create_archive(self) -> ArchiveTable | None:
+        """With `backup.sql`: the SQL copy's database, owned by its owner role, then its table
+        and the archiver's login (`deploykit.small.database` says why the owner logs in)."""
+        if not self._manifest.sql_archived():
+            return None
+        owner = self.roles[ARCHIVE_OWNER]
+        database = NeonDatabase(
+            f"{self._name}-db-archive",
+            DatabaseProvider(self._settings.apiUrl),
+            self.project,
+            ARCHIVE_DATABASE,
+            owner,
+            pulumi.ResourceOptions(parent=self, depends_on=[owner]),
+        )
+        return ArchiveTable(f"{self._name}-archive", database, pulumi.ResourceOptions(parent=self))

@@ -1,4 +1,5 @@
 """Services on Railway: a project and environment, one Railway service per rpc and worker service,
+the SQL copy's archivers (`backup.sql`: long-running, the kit's command in the team's image),
 and the scheduled backup job (a cron service) when the stack names a bucket.
 
 Each service runs the manifest's container image with its replicas in the stack's region; its
@@ -17,6 +18,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from components.small.dynamic import ApiProvider, changed, integral, secret_outputs
+from deploykit.backup.sqlcopy import ARCHIVER_COMMAND
 from deploykit.manifest.model import Manifest
 from deploykit.saas.http import NotFound
 from deploykit.saas.railway import RAILWAY, RailwayClient
@@ -25,6 +27,7 @@ from deploykit.small.services import deployed_services
 from deploykit.stack.config import RailwaySettings, SmallBackup
 
 __all__ = [
+    "Archivers",
     "BackupJob",
     "ProjectProvider",
     "RailwayProject",
@@ -44,6 +47,14 @@ class BackupJob:
     env: Mapping[
         str, pulumi.Input[str]
     ]  # variables Railway sets on every service; not ours to compare
+
+
+@dataclass(frozen=True)
+class Archivers:
+    """The SQL copy's archivers: the image they run, and each one's (secret) variables."""
+
+    image: str
+    env: Mapping[str, Mapping[str, pulumi.Input[str]]]  # archiver-<bus> → variables
 
 
 class _RailwayProvider(ApiProvider):
@@ -190,8 +201,8 @@ class RailwayProject(pulumi.dynamic.Resource, module="small", name="RailwayProje
 
 
 class RailwayService(pulumi.dynamic.Resource, module="small", name="RailwayService"):
-    """One service, or with `job` (cron schedule, start command) a scheduled job; `variables`
-    are a secret map."""
+    """One service, or with `job` (cron schedule, start command) a scheduled job, or with a job
+    of no schedule a service running that command; `variables` are a secret map."""
 
     deployment_id: pulumi.Output[str]
 
@@ -207,7 +218,7 @@ class RailwayService(pulumi.dynamic.Resource, module="small", name="RailwayServi
         replicas: int,
         variables: pulumi.Input[Mapping[str, str]],
         opts: pulumi.ResourceOptions,
-        job: tuple[str, str] | None = None,
+        job: tuple[str | None, str] | None = None,
     ) -> None:
         props: dict[str, Any] = {
             "project_id": project.id,
@@ -238,6 +249,7 @@ class Services(pulumi.ComponentResource):
         wait_for: Sequence[pulumi.Resource] = (),
         frontends: Sequence[str] = (),
         backup: BackupJob | None = None,
+        archivers: Archivers | None = None,
     ) -> None:
         super().__init__("deploykit:small:Services", name, {}, opts)
         self._name = name
@@ -246,6 +258,7 @@ class Services(pulumi.ComponentResource):
         self._settings = settings
         self.project = self.create_project(settings)
         self.services = self.create_services(env, list(wait_for))
+        self.archivers = self.run_archivers(archivers, list(wait_for))
         self.backup = self.schedule_backup(backup, list(wait_for))
         self.register_outputs({"project_id": self.project.id})
 
@@ -277,6 +290,30 @@ class Services(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=wait_for),
             )
         return services
+
+    def run_archivers(
+        self, archivers: Archivers | None, wait_for: list[pulumi.Resource]
+    ) -> dict[str, RailwayService]:
+        """One long-running service per archiver, one replica: `python -m
+        deploykit.backup.archiver` in the team's image."""
+        if archivers is None:
+            return {}
+        provider = ServiceProvider(self._settings.apiUrl)
+        return {
+            name: RailwayService(
+                f"{self._name}-{name}",
+                provider,
+                self.project,
+                service_name=name,
+                image=archivers.image,
+                region=self._settings.region,
+                replicas=1,
+                variables=pulumi.Output.all(**env),
+                job=(None, ARCHIVER_COMMAND),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=wait_for),
+            )
+            for name, env in archivers.env.items()
+        }
 
     def schedule_backup(
         self, job: BackupJob | None, wait_for: list[pulumi.Resource]

@@ -1,9 +1,9 @@
 """The small tier: Synadia Cloud, Neon, Railway, Vercel and Grafana Cloud from one manifest.
 
     buses ──► JetStream definitions ─┐
-      │                              ├──► services, backup job (Railway) ──┐
-      │        database (Neon) ──────┘                                     ├──► stack outputs
-      ├─────────────────────────────────► frontends (Vercel) ──────────────┘
+      │                              ├──► services, archivers, backup job (Railway) ──┐
+      │        database (Neon) ──────┘                                                 ├──► stack outputs
+      ├─────────────────────────────────► frontends (Vercel) ──────────────────────────┘
     metrics (Grafana Cloud) ─► telemetry variables of every service
 
 The JetStream step is a hook (`JetStreamStep`) so that the reconciler's component plugs in here;
@@ -21,16 +21,19 @@ import pulumi
 from components.jetstream import JetStreamDefinitions
 from components.small.grafana import Metrics
 from components.small.neon import Database
-from components.small.railway import BackupJob, Services
+from components.small.railway import Archivers, BackupJob, Services
 from components.small.synadia import Nats, NatsConnection
 from components.small.vercel import Frontends
+from deploykit.backup.sqlcopy import archiver_wiring
 from deploykit.errors import ConfigError
-from deploykit.manifest.model import Manifest
+from deploykit.manifest.model import Manifest, Role, Service
+from deploykit.manifest.naming import archiver_user
 from deploykit.runtime.wiring import wiring_for
 from deploykit.small.accounts import default_authorization
 from deploykit.small.backup import backup_users, job_env, job_outputs
 from deploykit.small.outputs import needed_secrets, stack_outputs
 from deploykit.small.services import (
+    archiver_image,
     deployed_services,
     frontend_services,
     railway_frontends,
@@ -125,7 +128,7 @@ class SmallTier(pulumi.ComponentResource):
         return step(f"{self._name}-jetstream", self._manifest, self.nats.connection, opts)
 
     def create_database(self) -> Database | None:
-        if not self._manifest.databases:
+        if not self._manifest.databases and not self._manifest.sql_archived():
             return None
         return Database(f"{self._name}-database", self._manifest, self._settings.neon, self._opts())
 
@@ -151,6 +154,30 @@ class SmallTier(pulumi.ComponentResource):
             wiring=wiring_for(self._manifest, name).model_dump_json(),
         )
 
+    def archivers(self) -> Archivers | None:
+        """The SQL copy's archivers (`backup.sql`), each with a worker's environment as its own
+        NATS user, the archive database as its login and its consumers as wiring."""
+        archived = self._manifest.sql_archived()
+        if not archived or self.database is None or self.database.archive_url is None:
+            return None
+        telemetry = self.metrics.telemetry if self.metrics else None
+        env: dict[str, Mapping[str, pulumi.Input[str]]] = {}
+        for bus in archived:
+            name = archiver_user(bus)
+            variables = service_env(
+                self._manifest.system,
+                name,
+                Service(role=Role.WORKER, bus=bus),
+                self.nats.connection.urls,
+                self.nats.connection.creds[name],
+                {},
+                (telemetry.endpoint, telemetry.headers) if telemetry else None,
+                with_port=False,
+                wiring=archiver_wiring(self._manifest, bus).model_dump_json(),
+            )
+            env[name] = {**variables, "DATABASE_URL": self.database.archive_url}
+        return Archivers(archiver_image(self._manifest, self._settings), env)
+
     def backup_job(self) -> BackupJob | None:
         """The scheduled backup's variables: the buses' backup users in an outputs document,
         the bucket's key; all secret."""
@@ -167,11 +194,14 @@ class SmallTier(pulumi.ComponentResource):
         frontends = railway_frontends(self._manifest, self._settings)
         names = deployed_services(self._manifest) + frontends
         backup = self.backup_job()
-        if not names and backup is None:
+        archivers = self.archivers()
+        if not names and backup is None and archivers is None:
             return None
         wait_for: list[pulumi.Resource] = (
             list(self.database.databases.values()) if self.database else []
         )
+        if self.database and self.database.archive:
+            wait_for.append(self.database.archive)
         if self.definitions is not None:
             wait_for.append(self.definitions)
         env = {name: self._env(name, with_port=True) for name in names}
@@ -186,6 +216,7 @@ class SmallTier(pulumi.ComponentResource):
             wait_for=wait_for,
             frontends=frontends,
             backup=backup,
+            archivers=archivers,
         )
 
     def publish_frontends(self) -> Frontends | None:
@@ -214,6 +245,8 @@ class SmallTier(pulumi.ComponentResource):
         if self.database:
             parts["admin_url"] = self.database.admin_url
             parts["database_urls"] = pulumi.Output.all(**self.database.urls)
+            if self.database.archive_url is not None:
+                parts["archive_url"] = self.database.archive_url
 
         def document(values: dict[str, Any]) -> dict[str, Any]:
             return stack_outputs(self._manifest, self._settings, values)

@@ -32,6 +32,7 @@ from deploykit.manifest.naming import (
 from deploykit.runtime.wiring import ConsumerWiring, Wiring
 
 __all__ = [
+    "ARCHIVER_COMMAND",
     "INSERT",
     "RANGE",
     "ROWS",
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 TABLE = "deploykit_events"
+ARCHIVER_COMMAND = "python -m deploykit.backup.archiver"  # how every target starts it
 
 _DDL = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -75,7 +77,9 @@ ROWS = (
 
 
 def role_statements(password: str) -> list[sql.SQL | sql.Composed]:
-    """Run in any database as an administrator: both roles, the login's password set (again)."""
+    """Run in any database as an administrator: both roles, the login's password set (again).
+    A superuser is not needed (Neon has none): only a superuser can take SUPERUSER away, so
+    that is asked only of a login that has it, which only a superuser can have given it."""
     return [
         sql.SQL(
             "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {owner_text}) "
@@ -88,9 +92,13 @@ def role_statements(password: str) -> list[sql.SQL | sql.Composed]:
             role=sql.Identifier(ARCHIVE_ROLE),
             role_text=sql.Literal(ARCHIVE_ROLE),
         ),
-        sql.SQL("ALTER ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
+        sql.SQL("ALTER ROLE {} WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD {}").format(
             sql.Identifier(ARCHIVE_ROLE), sql.Literal(password)
         ),
+        sql.SQL(
+            "DO $$ BEGIN IF (SELECT rolsuper FROM pg_roles WHERE rolname = {role_text}) "
+            "THEN ALTER ROLE {role} NOSUPERUSER; END IF; END $$"
+        ).format(role=sql.Identifier(ARCHIVE_ROLE), role_text=sql.Literal(ARCHIVE_ROLE)),
     ]
 
 

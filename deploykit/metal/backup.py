@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deploykit.configs.templates import render
+from deploykit.errors import ConfigError
 from deploykit.manifest.model import Manifest
 from deploykit.metal import k8s, layout
 from deploykit.metal.cron import on_calendar
@@ -64,6 +65,7 @@ __all__ = [
     "jetstream_backup_service",
     "jetstream_backup_timer",
     "jetstream_folder",
+    "kit_image",
     "pgbackrest_conf",
     "pgbackrest_restore_check_script",
     "pgbackrest_service",
@@ -96,6 +98,20 @@ def backup_buses(manifest: Manifest) -> dict[str, list[str]]:
         if stream.backup:
             buses.setdefault(stream.bus, []).append(name)
     return buses
+
+
+def kit_image(manifest: Manifest, backup: Backup) -> str:
+    """The image the kit's own pods run (the backup CronJob, the archivers): `backup.image`,
+    else the first service's (the services' images have deploykit)."""
+    image = backup.image or next(
+        (s.run.image for s in manifest.services.values() if s.run.image), ""
+    )
+    if not image:
+        raise ConfigError(
+            "deploykit:metal.backup.image: no service names a run.image; set the image with "
+            "deploykit installed that runs the scheduled backups and the SQL copy's archivers"
+        )
+    return image
 
 
 def jetstream_folder(backup: Backup) -> str:

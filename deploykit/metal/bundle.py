@@ -33,8 +33,10 @@ import sys
 import tarfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 
+from deploykit.cli import COMMANDS
 from deploykit.errors import ConfigError
 
 __all__ = ["Bundle", "build_bundle", "entry_modules"]
@@ -75,19 +77,26 @@ print(json.dumps({"tops": sorted({n.split(".")[0] for n in files}),
 """
 
 
+def _main_of(module: str) -> ModuleSpec | None:
+    """A package's `__main__`; None for a plain module (`python -m deploykit.backup.archiver`),
+    which is imported like any other."""
+    try:
+        return importlib.util.find_spec(f"{module}.__main__")
+    except ModuleNotFoundError:  # not a package: it has no submodules
+        return None
+
+
 def _imported(root: Path, modules: Sequence[str]) -> dict[str, list[str]]:
     """What the entry modules import: `tops`, the top-level module names (each entry package,
     and every module its `__main__.py` imports, read, not run), and `deploykit`, the files of
     the kit's modules among them (only those: a change elsewhere in the kit is no new code for
     the apps)."""
     names = list(modules)
-    if "deploykit" in modules:  # the CLI imports a command's module only when it runs: all of them
-        from deploykit.cli import COMMANDS
-
-        names += sorted({f"deploykit.cli.{module}" for module in COMMANDS.values()})
+    if "deploykit" in modules:  # the CLI imports each command's module when it runs it
+        names += [f"deploykit.cli.{m}" for m in dict.fromkeys(COMMANDS.values())]
     mains = []  # the entry modules' own `__main__.py`, read here and never imported
     for module in modules:
-        spec = importlib.util.find_spec(f"{module}.__main__")
+        spec = _main_of(module)
         if spec is not None and spec.origin:
             mains.append(spec.origin)
             tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))

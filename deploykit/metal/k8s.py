@@ -1,6 +1,7 @@
 """The Kubernetes objects of the apps, as plain dicts: per service a Deployment, a Secret with
 its own NATS credentials and database URL, a PodDisruptionBudget, and for a service with a port
-a Service (an Ingress too for a frontend with a domain); all in one namespace per stack.
+a Service (an Ingress too for a frontend with a domain); all in one namespace per stack. The
+archivers of the SQL copy (`backup.sql`) are Deployments of the kit's own command.
 
 Pure: the dicts are validated against the Kubernetes schemas in the tests and handed as they
 are to pulumi_kubernetes by `components/metal/apps.py`.
@@ -10,14 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import shlex
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from deploykit.manifest.model import Service
+from deploykit.backup.sqlcopy import ARCHIVER_COMMAND
+from deploykit.manifest.model import Role, Run, Service
+from deploykit.manifest.naming import archiver_user
 from deploykit.metal import layout
 
 __all__ = [
     "app_secret",
+    "archiver_deployment",
     "checksum",
     "deployment",
     "ingress",
@@ -78,7 +83,15 @@ def app_secret(ns: str, system: str, name: str, env: Mapping[str, str], ca_pem: 
     }
 
 
-def deployment(ns: str, system: str, name: str, svc: Service, secret_checksum: str) -> Obj:
+def deployment(
+    ns: str,
+    system: str,
+    name: str,
+    svc: Service,
+    secret_checksum: str,
+    command: Sequence[str] = (),
+) -> Obj:
+    """`command`: instead of the image's entrypoint."""
     port = svc.run.port
     annotations = {"deploykit.local/secret-checksum": secret_checksum}
     container: Obj = {
@@ -99,6 +112,8 @@ def deployment(ns: str, system: str, name: str, svc: Service, secret_checksum: s
         "volumeMounts": [{"name": "tls", "mountPath": _TLS_DIR, "readOnly": True}],
         "securityContext": {"allowPrivilegeEscalation": False},
     }
+    if command:
+        container["command"] = list(command)
     container["ports"] = [{"name": "metrics", "containerPort": METRICS_PORT}]
     annotations |= {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)}
     if port:
@@ -145,6 +160,14 @@ def deployment(ns: str, system: str, name: str, svc: Service, secret_checksum: s
             },
         },
     }
+
+
+def archiver_deployment(ns: str, system: str, bus: str, image: str, secret_checksum: str) -> Obj:
+    """The archiver of `bus`: one pod of `image` (it has deploykit) running the kit's archiver,
+    with its Secret (`app_secret` of `archiver-<bus>`) like a worker's."""
+    svc = Service(role=Role.WORKER, bus=bus, run=Run(image=image))
+    command = shlex.split(ARCHIVER_COMMAND)
+    return deployment(ns, system, archiver_user(bus), svc, secret_checksum, command)
 
 
 def service(ns: str, system: str, name: str, port: int) -> Obj:

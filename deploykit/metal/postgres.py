@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from deploykit.backup.sqlcopy import create_database, database_statements, role_statements
 from deploykit.configs.postgres import HbaRule, PgSettings
 from deploykit.configs.templates import render
+from deploykit.manifest.naming import ARCHIVE_DATABASE
 from deploykit.metal import layout
 from deploykit.metal.shell import (
     ensure_packages,
@@ -34,6 +36,7 @@ __all__ = [
     "REPLICATION_USER",
     "DatabaseGrant",
     "PgPaths",
+    "archive_sql",
     "basebackup_argv",
     "basebackup_script",
     "database_url",
@@ -308,9 +311,12 @@ def provision_sql(
     admin_password: str,
     replication_password: str = "",
     slots: Sequence[str] = (),
+    archive_password: str = "",
 ) -> str:
-    """Roles, passwords, databases, replication role and slots, the exporter's role: idempotent
-    psql input (`\\gexec` creates what is missing; CREATE DATABASE cannot run in a DO block)."""
+    """Roles, passwords, databases, replication role and slots, the exporter's role, and with
+    `archive_password` the SQL copy (`archive_sql`, last: it connects to its own database):
+    idempotent psql input (`\\gexec` creates what is missing; CREATE DATABASE cannot run in a
+    DO block)."""
     lines = [
         "\\set ON_ERROR_STOP on",
         f"ALTER ROLE {_ident(admin_user)} WITH PASSWORD {_literal(admin_password)};",
@@ -338,7 +344,27 @@ def provision_sql(
         f"ALTER ROLE {_ident(EXPORTER_ROLE)} WITH LOGIN;",
         f"GRANT pg_monitor TO {_ident(EXPORTER_ROLE)};",
     ]
+    if archive_password:
+        lines.append(archive_sql(archive_password))
     return "\n".join(lines) + "\n"
+
+
+def archive_sql(password: str) -> str:
+    """The SQL copy's roles, database and append-only table (`deploykit.backup.sqlcopy`'s
+    statements, as the local stack runs them), as psql input: the table's statements run in
+    `ARCHIVE_DATABASE` after `\\connect`, in one transaction."""
+    database = create_database().as_string(None)
+    return "\n".join(
+        [
+            *(f"{statement.as_string(None)};" for statement in role_statements(password)),
+            f"SELECT {_literal(database)} WHERE NOT EXISTS "
+            f"(SELECT FROM pg_database WHERE datname = {_literal(ARCHIVE_DATABASE)})\\gexec",
+            f"\\connect {ARCHIVE_DATABASE}",
+            "BEGIN;",
+            *(f"{statement.as_string(None).strip()};" for statement in database_statements()),
+            "COMMIT;",
+        ]
+    )
 
 
 def provision_script(paths: PgPaths) -> str:

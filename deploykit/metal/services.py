@@ -7,6 +7,9 @@
 - Instances: a service's replicas are spread over the apps hosts, round robin, each service
   starting one host further than the one before, so that two services of one replica each do
   not both land on the first host.
+- The SQL copy (`backup.sql`): one archiver per archived bus, `deploykit-archiver-<bus>-1.service`,
+  placed after the services' instances; it runs `python3 -m deploykit.backup.archiver` from the
+  bundle (which then carries deploykit).
 - Each instance: `deploykit-<service>-<n>.service` (Restart=on-failure, logs to the journal,
   SIGTERM to drain) with an environment file of its own (0600: its NATS password and database
   URL are in it). It restarts only when its unit, its environment or the code changed.
@@ -18,7 +21,9 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from deploykit.backup.sqlcopy import ARCHIVER_COMMAND
 from deploykit.manifest.model import Manifest
+from deploykit.manifest.naming import archiver_user
 from deploykit.metal.shell import (
     PENDING_DIR,
     put_file,
@@ -33,11 +38,13 @@ from deploykit.stack.config import Host
 
 __all__ = [
     "APPS_USER",
+    "ARCHIVER_COMMAND",
     "CA_FILE",
     "CODE_DIR",
     "PYTHON",
     "SANDBOX",
     "Instance",
+    "archiver_instances",
     "environment_file",
     "install_code_script",
     "instance_script",
@@ -97,6 +104,16 @@ def instances(manifest: Manifest, hosts: Sequence[Host]) -> list[Instance]:
             host = hosts[(offset + number - 1) % len(hosts)]
             placed.append(Instance(name, number, host, len(placed)))
     return placed
+
+
+def archiver_instances(manifest: Manifest, hosts: Sequence[Host]) -> list[Instance]:
+    """One archiver per archived bus (`backup.sql`), continuing the services' round robin and
+    their metrics ports."""
+    first = len(instances(manifest, hosts))
+    return [
+        Instance(archiver_user(bus), 1, hosts[(first + i) % len(hosts)], first + i)
+        for i, bus in enumerate(manifest.sql_archived())
+    ]
 
 
 def _command(command: str) -> str:

@@ -4,7 +4,8 @@
 accounts.py   pure: Synadia Cloud accounts (explicit limits, JetStream tiers in the system's
               own spelling, PATCH bodies that can drop a tier) and the users' permissions
 backup.py     pure: the scheduled backup job on Railway (cron schedule, start command, variables)
-database.py   pure: the Neon project's organization, the owner roles, TLS on every URI
+database.py   pure: the Neon project's organization, the owner roles, TLS on every URI, the
+              SQL copy's URI as the archiver's login
 outputs.py    pure: the stack outputs document, the NATS credentials in it, the tokens needed
 services.py   pure: which services run on Railway and which on Vercel; their environment
 telemetry.py  pure: Grafana Cloud settings, the shared dashboards and alert rules as Grafana

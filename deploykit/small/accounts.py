@@ -135,8 +135,8 @@ def parse_authorization(document: Mapping[str, Any], manifest: Manifest) -> Auth
 
 
 def user_roles(manifest: Manifest, bus: str) -> dict[str, tuple[str, str | None]]:
-    """Every NATS user of a bus → (role, service): its services, then smoke, provisioning and
-    backup."""
+    """Every NATS user of a bus → (role, service): its services, then smoke, provisioning,
+    backup, and the archiver where the SQL copy (`backup.sql`) keeps streams of the bus."""
     users: dict[str, tuple[str, str | None]] = {
         name: (service.role.value, name)
         for name, service in manifest.services.items()
@@ -145,6 +145,8 @@ def user_roles(manifest: Manifest, bus: str) -> dict[str, tuple[str, str | None]
     users[naming.smoke_user(bus)] = ("smoke", None)
     users[naming.provisioning_user(bus)] = ("provisioning", None)
     users[naming.backup_user(bus)] = ("backup", None)
+    if bus in manifest.sql_archived():
+        users[naming.archiver_user(bus)] = ("archiver", None)
     return users
 
 

@@ -26,9 +26,10 @@ def needed_secrets(manifest: Manifest, settings: SmallConfig) -> list[tuple[str,
         needed.append(("grafana", "cloudAccessPolicyToken", "a Grafana Cloud access policy token"))
     if not settings.nats.existingCredentials:
         needed.append(("deploykit", "synadiaToken", "a Synadia Cloud personal access token"))
-    if manifest.databases:
+    archived = bool(manifest.sql_archived())
+    if manifest.databases or archived:
         needed.append(("deploykit", "neonApiKey", "a Neon API key"))
-    if deployed_services(manifest) or railway_frontends(manifest, settings):
+    if deployed_services(manifest) or railway_frontends(manifest, settings) or archived:
         needed.append(("deploykit", "railwayToken", "a Railway account or workspace token"))
     if frontend_services(manifest, settings):
         needed.append(("deploykit", "vercelToken", "a Vercel API token"))
@@ -61,8 +62,8 @@ def stack_outputs(
     manifest: Manifest, settings: SmallConfig, values: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The outputs document from the values the providers returned: `credentials`,
-    `frontend_urls`, and when present `admin_url`, `database_urls`, `grafana_url`,
-    `prometheus_url`."""
+    `frontend_urls`, and when present `admin_url`, `database_urls`, `archive_url`,
+    `grafana_url`, `prometheus_url`."""
     data = {
         "target": "small",
         "system": manifest.system,
@@ -75,6 +76,7 @@ def stack_outputs(
             "engine": "postgres",
             "admin_url": values["admin_url"],
             "urls": values["database_urls"],
+            "archive_url": values.get("archive_url"),
         }
         if "admin_url" in values
         else None,

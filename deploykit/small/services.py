@@ -18,7 +18,13 @@ from deploykit.manifest import naming
 from deploykit.manifest.model import Manifest, Role, Service
 from deploykit.stack.config import SmallConfig
 
-__all__ = ["deployed_services", "frontend_services", "railway_frontends", "service_env"]
+__all__ = [
+    "archiver_image",
+    "deployed_services",
+    "frontend_services",
+    "railway_frontends",
+    "service_env",
+]
 
 V = TypeVar("V")  # a value: a string here, a Pulumi Output in the components
 
@@ -41,6 +47,19 @@ def deployed_services(manifest: Manifest, frontends: Sequence[str] = ()) -> list
             )
         )
     return names
+
+
+def archiver_image(manifest: Manifest, settings: SmallConfig) -> str:
+    """The image the SQL copy's archivers run on Railway (`backup.sql`): the backup job's image,
+    else the first deployed service's (the team's images have deploykit)."""
+    images = [manifest.services[n].run.image or "" for n in deployed_services(manifest)]
+    image = settings.backup.image or next(iter(images), "")
+    if not image:
+        raise ConfigError(
+            "deploykit:small.backup.image: backup.sql runs an archiver on Railway from an image "
+            "with deploykit installed, and no rpc or worker service names one; set it"
+        )
+    return image
 
 
 def railway_frontends(manifest: Manifest, settings: SmallConfig) -> list[str]:

@@ -20,11 +20,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -36,6 +36,9 @@ from deploykit.testing.hosts import Hosts, Recipe, ensure_rootfs
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
+    from nats.js import JetStreamContext
+
+T = TypeVar("T")
 
 __all__ = [
     "ARTIFACTS",
@@ -254,13 +257,23 @@ class MetalRun:
 
     def delete_stream(self, bus: str, name: str) -> None:
         """Delete a stream as the bus's provisioning user (what a restore check created)."""
-        asyncio.run(self._delete_stream(bus, name))
+        asyncio.run(self._as_provisioning(bus, lambda js: js.delete_stream(name)))
 
-    async def _delete_stream(self, bus: str, name: str) -> None:
+    def stream_messages(self, bus: str, name: str) -> int:
+        """How many messages a stream holds, read as the bus's provisioning user."""
+
+        async def count(js: JetStreamContext) -> int:
+            return (await js.stream_info(name)).state.messages
+
+        return asyncio.run(self._as_provisioning(bus, count))
+
+    async def _as_provisioning(
+        self, bus: str, action: Callable[[JetStreamContext], Awaitable[T]]
+    ) -> T:
         outputs = json.loads(self.outputs_file().read_text())
         nc = await _connect_as(outputs, self.ca_file(), provisioning_user(bus))
         try:
-            await nc.jetstream(timeout=10).delete_stream(name)
+            return await action(nc.jetstream(timeout=10))
         finally:
             await nc.close()
 

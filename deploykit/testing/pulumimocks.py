@@ -21,6 +21,7 @@ import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
+from deploykit.small.database import archive_url
 from deploykit.toolchain.pickling import keep_pickler_shallow
 
 __all__ = ["Engine", "Registration", "SmallTierEngine", "is_secret", "plain", "strings"]
@@ -234,6 +235,11 @@ class SmallTierEngine(Engine):
             case "pulumi-python:dynamic/small:NeonDatabase":
                 owner, name = values["owner"], values["name"]
                 return {"uri": f"postgresql://{owner}:pw@ep-test.neon.tech/{name}"}
+            case "pulumi-python:dynamic/small:ArchiveTable":
+                return {
+                    "password": "pw-archiver",
+                    "url": archive_url(values["owner_uri"], "pw-archiver"),
+                }
             case "pulumi-python:dynamic/small:RailwayProject":
                 return {"environment_id": "env-test"}
             case "pulumi-python:dynamic/small:RailwayService":

@@ -3,7 +3,9 @@ hosts with systemd (no route out), the real Pulumi engine running the `metal` pr
 artifact uploaded from this machine, the reference apps as systemd units.
 
 Phases (timed; bench/metal.py prints the same): first up, smoke (services and probes included,
-database checks from this machine), the scheduled backups run twice by their own units (the
+database checks from this machine), the SQL copy (`backup.sql`: the archiver's unit holds every
+event of the stream, `restore --from-sql` rebuilds it, verified), the scheduled backups run
+twice by their own units (the
 retention keeps one snapshot per stream), the timer's snapshot restored into a new stream and
 verified, pgBackRest's backup restored into a scratch data directory that starts and answers,
 a no-op up (expect no changes, no MainPID changed), a
@@ -20,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from deploykit.manifest.load import load_manifest
@@ -29,6 +32,7 @@ from deploykit.stack.config import Backup
 from deploykit.testing.engine import Engine
 from deploykit.testing.hosts import Hosts, boot_hosts
 from deploykit.testing.metal import E2E_RECIPE, MetalRun, Phases, artifacts_folder
+from deploykit.testing.polling import wait_until
 
 pytestmark = [pytest.mark.hosts, pytest.mark.engine]
 
@@ -66,6 +70,7 @@ def test_metal_stack_on_three_hosts(hosts: Hosts, engine: Engine, tmp_path: Path
     phases = Phases()
     artifacts = artifacts_folder()
     run = MetalRun(hosts, engine, tmp_path, artifacts)
+    run.edit_manifest(lambda m: m["backup"].update(sql=True))
 
     with phases("first up"):
         run.up()
@@ -77,12 +82,15 @@ def test_metal_stack_on_three_hosts(hosts: Hosts, engine: Engine, tmp_path: Path
     assert {"services.gateway", "services.accounts", "probes.create-account"} <= set(results)
     assert "database.replication" in results and "database.accounts" in results
 
+    with phases("sql copy"):
+        _sql_copy_holds_the_stream(run)
     with phases("backups"):
         _scheduled_backups_restore(run)
 
     pids = run.pids()
     assert len([p for p in pids if p.endswith("nats-server.service")]) == 3
-    assert len([p for p in pids if "/deploykit-" in p and "postgresql" not in p]) == 7
+    assert len([p for p in pids if "/deploykit-" in p and "postgresql" not in p]) == 8
+    assert any(p.endswith("/deploykit-archiver-core-1.service") for p in pids)
     with phases("no-op up"):
         run.expect_no_changes()
     assert run.pids() == pids, "a second up restarted something"
@@ -133,6 +141,31 @@ def test_metal_stack_on_three_hosts(hosts: Hosts, engine: Engine, tmp_path: Path
     assert "/var/lib/nats" in kept["node1"] and "/var/lib/postgresql/deploykit" in kept["node1"]
     assert "/var/backups/deploykit" in kept["node1"]
     print(phases.report())
+
+
+def _sql_copy_holds_the_stream(run: MetalRun) -> None:
+    """The archiver (a unit beside the apps) copies every event of ACCOUNTS into the archive
+    database on the primary: as many rows as the stream has messages, read from this machine
+    as the archiver's login (what the outputs carry); `restore --from-sql` rebuilds the stream
+    into a new one and verifies it against the table."""
+    url = json.loads(run.outputs_file().read_text())["database"]["archive_url"]
+    messages = run.stream_messages("core", "ACCOUNTS")
+    assert messages > 0, "smoke's probes created accounts"
+
+    def rows() -> int:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            row = conn.execute(
+                "select count(*) from deploykit_events where stream = 'ACCOUNTS'"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    wait_until(lambda: rows() == messages, 60, f"{messages} rows in the SQL copy", poll=0.5)
+    done = run.deploykit(
+        "restore", "--from-sql", "--stream", "ACCOUNTS", "--into", "ACCOUNTS_FROM_SQL"
+    )
+    assert done.returncode == 0 and "verified" in done.stdout, done.stdout + done.stderr
+    print(f"sql copy: {messages} events of ACCOUNTS archived; {done.stdout.strip()}")
+    run.delete_stream("core", "ACCOUNTS_FROM_SQL")
 
 
 def _scheduled_backups_restore(run: MetalRun) -> None:

@@ -17,6 +17,7 @@ from deploykit.configs.postgres import PgSettings
 from deploykit.local.ports import free_ports
 from deploykit.local.postgres import LocalPostgres, _server_user, find_pg_bindir
 from deploykit.local.processes import identity_options
+from deploykit.manifest.naming import ARCHIVE_DATABASE, ARCHIVE_ROLE
 from deploykit.metal.postgres import (
     DatabaseGrant,
     basebackup_argv,
@@ -59,6 +60,7 @@ def test_primary_and_replica_replicate_a_row(tmp_path: Path) -> None:
         admin_password=ADMIN,
         replication_password="repl-secret",
         slots=["node2"],
+        archive_password="archiver's secret",
     )
     bindir = find_pg_bindir()
     primary.start()
@@ -122,10 +124,26 @@ def test_primary_and_replica_replicate_a_row(tmp_path: Path) -> None:
             with psycopg.connect(primary.url()) as conn:
                 row = conn.execute("select slot_name, active from pg_replication_slots").fetchone()
             assert row == ("node2", True)
+            _archive_is_append_only(primary_port)
         finally:
             replica.stop()
     finally:
         primary.stop()
+
+
+def _archive_is_append_only(port: int) -> None:
+    """The SQL copy as the archiver's login: INSERT and SELECT, never DELETE."""
+    url = database_url(
+        ARCHIVE_ROLE, "archiver's secret", "127.0.0.1", port, ARCHIVE_DATABASE, "disable"
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "insert into deploykit_events (stream, seq, subject, payload, time) "
+            "values ('ORDERS', 1, 'orders.created', 'x', now())"
+        )
+        assert conn.execute("select count(*) from deploykit_events").fetchone() == (1,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("delete from deploykit_events")
 
 
 def _eventually_read(url: str, timeout: float = 15) -> tuple[str, ...] | None:

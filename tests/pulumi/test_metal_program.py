@@ -184,6 +184,8 @@ def test_outputs_have_the_stack_outputs_shape(program: Program) -> None:
     assert outputs.database.urls["accounts"].startswith("postgresql://accounts:")
     assert [s.name for s in outputs.services] == list(program.manifest.services)
     assert next(s for s in outputs.services if s.name == "gateway").url == "http://api.example.com"
+    assert outputs.database.archive_url is None, "no SQL copy without backup.sql"
+    assert not any("archiver" in name for name in program.registrations)
 
 
 def test_every_nats_host_gets_a_config_naming_its_peers(program: Program) -> None:
@@ -464,3 +466,105 @@ def test_apps_on_systemd_run_as_units_with_their_own_secret_environment() -> Non
     assert outputs["nats"]["urls"][0] == "tls://10.9.0.1:4222"
     assert "systemctl enable --now --quiet deploykit-backup.timer" in timer.inputs["create"]
     assert "systemctl disable --now deploykit-backup.timer" in timer.inputs["delete"]
+
+
+def sql_copy_manifest() -> Manifest:
+    """The reference manifest with `backup.sql`: an archiver for the core bus."""
+    data = yaml.safe_load((ROOT / "deploykit.yaml").read_text())
+    data["backup"] = {"sql": True}
+    return parse_manifest(yaml.safe_dump(data))
+
+
+def _provisioned_archive(program: Program) -> str:
+    database = program.settings.hosts_with("database")[0].name
+    provision = program.named(f"metal-db-{database}-provision")
+    assert provision.is_secret("stdin"), "the archiver's password is in it"
+    return str(provision.input("stdin"))
+
+
+def test_the_sql_copy_runs_on_kubernetes_as_a_deployment_of_the_kit_image() -> None:
+    """`backup.sql` with `apps: kubernetes`: the archive database provisioned with the others,
+    a Deployment running the archiver in the first service's image, as `archiver-core`, with
+    the archive URL that the outputs carry for `restore --from-sql`."""
+    settings = load_stack_file(ROOT / "stacks/Pulumi.metal.yaml").settings
+    assert isinstance(settings, MetalConfig)
+    program = run_program(sql_copy_manifest(), settings)
+    archive_url = program.outputs["database"]["archive_url"]
+    primary = settings.hosts_with("database")[0].private
+    assert re.fullmatch(
+        rf"postgresql://deploykit_archiver:[^@]+@{re.escape(primary)}:5432/deploykit_archive"
+        r"\?sslmode=require",
+        archive_url,
+    )
+    password = archive_url.split(":")[2].split("@")[0]
+    assert password in program.secrets, "a password made once, kept secret"
+    sql = _provisioned_archive(program)
+    assert (
+        f"ALTER ROLE \"deploykit_archiver\" WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD '{password}';"
+        in sql
+    )
+    assert "\\connect deploykit_archive\n" in sql
+    assert 'GRANT SELECT, INSERT ON "deploykit_events" TO "deploykit_archiver";' in sql
+
+    deployments = {r.name: r for r in program.of_type("kubernetes:apps/v1:Deployment")}
+    archiver = deployments["metal-apps-archiver-core-deployment"].inputs
+    (container,) = archiver["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-m", "deploykit.backup.archiver"]
+    first = next(iter(program.manifest.services.values()))
+    assert container["image"] == first.run.image, "no backup.image: the first service's"
+    assert archiver["spec"]["replicas"] == 1
+    secrets = {r.name: r for r in program.of_type("kubernetes:core/v1:Secret")}
+    secret = secrets["metal-apps-archiver-core-secret"]
+    assert secret.is_secret("stringData")
+    env = secret.input("stringData")
+    credentials = program.outputs["nats"]["credentials"]
+    assert env["NATS_USER"] == "archiver-core" == env["DEPLOYKIT_SERVICE"]
+    assert env["NATS_PASSWORD"] == credentials["archiver-core"]["password"]
+    assert env["DATABASE_URL"] == archive_url
+    assert json.loads(env["DEPLOYKIT_WIRING"])["consumes"]["ACCOUNTS"]["consumer"] == (
+        "deploykit-archiver"
+    )
+    gates = {r.urn for r in program.of_type(STEP) if r.name.endswith("-health")}
+    urn = deployments["metal-apps-archiver-core-deployment"].urn
+    assert gates <= program.closure(urn), "the archiver waits for the NATS cluster"
+    assert program.named(f"metal-db-{settings.hosts_with('database')[0].name}-provision").urn in (
+        program.closure(urn)
+    ), "and for its database"
+
+
+def test_the_sql_copy_runs_on_systemd_as_a_unit_beside_the_services() -> None:
+    """`backup.sql` with `apps: systemd`: `deploykit-archiver-core-1.service` from the apps
+    bundle (which then carries deploykit), its environment secret, its own metrics port."""
+    hosts = [
+        {"name": f"n{i}", "address": f"10.9.0.{i}", "roles": ["nats", "apps"]} for i in (1, 2, 3)
+    ]
+    hosts[0]["roles"] += ["database", "monitoring"]
+    settings = MetalConfig.model_validate(
+        {"hosts": hosts, "apps": "systemd", "monitoring": {"grafana": False}}
+    )
+    program = run_program(sql_copy_manifest(), settings)
+    steps = {r.name: r for r in program.of_type(STEP)}
+    archiver = steps["metal-apps-archiver-core-1"]
+    assert archiver.is_secret("stdin")
+    stdin = str(archiver.input("stdin"))
+    archive_url = program.outputs["database"]["archive_url"]
+    assert "ExecStart=/usr/bin/python3 -m deploykit.backup.archiver\n" in stdin
+    assert 'NATS_USER="archiver-core"' in stdin and f'DATABASE_URL="{archive_url}"' in stdin
+    assert "EnvironmentFile=/etc/deploykit/apps/archiver-core-1.env" in stdin
+    ports = re.findall(
+        r"DEPLOYKIT_METRICS_ADDR=(\S+)",
+        "".join(
+            str(steps[n].input("stdin")) for n in steps if re.fullmatch(r"metal-apps-[a-z-]+-\d", n)
+        ),
+    )
+    assert (
+        len(ports)
+        == len(set(ports))
+        == 1 + sum(s.replicas for s in program.manifest.services.values())
+    ), "one metrics port per instance, the archiver's too"
+    code = next(
+        s for n, s in steps.items() if n.endswith("-code") and s.urn in archiver.dependencies
+    )
+    assert "deploykit-archiver-core-1.service" in code.inputs["create"], "new code restarts it"
+    assert "systemctl disable --now deploykit-archiver-core-1.service" in archiver.inputs["delete"]
+    assert "\\connect deploykit_archive" in _provisioned_archive(program)

@@ -670,3 +670,54 @@ def test_a_bucket_without_its_secret_key_says_how_to_set_it(manifest: Manifest) 
 
 def test_no_bucket_no_backup_job(engine: Engine) -> None:
     assert "small-services-deploykit-backup" not in engine.registrations
+
+
+def test_the_sql_copy_runs_an_archiver_on_railway_writing_to_neon(manifest: Manifest) -> None:
+    """`backup.sql`: the archive database on Neon owned by its owner role, its table and the
+    archiver's login made as that owner (`ArchiveTable`), the Synadia user `archiver-core`, and
+    a long-running Railway service running the kit's archiver with a worker's variables."""
+    data = manifest.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    archived = Manifest.model_validate({**data, "backup": {"sql": True}})
+    engine = deploy(archived, authorization=default_authorization(archived))
+    roles = {r.input("name") for r in engine.of_type(DYNAMIC + "NeonRole")}
+    assert roles == {"accounts", "welcome", "deploykit_archive_owner"}
+    database = engine.registrations["small-database-db-archive"]
+    assert (database.input("name"), database.input("owner")) == (
+        "deploykit_archive",
+        "deploykit_archive_owner",
+    )
+    table = engine.registrations["small-database-archive"]
+    assert table.is_secret("owner_uri")
+    assert table.input("owner_uri") == (
+        "postgresql://deploykit_archive_owner:pw@ep-test.neon.tech/deploykit_archive"
+    )
+    assert database.urn in table.dependencies
+    assert sorted(table.secret_outputs) == ["owner_uri", "password", "url"]
+    users = {r.input("name") for r in engine.of_type(DYNAMIC + "SynadiaUser")}
+    assert "archiver-core" in users and "archiver-analytics" not in users
+
+    archiver = engine.registrations["small-services-archiver-core"]
+    url = "postgresql://deploykit_archiver:pw-archiver@ep-test.neon.tech/deploykit_archive?sslmode=require"
+    first = next(
+        s.run.image for s in archived.services.values() if s.role.value in ("rpc", "worker")
+    )
+    assert (archiver.input("image"), archiver.input("replicas")) == (first, 1)
+    assert archiver.input("start_command") == "python -m deploykit.backup.archiver"
+    assert archiver.input("cron_schedule") is None, "long-running, not a job"
+    assert archiver.is_secret("variables")
+    variables = archiver.input("variables")
+    assert variables["DEPLOYKIT_SERVICE"] == "archiver-core"
+    assert variables["NATS_CREDS"] == "--creds of archiver-core--"
+    assert variables["NATS_INBOX_PREFIX"] == "_INBOX_archiver-core"
+    assert variables["DATABASE_URL"] == url and "PORT" not in variables
+    wiring = json.loads(variables["DEPLOYKIT_WIRING"])
+    assert {w["consumer"] for w in wiring["consumes"].values()} == {"deploykit-archiver"}
+    assert table.urn in archiver.dependencies, "it starts once its table exists"
+    database_output, secret = engine.exports["database"]
+    assert secret and database_output["archive_url"] == url
+    assert engine.exports["nats"][0]["credentials"]["archiver-core"]["role"] == "archiver"
+
+
+def test_no_sql_copy_no_archive_on_neon_or_railway(engine: Engine) -> None:
+    assert not [n for n in engine.registrations if "archive" in n]
+    assert engine.exports["database"][0]["archive_url"] is None

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from components.metal.generated import GeneratedProvider
 from components.metal.remote import RemoteStepProvider
 from deploykit.errors import ConfigError
-from deploykit.manifest.load import load_manifest
+from deploykit.manifest.load import load_manifest, parse_manifest
 from deploykit.metal import bundle, services, steps, tls
 from deploykit.stack.config import Host, MetalConfig, check_metal_manifest, parse_stack_config
 
@@ -195,6 +196,24 @@ def test_replicas_are_spread_over_the_apps_hosts() -> None:
     assert placed[0].unit == "deploykit-gateway-1.service"
 
 
+def test_archivers_continue_the_round_robin_with_ports_of_their_own() -> None:
+    """With `backup.sql`, one archiver per archived bus after the 7 service instances: the
+    8th instance lands on h2 (round robin over 3 hosts) with metrics port 9464 + 7."""
+    data = yaml.safe_load((ROOT / "deploykit.yaml").read_text())
+    data["backup"] = {"sql": True}
+    manifest = parse_manifest(yaml.safe_dump(data))
+    hosts = _apps_hosts()
+    assert len(services.instances(manifest, hosts)) == 7
+    (archiver,) = services.archiver_instances(manifest, hosts)
+    assert (archiver.service, archiver.number, archiver.host.name) == ("archiver-core", 1, "h2")
+    assert archiver.unit == "deploykit-archiver-core-1.service"
+    assert archiver.metrics_addr == "127.0.0.1:9471"
+    unit = services.service_unit("acme", archiver, services.ARCHIVER_COMMAND)
+    assert "ExecStart=/usr/bin/python3 -m deploykit.backup.archiver\n" in unit
+    assert "EnvironmentFile=/etc/deploykit/apps/archiver-core-1.env\n" in unit
+    assert services.archiver_instances(load_manifest(ROOT / "deploykit.yaml"), hosts) == []
+
+
 def test_an_app_unit_restarts_on_failure_and_logs_to_the_journal() -> None:
     instance = services.Instance("gateway", 2, _apps_hosts()[1])
     unit = services.service_unit("acme", instance, "python -m apps.gateway --flag")
@@ -252,6 +271,26 @@ def test_the_bundle_with_the_cli_runs_deploykit_backup_alone(tmp_path: Path) -> 
     )
     assert done.returncode == 0, done.stderr
     assert "--keep" in done.stdout and "--outputs" in done.stdout
+
+
+def test_the_bundle_with_the_archiver_runs_it_alone(tmp_path: Path) -> None:
+    """`python -m deploykit.backup.archiver` (a module, not a package) in the bundle: with
+    nothing but the bundle on the path it starts and refuses its missing settings (exit 2),
+    rather than failing to import."""
+    made = bundle.build_bundle(ROOT, [services.ARCHIVER_COMMAND], tmp_path / "archiver.tar.gz")
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    subprocess.run(["tar", "-xzf", str(made.path), "-C", str(unpacked)], check=True)
+    done = subprocess.run(
+        [sys.executable, "-S", "-m", "deploykit.backup.archiver"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(unpacked)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "bad configuration: DEPLOYKIT_SERVICE is required" in done.stdout + done.stderr
 
 
 def _metal(extra: dict[str, Any]) -> MetalConfig:

@@ -185,6 +185,31 @@ def test_provisioning_sql_is_exact_and_quotes_everything() -> None:
     )
 
 
+def test_the_sql_copy_is_provisioned_last_in_its_own_database() -> None:
+    """sqlcopy's statements as the local stack runs them; after `\\connect` (the rest of the
+    script would run in the archive database) and in one transaction."""
+    sql = postgres.provision_sql(
+        [], admin_user="postgres", admin_password="admin", archive_password="it's"
+    )
+    head, archive = sql.split('GRANT pg_monitor TO "prometheus";\n')
+    assert "deploykit_arch" not in head
+    assert archive.splitlines() == [
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'deploykit_archive_owner') "
+        'THEN CREATE ROLE "deploykit_archive_owner" NOLOGIN; END IF; '
+        "IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'deploykit_archiver') "
+        'THEN CREATE ROLE "deploykit_archiver" LOGIN; END IF; END $$;',
+        "ALTER ROLE \"deploykit_archiver\" WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD 'it''s';",
+        'SELECT \'CREATE DATABASE "deploykit_archive" OWNER "deploykit_archive_owner"\' '
+        "WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'deploykit_archive')\\gexec",
+        "\\connect deploykit_archive",
+        "BEGIN;",
+        *archive.split("BEGIN;\n")[1].split("COMMIT;")[0].splitlines(),
+        "COMMIT;",
+    ]
+    assert 'GRANT SELECT, INSERT ON "deploykit_events" TO "deploykit_archiver";' in archive
+    assert 'ALTER TABLE "deploykit_events" OWNER TO "deploykit_archive_owner";' in archive
+
+
 def test_replica_is_cloned_through_its_slot() -> None:
     assert postgres.basebackup_argv("/b", "10.0.0.1", 5432, "/data", "node_2") == [
         "/b/pg_basebackup", "-h", "10.0.0.1", "-p", "5432", "-U", "replicator", "-D", "/data",

@@ -40,6 +40,7 @@ def all_objects(manifest: Manifest, settings: MetalConfig) -> list[dict[str, Any
     files = dict.fromkeys(backup.CONFIG_FILES, "x")
     objects.append(backup.jetstream_backup_secret(ns, system, files, backup.rclone_env(store, "s")))
     objects.append(backup.jetstream_backup_cronjob(ns, system, store, "ghcr.io/acme/gateway:1"))
+    objects.append(k8s.archiver_deployment(ns, system, "core", "ghcr.io/acme/gateway:1", "0" * 64))
     return objects
 
 
