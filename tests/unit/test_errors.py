@@ -44,7 +44,7 @@ def test_each_error_exits_with_its_code_and_message_alone(
     def command(**_: object) -> None:
         raise error
 
-    monkeypatch.setattr(deploykit.cli, "app", command)
+    monkeypatch.setattr(deploykit.cli, "build", lambda _=None: command)
     with pytest.raises(SystemExit) as exited:
         deploykit.cli.main()
     assert isinstance(error, errors.DeploykitError)

@@ -33,8 +33,9 @@ def imported_by_the_function(functions: Path) -> dict[str, str | None]:
 
 
 # Imported only because the test's environment has them (each importer falls back without):
-# nats-py's websocket transport, OpenTelemetry's process resource, setuptools' own hook.
-OPTIONAL = {"aiohttp", "psutil", "setuptools"}
+# nats-py's websocket transport, OpenTelemetry's process resource, setuptools' own hook,
+# jsonschema's `json-pointer` format (checked only where jsonpointer is installed).
+OPTIONAL = {"aiohttp", "psutil", "setuptools", "jsonpointer"}
 
 
 def requirement_name(line: str) -> str:
