@@ -10,6 +10,7 @@ crossbus_checks.py       effectful: each cross-bus path crosses; an undeclared n
 database_checks.py       effectful: each service's database URL connects; replicas stream
 observability_checks.py  effectful: Prometheus and Grafana answer, when the outputs name them
 roundtrip.py             effectful: round trips on deploykit's own smoke assets
+backup_checks.py         effectful: on demand, each backed-up stream's restore drill
 probes.py                effectful: the manifest's probes, a request and the event it causes
 verdicts.py              pure: server answers → pass/fail with a message naming the cause
 serverjson.py            pure: pydantic models of the servers' JSON that the verdicts read

@@ -19,6 +19,7 @@ from deploykit.manifest import naming
 from deploykit.manifest.crossbus import PathKind, cross_paths
 from deploykit.manifest.model import Manifest
 from deploykit.smoke import (
+    backup_checks,
     crossbus_checks,
     database_checks,
     jetstream_checks,
@@ -34,7 +35,7 @@ from deploykit.smoke.context import Context
 from deploykit.smoke.results import Outcome
 from deploykit.stack.outputs import StackOutputs
 
-__all__ = ["CATALOGUE_HELP", "GROUPS", "Check", "catalogue"]
+__all__ = ["CATALOGUE_HELP", "GROUPS", "ON_DEMAND", "Check", "catalogue"]
 
 CATALOGUE_HELP = """\
   nats.connect.<user>       each user of the outputs connects (time, rtt)
@@ -63,6 +64,9 @@ CATALOGUE_HELP = """\
   observability.prometheus  answers (skipped when the outputs name none)
   observability.grafana     answers (skipped when the outputs name none)
   probes.<name>             the manifest's probes: reply keys, caused event
+  backups.<stream>          on demand only (--only backups): each `backup: true`
+                            stream backed up, restored into a scratch stream,
+                            verified, the scratch deleted
 """
 
 GROUPS = (
@@ -76,7 +80,10 @@ GROUPS = (
     "database",
     "observability",
     "probes",
+    "backups",
 )
+ON_DEMAND = ("backups",)
+"""Groups a run includes only when `--only` names them (or one of their checks)."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +181,13 @@ def catalogue(manifest: Manifest, outputs: StackOutputs) -> list[Check]:
             () if spec is None else (*connected(naming.smoke_user(spec.bus)), f"services.{service}")
         )
         checks.append(Check(f"probes.{p.name}", partial(probes.probe, spec=p), needs))
+    for name, stream in manifest.streams.items():
+        if stream.backup:
+            needed = (naming.backup_user(stream.bus), naming.provisioning_user(stream.bus))
+            drill = partial(backup_checks.drill_stream, stream=name)
+            checks.append(
+                Check(f"backups.{name}", drill, tuple(c for u in needed for c in connected(u)))
+            )
     return checks
 
 

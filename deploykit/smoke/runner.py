@@ -23,7 +23,7 @@ import psycopg
 
 from deploykit.errors import ConfigError, DeploykitError
 from deploykit.manifest.model import Manifest
-from deploykit.smoke.checks import GROUPS, Check, catalogue
+from deploykit.smoke.checks import GROUPS, ON_DEMAND, Check, catalogue
 from deploykit.smoke.context import Context
 from deploykit.smoke.results import (
     CheckFailed,
@@ -77,7 +77,8 @@ def select(checks: Sequence[Check], only: Sequence[str], skip: Sequence[str]) ->
     """The checks `--only` keeps and `--skip` leaves out; an unknown name is an error.
 
     A group name is always known, even when this manifest gives the group no check, so that
-    `--skip probes` works for every manifest.
+    `--skip probes` works for every manifest. An on-demand group (backups) runs only when
+    `--only` names it.
     """
     unknown = [
         p for p in [*only, *skip] if p not in GROUPS and not any(matches(c.name, p) for c in checks)
@@ -87,7 +88,11 @@ def select(checks: Sequence[Check], only: Sequence[str], skip: Sequence[str]) ->
             f"unknown check {unknown[0]!r}: give a group ({', '.join(GROUPS)}), a check name "
             "or a glob (see `deploykit smoke --list`)"
         )
-    chosen = [c for c in checks if not only or any(matches(c.name, p) for p in only)]
+    chosen = [
+        c
+        for c in checks
+        if (any(matches(c.name, p) for p in only) if only else c.group not in ON_DEMAND)
+    ]
     return [c for c in chosen if not any(matches(c.name, p) for p in skip)]
 
 

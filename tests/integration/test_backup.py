@@ -334,3 +334,20 @@ def wait_until(ready: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"waited {timeout:g}s for {what}")
         time.sleep(0.002)
+
+
+def test_smoke_runs_the_drills_only_on_demand(outputs: StackOutputs) -> None:
+    from deploykit.manifest.load import load_manifest
+    from deploykit.smoke import Status, run_smoke
+
+    manifest = load_manifest(MANIFEST_FILE)
+    backed_up = {f"backups.{n}" for n, s in manifest.streams.items() if s.backup}
+    assert backed_up, "the reference manifest backs up streams: the test would prove nothing"
+    default = run_smoke(manifest, outputs, source="test", timeout=20, skip=["probes"])
+    assert not backed_up & {r.name for r in default.results}
+    run = run_smoke(manifest, outputs, source="test", timeout=60, only=["backups"])
+    results = {r.name: r for r in run.results}
+    assert set(results) == backed_up
+    for result in results.values():
+        assert result.status is Status.PASS, result.message
+    assert "ACCOUNTS" in results["backups.ACCOUNTS"].message

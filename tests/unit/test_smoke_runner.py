@@ -94,6 +94,17 @@ def test_the_catalogue_of_the_reference_system() -> None:
         "observability.prometheus",
         "observability.grafana",
         "probes.create-account",
+        "backups.ACCOUNTS",
+    ]
+
+
+def test_the_backup_drills_run_only_when_named() -> None:
+    checks = catalogue(MANIFEST, outputs())
+    assert not [c.name for c in select(checks, [], []) if c.group == "backups"]
+    assert [c.name for c in select(checks, ["backups"], [])] == ["backups.ACCOUNTS"]
+    assert [c.name for c in select(checks, ["backups.ACCOUNTS", "nats.cluster"], [])] == [
+        "nats.cluster",
+        "backups.ACCOUNTS",
     ]
 
 
@@ -122,7 +133,7 @@ def test_only_and_skip() -> None:
         "laws.frontend.gateway",
     ]
     assert all(c.group != "probes" for c in select(checks, [], ["probes"]))
-    no_probes = [c for c in checks if c.group != "probes"]
+    no_probes = [c for c in checks if c.group not in ("probes", "backups")]
     assert select(no_probes, [], ["probes"]) == no_probes  # a group is always a known name
 
 
