@@ -6,9 +6,11 @@ Prints (never asserts), for the reference deploykit.yaml, `deploykit dev up` run
 it (the command itself, so its start-up and exit count) until every service is ready (RPC
 services and workers in NATS discovery, the gateway's /healthz), beside the floor measured in
 the same run, just before or after it:
-- cold: `dev up` in an empty state folder (initdb, first JetStream apply), against nats-server
-  (the same node count, the same template) and PostgreSQL started together from nothing until
-  healthy;
+- cold: `dev up` in an empty state folder (a new data directory, first JetStream apply),
+  against nats-server (the same node count, the same template) and PostgreSQL started together
+  from nothing (initdb, then the server) until healthy. `dev up` copies the data directory
+  initdb made once into the kit's cache instead of running initdb (deploykit/local/postgres.py):
+  that is the kit's own saving, so the floor keeps initdb;
 - warm: `dev up` again after `dev down` (data kept), against the same servers restarted from
   the very data `dev up` left (its configs, its JetStream state, its database) until healthy:
   `/healthz` on every node, every stream and consumer led (`/jsz`), PostgreSQL accepting.
@@ -165,7 +167,7 @@ def one_run(nodes: int) -> Run:
     with tempfile.TemporaryDirectory(prefix="bench-dev-") as tmp:
         servers = Path(tmp) / "servers"
         cluster = plan_local_cluster(servers / "nats", nodes)
-        postgres = LocalPostgres(servers / "pg", free_ports(1)[0], "bench")
+        postgres = LocalPostgres(servers / "pg", free_ports(1)[0], "bench", template=False)
         try:
             floor_cold = timed(lambda: start_together(cluster, postgres, configs=True))
         finally:

@@ -45,7 +45,7 @@ from nats.js.client import JetStreamContext
 from typing_extensions import TypeVar
 
 from deploykit.manifest import naming
-from deploykit.manifest.model import ConsumeMode
+from deploykit.manifest.kinds import ConsumeMode
 from deploykit.runtime.emit import HANDLER_EMIT_BOUND, publish
 from deploykit.runtime.errors import EmitFailed, Fatal
 from deploykit.runtime.metrics import Metrics

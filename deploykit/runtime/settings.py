@@ -110,6 +110,17 @@ class Settings:
             metrics_addr_given=metrics_addr is not None,
         )
 
+    def imports(self) -> list[str]:
+        """The modules the runtime imports at start for these settings, beyond its own (a
+        database, the metrics exporter): a launcher that starts a service ahead of its turn
+        imports them while it waits."""
+        needed = ["psycopg"] if self.database_url else []
+        if self.exporter is Exporter.PROMETHEUS:
+            needed += ["opentelemetry.exporter.prometheus", "prometheus_client"]
+        elif self.exporter is Exporter.OTLP:
+            needed.append("opentelemetry.exporter.otlp.proto.http.metric_exporter")
+        return needed
+
     def require_database(self) -> str:
         if self.database_url is None:
             raise ConfigError("DATABASE_URL is required")
