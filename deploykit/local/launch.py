@@ -39,13 +39,13 @@ def launcher_argv(argv: Sequence[str], fd: int) -> list[str] | None:
 
 def main(args: Sequence[str]) -> int:
     fd, target = int(args[0]), list(args[1:])
-    from deploykit.runtime import ConfigError, Settings  # the point: imported before the go
+    from deploykit.runtime.settings import ConfigError, Settings
 
     try:
         needed = Settings.from_env(os.environ).imports()
     except ConfigError:  # the service says so itself once it runs
         needed = []
-    for name in needed:
+    for name in ["deploykit.runtime.service", *needed]:  # the point: imported before the go
         importlib.import_module(name)
 
     with os.fdopen(fd, "rb") as gate:

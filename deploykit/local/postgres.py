@@ -25,10 +25,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
-
-from deploykit.backup.sqlcopy import create_database, database_statements, role_statements
 from deploykit.configs.postgres import PgSettings, local_hba, render_pg_hba, render_postgresql_conf
 from deploykit.errors import ProcessError
 from deploykit.local.processes import Proc, identity_options
@@ -241,6 +237,8 @@ class LocalPostgres:
             )
 
     def _accepts(self) -> bool:
+        import psycopg  # here, not above: `dev up` starts the servers before it imports psycopg
+
         with psycopg.connect(self.url(), connect_timeout=1) as conn:
             conn.execute("select 1")
         return True
@@ -250,6 +248,9 @@ class LocalPostgres:
 
     def ensure_database(self, name: str, owner: str, password: str) -> str:
         """Create (or keep) the owner role with this password and its database; return its URL."""
+        import psycopg
+        from psycopg import sql
+
         with psycopg.connect(self.url(), autocommit=True) as conn:
             exists = conn.execute("select 1 from pg_roles where rolname = %s", (owner,)).fetchone()
             verb = "alter" if exists else "create"
@@ -269,6 +270,10 @@ class LocalPostgres:
     def ensure_archive(self, password: str) -> str:
         """The SQL copy's roles, database and append-only table (`backup.sqlcopy`); its URL as
         the archiver's login."""
+        import psycopg
+
+        from deploykit.backup.sqlcopy import create_database, database_statements, role_statements
+
         with psycopg.connect(self.url(), autocommit=True) as conn:
             for statement in role_statements(password):
                 conn.execute(statement)
@@ -283,6 +288,8 @@ class LocalPostgres:
         return self.url(ARCHIVE_DATABASE, ARCHIVE_ROLE, password)
 
     def version(self) -> str:
+        import psycopg
+
         with psycopg.connect(self.url()) as conn:
             row = conn.execute("show server_version").fetchone()
         return str(row[0]) if row else ""

@@ -37,16 +37,21 @@ deferred.py     effectful: aiohttp, which nats-py imports for a transport servic
                 executed on its first use (on import, before nats-py)
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 import deploykit.runtime.deferred  # noqa: F401  # before nats-py: see deferred.py
 
-# isort: split
-from deploykit.runtime.consumers import Event
-from deploykit.runtime.endpoints import Request
-from deploykit.runtime.errors import EmitFailed, Fatal, Reject, RemoteError
-from deploykit.runtime.payloads import Codec, JsonCodec, PayloadError
-from deploykit.runtime.service import Service
-from deploykit.runtime.settings import ConfigError, Settings
-from deploykit.runtime.typed import ContractModel
+if TYPE_CHECKING:
+    from deploykit.runtime.consumers import Event
+    from deploykit.runtime.endpoints import Request
+    from deploykit.runtime.errors import EmitFailed, Fatal, Reject, RemoteError
+    from deploykit.runtime.payloads import Codec, JsonCodec, PayloadError
+    from deploykit.runtime.service import Service
+    from deploykit.runtime.settings import ConfigError, Settings
+    from deploykit.runtime.typed import ContractModel
 
 __all__ = [
     "Codec",
@@ -63,3 +68,28 @@ __all__ = [
     "Service",
     "Settings",
 ]
+
+# Each name from its module on first use: the kit itself reads a wiring (`runtime.wiring`) or
+# settings without importing nats-py and OpenTelemetry with the rest of the runtime.
+_HOMES = {
+    "Codec": "payloads",
+    "ConfigError": "settings",
+    "ContractModel": "typed",
+    "EmitFailed": "errors",
+    "Event": "consumers",
+    "Fatal": "errors",
+    "JsonCodec": "payloads",
+    "PayloadError": "payloads",
+    "Reject": "errors",
+    "RemoteError": "errors",
+    "Request": "endpoints",
+    "Service": "service",
+    "Settings": "settings",
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

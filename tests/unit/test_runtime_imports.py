@@ -89,3 +89,15 @@ def test_the_launcher_imports_ahead_what_the_settings_use(
     assert Settings.from_env(with_db).imports()[0] == "psycopg"
     assert _launched(with_db, tmp_path) == ["prometheus_client", "psycopg"]
     assert _launched(without, tmp_path) == ["prometheus_client"]
+
+
+def test_the_kit_reads_a_wiring_without_the_rest_of_the_runtime() -> None:
+    code = "import deploykit.runtime.wiring, sys\nassert 'nats' not in sys.modules, 'nats-py'"
+    assert loaded(code) == []
+
+
+def test_every_public_name_of_the_runtime_resolves() -> None:
+    import deploykit.runtime as runtime
+
+    assert set(runtime._HOMES) == set(runtime.__all__)
+    assert all(getattr(runtime, name).__name__ == name for name in runtime.__all__)
