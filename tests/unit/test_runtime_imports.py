@@ -101,3 +101,15 @@ def test_every_public_name_of_the_runtime_resolves() -> None:
 
     assert set(runtime._HOMES) == set(runtime.__all__)
     assert all(getattr(runtime, name).__name__ == name for name in runtime.__all__)
+
+
+def test_database_errors_are_known_without_importing_psycopg_first() -> None:
+    code = (
+        "import sys\n"
+        "from deploykit.runtime.database import is_database_error\n"
+        "assert not is_database_error(ValueError('x')) and 'psycopg' not in sys.modules\n"
+        "import psycopg\n"
+        "assert is_database_error(psycopg.OperationalError('down'))\n"
+        "assert not is_database_error(ValueError('x'))"
+    )
+    assert loaded(code) == ["psycopg"]
