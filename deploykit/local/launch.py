@@ -16,7 +16,6 @@ would; the end of the pipe without "go" (`dev up` failed or was interrupted) end
 from __future__ import annotations
 
 import gc
-import importlib
 import os
 import runpy
 import sys
@@ -40,15 +39,15 @@ def launcher_argv(argv: Sequence[str], fd: int) -> list[str] | None:
 
 def main(args: Sequence[str]) -> int:
     fd, target = int(args[0]), list(args[1:])
-    from deploykit.runtime.settings import ConfigError, Settings
+    gc.disable()  # imports make many objects and no garbage (as the CLI's main: a tenth less CPU)
+    from deploykit.runtime import ConfigError, Settings, deferred  # the point: before the go
 
     try:
         needed = Settings.from_env(os.environ).imports()
     except ConfigError:  # the service says so itself once it runs
         needed = []
-    gc.disable()  # imports make many objects and no garbage (as the CLI's main: a tenth less CPU)
-    for name in ["deploykit.runtime.service", *needed]:  # the point: imported before the go
-        importlib.import_module(name)
+    for name in needed:
+        deferred.load(name)
     gc.freeze()
     gc.enable()
 

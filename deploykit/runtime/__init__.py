@@ -33,25 +33,20 @@ metrics.py      effectful: OpenTelemetry instruments, Prometheus endpoint or OTL
 metricnames.py  pure: the metrics every service emits (OpenTelemetry names and their Prometheus
                 form); the dashboards and alert rules of both tiers query exactly these
 errors.py       pure: the runtime's exceptions
-deferred.py     effectful: aiohttp, which nats-py imports for a transport services do not use,
-                executed on its first use (on import, before nats-py)
+deferred.py     effectful: aiohttp (nats-py imports it for a transport services do not use),
+                psycopg and jsonschema executed on their first use (on import, before nats-py)
 """
-
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING
 
 import deploykit.runtime.deferred  # noqa: F401  # before nats-py: see deferred.py
 
-if TYPE_CHECKING:
-    from deploykit.runtime.consumers import Event
-    from deploykit.runtime.endpoints import Request
-    from deploykit.runtime.errors import EmitFailed, Fatal, Reject, RemoteError
-    from deploykit.runtime.payloads import Codec, JsonCodec, PayloadError
-    from deploykit.runtime.service import Service
-    from deploykit.runtime.settings import ConfigError, Settings
-    from deploykit.runtime.typed import ContractModel
+# isort: split
+from deploykit.runtime.consumers import Event
+from deploykit.runtime.endpoints import Request
+from deploykit.runtime.errors import EmitFailed, Fatal, Reject, RemoteError
+from deploykit.runtime.payloads import Codec, JsonCodec, PayloadError
+from deploykit.runtime.service import Service
+from deploykit.runtime.settings import ConfigError, Settings
+from deploykit.runtime.typed import ContractModel
 
 __all__ = [
     "Codec",
@@ -68,28 +63,3 @@ __all__ = [
     "Service",
     "Settings",
 ]
-
-# Each name from its module on first use: the kit itself reads a wiring (`runtime.wiring`) or
-# settings without importing nats-py and OpenTelemetry with the rest of the runtime.
-_HOMES = {
-    "Codec": "payloads",
-    "ConfigError": "settings",
-    "ContractModel": "typed",
-    "EmitFailed": "errors",
-    "Event": "consumers",
-    "Fatal": "errors",
-    "JsonCodec": "payloads",
-    "PayloadError": "payloads",
-    "Reject": "errors",
-    "RemoteError": "errors",
-    "Request": "endpoints",
-    "Service": "service",
-    "Settings": "settings",
-}
-
-
-def __getattr__(name: str) -> object:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

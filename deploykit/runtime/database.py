@@ -9,12 +9,12 @@ spends the twentieth of a second of CPU it takes.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from deploykit.runtime import deferred
 from deploykit.runtime.connection import redact
 from deploykit.runtime.errors import Fatal
 from deploykit.runtime.metrics import Metrics
@@ -26,9 +26,12 @@ __all__ = ["Database", "is_database_error"]
 
 
 def is_database_error(exc: BaseException) -> bool:
-    """One of psycopg's errors; a process that never imported psycopg raised none."""
-    psycopg = sys.modules.get("psycopg")
-    return psycopg is not None and isinstance(exc, psycopg.Error)
+    """One of psycopg's errors; a process that never executed psycopg raised none."""
+    if not deferred.executed("psycopg"):
+        return False
+    import psycopg
+
+    return isinstance(exc, psycopg.Error)
 
 
 class Database:

@@ -1,13 +1,15 @@
-"""aiohttp executed on its first use rather than when nats-py is imported.
+"""Modules executed on their first use rather than when imported. Effectful (on import).
 
 nats-py imports aiohttp (and multidict) with itself, for a WebSocket transport (ws:// URLs)
 that the kit's services do not use: a tenth of a second of CPU in every process, more than any
-part of the runtime, on a machine where `dev up` starts several services at once. Imported
-before nats-py (the runtime's `__init__` imports it first), this module puts them in
-sys.modules as placeholders: each is executed on the
-first access to one of its attributes (a ws:// connection, a frontend's `Service.web`, a test's
-client), exactly as an import would have, and not at all otherwise. A module already imported,
-or not installed, is left as it is.
+part of the runtime, on a machine where `dev up` starts several services at once. psycopg (only
+a service with a database uses it) and jsonschema (only to word why a payload was refused)
+cost a twentieth each. Imported before nats-py (the runtime's `__init__` imports it first),
+this module puts each in sys.modules as a placeholder: it is executed on the first access to one
+of its attributes (a ws:// connection, a frontend's `Service.web`, a statement, a refusal),
+exactly as an import would have, and not at all otherwise. Being in sys.modules, they are
+still seen by what lists a service's imports (the metal tier's code bundle). A module already
+imported, or not installed, is left as it is.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import sys
 import types
 from typing import Any
 
-__all__ = ["DEFERRED", "defer"]
+__all__ = ["DEFERRED", "defer", "executed", "load"]
 
-DEFERRED = ("aiohttp", "multidict")
+# psycopg_binary: the implementation psycopg picks when executed (its extra, not a requirement)
+DEFERRED = ("aiohttp", "multidict", "psycopg", "psycopg_binary", "jsonschema")
 
 
 class _Deferred(types.ModuleType):
@@ -28,13 +31,31 @@ class _Deferred(types.ModuleType):
     attribute, `__path__` included (a submodule's import), executes the module in place."""
 
     def __getattr__(self, attr: str) -> Any:
-        spec = self.__spec__
-        assert spec is not None and spec.loader is not None
-        self.__class__ = types.ModuleType  # type: ignore[assignment]  # a module like any other
-        real = importlib.util.module_from_spec(spec)  # the attributes an import sets first
-        self.__dict__.update({k: v for k, v in vars(real).items() if k.startswith("__")})
-        spec.loader.exec_module(self)
+        _execute(self)
         return getattr(self, attr)
+
+
+def _execute(module: types.ModuleType) -> None:
+    spec = module.__spec__
+    assert spec is not None and spec.loader is not None
+    module.__class__ = types.ModuleType  # a module like any other from now on
+    real = importlib.util.module_from_spec(spec)  # the attributes an import sets first
+    module.__dict__.update({k: v for k, v in vars(real).items() if k.startswith("__")})
+    spec.loader.exec_module(module)
+
+
+def load(name: str) -> types.ModuleType:
+    """`name` imported and executed now, deferred or not (what a launcher imports ahead)."""
+    module = importlib.import_module(name)
+    if isinstance(module, _Deferred):
+        _execute(module)
+    return module
+
+
+def executed(name: str) -> bool:
+    """The module has been imported and executed (not only deferred)."""
+    module = sys.modules.get(name)
+    return module is not None and not isinstance(module, _Deferred)
 
 
 def defer(name: str) -> None:
