@@ -9,7 +9,8 @@ this module puts each in sys.modules as a placeholder: it is executed on the fir
 of its attributes (a ws:// connection, a frontend's `Service.web`, a statement, a refusal),
 exactly as an import would have, and not at all otherwise. Being in sys.modules, they are
 still seen by what lists a service's imports (the metal tier's code bundle). A module already
-imported, or not installed, is left as it is.
+imported, or not installed, is left as it is. Not for a first use from two threads at once (the
+second could see the module half executed): a service's first uses are on its event loop.
 """
 
 from __future__ import annotations
