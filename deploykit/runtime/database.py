@@ -3,8 +3,8 @@ it breaks, every statement timed as `db.client.operation.duration`.
 
 Errors are psycopg's own, for handlers to let fail (a queue handler's message is redelivered,
 an endpoint answers 503) or to map; only `ensure_schema` (run at start) is `Fatal`. psycopg is
-imported by the first statement, not with the runtime: a service without a database never
-spends the twentieth of a second of CPU it takes.
+executed by the first statement, not with the runtime (deferred.py): a service without a
+database never spends the twentieth of a second of CPU it takes.
 """
 
 from __future__ import annotations
