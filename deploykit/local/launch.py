@@ -16,6 +16,7 @@ would; the end of the pipe without "go" (`dev up` failed or was interrupted) end
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import runpy
 import sys
@@ -40,14 +41,14 @@ def launcher_argv(argv: Sequence[str], fd: int) -> list[str] | None:
 def main(args: Sequence[str]) -> int:
     fd, target = int(args[0]), list(args[1:])
     gc.disable()  # imports make many objects and no garbage (as the CLI's main: a tenth less CPU)
-    from deploykit.runtime import ConfigError, Settings, deferred  # the point: before the go
+    from deploykit.runtime import ConfigError, Settings  # the point: before the go
 
     try:
         needed = Settings.from_env(os.environ).imports()
     except ConfigError:  # the service says so itself once it runs
         needed = []
     for name in needed:
-        deferred.load(name)
+        importlib.import_module(name)
     gc.freeze()
     gc.enable()
 

@@ -33,13 +33,8 @@ metrics.py      effectful: OpenTelemetry instruments, Prometheus endpoint or OTL
 metricnames.py  pure: the metrics every service emits (OpenTelemetry names and their Prometheus
                 form); the dashboards and alert rules of both tiers query exactly these
 errors.py       pure: the runtime's exceptions
-deferred.py     effectful: aiohttp (nats-py imports it for a transport services do not use),
-                psycopg and jsonschema executed on their first use (on import, before nats-py)
 """
 
-import deploykit.runtime.deferred  # noqa: F401  # before nats-py: see deferred.py
-
-# isort: split
 from deploykit.runtime.consumers import Event
 from deploykit.runtime.endpoints import Request
 from deploykit.runtime.errors import EmitFailed, Fatal, Reject, RemoteError

@@ -3,18 +3,18 @@ it breaks, every statement timed as `db.client.operation.duration`.
 
 Errors are psycopg's own, for handlers to let fail (a queue handler's message is redelivered,
 an endpoint answers 503) or to map; only `ensure_schema` (run at start) is `Fatal`. psycopg is
-executed by the first statement, not with the runtime (deferred.py): a service without a
-database never spends the twentieth of a second of CPU it takes.
+imported by the first statement, not with the runtime: a service without a database never
+spends the twentieth of a second of CPU it takes.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from deploykit.runtime import deferred
 from deploykit.runtime.connection import redact
 from deploykit.runtime.errors import Fatal
 from deploykit.runtime.metrics import Metrics
@@ -27,7 +27,7 @@ __all__ = ["Database", "is_database_error"]
 
 def is_database_error(exc: BaseException) -> bool:
     """One of psycopg's errors; a process that never executed psycopg raised none."""
-    if not deferred.executed("psycopg"):
+    if "psycopg" not in sys.modules:
         return False
     import psycopg
 

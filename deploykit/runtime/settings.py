@@ -20,10 +20,18 @@ from pydantic import ValidationError
 
 from deploykit.runtime.wiring import Wiring
 
-__all__ = ["DEFAULT_METRICS_ADDR", "ConfigError", "Exporter", "Settings"]
+__all__ = ["DEFAULT_METRICS_ADDR", "ON_USE", "ConfigError", "Exporter", "Settings"]
 
 SUBJECT = re.compile(r"^[^\s.*>]+(\.[^\s.*>]+)*$")
 DEFAULT_METRICS_ADDR = ("127.0.0.1", 9464)  # OpenTelemetry's Prometheus exporter port
+
+# What the runtime imports only when a service's settings (or a refused payload) call for it.
+# A launcher imports them ahead; whatever lists a service's imports (the metal tier's code
+# bundle) must add them, since importing the service alone does not.
+DATABASE_MODULE = "psycopg"
+PROMETHEUS_MODULES = ("opentelemetry.exporter.prometheus", "prometheus_client")
+OTLP_MODULE = "opentelemetry.exporter.otlp.proto.http.metric_exporter"
+ON_USE = (DATABASE_MODULE, *PROMETHEUS_MODULES, OTLP_MODULE, "jsonschema")
 
 
 class ConfigError(Exception):
@@ -114,11 +122,11 @@ class Settings:
         """The modules the runtime imports at start for these settings, beyond its own (a
         database, the metrics exporter): a launcher that starts a service ahead of its turn
         imports them while it waits."""
-        needed = ["psycopg"] if self.database_url else []
+        needed = [DATABASE_MODULE] if self.database_url else []
         if self.exporter is Exporter.PROMETHEUS:
-            needed += ["opentelemetry.exporter.prometheus", "prometheus_client"]
+            needed += list(PROMETHEUS_MODULES)
         elif self.exporter is Exporter.OTLP:
-            needed.append("opentelemetry.exporter.otlp.proto.http.metric_exporter")
+            needed.append(OTLP_MODULE)
         return needed
 
     def require_database(self) -> str:
