@@ -6,9 +6,11 @@ Prints (never asserts), for the reference deploykit.yaml, `deploykit dev up` run
 it (the command itself, so its start-up and exit count) until every service is ready (RPC
 services and workers in NATS discovery, the gateway's /healthz), beside the floor measured in
 the same run, just before or after it:
-- cold: `dev up` in an empty state folder (initdb, first JetStream apply), against nats-server
-  (the same node count, the same template) and PostgreSQL started together from nothing until
-  healthy;
+- cold: `dev up` in an empty state folder (a new data directory, first JetStream apply),
+  against nats-server (the same node count, the same template) and PostgreSQL started together
+  from nothing (initdb, then the server) until healthy. `dev up` copies the data directory
+  initdb made once into the kit's cache instead of running initdb (deploykit/local/postgres.py):
+  that is the kit's own saving, so the floor keeps initdb;
 - warm: `dev up` again after `dev down` (data kept), against the same servers restarted from
   the very data `dev up` left (its configs, its JetStream state, its database) until healthy:
   `/healthz` on every node, every stream and consumer led (`/jsz`), PostgreSQL accepting.
@@ -20,6 +22,9 @@ the same run, just before or after it:
 - ratio: dev up / floor of the same run; the median and the spread [lowest, highest] of the runs.
   What is above 1.0 is the kit's own work: its start-up, rendering, the permission compiler,
   the reconciler, starting four Python services and waiting for their readiness;
+- CPU-seconds (median): what cold `dev up` spent by the time it was ready (the command with
+  what it ran and waited for, e.g. initdb; the services; the servers), beside its floor's (both
+  servers from start to stop). On 2 shared cores a cold start is bound by CPU, not by waiting;
 - the breakdown: each step `dev up` reports, when it finished (seconds from the command's start)
   and how long it took, median of the runs; `exit` is the command's end after its last line.
   PostgreSQL starts beside NATS and the JetStream apply, so the steps overlap.
@@ -32,7 +37,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -63,6 +70,31 @@ class Up:
 
     total: float
     steps: dict[str, tuple[float, float]] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # command, services, servers
+
+
+def children_cpu() -> float:
+    """CPU-seconds of the children this process has waited for (and of theirs)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    """CPU-seconds a running process has used so far (/proc/PID/stat utime + stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stack_cpu(state: Path) -> dict[str, float]:
+    """The running services' and servers' CPU-seconds, from the pid files `dev up` wrote."""
+    folder = StateDir(state)
+    cpu = {"services": 0.0, "servers": 0.0}
+    for proc in folder.recorded_processes():
+        pid = proc.pid()
+        if pid is not None:
+            kind = "services" if proc.pid_file.parent == folder.services_dir else "servers"
+            cpu[kind] += process_cpu(pid)
+    return cpu
 
 
 def dev(state: Path, *args: str) -> list[str]:
@@ -71,7 +103,7 @@ def dev(state: Path, *args: str) -> list[str]:
 
 def dev_up(state: Path, nodes: int) -> Up:
     """The command, its report lines stamped as they arrive."""
-    started = time.monotonic()
+    started, spent = time.monotonic(), children_cpu()
     command = dev(state, "up", "--nodes", str(nodes))
     with subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
@@ -89,7 +121,8 @@ def dev_up(state: Path, nodes: int) -> Up:
         time.monotonic() - started,
         time.monotonic() - started - max((at for at, _ in steps.values()), default=0.0),
     )
-    return Up(time.monotonic() - started, steps)
+    total = time.monotonic() - started
+    return Up(total, steps, {"command": children_cpu() - spent, **stack_cpu(state)})
 
 
 def dev_down(state: Path) -> None:
@@ -157,6 +190,7 @@ class Run:
     cold: Up
     warm: Up
     floor_cold: float
+    floor_cold_cpu: float  # CPU-seconds of both servers, from start to stop
     floor_warm: float  # the stack's own data
     floor_empty: float  # an empty cluster restarted
 
@@ -165,11 +199,13 @@ def one_run(nodes: int) -> Run:
     with tempfile.TemporaryDirectory(prefix="bench-dev-") as tmp:
         servers = Path(tmp) / "servers"
         cluster = plan_local_cluster(servers / "nats", nodes)
-        postgres = LocalPostgres(servers / "pg", free_ports(1)[0], "bench")
+        postgres = LocalPostgres(servers / "pg", free_ports(1)[0], "bench", template=False)
+        spent = children_cpu()
         try:
             floor_cold = timed(lambda: start_together(cluster, postgres, configs=True))
         finally:
             stop(cluster, postgres)
+        floor_cold_cpu = children_cpu() - spent
         state = Path(tmp) / ".deploykit"
         try:
             cold = dev_up(state, nodes)
@@ -186,7 +222,7 @@ def one_run(nodes: int) -> Run:
             floor_empty = timed(lambda: start_together(cluster, postgres, configs=False))
         finally:
             stop(cluster, postgres)
-    return Run(cold, warm, floor_cold, floor_warm, floor_empty)
+    return Run(cold, warm, floor_cold, floor_cold_cpu, floor_warm, floor_empty)
 
 
 def spread(values: list[float], fmt: str) -> str:
@@ -226,6 +262,12 @@ def main() -> None:
     print(
         f"warm floor of an empty cluster (meta leader only): {spread(empty, '.2f')} s; "
         f"the stack's streams and consumers add {spread([r.floor_warm - e for r, e in zip(runs, empty, strict=True)], '+.2f')} s"
+    )
+    cpu = {k: statistics.median(r.cold.cpu[k] for r in runs) for k in runs[0].cold.cpu}
+    print(
+        f"CPU-seconds, cold: dev up {sum(cpu.values()):.2f} at ready ("
+        + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+        + f"), its floor {statistics.median(r.floor_cold_cpu for r in runs):.2f} (start to stop)"
     )
     print("\nper step: finished at / took (seconds from the command's start, median)")
     steps = list(dict.fromkeys(s for r in runs for s in r.cold.steps))

@@ -103,8 +103,13 @@ def main() -> None:
     # the command imported or made (0.3 to 2 s of a busy machine's time after the last line)
     atexit.register(gc.freeze)
     command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    gc.disable()  # importing the command makes many objects and no garbage: collections
+    try:  # would walk them all, again and again (a tenth of the import's CPU)
+        app = build(command)
+    finally:
+        gc.enable()
     try:
-        build(command)(standalone_mode=True)
+        app(standalone_mode=True)
     except DeploykitError as exc:
         typer.echo(str(exc), err=True)
         sys.exit(exc.exit_code)

@@ -5,7 +5,8 @@ then runs when the local stack says go.
     python -m deploykit.local.launch FD path/to/service.py [ARG ...]
 
 Most of a Python service's start is its imports (the runtime, nats-py, OpenTelemetry, a few
-tenths of a second of CPU each), and `dev up` used to pay them only after NATS had elected its
+tenths of a second of CPU together; psycopg and the metrics exporter when its settings use
+them: `Settings.imports`), and `dev up` used to pay them only after NATS had elected its
 leaders and the JetStream definitions were applied. Started this way, a service imports while
 that happens, then blocks on FD, the read end of a pipe `dev up` holds: "go" runs the service in
 this very process (same pid, same log, same environment), as `python -m` or `python SCRIPT`
@@ -14,6 +15,8 @@ would; the end of the pipe without "go" (`dev up` failed or was interrupted) end
 
 from __future__ import annotations
 
+import gc
+import importlib
 import os
 import runpy
 import sys
@@ -37,7 +40,17 @@ def launcher_argv(argv: Sequence[str], fd: int) -> list[str] | None:
 
 def main(args: Sequence[str]) -> int:
     fd, target = int(args[0]), list(args[1:])
-    import deploykit.runtime  # noqa: F401  # the point: imported before the go, not after
+    gc.disable()  # imports make many objects and no garbage (as the CLI's main: a tenth less CPU)
+    from deploykit.runtime import ConfigError, Settings  # the point: before the go
+
+    try:
+        needed = Settings.from_env(os.environ).imports()
+    except ConfigError:  # the service says so itself once it runs
+        needed = []
+    for name in needed:
+        importlib.import_module(name)
+    gc.freeze()
+    gc.enable()
 
     with os.fdopen(fd, "rb") as gate:
         if gate.read(len(GO)) != GO:

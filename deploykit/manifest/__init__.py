@@ -2,6 +2,7 @@
 
 load.py        pure: YAML → model → cross references, every problem located by file and field path
 model.py       pure: the pydantic models of the manifest, field rules and field documentation
+kinds.py       pure: the kinds of services and consumers (a running service's wiring needs only these)
 fielddocs.py   pure: the field documentation as the manifest reference and `validate --help`
 references.py  pure: rules that relate one part of the manifest to another
 crossbus.py    pure: the paths between buses (calls, consumers, sources), where they are declared

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from deploykit.manifest.kinds import ConsumeMode, Role
 from deploykit.manifest.subjects import check_name, check_subject
 from deploykit.manifest.units import parse_duration, parse_size
 
@@ -59,17 +60,6 @@ def _defaults_to(text: str) -> dict[str, JsonValue]:
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
-
-
-class Role(StrEnum):
-    FRONTEND = "frontend"
-    RPC = "rpc"
-    WORKER = "worker"
-
-
-class ConsumeMode(StrEnum):
-    QUEUE = "queue"
-    FANOUT = "fanout"
 
 
 class Access(StrEnum):

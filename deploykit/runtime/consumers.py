@@ -45,7 +45,7 @@ from nats.js.client import JetStreamContext
 from typing_extensions import TypeVar
 
 from deploykit.manifest import naming
-from deploykit.manifest.model import ConsumeMode
+from deploykit.manifest.kinds import ConsumeMode
 from deploykit.runtime.emit import HANDLER_EMIT_BOUND, publish
 from deploykit.runtime.errors import EmitFailed, Fatal
 from deploykit.runtime.metrics import Metrics
@@ -59,6 +59,7 @@ log = logging.getLogger("deploykit.runtime")
 
 FETCH_WAIT = 1.0  # seconds a fetch waits for messages before it checks for a stop
 NAK_DELAY_MAX = 30.0
+CREATE_WITHIN = 30.0  # seconds a fanout consumer's creation is asked again while unanswered
 
 T = TypeVar("T", default=Any)
 
@@ -306,12 +307,24 @@ class FanoutConsumer(_Consumer):
             filter_subject=self.wiring.filter,
             inactive_threshold=naming.FANOUT_INACTIVE_THRESHOLD,
         )
-        try:
-            info = await self.source.add_consumer(stream, config)
-        except nats.js.errors.APIError as exc:
-            raise Fatal(
-                f"cannot create consumer {stream}/{self.name}: {exc.description or exc}"
-            ) from None
+        deadline = time.monotonic() + CREATE_WITHIN
+        while True:  # unanswered while the stream, created a moment ago, elects its leader
+            try:
+                info = await self.source.add_consumer(stream, config)
+                break
+            except nats.js.errors.APIError as exc:
+                raise Fatal(
+                    f"cannot create consumer {stream}/{self.name}: {exc.description or exc}"
+                ) from None
+            except nats.errors.TimeoutError:
+                if time.monotonic() > deadline:
+                    raise Fatal(
+                        f"cannot create consumer {stream}/{self.name}: JetStream did not answer "
+                        f"within {CREATE_WITHIN:.0f} s"
+                    ) from None
+                log.warning(
+                    "consumer %s/%s: JetStream did not answer; asking again", stream, self.name
+                )
         self.to_replay = (info.num_pending or 0) if self.wiring.warmup else 0
         log.info("consumer %s/%s created; %d to replay", stream, self.name, self.to_replay)
         self.sub = await self.source.pull_subscribe_bind(self.name, stream=stream)

@@ -16,7 +16,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic
 
-import psycopg
 from nats.aio.client import Client
 from nats.micro.request import Request as MicroRequest
 from nats.micro.request import ServiceError
@@ -24,6 +23,7 @@ from nats.micro.service import Service as MicroService
 from nats.micro.service import ServiceConfig
 from typing_extensions import TypeVar
 
+from deploykit.runtime.database import is_database_error
 from deploykit.runtime.errors import EmitFailed, Reject
 from deploykit.runtime.metrics import Metrics
 from deploykit.runtime.payloads import Codec, PayloadError
@@ -88,16 +88,15 @@ def wrap(
         except PayloadError as exc:
             error = "PayloadError"
             raise ServiceError("400", str(exc)) from None
-        except psycopg.Error as exc:
-            error = type(exc).__name__
-            log.error("%s: the database failed: %s", subject, str(exc).strip())
-            raise ServiceError("503", "database unavailable") from None
         except EmitFailed as exc:
             error = "EmitFailed"
             log.error("%s: %s", subject, exc)
             raise ServiceError("503", "event not stored; retry the request") from None
         except Exception as exc:
             error = type(exc).__name__
+            if is_database_error(exc):
+                log.error("%s: the database failed: %s", subject, str(exc).strip())
+                raise ServiceError("503", "database unavailable") from None
             log.exception("%s: handler failed", subject)
             raise ServiceError("500", "internal error") from exc
         finally:

@@ -21,7 +21,6 @@ from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
-from prometheus_client import CollectorRegistry, start_http_server
 
 from deploykit.runtime import metricnames as names
 from deploykit.runtime.errors import Fatal
@@ -73,7 +72,6 @@ class Metrics:
     """The instruments, and the reader/exporter chosen by the settings."""
 
     def __init__(self, settings: Settings) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
         self._server: Any = None
         self._pending: dict[tuple[str, str], int] = {}
         self._pending_redelivered: dict[tuple[str, str], int] = {}
@@ -121,11 +119,13 @@ class Metrics:
 
             return [PeriodicExportingMetricReader(OTLPMetricExporter())]
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from prometheus_client import CollectorRegistry, start_http_server
 
-        reader = PrometheusMetricReader(registry=self.registry)
+        registry = CollectorRegistry(auto_describe=True)
+        reader = PrometheusMetricReader(registry=registry)
         host, port = settings.metrics_addr
         try:
-            self._server, _ = start_http_server(port, host, registry=self.registry)
+            self._server, _ = start_http_server(port, host, registry=registry)
         except OSError as exc:
             if settings.metrics_addr_given:
                 raise Fatal(f"DEPLOYKIT_METRICS_ADDR={host}:{port}: {exc.strerror}") from None

@@ -32,7 +32,7 @@ from nats.aio.client import Client
 from nats.js.client import JetStreamContext
 from nats.micro.service import Service as MicroService
 
-from deploykit.manifest.model import ConsumeMode, Role
+from deploykit.manifest.kinds import ConsumeMode, Role
 from deploykit.manifest.subjects import is_subset
 from deploykit.runtime import connection, process
 from deploykit.runtime.consumers import Event, FanoutConsumer, Handler, QueueConsumer

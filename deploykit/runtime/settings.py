@@ -20,10 +20,18 @@ from pydantic import ValidationError
 
 from deploykit.runtime.wiring import Wiring
 
-__all__ = ["DEFAULT_METRICS_ADDR", "ConfigError", "Exporter", "Settings"]
+__all__ = ["DEFAULT_METRICS_ADDR", "ON_USE", "ConfigError", "Exporter", "Settings"]
 
 SUBJECT = re.compile(r"^[^\s.*>]+(\.[^\s.*>]+)*$")
 DEFAULT_METRICS_ADDR = ("127.0.0.1", 9464)  # OpenTelemetry's Prometheus exporter port
+
+# What the runtime imports only when a service's settings (or a refused payload) call for it.
+# A launcher imports them ahead; whatever lists a service's imports (the metal tier's code
+# bundle) must add them, since importing the service alone does not.
+DATABASE_MODULE = "psycopg"
+PROMETHEUS_MODULES = ("opentelemetry.exporter.prometheus", "prometheus_client")
+OTLP_MODULE = "opentelemetry.exporter.otlp.proto.http.metric_exporter"
+ON_USE = (DATABASE_MODULE, *PROMETHEUS_MODULES, OTLP_MODULE, "jsonschema")
 
 
 class ConfigError(Exception):
@@ -109,6 +117,17 @@ class Settings:
             metrics_addr=_addr(metrics_addr) if metrics_addr else DEFAULT_METRICS_ADDR,
             metrics_addr_given=metrics_addr is not None,
         )
+
+    def imports(self) -> list[str]:
+        """The modules the runtime imports at start for these settings, beyond its own (a
+        database, the metrics exporter): a launcher that starts a service ahead of its turn
+        imports them while it waits."""
+        needed = [DATABASE_MODULE] if self.database_url else []
+        if self.exporter is Exporter.PROMETHEUS:
+            needed += list(PROMETHEUS_MODULES)
+        elif self.exporter is Exporter.OTLP:
+            needed.append(OTLP_MODULE)
+        return needed
 
     def require_database(self) -> str:
         if self.database_url is None:

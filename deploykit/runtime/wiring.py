@@ -8,13 +8,16 @@ where a stream of another bus is read from (`ConsumerWiring.api`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from deploykit.manifest import naming
-from deploykit.manifest.model import ConsumeMode, Manifest, Role
+from deploykit.manifest.kinds import ConsumeMode, Role
 from deploykit.manifest.subjects import collide
+
+if TYPE_CHECKING:  # the kit builds a wiring from the manifest; a service only reads one
+    from deploykit.manifest.model import Manifest
 
 __all__ = ["ConsumerWiring", "Wiring", "wiring_for"]
 

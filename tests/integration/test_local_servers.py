@@ -84,3 +84,34 @@ def test_a_server_that_cannot_start_names_itself_and_its_log(tmp_path: Path) -> 
     finally:
         first.stop()
         second.stop()
+
+
+def test_postgres_data_directories_copied_from_the_template_each_have_their_own_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first server runs initdb and keeps its data directory as the template; the second
+    is a copy of it, with its own password: neither accepts the other's, and the template
+    holds neither (a password with a quote and a newline, which the single-user backend takes)."""
+    monkeypatch.setenv("DEPLOYKIT_CACHE", str(tmp_path / "cache"))
+    first = LocalPostgres(tmp_path / "a", free_ports(1)[0], "first-pw")
+    second = LocalPostgres(tmp_path / "b", free_ports(1)[0], "it's\nsecond-pw")
+    first.start()
+    try:
+        templates = list((tmp_path / "cache" / "postgres").glob("initdb-*/PG_VERSION"))
+        assert len(templates) == 1
+        second.start()
+        try:
+            for server, other in ((first, second), (second, first)):
+                with psycopg.connect(server.url()) as conn:
+                    conn.execute("create table mine (n int)")
+                with pytest.raises(psycopg.OperationalError, match="password authentication"):
+                    psycopg.connect(server.url(password=other.password), connect_timeout=5)
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+    assert not any(
+        b"first-pw" in p.read_bytes() or b"second-pw" in p.read_bytes()
+        for p in templates[0].parent.rglob("*")
+        if p.is_file()
+    )

@@ -39,13 +39,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from deploykit.local.nats import LocalNats, local_cluster
 from deploykit.local.ports import free_ports
 from deploykit.local.postgres import LocalPostgres
+from deploykit.manifest.kinds import ConsumeMode
 from deploykit.manifest.load import parse_manifest
 from deploykit.runtime import connection, metricnames
+from deploykit.runtime.consumers import FanoutConsumer
 from deploykit.runtime.emit import HANDLER_EMIT_BOUND, publish
 from deploykit.runtime.metrics import Metrics
+from deploykit.runtime.payloads import JsonCodec
 from deploykit.runtime.settings import Exporter, Settings
-from deploykit.runtime.wiring import Wiring, wiring_for
+from deploykit.runtime.wiring import ConsumerWiring, Wiring, wiring_for
 from deploykit.testing.faults import signal_and_wait, stored_ids
+from deploykit.testing.polling import wait_until_async
 
 pytestmark = pytest.mark.integration
 
@@ -508,3 +512,53 @@ def _settings(url: str = "nats://127.0.0.1:4222") -> Settings:
         wiring=Wiring.model_validate({"role": "worker"}),
         exporter=Exporter.NONE,
     )
+
+
+def test_a_fanout_consumer_is_created_once_its_stream_can_answer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Asked while the stream has no quorum (two of three nodes down), its creation goes
+    unanswered; asked again, it succeeds once the nodes are back (it failed at the first
+    unanswered request before)."""
+
+    async def scenario(cluster: LocalNats) -> str:
+        nc = await nats.connect(cluster.nodes[0].client_url)
+        try:
+            js = nc.jetstream(timeout=1)
+            deadline = time.monotonic() + 30
+            while True:  # the first R3 stream waits for the meta leader
+                try:
+                    await js.add_stream(
+                        StreamConfig(name="FAN", subjects=["fan.>"], num_replicas=3)
+                    )
+                    break
+                except (nats.errors.Error, TimeoutError):
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.2)
+            for node in cluster.nodes[1:]:
+                signal_and_wait(cluster.proc(node), signal.SIGKILL)
+            wiring = ConsumerWiring(stream="FAN", consumer="fan", mode=ConsumeMode.FANOUT)
+            consumer = FanoutConsumer(
+                wiring, _noop, js, Metrics(_settings()), JsonCodec(), lambda _: None
+            )
+            creating = asyncio.ensure_future(consumer.create())
+
+            async def asked_again() -> bool:
+                assert not creating.done(), "created (or failed) without a quorum"
+                return "asking again" in caplog.text  # one request went unanswered
+
+            await wait_until_async(asked_again, 15, "a second request for the consumer")
+            for node in cluster.nodes[1:]:
+                cluster.start_node(node)
+            await asyncio.wait_for(creating, 30)
+            info = await js.consumer_info("FAN", consumer.name)
+            return info.name
+        finally:
+            await nc.close()
+
+    with local_cluster(tmp_path / "nats", size=3) as cluster:
+        assert asyncio.run(scenario(cluster)).startswith("fan")
+
+
+async def _noop(event: Any) -> None:
+    return None
