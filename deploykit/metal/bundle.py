@@ -71,6 +71,10 @@ _LIST_MODULES = """
 import importlib, json, sys
 for name in json.loads(sys.argv[1]):
     importlib.import_module(name)
+if "deploykit.runtime" in sys.modules:  # and what the runtime imports only when a service uses it
+    from deploykit.runtime.settings import ON_USE
+    for name in ON_USE:
+        importlib.import_module(name)
 files = {n: getattr(m, "__file__", None) for n, m in list(sys.modules.items())}
 print(json.dumps({"tops": sorted({n.split(".")[0] for n in files}),
                   "deploykit": sorted(f for n, f in files.items() if f and n.split(".")[0] == "deploykit")}))
