@@ -24,6 +24,7 @@ from deploykit.metal.shell import as_root, q, script
 
 __all__ = [
     "CONNECT_RETRY_SECONDS",
+    "DELETE_LOCK",
     "KIT_FOLDERS",
     "SSH_FAILED",
     "UPLOAD_DIR",
@@ -52,6 +53,7 @@ class Upload:
 
 
 # Folders only the kit writes: left empty by the steps' delete scripts, they go too.
+DELETE_LOCK = "/run/lock/deploykit-steps.lock"  # /run is a tmpfs: nothing is left behind
 KIT_FOLDERS = (
     "/etc/deploykit",
     "/opt/deploykit",
@@ -72,6 +74,10 @@ def delete_script(delete: str, uploads: Sequence[Mapping[str, str]]) -> str:
     folders = sorted({u["target"].rsplit("/", 1)[0] for u in uploads})
     apt = " ".join(q(f"{f}/{n}") for f in folders for n in ("partial", "lock"))
     return script(
+        # one step's removal at a time on a host: Pulumi deletes steps in parallel, and the
+        # sweep of empty folders fails on a tree that another step is removing meanwhile
+        f"exec 9>{DELETE_LOCK}",
+        "flock 9",
         delete,
         f"rm -rf {targets} {apt}" if uploads else "",
         *(f"[ ! -d {d} ] || find {d} -depth -type d -empty -delete" for d in KIT_FOLDERS),

@@ -327,6 +327,7 @@ def test_a_deleted_step_takes_its_uploads_and_the_kits_empty_folders_with_it() -
     uploads = [{"source": "/a/x.deb", "target": "/var/cache/deploykit/artifacts/debs/x.deb"}]
     body = steps.delete_script("systemctl disable --now x.service", uploads)
     assert body.startswith(
+        f"exec 9>{steps.DELETE_LOCK}\nflock 9\n"  # one removal at a time on a host
         "systemctl disable --now x.service\nrm -rf /var/cache/deploykit/artifacts/debs/x.deb "
         "/var/cache/deploykit/artifacts/debs/partial /var/cache/deploykit/artifacts/debs/lock\n"
     )

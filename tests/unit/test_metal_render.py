@@ -199,6 +199,8 @@ def test_the_sql_copy_is_provisioned_last_in_its_own_database() -> None:
         "IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'deploykit_archiver') "
         'THEN CREATE ROLE "deploykit_archiver" LOGIN; END IF; END $$;',
         "ALTER ROLE \"deploykit_archiver\" WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD 'it''s';",
+        "DO $$ BEGIN IF (SELECT rolsuper FROM pg_roles WHERE rolname = 'deploykit_archiver') "
+        'THEN ALTER ROLE "deploykit_archiver" NOSUPERUSER; END IF; END $$;',
         'SELECT \'CREATE DATABASE "deploykit_archive" OWNER "deploykit_archive_owner"\' '
         "WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'deploykit_archive')\\gexec",
         "\\connect deploykit_archive",
