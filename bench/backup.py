@@ -52,7 +52,7 @@ from deploykit.local.postgres import LocalPostgres
 from deploykit.manifest.load import parse_manifest
 from deploykit.manifest.model import ConsumeMode, Role
 from deploykit.manifest.naming import ARCHIVE_CONSUMER
-from deploykit.runtime.wiring import ConsumerWiring, Wiring
+from deploykit.manifest.wiring import ConsumerWiring, Wiring
 from deploykit.testing.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]

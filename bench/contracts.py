@@ -42,11 +42,11 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from deploykit.local.nats import local_cluster
 from deploykit.local.ports import free_ports
 from deploykit.manifest.model import ConsumeMode, Role
+from deploykit.manifest.wiring import ConsumerWiring, Wiring
 from deploykit.runtime import Event, Service
 from deploykit.runtime.codegen import load_models
 from deploykit.runtime.payloads import ContractCodec
 from deploykit.runtime.settings import Exporter, Settings
-from deploykit.runtime.wiring import ConsumerWiring, Wiring
 
 STREAM, SUBJECT, CONSUMER, BATCH = "ORDERS", "orders.events.placed", "work", 64
 CHUNK = 250  # emits a side makes before the other takes its turn

@@ -32,9 +32,9 @@ from nats.js.client import JetStreamContext
 from deploykit.local.nats import local_cluster
 from deploykit.local.ports import free_ports
 from deploykit.manifest.model import ConsumeMode, Role
+from deploykit.manifest.wiring import ConsumerWiring, Wiring
 from deploykit.runtime import Event, Service
 from deploykit.runtime.settings import Exporter, Settings
-from deploykit.runtime.wiring import ConsumerWiring, Wiring
 
 STREAM, SUBJECT, CONSUMER, BATCH = "BENCH", "bench.in", "work", 64
 

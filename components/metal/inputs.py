@@ -17,11 +17,10 @@ from typing import Any
 
 import pulumi
 
-from deploykit.backup.sqlcopy import archiver_wiring
 from deploykit.errors import ConfigError
 from deploykit.manifest.model import Manifest
 from deploykit.manifest.naming import archiver_user, service_env
-from deploykit.runtime.wiring import wiring_for
+from deploykit.manifest.wiring import archiver_wiring, wiring_for
 from deploykit.stack.config import MetalConfig
 
 __all__ = [

@@ -24,11 +24,10 @@ from components.small.neon import Database
 from components.small.railway import Archivers, BackupJob, Services
 from components.small.synadia import Nats, NatsConnection
 from components.small.vercel import Frontends
-from deploykit.backup.sqlcopy import archiver_wiring
 from deploykit.errors import ConfigError
 from deploykit.manifest.model import Manifest, Role, Service
 from deploykit.manifest.naming import archiver_user
-from deploykit.runtime.wiring import wiring_for
+from deploykit.manifest.wiring import archiver_wiring, wiring_for
 from deploykit.small.accounts import default_authorization
 from deploykit.small.backup import backup_users, job_env, job_outputs
 from deploykit.small.outputs import needed_secrets, stack_outputs

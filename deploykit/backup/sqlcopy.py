@@ -22,14 +22,11 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from deploykit.backup.archive import Record
-from deploykit.manifest.model import ConsumeMode, Manifest, Role
 from deploykit.manifest.naming import (
-    ARCHIVE_CONSUMER,
     ARCHIVE_DATABASE,
     ARCHIVE_OWNER,
     ARCHIVE_ROLE,
 )
-from deploykit.runtime.wiring import ConsumerWiring, Wiring
 
 __all__ = [
     "ARCHIVER_COMMAND",
@@ -37,7 +34,6 @@ __all__ = [
     "RANGE",
     "ROWS",
     "TABLE",
-    "archiver_wiring",
     "batch_of",
     "create_database",
     "database_statements",
@@ -141,14 +137,3 @@ def record_of(row: tuple[Any, ...]) -> Record:
     seq, moment, subject, headers, payload = row
     nanos = int(moment.timestamp() * 1_000_000) * 1000
     return Record(seq, nanos, subject, headers or None, bytes(payload))
-
-
-def archiver_wiring(manifest: Manifest, bus: str) -> Wiring:
-    """DEPLOYKIT_WIRING of `archiver-<bus>`: its consumer on each archived stream, by stream."""
-    return Wiring(
-        role=Role.WORKER,
-        consumes={
-            stream: ConsumerWiring(stream=stream, consumer=ARCHIVE_CONSUMER, mode=ConsumeMode.QUEUE)
-            for stream in manifest.sql_archived().get(bus, [])
-        },
-    )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from deploykit.local.state import DevState
 from deploykit.manifest import naming
 from deploykit.manifest.model import Manifest, Role
+from deploykit.manifest.wiring import archiver_wiring, wiring_for
 from deploykit.stack.outputs import (
     DatabaseOutputs,
     NatsCredential,
@@ -141,10 +142,6 @@ def idle_services(manifest: Manifest) -> list[str]:
 def plan_services(manifest: Manifest, outputs: StackOutputs, state: DevState) -> list[ServiceRun]:
     """One process per service, run like a Procfile entry, with its own credentials only; then
     the archivers of the SQL copy (`backup.sql`), one per bus, as kit-owned processes."""
-    # here, not above: importing deploykit.runtime (OpenTelemetry, aiohttp...) takes a few
-    # tenths of a second that `dev up` spends after its servers started, not before
-    from deploykit.runtime.wiring import wiring_for
-
     runs = []
     urls = outputs.database.urls if outputs.database else {}
     for name, service in manifest.services.items():
@@ -175,8 +172,6 @@ def plan_services(manifest: Manifest, outputs: StackOutputs, state: DevState) ->
 
 def plan_archivers(manifest: Manifest, outputs: StackOutputs, state: DevState) -> list[ServiceRun]:
     """`python -m deploykit.backup.archiver` per archived bus, as `archiver-<bus>`."""
-    from deploykit.backup.sqlcopy import archiver_wiring  # imports the runtime: see above
-
     runs = []
     archive = outputs.database.archive_url if outputs.database else None
     for bus in manifest.sql_archived():

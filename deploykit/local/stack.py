@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from deploykit.errors import ConfigError, ProcessError
 from deploykit.laws.authconf import render_accounts_block
@@ -39,11 +39,8 @@ from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest, Role
 from deploykit.stack.outputs import StackOutputs
 
-if TYPE_CHECKING:
-    import httpx
-
-# nats-py, httpx and the reconciler are imported where they are used: `dev up` starts its
-# servers first, and those imports (a few tenths of a second) happen while they settle
+# nats-py and the reconciler are imported where they are used: `dev up` starts its servers
+# first, and those imports (a few tenths of a second) happen while they settle
 
 __all__ = ["LocalStack", "ProcessStatus"]
 
@@ -330,7 +327,6 @@ class LocalStack:
         pending: set[str],
         deadline: float,
     ) -> None:
-        import httpx
         import nats
 
         connections = {}
@@ -338,30 +334,27 @@ class LocalStack:
             for bus in {r.bus for r in runs}:
                 cred = outputs.credential(naming.smoke_user(bus))
                 connections[bus] = await nats.connect(outputs.nats.urls, **cred.connect_options())
-            async with httpx.AsyncClient(timeout=1.0) as http:
-                while pending:
-                    waiting = [run for run in runs if run.name in pending]
-                    for run in waiting:
-                        proc = self._service_proc(run.name)
-                        if proc.pid() is None:
-                            raise ProcessError(
-                                f"service {run.name} exited before it was ready; last lines of "
-                                f"{proc.log_file}:\n{tail(proc.log_file)}"
-                            )
-                    # all at once: a round lasts one discovery wait, not one per service
-                    ready = await asyncio.gather(
-                        *(_ready(run, connections, http) for run in waiting)
-                    )
-                    pending -= {run.name for run, yes in zip(waiting, ready, strict=True) if yes}
-                    if pending and time.monotonic() > deadline:
-                        names = ", ".join(sorted(pending))
-                        logs = "\n".join(
-                            f"--- {n} ({self._service_proc(n).log_file}):\n{tail(self._service_proc(n).log_file, 10)}"
-                            for n in sorted(pending)
+            while pending:
+                waiting = [run for run in runs if run.name in pending]
+                for run in waiting:
+                    proc = self._service_proc(run.name)
+                    if proc.pid() is None:
+                        raise ProcessError(
+                            f"service {run.name} exited before it was ready; last lines of "
+                            f"{proc.log_file}:\n{tail(proc.log_file)}"
                         )
-                        raise ProcessError(f"not ready in time: {names}\n{logs}")
-                    if pending:
-                        await asyncio.sleep(0.02)  # between rounds; a round waits on answers
+                # all at once: a round lasts one discovery wait, not one per service
+                ready = await asyncio.gather(*(_ready(run, connections) for run in waiting))
+                pending -= {run.name for run, yes in zip(waiting, ready, strict=True) if yes}
+                if pending and time.monotonic() > deadline:
+                    names = ", ".join(sorted(pending))
+                    logs = "\n".join(
+                        f"--- {n} ({self._service_proc(n).log_file}):\n{tail(self._service_proc(n).log_file, 10)}"
+                        for n in sorted(pending)
+                    )
+                    raise ProcessError(f"not ready in time: {names}\n{logs}")
+                if pending:
+                    await asyncio.sleep(0.02)  # between rounds; a round waits on answers
         finally:
             for nc in connections.values():
                 await nc.close()
@@ -424,19 +417,29 @@ class LocalStack:
         return stopped
 
 
-async def _ready(run: ServiceRun, connections: dict[str, Any], http: httpx.AsyncClient) -> bool:
-    import httpx
-
+async def _ready(run: ServiceRun, connections: dict[str, Any]) -> bool:
     from deploykit.stack.discovery import discover
 
     if run.role is Role.FRONTEND:
-        try:
-            response = await http.get(f"http://127.0.0.1:{run.port}/healthz")
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200
+        return run.port is not None and await _healthz(run.port)
     nc = connections[run.bus]
     return bool(await discover(nc, "PING", run.name, expect=1, timeout=0.1))
+
+
+async def _healthz(port: int, timeout: float = 1.0) -> bool:
+    """`GET /healthz` on loopback answers 200. One HTTP/1.0 exchange by hand: an HTTP client
+    (its import and its TLS context) would cost `dev up` more CPU than all its probes."""
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                writer.write(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                status = await reader.readline()
+            finally:
+                writer.close()
+    except (OSError, TimeoutError):
+        return False
+    return status.split(b" ")[1:2] == [b"200"]
 
 
 def _names(runs: list[ServiceRun]) -> str:

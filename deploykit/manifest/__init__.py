@@ -9,5 +9,7 @@ crossbus.py    pure: the paths between buses (calls, consumers, sources), where 
 contracts.py   pure: message contracts (JSON Schema per subject), checked and applied to payloads
 subjects.py    pure: NATS subject and name syntax, matching and overlap, as the server decides
 units.py       pure: durations and sizes as people write them ("30d", "512MiB") and as JetStream takes them
+wiring.py      pure: what the manifest says about one running service (DEPLOYKIT_WIRING), as the
+               runtime reads it; derived by the kit, so a service needs no copy of the manifest
 naming.py      pure: the names the kit derives (accounts, users, inboxes, queue groups, smoke assets)
 """

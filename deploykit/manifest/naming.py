@@ -177,7 +177,7 @@ def service_env(
     wiring: str | None = None,
 ) -> dict[str, str]:
     """The environment a service process gets, on every target (local, Railway, Kubernetes).
-    `wiring` is `deploykit.runtime.wiring.wiring_for(...)` as JSON: what the runtime reads."""
+    `wiring` is `deploykit.manifest.wiring.wiring_for(...)` as JSON: what the runtime reads."""
     env = {
         "DEPLOYKIT_SERVICE": service,
         "NATS_URL": nats_url,

@@ -17,7 +17,6 @@ service.py      effectful: `Service`, one instance from start to drain (the entr
 process.py      effectful: one instance's process: logging, settings, SIGTERM as a stop, exit
                 codes (a `Service`'s, or a frontend's that serves its own way, e.g. ASGI)
 settings.py     pure: the environment the kit gives every service, one error per bad variable
-wiring.py       pure: what deploykit.yaml says about one service (DEPLOYKIT_WIRING)
 connection.py   effectful: NATS connection (own user or creds, own inbox, TLS CA, backoff), also
                 for a frontend without a `Service` (`connect`, `close`)
 endpoints.py    effectful: RPC endpoints as a NATS Service (discovery, stats, queue group)

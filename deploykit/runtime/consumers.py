@@ -46,12 +46,12 @@ from typing_extensions import TypeVar
 
 from deploykit.manifest import naming
 from deploykit.manifest.kinds import ConsumeMode
+from deploykit.manifest.wiring import ConsumerWiring
 from deploykit.runtime.emit import HANDLER_EMIT_BOUND, publish
 from deploykit.runtime.errors import EmitFailed, Fatal
 from deploykit.runtime.metrics import Metrics
 from deploykit.runtime.payloads import Codec, PayloadError
 from deploykit.runtime.typed import parser_for
-from deploykit.runtime.wiring import ConsumerWiring
 
 __all__ = ["Event", "FanoutConsumer", "Handler", "QueueConsumer"]
 

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from deploykit.manifest.contracts import PayloadCheck
-from deploykit.runtime.wiring import Wiring
+from deploykit.manifest.wiring import Wiring
 
 __all__ = ["Codec", "ContractCodec", "JsonCodec", "PayloadError", "as_json_data"]
 

@@ -34,6 +34,7 @@ from nats.micro.service import Service as MicroService
 
 from deploykit.manifest.kinds import ConsumeMode, Role
 from deploykit.manifest.subjects import is_subset
+from deploykit.manifest.wiring import Wiring
 from deploykit.runtime import connection, process
 from deploykit.runtime.consumers import Event, FanoutConsumer, Handler, QueueConsumer
 from deploykit.runtime.database import Database
@@ -44,7 +45,6 @@ from deploykit.runtime.metrics import Metrics
 from deploykit.runtime.payloads import Codec, ContractCodec, JsonCodec
 from deploykit.runtime.settings import ConfigError, Settings
 from deploykit.runtime.typed import parse_as, parser_for
-from deploykit.runtime.wiring import Wiring
 
 __all__ = ["STOP_GRACE", "Service"]
 

@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from pydantic import ValidationError
 
-from deploykit.runtime.wiring import Wiring
+from deploykit.manifest.wiring import Wiring
 
 __all__ = ["DEFAULT_METRICS_ADDR", "ON_USE", "ConfigError", "Exporter", "Settings"]
 

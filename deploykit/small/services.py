@@ -124,7 +124,7 @@ def service_env(
     wiring: str | None = None,
 ) -> dict[str, V | str]:
     """Name → value; credentials stay whatever (secret) value the caller passed. `wiring` is
-    what the runtime reads as DEPLOYKIT_WIRING (`deploykit.runtime.wiring.wiring_for`, JSON)."""
+    what the runtime reads as DEPLOYKIT_WIRING (`deploykit.manifest.wiring.wiring_for`, JSON)."""
     env: dict[str, V | str] = dict(service.run.env)
     env |= {
         "DEPLOYKIT_SERVICE": name,

@@ -48,7 +48,7 @@ from deploykit.local.stack import LocalStack
 from deploykit.manifest import naming
 from deploykit.manifest.load import load_manifest, parse_manifest
 from deploykit.manifest.model import Manifest
-from deploykit.runtime.wiring import wiring_for
+from deploykit.manifest.wiring import wiring_for
 from deploykit.smoke.results import Status
 from deploykit.smoke.runner import run_smoke
 from deploykit.stack.discovery import discover

@@ -40,8 +40,8 @@ from deploykit.local.ports import free_ports
 from deploykit.local.postgres import LocalPostgres
 from deploykit.manifest import naming
 from deploykit.manifest.load import load_manifest
+from deploykit.manifest.wiring import wiring_for
 from deploykit.runtime.metricnames import HTTP_DURATION
-from deploykit.runtime.wiring import wiring_for
 from deploykit.testing.polling import wait_until, wait_until_async
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ import pytest
 from apps.gateway.server import Gateway, from_environment
 from deploykit.local.nats import local_cluster
 from deploykit.manifest.load import load_manifest
-from deploykit.runtime.wiring import wiring_for
+from deploykit.manifest.wiring import wiring_for
 
 pytestmark = pytest.mark.integration
 

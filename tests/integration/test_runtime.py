@@ -41,13 +41,13 @@ from deploykit.local.ports import free_ports
 from deploykit.local.postgres import LocalPostgres
 from deploykit.manifest.kinds import ConsumeMode
 from deploykit.manifest.load import parse_manifest
+from deploykit.manifest.wiring import ConsumerWiring, Wiring, wiring_for
 from deploykit.runtime import connection, metricnames
 from deploykit.runtime.consumers import FanoutConsumer
 from deploykit.runtime.emit import HANDLER_EMIT_BOUND, publish
 from deploykit.runtime.metrics import Metrics
 from deploykit.runtime.payloads import JsonCodec
 from deploykit.runtime.settings import Exporter, Settings
-from deploykit.runtime.wiring import ConsumerWiring, Wiring, wiring_for
 from deploykit.testing.faults import signal_and_wait, stored_ids
 from deploykit.testing.polling import wait_until_async
 

@@ -19,10 +19,10 @@ from nats.js.api import ConsumerConfig, StreamConfig
 from deploykit.local.nats import LocalNats
 from deploykit.local.ports import free_ports
 from deploykit.manifest.load import parse_manifest
+from deploykit.manifest.wiring import wiring_for
 from deploykit.runtime import Event, Request, Service
 from deploykit.runtime.codegen import load_models
 from deploykit.runtime.settings import Exporter, Settings
-from deploykit.runtime.wiring import wiring_for
 from deploykit.testing.polling import wait_until_async
 
 pytestmark = pytest.mark.integration

@@ -18,11 +18,11 @@ from deploykit.cli import app
 from deploykit.errors import ConfigError
 from deploykit.manifest.contracts import PayloadCheck
 from deploykit.manifest.model import Manifest
+from deploykit.manifest.wiring import wiring_for
 from deploykit.runtime import Event, PayloadError, Request, Service
 from deploykit.runtime.codegen import class_name, load_models, manifest_models, models_source
 from deploykit.runtime.payloads import ContractCodec
 from deploykit.runtime.typed import parse_as, parser_for
-from deploykit.runtime.wiring import wiring_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

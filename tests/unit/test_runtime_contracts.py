@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from deploykit.manifest.model import Manifest
+from deploykit.manifest.wiring import wiring_for
 from deploykit.runtime.payloads import ContractCodec, PayloadError
-from deploykit.runtime.wiring import wiring_for
 
 
 def test_the_service_decodes_requests_and_encodes_replies(reference_manifest: Manifest) -> None:

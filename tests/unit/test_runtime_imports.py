@@ -13,8 +13,8 @@ from pathlib import Path
 
 from deploykit.manifest import naming
 from deploykit.manifest.model import Manifest
+from deploykit.manifest.wiring import wiring_for
 from deploykit.runtime import Settings
-from deploykit.runtime.wiring import wiring_for
 
 HEAVY = (
     "psycopg.pq",

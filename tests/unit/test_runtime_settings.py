@@ -11,9 +11,9 @@ import pytest
 from deploykit.manifest import naming
 from deploykit.manifest.load import load_manifest
 from deploykit.manifest.model import Manifest
+from deploykit.manifest.wiring import wiring_for
 from deploykit.runtime import ConfigError, Event, Request, Service, Settings, connection
 from deploykit.runtime.settings import DEFAULT_METRICS_ADDR, Exporter
-from deploykit.runtime.wiring import wiring_for
 
 
 def env_of(manifest: Manifest, name: str, **extra: str) -> dict[str, str]:

@@ -15,7 +15,6 @@ import yaml
 from deploykit.backup.archive import Record
 from deploykit.backup.sqlcopy import (
     INSERT,
-    archiver_wiring,
     batch_of,
     database_statements,
     record_of,
@@ -27,6 +26,7 @@ from deploykit.local.plan import nats_users, plan_outputs, plan_services
 from deploykit.local.state import DevState
 from deploykit.manifest.load import parse_manifest
 from deploykit.manifest.model import Manifest
+from deploykit.manifest.wiring import archiver_wiring
 from deploykit.stack.outputs import REDACTED
 from deploykit.testing.clirun import cli
 

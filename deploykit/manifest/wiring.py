@@ -19,7 +19,7 @@ from deploykit.manifest.subjects import collide
 if TYPE_CHECKING:  # the kit builds a wiring from the manifest; a service only reads one
     from deploykit.manifest.model import Manifest
 
-__all__ = ["ConsumerWiring", "Wiring", "wiring_for"]
+__all__ = ["ConsumerWiring", "Wiring", "archiver_wiring", "wiring_for"]
 
 
 class _Frozen(BaseModel):
@@ -99,3 +99,16 @@ def _contracts(manifest: Manifest, name: str) -> dict[str, dict[str, Any]]:
         for subject, contract in manifest.contracts.items()
         if any(collide(subject, t) for t in touched)
     }
+
+
+def archiver_wiring(manifest: Manifest, bus: str) -> Wiring:
+    """DEPLOYKIT_WIRING of `archiver-<bus>`: its consumer on each archived stream, by stream."""
+    return Wiring(
+        role=Role.WORKER,
+        consumes={
+            stream: ConsumerWiring(
+                stream=stream, consumer=naming.ARCHIVE_CONSUMER, mode=ConsumeMode.QUEUE
+            )
+            for stream in manifest.sql_archived().get(bus, [])
+        },
+    )
