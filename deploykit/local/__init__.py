@@ -6,6 +6,6 @@ stack.py      effectful: start, wait until ready, stop, status
 nats.py       effectful: a NATS cluster of real nats-server processes on loopback
 postgres.py   effectful: a real PostgreSQL on loopback (pgserver's binaries, unprivileged user)
 processes.py  effectful: processes that outlive the command (pid and log files, stop, wait)
-launch.py     effectful: a Python service that imports ahead and runs when `up` says go
+launch.py     effectful: the Python services forked from one launcher that imported the runtime once
 ports.py      effectful: free loopback ports, chosen by the kernel
 """

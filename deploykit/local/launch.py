@@ -1,68 +1,197 @@
-"""A Python service started ahead of its turn: it imports the runtime while the servers settle,
-then runs when the local stack says go.
+"""The Python services of a local stack, forked from one process that imported the runtime once.
 
-    python -m deploykit.local.launch FD -m apps.accounts [ARG ...]
-    python -m deploykit.local.launch FD path/to/service.py [ARG ...]
+    python -m deploykit.local.launch COMMANDS REPLIES
 
-Most of a Python service's start is its imports (the runtime, nats-py, OpenTelemetry, a few
-tenths of a second of CPU together; psycopg and the metrics exporter when its settings use
-them: `Settings.imports`), and `dev up` used to pay them only after NATS had elected its
-leaders and the JetStream definitions were applied. Started this way, a service imports while
-that happens, then blocks on FD, the read end of a pipe `dev up` holds: "go" runs the service in
-this very process (same pid, same log, same environment), as `python -m` or `python SCRIPT`
-would; the end of the pipe without "go" (`dev up` failed or was interrupted) ends it quietly.
+Most of a Python service's start is its imports (the runtime, nats-py, OpenTelemetry, psycopg
+and the metrics exporter when its settings use them: `Settings.imports`), a few tenths of a
+CPU-second each. Started as one interpreter per service they are paid once per service, all
+while the cluster settles, on the same cores. Instead `dev up` starts one launcher ahead of
+the services' turn: it reads the services' specs from COMMANDS (a JSON line), imports what all
+of them need, and then, for each name `dev up` writes to COMMANDS once that service's turn has
+come, forks a child that becomes the service: its own session, log, working directory and
+environment, `sys.argv` as `python -m MODULE` or `python SCRIPT` would set it. Its pid goes back
+on REPLIES. The end of COMMANDS ends the launcher; the services it forked run on without it.
+
+Only a service run by this very interpreter (`python -m MODULE ...`, `python SCRIPT ...`) whose
+environment gives the interpreter nothing the launcher's lacks (`PYTHON*` variables) is forked;
+any other starts as its own process at its turn.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
+import json
 import os
 import runpy
+import select
+import shlex
+import signal
+import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO
 
-__all__ = ["GO", "launcher_argv", "main"]
+from setproctitle import setproctitle, setthreadtitle
 
-GO = b"go"
+__all__ = ["Launcher", "Spec", "forkable", "main"]
 
 
-def launcher_argv(argv: Sequence[str], fd: int) -> list[str] | None:
-    """`argv` (a Python interpreter running a module or a script) behind the gate on `fd`, or
-    None when it is anything else (another program, interpreter options), which starts as is."""
+@dataclass(frozen=True)
+class Spec:
+    """One service as the launcher forks it: `target` is what follows the interpreter
+    (`-m MODULE ARG...` or `SCRIPT ARG...`)."""
+
+    name: str
+    target: list[str]
+    env: dict[str, str]
+    cwd: str
+    log: str
+
+
+def _interpreter_env(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k.startswith("PYTHON")}
+
+
+def forkable(argv: Sequence[str], env: Mapping[str, str], base: Mapping[str, str]) -> bool:
+    """`argv` runs a module or a script with this interpreter, no options, and `env` tells the
+    interpreter (PYTHONPATH, PYTHONHASHSEED...) exactly what the launcher's `base` does: a
+    child of the launcher then runs as that command would."""
     if len(argv) < 2 or argv[0] != sys.executable:
-        return None
+        return False
     rest = list(argv[1:])
-    if (rest[0] == "-m" and len(rest) > 1) or not rest[0].startswith("-"):
-        return [sys.executable, "-m", __name__, str(fd), *rest]
-    return None
+    runs = (rest[0] == "-m" and len(rest) > 1) or not rest[0].startswith("-")
+    return runs and _interpreter_env(env) == _interpreter_env(base)
+
+
+class Launcher:
+    """`dev up`'s side: start the launcher with the specs, ask for each service at its turn."""
+
+    def __init__(self, specs: Sequence[Spec], env: Mapping[str, str], cwd: Path, log: Path):
+        self.names = {s.name for s in specs}
+        commands_read, self._commands = os.pipe()
+        self._replies, replies_write = os.pipe()
+        log.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(log, "ab") as out:
+                self._process = subprocess.Popen(
+                    [sys.executable, "-m", __name__, str(commands_read), str(replies_write)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=dict(env),
+                    cwd=cwd,
+                    start_new_session=True,
+                    pass_fds=(commands_read, replies_write),
+                )
+        finally:
+            os.close(commands_read)
+            os.close(replies_write)
+        self._answers: IO[bytes] = os.fdopen(self._replies, "rb")
+        self._send(json.dumps([asdict(s) for s in specs]))
+
+    def _send(self, line: str) -> bool:
+        data = memoryview(line.encode() + b"\n")
+        try:
+            while data:  # the specs may be longer than the pipe holds: the launcher reads on
+                data = data[os.write(self._commands, data) :]
+        except BrokenPipeError:  # the launcher died; what it did not fork starts on its own
+            return False
+        return True
+
+    def go(self, name: str, timeout: float = 60.0) -> int | None:
+        """Fork `name` now; its pid, or None if the launcher could not (it died, or did not
+        answer within `timeout`: its log says why), and the caller starts the service as its
+        own process."""
+        self.names.discard(name)
+        if self._process.returncode is not None or not self._send(name):
+            return None
+        # the answer comes at once, or when the launcher's imports are done
+        if select.select([self._replies], [], [], timeout)[0]:
+            answer = self._answers.readline().split()
+            if len(answer) == 2 and answer[0] == name.encode():
+                return int(answer[1])
+        self._end(signal.SIGKILL)  # it must not fork the service the caller now starts itself
+        return None
+
+    def _end(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self._process.send_signal(sig)
+        self._process.wait()
+
+    def close(self) -> None:
+        """No more services: the launcher ends, and what it did not fork never runs."""
+        with contextlib.suppress(OSError):
+            os.close(self._commands)
+        self._answers.close()
+        self._process.wait()
 
 
 def main(args: Sequence[str]) -> int:
-    fd, target = int(args[0]), list(args[1:])
-    gc.disable()  # imports make many objects and no garbage (as the CLI's main: a tenth less CPU)
-    from deploykit.runtime import ConfigError, Settings  # the point: before the go
+    spec = _serve(int(args[0]), int(args[1]))
+    if spec is None:
+        return 0
+    if spec.target[0] == "-m":
+        sys.argv = [spec.target[1], *spec.target[2:]]
+        sys.path[0] = os.getcwd()  # as `python -m` has it
+        runpy.run_module(spec.target[1], run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = list(spec.target)
+        sys.path[0] = os.path.dirname(os.path.abspath(spec.target[0]))  # as `python SCRIPT`
+        runpy.run_path(spec.target[0], run_name="__main__")
+    return 0
 
-    try:
-        needed = Settings.from_env(os.environ).imports()
-    except ConfigError:  # the service says so itself once it runs
-        needed = []
+
+def _serve(commands_fd: int, replies_fd: int) -> Spec | None:
+    """The launcher's loop: None when `dev up` is done; in a forked child, the child's spec."""
+    gc.disable()  # imports make many objects and no garbage; frozen below, shared by the forks
+    with os.fdopen(commands_fd, "rb") as commands, os.fdopen(replies_fd, "wb", 0) as replies:
+        specs = {s["name"]: Spec(**s) for s in json.loads(commands.readline() or b"[]")}
+        _import_for(specs.values())
+        gc.freeze()
+        gc.enable()
+        for line in commands:
+            spec = specs[line.decode().strip()]
+            pid = os.fork()
+            if pid == 0:
+                _become(spec)
+                return spec
+            replies.write(f"{spec.name} {pid}\n".encode())
+    return None
+
+
+def _import_for(specs: Iterable[Spec]) -> None:
+    """The runtime and whatever the services' settings make it import when they start."""
+    from deploykit.runtime import ConfigError, Settings
+
+    needed: dict[str, None] = {}
+    for spec in specs:
+        with contextlib.suppress(ConfigError):  # the service says so itself once it runs
+            needed |= dict.fromkeys(Settings.from_env(spec.env).imports())
     for name in needed:
         importlib.import_module(name)
-    gc.freeze()
-    gc.enable()
 
-    with os.fdopen(fd, "rb") as gate:
-        if gate.read(len(GO)) != GO:
-            return 0
-    if target[0] == "-m":
-        sys.argv = [target[1], *target[2:]]
-        runpy.run_module(target[1], run_name="__main__", alter_sys=True)
-    else:
-        sys.argv = target
-        sys.path[0] = os.path.dirname(os.path.abspath(target[0]))  # as `python SCRIPT` has it
-        runpy.run_path(target[0], run_name="__main__")
-    return 0
+
+def _become(spec: Spec) -> None:
+    """In the forked child: the service's own session, log, directory and environment."""
+    os.setsid()
+    log = os.open(spec.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.close(null)
+    # what `ps` shows: its command, and `top` its name (set first: setproctitle finds argv's
+    # memory from the environment's)
+    setproctitle(shlex.join([sys.executable, *spec.target]))
+    setthreadtitle(spec.name)
+    os.chdir(spec.cwd)
+    os.environ.clear()
+    os.environ.update(spec.env)
 
 
 if __name__ == "__main__":

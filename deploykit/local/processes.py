@@ -103,6 +103,11 @@ class Proc:
         pid: int = child.pid
         return pid
 
+    def adopt(self, pid: int) -> None:
+        """Record `pid`, started by another process (the services' launcher), as this one."""
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.write_text(f"{pid}\n")
+
     def send(self, sig: int) -> bool:
         pid = self.pid()
         if pid is None:

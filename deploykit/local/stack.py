@@ -6,15 +6,14 @@ runs is left alone. `down` stops exactly the processes whose pid files it holds.
 
 `up` starts what waits on nothing first, so that the waits overlap: PostgreSQL and the NATS
 nodes at once (a restarted cluster's leaders are elected only 4 to 9 s after its start), then
-the Python services behind their gates (launch.py: they import meanwhile), then it applies the
-JetStream definitions; the services go once what they use answers, those with a database once
-it exists. Nothing waits on a fixed sleep.
+the launcher of the Python services (launch.py: it imports the runtime for all of them
+meanwhile), then it applies the JetStream definitions; the services are forked once what they
+use answers, those with a database once it exists. Nothing waits on a fixed sleep.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import time
@@ -27,7 +26,7 @@ from typing import Any
 from deploykit.errors import ConfigError, ProcessError
 from deploykit.laws.authconf import render_accounts_block
 from deploykit.laws.permissions import compile_authorization
-from deploykit.local.launch import GO, launcher_argv
+from deploykit.local.launch import Launcher, Spec, forkable
 from deploykit.local.nats import LocalNats, plan_local_cluster
 from deploykit.local.plan import ServiceRun, idle_services, plan_outputs, plan_services
 from deploykit.local.ports import free_ports, port_in_use
@@ -62,7 +61,7 @@ class LocalStack:
         self.manifest_path = manifest_path
         self.report = report
         self.timings: dict[str, float] = {}  # seconds per step of the last `up`
-        self._gates: dict[str, int] = {}  # service → write end of its launch gate
+        self._launcher: Launcher | None = None  # forks the Python services at their turn
 
     # -- up -----------------------------------------------------------------------------------
 
@@ -102,8 +101,8 @@ class LocalStack:
             with ThreadPoolExecutor(max_workers=1) as beside:
                 # PostgreSQL does not depend on NATS: it starts (initdb on a first run) while
                 # the cluster elects its meta leader and the JetStream definitions are applied;
-                # the services start their interpreters and imports meanwhile (launch.py), and
-                # those that use no database go once JetStream is ready
+                # the services' launcher imports meanwhile (launch.py), and those that use no
+                # database are forked once JetStream is ready
                 database = beside.submit(
                     self._step,
                     "postgres",
@@ -123,7 +122,7 @@ class LocalStack:
             if then:
                 self._step("db users", _names(then), lambda: self._start_services(then))
         finally:
-            self._close_gates()
+            self._close_launcher()
         self._step(
             "ready",
             "discovery and health",
@@ -275,40 +274,36 @@ class LocalStack:
         return LocalPostgres.proc_in(self.dir.postgres_dir)
 
     def _launch(self, runs: list[ServiceRun]) -> None:
-        """Start each Python service that is not running behind its gate (launch.py): it imports
-        while the servers settle and runs when `_start_services` opens the gate."""
+        """Start the launcher of the Python services that are not running (launch.py): it
+        imports while the servers settle and forks each one when `_start_services` says."""
         repo = self.manifest_path.resolve().parent
-        for run in runs:
-            proc = self._service_proc(run.name)
-            if proc.pid() is not None:
-                continue
-            gate, self._gates[run.name] = os.pipe()
-            argv = launcher_argv(run.argv, gate)
-            try:
-                if argv is None:  # not a Python module or script: it starts at its turn
-                    os.close(self._gates.pop(run.name))
-                else:
-                    proc.start(argv, env=_service_env(run), cwd=repo, pass_fds=(gate,))
-            finally:
-                os.close(gate)
+        base = _base_env()
+        specs = [
+            Spec(run.name, list(run.argv[1:]), env, str(repo), str(proc.log_file))
+            for run in runs
+            if forkable(run.argv, env := _service_env(run), base)
+            and (proc := self._service_proc(run.name)).pid() is None
+        ]
+        if specs:
+            self._launcher = Launcher(specs, base, repo, self.dir.services_dir / "launcher.log")
 
-    def _close_gates(self) -> None:
-        """Services still behind their gate (`up` failed before their turn) end without running."""
-        for name in list(self._gates):
-            os.close(self._gates.pop(name))
+    def _close_launcher(self) -> None:
+        """Services the launcher still holds (`up` failed before their turn) never run."""
+        if self._launcher is not None:
+            self._launcher.close()
+            self._launcher = None
 
     def _start_services(self, runs: list[ServiceRun]) -> str:
         started = 0
         repo = self.manifest_path.resolve().parent
         for run in runs:
-            if run.name in self._gates:
-                gate = self._gates.pop(run.name)
-                with contextlib.suppress(BrokenPipeError):  # it died: `ready` says so, with its log
-                    os.write(gate, GO)
-                os.close(gate)
-                started += 1
-                continue
             proc = self._service_proc(run.name)
+            if self._launcher is not None and run.name in self._launcher.names:
+                pid = self._launcher.go(run.name)
+                if pid is not None:
+                    proc.adopt(pid)
+                    started += 1
+                    continue
             if proc.pid() is None:
                 proc.start(run.argv, env=_service_env(run), cwd=repo)
                 started += 1

@@ -29,6 +29,7 @@ codegen.py      pure: the typed models of the contracts as a Python module
                 (`deploykit contracts models`)
 database.py     effectful: the service's own PostgreSQL, timed
 metrics.py      effectful: OpenTelemetry instruments, Prometheus endpoint or OTLP export
+wiring.py       pure: `deploykit.manifest.wiring` under its earlier name, for services' tests
 metricnames.py  pure: the metrics every service emits (OpenTelemetry names and their Prometheus
                 form); the dashboards and alert rules of both tiers query exactly these
 errors.py       pure: the runtime's exceptions

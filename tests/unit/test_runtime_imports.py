@@ -1,6 +1,6 @@
 """A service imports what its settings use and nothing more: the runtime without psycopg,
-jsonschema, prometheus_client or the manifest's models; a launcher imports ahead what the
-settings will need. Each check is a fresh interpreter, since this one has imported everything
+jsonschema, prometheus_client or the manifest's models; the launcher imports ahead what the
+settings will need; `dev up` plans without the runtime. Each check is a fresh interpreter, since this one has imported everything
 already."""
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from deploykit.manifest import naming
 from deploykit.manifest.model import Manifest
 from deploykit.manifest.wiring import wiring_for
 from deploykit.runtime import Settings
+from deploykit.testing.polling import wait_until
 
+ROOT = Path(__file__).resolve().parents[2]
 HEAVY = (
     "psycopg.pq",
     "jsonschema.validators",
@@ -53,22 +55,25 @@ def test_a_refused_payload_is_still_described_by_jsonschema() -> None:
 
 
 def _launched(env: dict[str, str], tmp_path: Path) -> list[str]:
-    """What a service behind the launcher's gate finds imported when it runs."""
-    script = tmp_path / "service.py"
+    """What a service forked by the launcher finds imported when it runs."""
+    from deploykit.local.launch import Launcher, Spec
+
+    script, log = tmp_path / "service.py", tmp_path / "service.log"
     script.write_text(REPORT)
-    read, write = os.pipe()
-    with subprocess.Popen(
-        [sys.executable, "-m", "deploykit.local.launch", str(read), str(script)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-        pass_fds=(read,),
-    ) as child:
-        os.close(read)
-        os.write(write, b"go")
-        os.close(write)
-        out, _ = child.communicate(timeout=60)
-    return list(json.loads(out.splitlines()[-1]))
+    log.unlink(missing_ok=True)
+    launcher = Launcher(
+        [Spec("svc", [str(script)], env, str(tmp_path), str(log))],
+        env,
+        tmp_path,
+        tmp_path / "launcher.log",
+    )
+    try:
+        pid = launcher.go("svc")
+    finally:
+        launcher.close()
+    assert pid is not None
+    wait_until(lambda: log.exists() and log.read_text().endswith("]\n"), 60, "the service's report")
+    return list(json.loads(log.read_text().splitlines()[-1]))
 
 
 def test_the_launcher_imports_ahead_what_the_settings_use(
@@ -96,3 +101,38 @@ def test_database_errors_are_known_without_importing_psycopg_first() -> None:
         "assert not is_database_error(ValueError('x'))"
     )
     assert loaded(code) == ["psycopg.pq"]
+
+
+def test_dev_up_plans_its_services_without_the_runtime_or_an_http_client() -> None:
+    """`dev up` derives each service's wiring and probes /healthz while its servers start: the
+    runtime, psycopg and httpx would cost it more CPU than that work."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import deploykit.local.stack\n"
+        "from deploykit.local.plan import plan_outputs, plan_services\n"
+        "from deploykit.local.state import DevState\n"
+        "from deploykit.manifest.load import load_manifest\n"
+        "manifest = load_manifest(Path('deploykit.yaml'))\n"
+        "state = DevState(manifest='deploykit.yaml', cluster_name='acme', nodes=1,\n"
+        "                 nats_ports=[4222, 6222, 8222], postgres_port=5432)\n"
+        "outputs = plan_outputs(manifest, state, ['nats://127.0.0.1:4222'], [])\n"
+        "assert len(plan_services(manifest, outputs, state)) == len(manifest.services)\n"
+        "heavy = ('deploykit.runtime', 'psycopg', 'httpx', 'aiohttp')\n"
+        "print([m for m in heavy if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_services_tests_written_before_the_wiring_moved_still_import_it() -> None:
+    import deploykit.manifest.wiring as wiring
+    from deploykit.runtime.wiring import ConsumerWiring, Wiring, wiring_for
+
+    assert (ConsumerWiring, Wiring, wiring_for) == (
+        wiring.ConsumerWiring,
+        wiring.Wiring,
+        wiring.wiring_for,
+    )
