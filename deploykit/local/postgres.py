@@ -174,7 +174,7 @@ class LocalPostgres:
         (self.data_dir / "pg_hba.conf").write_text(render_pg_hba(settings))
         if self.proc.pid() is None:
             self.proc.start([str(bindir / "postgres"), "-D", str(self.data_dir)], user=uid)
-        self.proc.wait_until(self._accepts, timeout, "accepting connections", poll=0.1)
+        self.proc.wait_until(self._accepts, timeout, "accepting connections", poll=0.02)
 
     def _initdb(self, bindir: Path, uid: tuple[int, int] | None) -> None:
         """A fresh data directory: the template's copy (initdb made it the first time) with

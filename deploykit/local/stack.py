@@ -18,7 +18,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,9 +92,10 @@ class LocalStack:
             )
         runs: list[ServiceRun] = []
 
-        def launch() -> None:
+        def meanwhile() -> None:  # while the nodes start: what needs no server
             runs.extend(plan_services(manifest, outputs, state))
             self._launch(runs)
+            import deploykit.jetstream  # noqa: F401  # nats-py: the command's largest import
 
         self.timings = {}
         try:
@@ -109,7 +110,7 @@ class LocalStack:
                     f"port {state.postgres_port}",
                     lambda: self._start_postgres(manifest, state, postgres),
                 )
-                self._step("nats", f"{nodes} node(s)", lambda: self._start_nats(cluster, launch))
+                self._step("nats", f"{nodes} node(s)", lambda: self._start_nats(cluster, meanwhile))
                 self._step(
                     "jetstream",
                     "definitions",
@@ -233,15 +234,24 @@ class LocalStack:
     def _start_postgres(self, manifest: Manifest, state: DevState, postgres: LocalPostgres) -> str:
         running = postgres.proc.pid() is not None
         postgres.start()
+        by_owner: dict[str, list[str]] = {}
         for key in manifest.databases:
-            owner = manifest.database_owner(key)
-            postgres.ensure_database(
-                manifest.database_name(key), owner, state.password(f"pg:{owner}")
+            by_owner.setdefault(manifest.database_owner(key), []).append(
+                manifest.database_name(key)
             )
-        archive = ""
-        if manifest.backup.sql:
-            postgres.ensure_archive(state.password(f"pg:{naming.ARCHIVE_ROLE}"))
-            archive = " and the SQL copy"
+
+        def ensure(owner: str) -> None:  # one owner's role, then its databases, in order
+            for name in by_owner[owner]:
+                postgres.ensure_database(name, owner, state.password(f"pg:{owner}"))
+
+        with ThreadPoolExecutor(max_workers=4) as each:  # a new database is mostly file writes
+            tasks: list[Future[object]] = [each.submit(ensure, owner) for owner in by_owner]
+            if manifest.backup.sql:  # roles of its own
+                password = state.password(f"pg:{naming.ARCHIVE_ROLE}")
+                tasks.append(each.submit(postgres.ensure_archive, password))
+            for task in tasks:
+                task.result()
+        archive = " and the SQL copy" if manifest.backup.sql else ""
         return f"port {state.postgres_port}, {len(manifest.databases)} database(s){archive}, {'kept' if running else 'started'}"
 
     def _apply_jetstream(
