@@ -21,7 +21,8 @@ the same run, just before or after it:
   can bind to a stream or a consumer before its leader is there;
 - ratio: dev up / floor of the same run; the median and the spread [lowest, highest] of the runs.
   What is above 1.0 is the kit's own work: its start-up, rendering, the permission compiler,
-  the reconciler, starting four Python services and waiting for their readiness;
+  the reconciler, the launcher of the Python services (it imports the runtime once and forks
+  each service at its turn) and waiting for their readiness;
 - CPU-seconds (median): what cold `dev up` spent by the time it was ready (the command with
   what it ran and waited for, e.g. initdb; the services; the servers), beside its floor's (both
   servers from start to stop). On 2 shared cores a cold start is bound by CPU, not by waiting;

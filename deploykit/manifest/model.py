@@ -260,7 +260,10 @@ class Run(Strict):
     command: str | None = Field(
         None,
         description="the command `deploykit dev` runs, from the manifest's folder (`python` is "
-        "deploykit's own Python)",
+        "deploykit's own Python; `python -m MODULE` or `python SCRIPT` is forked at its turn from "
+        "one process that imported deploykit's runtime for all services, and runs as that "
+        "command would, with its own environment, log and session; a `PYTHON*` variable in "
+        "`env` gives it an interpreter of its own)",
     )
     port: Annotated[int, Field(ge=1, le=65535)] | None = Field(
         None, description="the HTTP port a frontend listens on (it gets it as PORT)"
