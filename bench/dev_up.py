@@ -11,6 +11,11 @@ the same run, just before or after it:
   from nothing (initdb, then the server) until healthy. `dev up` copies the data directory
   initdb made once into the kit's cache instead of running initdb (deploykit/local/postgres.py):
   that is the kit's own saving, so the floor keeps initdb;
+- cold+: the same `dev up` against a floor that also does what it creates on its servers: both
+  servers from nothing, then the reference manifest's streams and consumers (straight through
+  the JetStream API, streams at once, then consumers) and its roles and databases (side by
+  side), no kit code on the way. What is above this floor is the kit alone: its command, the
+  launcher of the services, their start and readiness;
 - warm: `dev up` again after `dev down` (data kept), against the same servers restarted from
   the very data `dev up` left (its configs, its JetStream state, its database) until healthy:
   `/healthz` on every node, every stream and consumer led (`/jsz`), PostgreSQL accepting.
@@ -37,6 +42,7 @@ its own floor) rather than the seconds, and more runs (`--runs`) for a steadier 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -46,19 +52,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
-from deploykit.configs.nats import NatsNode
+from deploykit.jetstream.desired import Desired, desired_state
 from deploykit.local.nats import LocalNats, plan_local_cluster
 from deploykit.local.ports import free_ports
 from deploykit.local.postgres import LocalPostgres
 from deploykit.local.state import StateDir
-from deploykit.testing.polling import wait_until
+from deploykit.manifest.load import load_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOYKIT = str(Path(sys.executable).parent / "deploykit")
@@ -136,21 +140,6 @@ def timed(action: Callable[[], object]) -> float:
     return time.monotonic() - started
 
 
-def led(node: NatsNode) -> bool:
-    """Every stream and consumer this node holds knows its leader (`/jsz`): what a service
-    needs before it can bind. `/healthz` alone passes a little before the last one is elected."""
-    query = "accounts=true&streams=true&consumers=true"
-    with urllib.request.urlopen(f"{node.monitor_url}/jsz?{query}", timeout=1) as reply:
-        accounts = json.load(reply).get("account_details") or []
-    groups = [
-        group
-        for account in accounts
-        for stream in account.get("stream_detail") or []
-        for group in [stream, *(stream.get("consumer_detail") or [])]
-    ]
-    return all((group.get("cluster") or {}).get("leader") for group in groups)
-
-
 def start_together(cluster: LocalNats, postgres: LocalPostgres, *, configs: bool) -> None:
     """Both servers at once, as `dev up` starts them, until ready: `/healthz` on every node
     (the meta group and every stream and consumer current), every stream and consumer led
@@ -162,8 +151,76 @@ def start_together(cluster: LocalNats, postgres: LocalPostgres, *, configs: bool
         for node in cluster.nodes:
             cluster.start_node(node)
         cluster.wait_ready()
+        cluster.wait_led()
+        database.result()
+
+
+def stack_objects(nodes: int) -> tuple[list[Desired], list[tuple[str, str]]]:
+    """What `dev up` creates on its servers for the reference manifest: the JetStream streams
+    and consumers of every bus (one account here, so a name is created once), and the
+    databases with their owners."""
+    manifest = load_manifest(ROOT / "deploykit.yaml")
+    objects = {
+        o.name: o for bus in manifest.buses for o in desired_state(manifest, bus, nodes).objects
+    }
+    databases = [
+        (manifest.database_name(k), manifest.database_owner(k)) for k in manifest.databases
+    ]
+    return list(objects.values()), databases
+
+
+async def create_objects(url: str, objects: list[Desired]) -> None:
+    """Streams at once, then consumers at once, straight through the JetStream API."""
+    import nats
+
+    nc = await nats.connect(url)
+
+    async def create(o: Desired) -> None:
+        if o.kind == "stream":
+            subject, body = f"STREAM.CREATE.{o.name}", o.config
+        else:
+            subject = f"CONSUMER.CREATE.{o.stream}.{o.consumer}"
+            body = {"stream_name": o.stream, "config": o.config}
+        reply = await nc.request(f"$JS.API.{subject}", json.dumps(body).encode(), timeout=30)
+        if error := json.loads(reply.data).get("error"):
+            raise SystemExit(f"{subject}: {error}")
+
+    try:
+        for kind in ("stream", "consumer"):
+            await asyncio.gather(*(create(o) for o in objects if o.kind == kind))
+    finally:
+        await nc.close()
+
+
+def create_databases(postgres: LocalPostgres, databases: list[tuple[str, str]]) -> None:
+    """Each owner role and its database, side by side, as the superuser."""
+    import psycopg
+
+    def create(name: str, owner: str) -> None:
+        with psycopg.connect(postgres.url(), autocommit=True) as conn:
+            conn.execute(f'create role "{owner}" login')
+            conn.execute(f'create database "{name}" owner "{owner}"')
+
+    with ThreadPoolExecutor(max_workers=4) as each:
+        for done in [each.submit(create, name, owner) for name, owner in databases]:
+            done.result()
+
+
+def start_with_objects(
+    cluster: LocalNats,
+    postgres: LocalPostgres,
+    objects: tuple[list[Desired], list[tuple[str, str]]],
+) -> None:
+    """Both servers from nothing, then the stack's streams, consumers and databases: the work
+    any tool does to give the reference manifest its servers, without the kit."""
+    streams, databases = objects
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        database = beside.submit(lambda: (postgres.start(), create_databases(postgres, databases)))
+        cluster.write_configs()
         for node in cluster.nodes:
-            wait_until(partial(led, node), 60, f"every stream and consumer of {node.name} led")
+            cluster.start_node(node)
+        cluster.wait_ready()
+        asyncio.run(create_objects(cluster.urls[0], streams))
         database.result()
 
 
@@ -191,6 +248,7 @@ class Run:
     cold: Up
     warm: Up
     floor_cold: float
+    floor_objects: float  # the servers and what dev up creates on them, without the kit
     floor_cold_cpu: float  # CPU-seconds of both servers, from start to stop
     floor_warm: float  # the stack's own data
     floor_empty: float  # an empty cluster restarted
@@ -223,7 +281,16 @@ def one_run(nodes: int) -> Run:
             floor_empty = timed(lambda: start_together(cluster, postgres, configs=False))
         finally:
             stop(cluster, postgres)
-    return Run(cold, warm, floor_cold, floor_cold_cpu, floor_warm, floor_empty)
+        with_objects = plan_local_cluster(Path(tmp) / "objects" / "nats", nodes)
+        own_pg = LocalPostgres(
+            Path(tmp) / "objects" / "pg", free_ports(1)[0], "bench", template=False
+        )
+        try:
+            objects = stack_objects(nodes)
+            floor_objects = timed(lambda: start_with_objects(with_objects, own_pg, objects))
+        finally:
+            stop(with_objects, own_pg)
+    return Run(cold, warm, floor_cold, floor_objects, floor_cold_cpu, floor_warm, floor_empty)
 
 
 def spread(values: list[float], fmt: str) -> str:
@@ -250,6 +317,7 @@ def main() -> None:
     print(f"{'':6}{'dev up':>22}{'servers':>22}{'ratio':>20}{'above':>23}")
     rows = {
         "cold": ([r.cold.total for r in runs], [r.floor_cold for r in runs]),
+        "cold+": ([r.cold.total for r in runs], [r.floor_objects for r in runs]),
         "warm": ([r.warm.total for r in runs], [r.floor_warm for r in runs]),
     }
     for name, (kit, floor) in rows.items():
@@ -259,6 +327,10 @@ def main() -> None:
             f"{name:6}{spread(kit, '.2f'):>22}{spread(floor, '.2f'):>22}"
             f"{spread(ratios, '.2f'):>20}{spread(above, '+.2f'):>23}"
         )
+    print(
+        "cold+: against the servers started from nothing with what dev up creates on them "
+        "(its streams, consumers, roles and databases), straight through their APIs"
+    )
     empty = [r.floor_empty for r in runs]
     print(
         f"warm floor of an empty cluster (meta leader only): {spread(empty, '.2f')} s; "

@@ -6,6 +6,7 @@ Used by `deploykit dev` and by the test suite alike. Readiness is the server's o
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import urllib.request
@@ -21,7 +22,7 @@ from deploykit.errors import ProcessError
 from deploykit.local.ports import free_ports
 from deploykit.local.processes import Proc
 
-__all__ = ["LocalNats", "find_nats_server", "healthy", "local_cluster", "plan_local_cluster"]
+__all__ = ["LocalNats", "find_nats_server", "healthy", "led", "local_cluster", "plan_local_cluster"]
 
 
 def find_nats_server() -> str:
@@ -44,6 +45,21 @@ def healthy(node: NatsNode, query: str = "js-enabled-only=true", timeout: float 
             return bool(r.status == 200)
     except OSError:
         return False
+
+
+def led(node: NatsNode, timeout: float = 1.0) -> bool:
+    """Every stream and consumer this node holds knows its leader (`/jsz`): what a client needs
+    before it can use one. After a restart `/healthz` passes while they still elect theirs."""
+    query = "accounts=true&streams=true&consumers=true"
+    with urllib.request.urlopen(f"{node.monitor_url}/jsz?{query}", timeout=timeout) as reply:
+        accounts = json.load(reply).get("account_details") or []
+    groups = [
+        group
+        for account in accounts
+        for stream in account.get("stream_detail") or []
+        for group in [stream, *(stream.get("consumer_detail") or [])]
+    ]
+    return all((group.get("cluster") or {}).get("leader") for group in groups)
 
 
 @dataclass
@@ -97,6 +113,13 @@ class LocalNats:
         query = "" if len(self.nodes) > 1 else "js-enabled-only=true"
         for node in self.nodes:
             self.proc(node).wait_until(partial(healthy, node, query), timeout, "healthy")
+
+    def wait_led(self, timeout: float = 60.0) -> None:
+        """Every stream and consumer led, as each node sees them (`led`), polled."""
+        for node in self.nodes:
+            self.proc(node).wait_until(
+                partial(led, node), timeout, "done electing its streams' and consumers' leaders"
+            )
 
     def stop(self) -> None:
         for node in self.nodes:

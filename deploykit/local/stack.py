@@ -228,6 +228,8 @@ class LocalStack:
                 reloaded += 1
         meanwhile()
         cluster.wait_ready()
+        if started:  # a restarted node's streams elect their leaders after /healthz passes:
+            cluster.wait_led()  # the reconciler's reads would time out on them meanwhile
         kept = len(cluster.nodes) - started - reloaded
         return f"{len(cluster.nodes)} node(s): {started} started, {reloaded} reloaded, {kept} kept"
 

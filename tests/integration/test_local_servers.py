@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from pathlib import Path
@@ -34,6 +35,38 @@ def test_cluster_accepts_a_replicated_stream_as_soon_as_it_is_ready(
             await nc.close()
 
     assert asyncio.run(create()) == 3
+
+
+def test_a_restarted_cluster_is_led_when_wait_led_returns(tmp_path: Path) -> None:
+    """After a restart `/healthz` passes before each replicated stream has elected its leader
+    (4 to 9 s later): a read then goes unanswered. Once `wait_led` returns it is answered."""
+    from deploykit.local.nats import led
+
+    cluster = plan_local_cluster(tmp_path / "nats", 3)
+    stream = {"name": "LED", "subjects": ["led.>"], "num_replicas": 3}
+
+    async def request(subject: str, body: dict[str, object] | None = None) -> bool:
+        nc = await nats.connect(cluster.urls)
+        try:
+            payload = json.dumps(body).encode() if body else b""
+            await nc.request(f"$JS.API.{subject}", payload, timeout=0.5)
+            return True
+        except nats.errors.TimeoutError:
+            return False
+        finally:
+            await nc.close()
+
+    try:
+        cluster.start()
+        assert asyncio.run(request("STREAM.CREATE.LED", stream))
+        cluster.wait_ready()
+        cluster.stop()
+        cluster.start()  # back up, /healthz passing
+        cluster.wait_led()
+        assert all(led(node) for node in cluster.nodes)
+        assert asyncio.run(request("STREAM.INFO.LED"))
+    finally:
+        cluster.stop()
 
 
 def test_postgres_keeps_committed_rows_after_kill_9(tmp_path: Path) -> None:
