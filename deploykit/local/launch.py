@@ -93,6 +93,10 @@ class Launcher:
         self._answers: IO[bytes] = os.fdopen(self._replies, "rb")
         self._send(json.dumps([asdict(s) for s in specs]))
 
+    @property
+    def ended(self) -> bool:
+        return self._process.poll() is not None
+
     def _send(self, line: str) -> bool:
         data = memoryview(line.encode() + b"\n")
         try:
@@ -107,7 +111,7 @@ class Launcher:
         answer within `timeout`: its log says why), and the caller starts the service as its
         own process."""
         self.names.discard(name)
-        if self._process.returncode is not None or not self._send(name):
+        if self.ended or not self._send(name):
             return None
         # the answer comes at once, or when the launcher's imports are done
         if select.select([self._replies], [], [], timeout)[0]:
@@ -122,12 +126,16 @@ class Launcher:
             self._process.send_signal(sig)
         self._process.wait()
 
-    def close(self) -> None:
-        """No more services: the launcher ends, and what it did not fork never runs."""
+    def close(self, timeout: float = 30.0) -> None:
+        """No more services: the launcher ends, and what it did not fork never runs (one still
+        busy after `timeout` is killed)."""
         with contextlib.suppress(OSError):
             os.close(self._commands)
         self._answers.close()
-        self._process.wait()
+        try:  # it reads the end of its commands once its imports are done
+            self._process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._end(signal.SIGKILL)
 
 
 def main(args: Sequence[str]) -> int:

@@ -131,3 +131,13 @@ def test_a_dead_launcher_forks_nothing_and_says_so(tmp_path: Path) -> None:
         launcher.close()
     assert not out.exists()
     assert (tmp_path / "launcher.log").read_text().strip()
+
+
+def test_a_launcher_stuck_before_its_commands_is_killed_on_close(tmp_path: Path) -> None:
+    """`dev up` ends even if its launcher hangs (here: in its interpreter's start-up)."""
+    (tmp_path / "hang").mkdir()
+    (tmp_path / "hang" / "sitecustomize.py").write_text("import time\ntime.sleep(3600)\n")
+    env = {**BASE, "PYTHONPATH": str(tmp_path / "hang")}
+    launcher = Launcher([_spec(tmp_path, "svc", ["x.py"])], env, tmp_path, tmp_path / "l.log")
+    launcher.close(timeout=1)
+    assert launcher.ended  # killed, and reaped
