@@ -37,6 +37,8 @@ from typing import IO
 
 from setproctitle import setproctitle, setthreadtitle
 
+from deploykit.local.processes import detach
+
 __all__ = ["Launcher", "Spec", "forkable", "main"]
 
 
@@ -74,19 +76,14 @@ class Launcher:
         self.names = {s.name for s in specs}
         commands_read, self._commands = os.pipe()
         self._replies, replies_write = os.pipe()
-        log.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with open(log, "ab") as out:
-                self._process = subprocess.Popen(
-                    [sys.executable, "-m", __name__, str(commands_read), str(replies_write)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env=dict(env),
-                    cwd=cwd,
-                    start_new_session=True,
-                    pass_fds=(commands_read, replies_write),
-                )
+            self._process = detach(
+                [sys.executable, "-m", __name__, str(commands_read), str(replies_write)],
+                log,
+                env=env,
+                cwd=cwd,
+                pass_fds=(commands_read, replies_write),
+            )
         finally:
             os.close(commands_read)
             os.close(replies_write)

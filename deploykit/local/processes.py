@@ -12,14 +12,14 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
 from deploykit.errors import ProcessError
 
-__all__ = ["Proc", "identity_options", "pid_alive", "reap_children", "tail"]
+__all__ = ["Proc", "detach", "identity_options", "pid_alive", "reap_children", "tail"]
 
 
 def pid_alive(pid: int) -> bool:
@@ -81,23 +81,11 @@ class Proc:
         `pass_fds` are inherited (every other descriptor is closed in the child)."""
         if (running := self.pid()) is not None:
             raise ProcessError(f"{self.name} is already running (pid {running})")
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_file, "ab") as log:
-            try:
-                child = subprocess.Popen(
-                    list(argv),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    cwd=cwd,
-                    start_new_session=True,
-                    pass_fds=pass_fds,
-                    **identity_options(user),
-                )
-            except OSError as exc:
-                raise ProcessError(f"{self.name}: cannot run {argv[0]}: {exc}") from None
+        try:
+            child = detach(argv, self.log_file, env=env, cwd=cwd, user=user, pass_fds=pass_fds)
+        except OSError as exc:
+            raise ProcessError(f"{self.name}: cannot run {argv[0]}: {exc}") from None
         self.pid_file.write_text(f"{child.pid}\n")
         _reap_later(child)
         pid: int = child.pid
@@ -153,6 +141,32 @@ class Proc:
         raise ProcessError(
             f"{self.name} was not {what} after {timeout:.0f}s; last lines of {self.log_file}:\n"
             f"{tail(self.log_file)}"
+        )
+
+
+def detach(
+    argv: Sequence[str],
+    log: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    user: tuple[int, int] | None = None,
+    pass_fds: tuple[int, ...] = (),
+) -> subprocess.Popen[bytes]:
+    """`argv` in a session of its own, stdin from /dev/null, stdout and stderr appended to
+    `log`: it outlives the command that started it."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=None if env is None else dict(env),
+            cwd=cwd,
+            start_new_session=True,
+            pass_fds=pass_fds,
+            **identity_options(user),
         )
 
 
